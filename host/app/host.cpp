@@ -1,0 +1,78 @@
+#include "app/host.hpp"
+
+#include "app/base_declarations.hpp"
+#include "core/errors.hpp"
+#include "core/log.hpp"
+#include "records/params.hpp"
+#include "records/users.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+namespace juniper {
+namespace fs = std::filesystem;
+
+Host::Host(HostOptions options)
+    : options_(std::move(options)), data_(options_.data_dir), key_(data_.master_key()) {
+  log::open(data_.log_file(), options_.log_to_stderr);
+  db_ = Database::open(options_.db_url, data_);
+  auto paths = options_.module_paths.empty() ? default_module_paths() : options_.module_paths;
+  modules_ = std::make_unique<modules::ModuleManager>(*db_, key_, std::move(paths), declare_base);
+}
+
+Host::~Host() = default;
+
+std::vector<fs::path> Host::default_module_paths() {
+  std::vector<fs::path> out;
+  if (const char* env = std::getenv("JUNIPER_MODULES_PATH"); env != nullptr && *env != '\0') {
+    std::string s = env;
+    for (std::size_t p = 0; p <= s.size();) {
+      const auto q = std::min(s.find(':', p), s.size());
+      if (q > p) out.emplace_back(s.substr(p, q - p));
+      p = q + 1;
+    }
+    return out;
+  }
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    out.push_back(exe.parent_path() / "modules");
+    out.push_back(exe.parent_path().parent_path() / "lib" / "juniper" / "modules");
+  }
+  return out;
+}
+
+std::optional<std::string> Host::init() {
+  auto lock = db_->lock();
+  std::optional<std::string> password;
+  {
+    Transaction tr(db_->session());
+    records::ensure_params_table(*db_);
+    records::ensure_users_table(*db_);
+    modules::ModuleManager::ensure_tables(*db_);
+    password = records::ensure_admin(*db_);
+    tr.commit();
+  }
+  modules_->boot();
+  {
+    Transaction tr(db_->session());
+    auto e = env();
+    if (!records::param_get(e, "database.secret")) {
+      records::param_set(e, "database.secret", crypto::to_hex(crypto::random_bytes(32)), true);
+    }
+    modules_->sync_schema();
+    tr.commit();
+  }
+  return password;
+}
+
+void Host::boot() {
+  auto lock = db_->lock();
+  if (!db_->table_exists("ir_module_module")) {
+    throw UserError("the database " + db_->display_name() + " is not initialised: run `juniper init` first");
+  }
+  modules_->boot();
+}
+
+}  // namespace juniper

@@ -1,0 +1,49 @@
+// The database behind every record: SQLite (a file in the data folder, default) or PostgreSQL
+// (by URL, for several processes). SOCI does the talking; this class hides which one it is.
+#pragma once
+
+#include <soci/soci.h>
+
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+namespace juniper {
+
+class DataDir;
+
+class Database {
+ public:
+  // url empty: SQLite in the data folder; "postgresql://user@host:port/db": PostgreSQL;
+  // "sqlite:///abs/path.db" or a path ending in .db: that SQLite file.
+  static std::unique_ptr<Database> open(const std::string& url, const DataDir& data);
+
+  bool is_postgres() const noexcept { return postgres_; }
+  const std::string& display_name() const noexcept { return display_; }  // password masked
+
+  // One session per process, used by one thread at a time: hold lock() around every use.
+  soci::session& session() noexcept { return *session_; }
+  std::unique_lock<std::recursive_mutex> lock() { return std::unique_lock(mutex_); }
+
+  // Dialect pieces for generated DDL.
+  std::string id_column() const;  // "id ... PRIMARY KEY"
+  std::string integer_type() const { return postgres_ ? "BIGINT" : "INTEGER"; }
+
+  bool table_exists(const std::string& table);
+  std::set<std::string> tables();
+  std::set<std::string> columns(const std::string& table);
+
+ private:
+  Database(std::unique_ptr<soci::session> s, bool postgres, std::string display);
+
+  std::unique_ptr<soci::session> session_;
+  bool postgres_;
+  std::string display_;
+  std::recursive_mutex mutex_;
+};
+
+// A transaction that rolls back unless committed (SOCI's, kept here so callers need one include).
+using Transaction = soci::transaction;
+
+}  // namespace juniper

@@ -1,0 +1,48 @@
+// Method + path routing. A Router is filled once and then only read, so any number
+// of threads may dispatch concurrently. To change routes at run time (module
+// install/uninstall), build a new Router and install it with Server::set_router.
+#pragma once
+
+#include "http/request.hpp"
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace juniper::http {
+
+using Handler = std::function<Response(const Request&)>;
+
+class Router {
+public:
+    // Exact path match. Throws std::invalid_argument on an empty handler or a path
+    // not starting with '/', std::logic_error if method+path is already taken.
+    void add(std::string method, std::string path, Handler h);
+    // Matches every path starting with prefix (e.g. "/static/"); the longest
+    // matching prefix wins and exact routes win over prefixes.
+    void add_prefix(std::string method, std::string prefix, Handler h);
+
+    // nullopt when no route knows the path; 405 (with Allow) when the path is known
+    // but not for this method. HEAD falls back to GET. Handler exceptions propagate.
+    std::optional<Response> dispatch(const Request& req) const;
+    // dispatch() with nullopt turned into a plain 404.
+    Response handle(const Request& req) const;
+
+    std::size_t size() const noexcept;
+    void swap(Router& other) noexcept;
+
+private:
+    using Methods = std::map<std::string, Handler>;
+    struct Prefix {
+        std::string prefix;
+        Methods methods;
+    };
+    const Methods* match(const std::string& path) const;
+
+    std::map<std::string, Methods> exact_;
+    std::vector<Prefix> prefixes_;  // longest first
+};
+
+}  // namespace juniper::http

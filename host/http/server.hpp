@@ -1,0 +1,62 @@
+// HTTP/1.1 server (Boost.Beast underneath, hidden behind a pimpl).
+// Handlers run on the server's I/O threads, so `threads` bounds how many
+// requests are handled at the same time.
+#pragma once
+
+#include "http/router.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace juniper::http {
+
+namespace detail {
+struct ServerImpl;
+}
+
+struct ServerOptions {
+    std::string host = "127.0.0.1";
+    unsigned short port = 8069;  // 0 = let the OS pick a free port, see Server::port()
+    unsigned threads = 2;
+    std::size_t max_body = 30 * 1024 * 1024;  // larger bodies get 413
+    std::size_t max_header = 64 * 1024;       // larger request heads get 431
+    std::chrono::seconds read_timeout{30};    // per request, also the keep-alive idle time
+    std::chrono::seconds stop_grace{10};      // how long stop() waits for requests in flight
+    // Error log (handler exceptions, accept failures). Defaults to stderr.
+    std::function<void(std::string_view)> log;
+};
+
+class Server {
+public:
+    explicit Server(ServerOptions opts = {});
+    ~Server();  // calls stop()
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Atomically replaces the route table; requests already being handled keep
+    // the table they started with. Safe to call from any thread, also from a handler.
+    void set_router(std::shared_ptr<const Router> router);
+    std::shared_ptr<const Router> router() const;
+
+    // Binds, listens and starts the I/O threads. Throws std::runtime_error
+    // ("cannot listen on 127.0.0.1:8069: Address already in use") on failure and
+    // std::logic_error if already started.
+    void start();
+    // Port actually bound (useful with port 0); 0 before start().
+    unsigned short port() const noexcept;
+    bool running() const noexcept;
+
+    // Graceful: stops accepting, closes idle keep-alive connections, lets requests
+    // in flight finish (up to stop_grace), then joins the threads. Idempotent.
+    // Must not be called from a handler (throws std::logic_error).
+    void stop();
+
+private:
+    std::unique_ptr<detail::ServerImpl> impl_;
+};
+
+}  // namespace juniper::http

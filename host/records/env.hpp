@@ -1,0 +1,37 @@
+// Everything a record operation needs: the database, the registry in force, the master key for
+// secrets and who is acting. One Env per request or command.
+#pragma once
+
+#include "core/crypto.hpp"
+#include "db/database.hpp"
+#include "records/registry.hpp"
+
+#include <functional>
+#include <string>
+
+namespace juniper::records {
+
+struct User {
+  std::int64_t id = 0;
+  std::string login = "__system__";
+  bool is_admin = true;
+};
+
+// Called after a record is created, written or deleted (inside the same transaction).
+using ChangeObserver = std::function<void(class Env&, const std::string& model, std::int64_t id, std::string_view op)>;
+
+class Env {
+ public:
+  Env(Database& database, const Registry& reg, const crypto::Bytes& master_key, User who = {})
+      : db(database), registry(reg), key(master_key), user(std::move(who)) {}
+
+  soci::session& sql() { return db.session(); }
+
+  Database& db;
+  const Registry& registry;
+  const crypto::Bytes& key;
+  User user;
+  ChangeObserver on_change;
+};
+
+}  // namespace juniper::records

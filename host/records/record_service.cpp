@@ -1,0 +1,249 @@
+#include "records/record_service.hpp"
+
+#include "core/errors.hpp"
+#include "records/values.hpp"
+
+#include <regex>
+
+namespace juniper::records {
+namespace {
+
+void check_order(const RecordType& t) {
+  static const std::regex ok(R"([a-z_][a-z0-9_]*( (asc|desc|ASC|DESC))?(, *[a-z_][a-z0-9_]*( (asc|desc|ASC|DESC))?)*)");
+  if (!std::regex_match(t.order, ok)) throw std::logic_error("bad order on " + t.name);
+}
+
+std::string select_list(const RecordType& t) {
+  std::string s = "CAST(id AS TEXT)";
+  for (const auto& f : t.fields) s += ", CAST(" + f.name + " AS TEXT)";
+  return s;
+}
+
+nlohmann::json row_to_json(Env& env, const RecordType& t, const soci::row& row, Secrets secrets) {
+  nlohmann::json out = nlohmann::json::object();
+  out["id"] = std::stoll(row.get<std::string>(0));
+  for (std::size_t i = 0; i < t.fields.size(); ++i) {
+    const FieldDef& f = t.fields[i];
+    std::optional<std::string> text;
+    if (row.get_indicator(i + 1) != soci::i_null) text = row.get<std::string>(i + 1);
+    if (f.is_secret()) {
+      if (secrets == Secrets::masked) {
+        out[f.name] = text && !text->empty() ? nlohmann::json("set") : nlohmann::json(nullptr);
+        continue;
+      }
+      if (text && crypto::is_sealed(*text)) text = crypto::decrypt(env.key, *text);
+    }
+    out[f.name] = from_storage(f, text);
+  }
+  return out;
+}
+
+const FieldDef& field_of(const RecordType& t, const std::string& name) {
+  const FieldDef* f = t.field(name);
+  if (f == nullptr) throw UserError("unknown field '" + name + "' on model " + t.name);
+  return *f;
+}
+
+// Applies change-defaults: a field set to a trigger value fills the fields not set explicitly.
+void apply_change_defaults(const RecordType& t, const nlohmann::json& explicit_values, nlohmann::json& record) {
+  for (const auto& cd : t.change_defaults) {
+    if (!explicit_values.contains(cd.field)) continue;
+    const auto& v = record[cd.field];
+    if (!(v.is_string() && v.get<std::string>() == cd.value)) continue;
+    for (const auto& [k, val] : cd.values.items()) {
+      if (!explicit_values.contains(k) && t.field(k) != nullptr) record[k] = normalise(*t.field(k), val);
+    }
+  }
+}
+
+void check_required(const RecordType& t, const nlohmann::json& record) {
+  for (const auto& f : t.fields) {
+    const auto& v = record[f.name];
+    if (f.required && (v.is_null() || (v.is_string() && v.get<std::string>().empty()))) {
+      throw UserError("the field " + f.label + " (" + f.name + ") is required on " + describe(t, record));
+    }
+  }
+}
+
+void run_constraints(Env& env, const RecordType& t, const nlohmann::json& record, const nlohmann::json& changed) {
+  for (const auto& c : t.constraints) {
+    bool hit = c.fields.empty();
+    for (const auto& f : c.fields) hit = hit || changed.contains(f);
+    if (hit) c.check(env, t.name, record);
+  }
+}
+
+std::vector<std::pair<std::string, std::optional<std::string>>> storage_values(Env& env, const RecordType& t,
+                                                                               const nlohmann::json& record,
+                                                                               const nlohmann::json& only) {
+  std::vector<std::pair<std::string, std::optional<std::string>>> out;
+  for (const auto& f : t.fields) {
+    if (!only.is_null() && !only.contains(f.name)) continue;
+    auto v = to_storage(f, record[f.name]);
+    if (v && f.is_secret() && !v->empty()) v = crypto::encrypt(env.key, *v);
+    out.emplace_back(f.name, std::move(v));
+  }
+  return out;
+}
+
+nlohmann::json normalised_input(const RecordType& t, const nlohmann::json& values) {
+  if (!values.is_object()) throw UserError("values must be a JSON object of field names");
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [k, v] : values.items()) {
+    if (k == "id") throw UserError("the id of a record cannot be set");
+    out[k] = normalise(field_of(t, k), v);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string describe(const RecordType& type, const nlohmann::json& record) {
+  std::string s = type.name;
+  if (record.contains("id") && record["id"].is_number()) s += " " + record["id"].dump();
+  if (record.contains("name") && record["name"].is_string() && !record["name"].get<std::string>().empty()) {
+    s += " (" + record["name"].get<std::string>() + ")";
+  }
+  return s;
+}
+
+nlohmann::json read(Env& env, std::string_view model, std::int64_t id, Secrets secrets) {
+  const RecordType& t = env.registry.type(model);
+  soci::row row;
+  env.sql() << "SELECT " + select_list(t) + " FROM " + t.table() + " WHERE id = :id", soci::use(id), soci::into(row);
+  if (!env.sql().got_data()) throw UserError("record " + t.name + " " + std::to_string(id) + " does not exist");
+  return row_to_json(env, t, row, secrets);
+}
+
+std::vector<std::int64_t> search(Env& env, std::string_view model, const nlohmann::json& filter,
+                                 std::optional<std::size_t> limit) {
+  const RecordType& t = env.registry.type(model);
+  check_order(t);
+  std::string where;
+  std::vector<std::optional<std::string>> binds;
+  for (const auto& [k, v] : filter.items()) {
+    const FieldDef& f = k == "id" ? FieldDef{.name = "id", .type = FieldType::integer, .label = "ID"} : field_of(t, k);
+    if (f.is_secret()) throw UserError("cannot search on the secret field " + k);
+    auto stored = to_storage(f, v);
+    where += where.empty() ? " WHERE " : " AND ";
+    if (!stored) {
+      where += k + " IS NULL";
+      continue;
+    }
+    where += k + " = :p" + std::to_string(binds.size());
+    binds.push_back(std::move(stored));
+  }
+  std::string q = "SELECT CAST(id AS TEXT) FROM " + t.table() + where + " ORDER BY " + t.order;
+  if (limit) q += " LIMIT " + std::to_string(*limit);
+  soci::statement st(env.sql());
+  std::string idtext;
+  st.exchange(soci::into(idtext));
+  std::vector<std::string> holders;
+  holders.reserve(binds.size());
+  for (auto& b : binds) {
+    holders.push_back(*b);
+    st.exchange(soci::use(holders.back()));
+  }
+  st.alloc();
+  st.prepare(q);
+  st.define_and_bind();
+  std::vector<std::int64_t> ids;
+  if (st.execute(true)) {
+    do {
+      ids.push_back(std::stoll(idtext));
+    } while (st.fetch());
+  }
+  return ids;
+}
+
+std::vector<nlohmann::json> list(Env& env, std::string_view model, const nlohmann::json& filter, Secrets secrets) {
+  std::vector<nlohmann::json> out;
+  for (auto id : search(env, model, filter)) out.push_back(read(env, model, id, secrets));
+  return out;
+}
+
+std::int64_t create(Env& env, std::string_view model, const nlohmann::json& values) {
+  const RecordType& t = env.registry.type(model);
+  const nlohmann::json input = normalised_input(t, values);
+  nlohmann::json record = nlohmann::json::object();
+  for (const auto& f : t.fields) {
+    record[f.name] = f.default_value ? normalise(f, nlohmann::json(*f.default_value)) : nlohmann::json(nullptr);
+    if (f.type == FieldType::boolean && record[f.name].is_null()) record[f.name] = false;
+  }
+  for (const auto& [k, v] : input.items()) record[k] = v;
+  apply_change_defaults(t, input, record);
+  check_required(t, record);
+  nlohmann::json all_changed = nlohmann::json::object();
+  for (const auto& f : t.fields) all_changed[f.name] = true;
+  run_constraints(env, t, record, all_changed);
+
+  const auto cols = storage_values(env, t, record, nullptr);
+  std::string names, params;
+  soci::statement st(env.sql());
+  std::vector<std::string> holders;
+  std::vector<soci::indicator> inds;
+  holders.reserve(cols.size());
+  inds.reserve(cols.size());
+  for (std::size_t i = 0; i < cols.size(); ++i) {
+    names += (i ? ", " : "") + cols[i].first;
+    params += (i ? ", :p" : ":p") + std::to_string(i);
+    holders.push_back(cols[i].second.value_or(""));
+    inds.push_back(cols[i].second ? soci::i_ok : soci::i_null);
+    st.exchange(soci::use(holders.back(), inds.back()));
+  }
+  std::int64_t id = 0;
+  st.exchange(soci::into(id));
+  st.alloc();
+  const std::string q = cols.empty() ? "INSERT INTO " + t.table() + " DEFAULT VALUES RETURNING id"
+                                     : "INSERT INTO " + t.table() + " (" + names + ") VALUES (" + params + ") RETURNING id";
+  st.prepare(q);
+  st.define_and_bind();
+  st.execute(true);
+  if (env.on_change) env.on_change(env, t.name, id, "create");
+  return id;
+}
+
+void write(Env& env, std::string_view model, std::int64_t id, const nlohmann::json& values) {
+  const RecordType& t = env.registry.type(model);
+  const nlohmann::json input = normalised_input(t, values);
+  nlohmann::json record = read(env, model, id, Secrets::revealed);
+  for (const auto& [k, v] : input.items()) record[k] = v;
+  apply_change_defaults(t, input, record);
+  check_required(t, record);
+  nlohmann::json changed = input;
+  for (const auto& cd : t.change_defaults) {
+    if (input.contains(cd.field)) {
+      for (const auto& [k, v] : cd.values.items()) changed[k] = true;
+    }
+  }
+  run_constraints(env, t, record, changed);
+  const auto cols = storage_values(env, t, record, changed);
+  if (cols.empty()) return;
+  std::string sets;
+  soci::statement st(env.sql());
+  std::vector<std::string> holders;
+  std::vector<soci::indicator> inds;
+  holders.reserve(cols.size());
+  inds.reserve(cols.size());
+  for (std::size_t i = 0; i < cols.size(); ++i) {
+    sets += (i ? ", " : "") + cols[i].first + " = :p" + std::to_string(i);
+    holders.push_back(cols[i].second.value_or(""));
+    inds.push_back(cols[i].second ? soci::i_ok : soci::i_null);
+    st.exchange(soci::use(holders.back(), inds.back()));
+  }
+  st.exchange(soci::use(id));
+  st.alloc();
+  st.prepare("UPDATE " + t.table() + " SET " + sets + " WHERE id = :id");
+  st.define_and_bind();
+  st.execute(true);
+  if (env.on_change) env.on_change(env, t.name, id, "write");
+}
+
+void remove(Env& env, std::string_view model, std::int64_t id) {
+  const RecordType& t = env.registry.type(model);
+  read(env, model, id);  // refuses a missing record with a clear message
+  env.sql() << "DELETE FROM " + t.table() + " WHERE id = :id", soci::use(id);
+  if (env.on_change) env.on_change(env, t.name, id, "delete");
+}
+
+}  // namespace juniper::records

@@ -1,0 +1,146 @@
+// C++ view of the host services, compiled into each module. Nothing here crosses the boundary
+// as a C++ type: every call goes through the C table in juniper_host.h.
+#pragma once
+
+#include <juniper/sdk/c/juniper_host.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace juniper::sdk {
+
+// Thrown by module code to refuse with a status; the trampolines turn it into a juniper_status.
+class Error : public std::runtime_error {
+ public:
+  Error(juniper_status code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  juniper_status code() const noexcept { return code_; }
+
+ private:
+  juniper_status code_;
+};
+
+namespace detail {
+// This module's copy of the host table (each module library has its own: hidden visibility).
+inline const juniper_host_api* g_host = nullptr;
+
+inline juniper_str str(std::string_view s) noexcept { return juniper_str{s.data(), s.size()}; }
+
+inline juniper_sink string_sink(std::string& out) noexcept {
+  return juniper_sink{&out, [](void* user, const char* data, size_t size) {
+                        static_cast<std::string*>(user)->append(data, size);
+                      }};
+}
+
+// A juniper_error owned by the module side, for calls into the host.
+struct ErrorBox {
+  std::string message;
+  juniper_error err{sizeof(juniper_error), JUNIPER_OK, string_sink(message)};
+  ErrorBox() = default;
+  ErrorBox(const ErrorBox&) = delete;
+  ErrorBox& operator=(const ErrorBox&) = delete;
+};
+}  // namespace detail
+
+inline const juniper_host_api& host() {
+  if (detail::g_host == nullptr) throw Error(JUNIPER_ERR_INTERNAL, "module used before declare()");
+  return *detail::g_host;
+}
+
+// Runs f and converts any exception into a status plus a message copied by the host.
+template <class F>
+juniper_status guard(juniper_error* err, F&& f) noexcept {
+  auto report = [err](juniper_status code, std::string_view message) {
+    if (err != nullptr && detail::g_host != nullptr) {
+      detail::g_host->error_set(err, code, detail::str(message));
+    }
+    return code;
+  };
+  try {
+    f();
+    return JUNIPER_OK;
+  } catch (const Error& e) {
+    return report(e.code(), e.what());
+  } catch (const std::exception& e) {
+    return report(JUNIPER_ERR_INTERNAL, e.what());
+  } catch (...) {
+    return report(JUNIPER_ERR_INTERNAL, "unknown error in module");
+  }
+}
+
+// One call's context: user, transaction. Borrowed; valid for the duration of the callback.
+class Context {
+ public:
+  explicit Context(juniper_ctx* ctx) noexcept : ctx_(ctx) {}
+  juniper_ctx* raw() const noexcept { return ctx_; }
+
+  nlohmann::json info() const {
+    std::string out;
+    auto sink = detail::string_sink(out);
+    check(host().ctx_info(ctx_, &sink, nullptr), "ctx_info");
+    return nlohmann::json::parse(out);
+  }
+  bool is_admin() const { return info().value("is_admin", false); }
+
+  void log(int32_t level, std::string_view message) const { host().log(ctx_, level, detail::str(message)); }
+
+  std::optional<std::string> param(std::string_view key) const {
+    std::string out;
+    auto sink = detail::string_sink(out);
+    const juniper_status st = host().param_get(ctx_, detail::str(key), &sink, nullptr);
+    if (st == JUNIPER_ERR_NOT_FOUND) return std::nullopt;
+    check(st, "param_get");
+    return out;
+  }
+  void set_param(std::string_view key, std::string_view value) const {
+    call([&](juniper_error* e) { return host().param_set(ctx_, detail::str(key), detail::str(value), e); });
+  }
+
+  nlohmann::json read(std::string_view model, std::int64_t id) const {
+    std::string out;
+    auto sink = detail::string_sink(out);
+    call([&](juniper_error* e) { return host().record_read(ctx_, detail::str(model), id, &sink, e); });
+    return nlohmann::json::parse(out);
+  }
+  std::vector<std::int64_t> search(std::string_view model, const nlohmann::json& filter = nlohmann::json::object()) const {
+    std::string out;
+    auto sink = detail::string_sink(out);
+    const std::string f = filter.dump();
+    call([&](juniper_error* e) { return host().record_search(ctx_, detail::str(model), detail::str(f), &sink, e); });
+    return nlohmann::json::parse(out).get<std::vector<std::int64_t>>();
+  }
+  std::int64_t create(std::string_view model, const nlohmann::json& values) const {
+    std::int64_t id = 0;
+    const std::string v = values.dump();
+    call([&](juniper_error* e) { return host().record_create(ctx_, detail::str(model), detail::str(v), &id, e); });
+    return id;
+  }
+  void write(std::string_view model, std::int64_t id, const nlohmann::json& values) const {
+    const std::string v = values.dump();
+    call([&](juniper_error* e) { return host().record_write(ctx_, detail::str(model), id, detail::str(v), e); });
+  }
+  void remove(std::string_view model, std::int64_t id) const {
+    call([&](juniper_error* e) { return host().record_delete(ctx_, detail::str(model), id, e); });
+  }
+
+ private:
+  static void check(juniper_status st, const char* what) {
+    if (st != JUNIPER_OK) throw Error(st, std::string("host call failed: ") + what);
+  }
+  // Calls into the host with a module-owned error and rethrows a failure with its message.
+  template <class F>
+  static void call(F&& f) {
+    detail::ErrorBox box;
+    const juniper_status st = f(&box.err);
+    if (st != JUNIPER_OK) throw Error(st, box.message.empty() ? "host call failed" : box.message);
+  }
+
+  juniper_ctx* ctx_;
+};
+
+}  // namespace juniper::sdk

@@ -1,0 +1,55 @@
+#include "test_host_fixture.hpp"
+
+#include "core/errors.hpp"
+
+#include <catch2/catch.hpp>
+
+using juniper::test::TestHost;
+
+namespace {
+// Install must refuse with a message containing every fragment, and leave the database as it was.
+void refused(TestHost& t, const std::string& module, const std::vector<std::string>& fragments) {
+  auto lock = t.host->db().lock();
+  const auto before = t.snapshot();
+  try {
+    t.host->modules().install({module});
+    FAIL("installing " << module << " should have been refused");
+  } catch (const juniper::UserError& e) {
+    const std::string msg = e.what();
+    INFO(msg);
+    for (const auto& f : fragments) CHECK(msg.find(f) != std::string::npos);
+  }
+  CHECK(t.snapshot() == before);
+}
+}  // namespace
+
+TEST_CASE("the host refuses bad modules before running their code, and changes nothing", "[modules][refusals]") {
+  TestHost t;
+  {
+    auto lock = t.host->db().lock();
+    t.host->modules().install({"test_base"});  // a working module, to show it keeps working
+  }
+  SECTION("another ABI major, from the manifest, without loading the library") {
+    refused(t, "test_abi_next_major", {"test_abi_next_major", "ABI 2.0", "ABI 1.0", "rebuild"});
+  }
+  SECTION("a newer ABI minor") { refused(t, "test_abi_newer_minor", {"test_abi_newer_minor", "1.99", "1.0", "upgrade juniper"}); }
+  SECTION("a library whose descriptor disagrees with its manifest (ABI)") {
+    refused(t, "test_abi_lying", {"test_abi_lying", "library says ABI 2.0", "says 1.0"});
+  }
+  SECTION("a library whose descriptor disagrees with its manifest (version)") {
+    refused(t, "test_version_mismatch", {"test_version_mismatch", "version 1.0.0", "2.0.0"});
+  }
+  SECTION("a missing entry symbol") { refused(t, "test_no_entry", {"test_no_entry", "juniper_module_get_descriptor_v1"}); }
+  SECTION("a missing dependency") { refused(t, "test_missing_dep", {"test_missing_dep", "no_such_module", "not available"}); }
+  SECTION("a dependency cycle") { refused(t, "test_cycle_a", {"cycle", "test_cycle_a", "test_cycle_b"}); }
+  SECTION("a declare() that extends what it does not depend on") {
+    refused(t, "test_bad_declare", {"test_bad_declare", "test_base.partner", "not among its dependencies"});
+  }
+  SECTION("an unknown module") { refused(t, "nope", {"'nope' is not available"}); }
+
+  // Whatever was refused, the good module still works.
+  auto lock = t.host->db().lock();
+  auto env = t.host->env();
+  CHECK(env.registry.find_type("test_base.partner") != nullptr);
+  CHECK(env.registry.find_type("test_bad_declare.thing") == nullptr);
+}
