@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds Juniper into BUILD_DIR (default ./build). SANITIZE=1: ASan+UBSan. Warnings are errors.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$root/build}
+type=${BUILD_TYPE:-RelWithDebInfo}
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE="$type" -DJUNIPER_WERROR=ON \
+      -DJUNIPER_SANITIZE="${SANITIZE:-0}" >/dev/null
+cmake --build "$build" -j"$(nproc)"

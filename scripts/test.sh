@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: installs packages, builds, starts its own
+# PostgreSQL and mail servers on loopback, runs every test on SQLite and on PostgreSQL, then again
+# under ASan+UBSan. Prints "N passed, N failed" last; exits non-zero on any failure.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash scripts/install-deps.sh || exit 1
+work=$(mktemp -d /tmp/juniper-test.XXXXXX)
+chmod 755 "$work"
+passed=0; failed=0; failures=()
+step() {  # step NAME COMMAND...: runs one suite and counts it
+  local name=$1; shift
+  echo "=== $name"
+  if "$@"; then passed=$((passed+1)); else failed=$((failed+1)); failures+=("$name"); fi
+}
+cleanup() {
+  bash tests/pg/stop.sh "$work/pg" >/dev/null 2>&1 || true
+  bash tests/mailstack/stop.sh "$work/mail" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+echo "=== build"
+BUILD_DIR="$root/build" bash scripts/build.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+step "unit and integration tests (SQLite)" ctest --test-dir build --output-on-failure
+pg_url=$(bash tests/pg/start.sh "$work/pg" "${JUNIPER_TEST_PG_PORT:-15432}" | tail -n 1)
+step "module and record tests (PostgreSQL)" env JUNIPER_TEST_DB="$pg_url" build/tests/host/modules/test_host_modules
+step "command line (SQLite)" bash tests/cli/test_cli.sh build
+step "command line (PostgreSQL)" env JUNIPER_TEST_DB="$pg_url" bash tests/cli/test_cli.sh build
+step "mail stack self-test (Postfix, Dovecot, identity platform)" \
+  bash -c "bash tests/mailstack/start.sh '$work/mail' ${JUNIPER_TEST_MAIL_PORT_BASE:-24000} >/dev/null && bash tests/mailstack/selftest.sh '$work/mail'"
+
+if [[ "${JUNIPER_SKIP_SANITIZERS:-0}" != 1 ]]; then
+  echo "=== build (ASan+UBSan)"
+  if BUILD_DIR="$root/build-asan" BUILD_TYPE=Debug SANITIZE=1 bash scripts/build.sh; then
+    step "unit and integration tests (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure
+  else
+    failed=$((failed+1)); failures+=("ASan build")
+  fi
+fi
+
+for f in "${failures[@]}"; do echo "FAILED: $f"; done
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The CLI contract as an administrator meets it: exit codes, messages, JSON, secrets never
+# printed, refusals that change nothing, the module boundary (nm), and `serve` answering.
+# Usage: test_cli.sh BUILD_DIR   (JUNIPER_TEST_DB=postgresql://... to run on PostgreSQL)
+set -uo pipefail
+build=$(cd "${1:?build dir}" && pwd)
+J="$build/juniper"
+data=$(mktemp -d /tmp/juniper-cli.XXXXXX)
+trap 'kill $serve_pid 2>/dev/null; rm -rf "$data"' EXIT
+serve_pid=
+fails=0; checks=0
+ok() { checks=$((checks+1)); echo "ok  $1"; }
+ko() { checks=$((checks+1)); fails=$((fails+1)); echo "FAIL $1"; }
+expect() {  # expect DESCRIPTION EXIT_CODE OUTPUT_FRAGMENT -- command...
+  local what=$1 code=$2 frag=$3; shift 4
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [[ $rc -eq $code && "$out" == *"$frag"* ]]; then ok "$what"; else ko "$what (exit $rc, output: $out)"; fi
+}
+jn() { "$J" --data "$data" ${JUNIPER_TEST_DB:+--db "$JUNIPER_TEST_DB"} --modules-path "$build/modules" --modules-path "$build/tests/modules" "$@"; }
+export -f jn
+export J data build JUNIPER_TEST_DB
+
+if [[ -n "${JUNIPER_TEST_DB:-}" ]]; then
+  psql -q "$JUNIPER_TEST_DB" -c "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public" >/dev/null 2>&1
+fi
+
+expect "init creates the database and prints the admin password once" 0 "admin password" -- jn init
+expect "init again is idempotent" 0 "database ready" -- jn init
+out=$(jn init); [[ "$out" != *"admin password"* ]] && ok "second init prints no password" || ko "second init printed a password"
+expect "bad usage exits 2" 2 "" -- jn record
+expect "unknown command exits 2" 2 "" -- jn frobnicate
+expect "module list --json shows Microsoft Outlook" 0 '"display_name": "Microsoft Outlook"' -- jn module list --json
+expect "installing an unknown module is refused" 1 "'nope' is not available" -- jn module install nope
+expect "install with a dependency" 0 "installed test_ext" -- jn module install test_ext
+expect "dependency installed first" 0 '"state": "installed"' -- bash -c "jn module list --json | python3 -c 'import json,sys; m={x[\"name\"]:x for x in json.load(sys.stdin)}; print(json.dumps(m[\"test_base\"]))'"
+expect "another ABI major is refused, naming both versions" 1 "built for module ABI 2.0, but this juniper offers ABI 1.0" -- jn module install test_abi_next_major
+expect "a cycle is refused" 1 "dependency cycle" -- jn module install test_cycle_a
+expect "a missing dependency is refused" 1 "depends on 'no_such_module'" -- jn module install test_missing_dep
+expect "record create --json prints the id" 0 '"id": 1' -- jn record create test_base.partner name=Ann api_key=sk-live-42 --json
+expect "record read masks secrets" 0 "api_key: set" -- jn record read test_base.partner 1
+out=$(jn record read test_base.partner 1 --json); [[ "$out" != *sk-live-42* ]] && ok "JSON read has no secret" || ko "secret printed"
+expect "constraint refusal names the record" 1 "Partner Bob is a bank" -- jn record create test_base.partner name=Bob kind=bank
+expect "bad selection value is refused" 1 "'alien' is not one of" -- jn record write test_base.partner 1 kind=alien
+expect "missing record is refused" 1 "does not exist" -- jn record read test_base.partner 99
+out=$(jn record list test_base.partner --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[[ "$out" == 1 ]] && ok "refused writes left one record" || ko "refused writes changed records ($out)"
+expect "an action runs" 0 "Shouted at Ann" -- jn record action test_base.partner 1 shout
+expect "change-default applied" 0 "vat: BANK-VAT" -- bash -c "jn record create test_base.partner name=Bk kind=bank bank_code=9 >/dev/null && J='$J' data='$data' build='$build' JUNIPER_TEST_DB='${JUNIPER_TEST_DB:-}' jn record read test_base.partner 2"
+expect "settings set a secret" 0 "" -- jn module install microsoft_outlook
+expect "settings set" 0 "" -- jn settings set microsoft_outlook_client_identifier=my-client microsoft_outlook_client_secret=very-secret-value
+expect "settings show masks the secret" 0 "microsoft_outlook_client_secret (Client Secret) = set" -- jn settings show
+expect "unknown settings field is refused" 1 "unknown settings field 'nope'" -- jn settings set nope=1
+expect "param get of a secret prints set" 0 "set" -- jn param get microsoft_outlook_client_secret
+expect "param set/get" 0 "example.com" -- bash -c "jn param set mail.catchall.domain example.com && J='$J' data='$data' build='$build' JUNIPER_TEST_DB='${JUNIPER_TEST_DB:-}' jn param get mail.catchall.domain"
+expect "param unset of a missing key is refused" 1 "is not set" -- jn param unset no.such.key
+if [[ -z "${JUNIPER_TEST_DB:-}" ]]; then
+  if grep -rqa -e very-secret-value -e sk-live-42 "$data"; then ko "a secret is in clear in the data folder"; else ok "no secret in clear in the database file or logs"; fi
+fi
+expect "user passwd" 0 "password changed for admin" -- bash -c "echo 'correct horse battery' | jn user passwd admin"
+expect "uninstall cascades to dependents" 0 "uninstalled test_base" -- jn module uninstall test_base
+expect "records of an uninstalled module are gone" 1 "unknown model 'test_base.partner'" -- jn record list test_base.partner
+
+# The module boundary: each module library exports its entry symbol and nothing of C++.
+for so in "$build"/modules/*.so "$build"/tests/modules/test_base.so "$build"/tests/modules/test_ext.so; do
+  syms=$(nm -D --defined-only "$so" | awk '{print $3}' | grep -v -e '^_init$' -e '^_fini$' -e '^_edata$' -e '^_end$' -e '^__bss_start$')
+  if [[ "$syms" == "juniper_module_get_descriptor_v1" ]]; then ok "$(basename "$so") exports only the entry symbol"; else ko "$(basename "$so") exports: $syms"; fi
+done
+
+# serve answers /web/health
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$J" --data "$data" ${JUNIPER_TEST_DB:+--db "$JUNIPER_TEST_DB"} --modules-path "$build/modules" serve --listen "127.0.0.1:$port" >"$data/serve.out" 2>&1 &
+serve_pid=$!
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/web/health" >"$data/health" 2>/dev/null && break; sleep 0.1; done
+if grep -q '"status":"ok"' "$data/health" 2>/dev/null && grep -q microsoft_outlook "$data/health"; then ok "serve answers /web/health"; else ko "serve did not answer /web/health: $(cat "$data/serve.out")"; fi
+kill -TERM $serve_pid; wait $serve_pid; rc=$?
+[[ $rc -eq 0 ]] && ok "serve stops cleanly on SIGTERM" || ko "serve exit code $rc on SIGTERM"
+serve_pid=
+expect "serve refuses a busy port" 1 "Address already in use" -- bash -c "python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\",$port)); s.listen(); time.sleep(3)' & sleep 0.5; jn serve --listen 127.0.0.1:$port"
+
+echo "$((checks-fails)) passed, $fails failed"
+[[ $fails -eq 0 ]]
