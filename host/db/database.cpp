@@ -6,9 +6,39 @@
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/sqlite3/soci-sqlite3.h>
 
+#include <libpq-fe.h>
+
+#include <memory>
 #include <regex>
 
 namespace juniper {
+namespace {
+
+// SOCI's PostgreSQL backend rewrites its connect string as key=value pairs and mangles URIs;
+// libpq parses the URI for us into the keyword form SOCI passes through untouched.
+std::string libpq_keywords(const std::string& url) {
+  char* err = nullptr;
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> opts(PQconninfoParse(url.c_str(), &err), PQconninfoFree);
+  if (!opts) {
+    const std::string why = err ? err : "unparsable";
+    PQfreemem(err);
+    throw UsageError("invalid PostgreSQL URL: " + why);
+  }
+  std::string out;
+  for (auto* o = opts.get(); o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || *o->val == '\0') continue;
+    std::string v = o->val;
+    std::string quoted;
+    for (char c : v) {
+      if (c == '\\' || c == '\'') quoted.push_back('\\');
+      quoted.push_back(c);
+    }
+    out += std::string(out.empty() ? "" : " ") + o->keyword + "='" + quoted + "'";
+  }
+  return out;
+}
+
+}  // namespace
 
 Database::Database(std::unique_ptr<soci::session> s, bool postgres, std::string display)
     : session_(std::move(s)), postgres_(postgres), display_(std::move(display)) {}
@@ -32,7 +62,7 @@ std::unique_ptr<Database> Database::open(const std::string& url, const DataDir& 
   try {
     std::unique_ptr<soci::session> s;
     if (pg) {
-      s = std::make_unique<soci::session>(*soci::factory_postgresql(), url);
+      s = std::make_unique<soci::session>(*soci::factory_postgresql(), libpq_keywords(url));
       *s << "SET client_min_messages TO WARNING";
     } else {
       s = std::make_unique<soci::session>(*soci::factory_sqlite3(), "db=\"" + sqlite_path + "\" timeout=30");

@@ -48,7 +48,7 @@ bool param_unset(Env& env, std::string_view key) {
 
 std::vector<ParamEntry> param_list(Env& env) {
   std::vector<ParamEntry> out;
-  soci::rowset<soci::row> rs = (env.sql().prepare << "SELECT key, value, secret FROM ir_config_parameter ORDER BY key");
+  soci::rowset<soci::row> rs = (env.sql().prepare << "SELECT key, value, CAST(secret AS INTEGER) FROM ir_config_parameter ORDER BY key");
   for (const auto& r : rs) {
     ParamEntry e;
     e.key = r.get<std::string>(0);

@@ -33,7 +33,7 @@ expect "unknown command exits 2" 2 "" -- jn frobnicate
 expect "module list --json shows Microsoft Outlook" 0 '"display_name": "Microsoft Outlook"' -- jn module list --json
 expect "installing an unknown module is refused" 1 "'nope' is not available" -- jn module install nope
 expect "install with a dependency" 0 "installed test_ext" -- jn module install test_ext
-expect "dependency installed first" 0 '"state": "installed"' -- bash -c "jn module list --json | python3 -c 'import json,sys; m={x[\"name\"]:x for x in json.load(sys.stdin)}; print(json.dumps(m[\"test_base\"]))'"
+expect "dependency installed first" 0 '"state": "installed"' -- bash -c "jn module list --json | /usr/bin/python3 -c 'import json,sys; m={x[\"name\"]:x for x in json.load(sys.stdin)}; print(json.dumps(m[\"test_base\"]))'"
 expect "another ABI major is refused, naming both versions" 1 "built for module ABI 2.0, but this juniper offers ABI 1.0" -- jn module install test_abi_next_major
 expect "a cycle is refused" 1 "dependency cycle" -- jn module install test_cycle_a
 expect "a missing dependency is refused" 1 "depends on 'no_such_module'" -- jn module install test_missing_dep
@@ -43,7 +43,7 @@ out=$(jn record read test_base.partner 1 --json); [[ "$out" != *sk-live-42* ]] &
 expect "constraint refusal names the record" 1 "Partner Bob is a bank" -- jn record create test_base.partner name=Bob kind=bank
 expect "bad selection value is refused" 1 "'alien' is not one of" -- jn record write test_base.partner 1 kind=alien
 expect "missing record is refused" 1 "does not exist" -- jn record read test_base.partner 99
-out=$(jn record list test_base.partner --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+out=$(jn record list test_base.partner --json | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [[ "$out" == 1 ]] && ok "refused writes left one record" || ko "refused writes changed records ($out)"
 expect "an action runs" 0 "Shouted at Ann" -- jn record action test_base.partner 1 shout
 expect "change-default applied" 0 "vat: BANK-VAT" -- bash -c "jn record create test_base.partner name=Bk kind=bank bank_code=9 >/dev/null && J='$J' data='$data' build='$build' JUNIPER_TEST_DB='${JUNIPER_TEST_DB:-}' jn record read test_base.partner 2"
@@ -68,7 +68,7 @@ for so in "$build"/modules/*.so "$build"/tests/modules/test_base.so "$build"/tes
 done
 
 # serve answers /web/health
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$J" --data "$data" ${JUNIPER_TEST_DB:+--db "$JUNIPER_TEST_DB"} --modules-path "$build/modules" serve --listen "127.0.0.1:$port" >"$data/serve.out" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/web/health" >"$data/health" 2>/dev/null && break; sleep 0.1; done
@@ -76,7 +76,7 @@ if grep -q '"status":"ok"' "$data/health" 2>/dev/null && grep -q microsoft_outlo
 kill -TERM $serve_pid; wait $serve_pid; rc=$?
 [[ $rc -eq 0 ]] && ok "serve stops cleanly on SIGTERM" || ko "serve exit code $rc on SIGTERM"
 serve_pid=
-expect "serve refuses a busy port" 1 "Address already in use" -- bash -c "python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\",$port)); s.listen(); time.sleep(3)' & sleep 0.5; jn serve --listen 127.0.0.1:$port"
+expect "serve refuses a busy port" 1 "Address already in use" -- bash -c "/usr/bin/python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\",$port)); s.listen(); time.sleep(3)' & sleep 0.5; jn serve --listen 127.0.0.1:$port"
 
 echo "$((checks-fails)) passed, $fails failed"
 [[ $fails -eq 0 ]]
