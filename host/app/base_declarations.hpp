@@ -2,10 +2,16 @@
 // installation has, before any module.
 #pragma once
 
+#include "modules/hook_bus.hpp"
 #include "records/registry.hpp"
+
+#include <functional>
+#include <map>
 
 namespace juniper {
 
-void declare_base(records::Registry& registry);
+using ConfSource = std::function<std::map<std::string, std::string>()>;
+
+void declare_base(records::Registry& registry, modules::HookBus& hooks, ConfSource conf);
 
 }  // namespace juniper

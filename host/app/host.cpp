@@ -16,9 +16,15 @@ namespace fs = std::filesystem;
 Host::Host(HostOptions options)
     : options_(std::move(options)), data_(options_.data_dir), key_(data_.master_key()) {
   log::open(data_.log_file(), options_.log_to_stderr);
+  // One place for the extra CA (private CAs, tests): every TLS client of the process reads it.
+  if (const auto conf = data_.config(); conf.contains("ca_file") && std::getenv("JUNIPER_CA_FILE") == nullptr) {
+    ::setenv("JUNIPER_CA_FILE", conf.at("ca_file").c_str(), 0);
+  }
   db_ = Database::open(options_.db_url, data_);
   auto paths = options_.module_paths.empty() ? default_module_paths() : options_.module_paths;
-  modules_ = std::make_unique<modules::ModuleManager>(*db_, key_, std::move(paths), declare_base);
+  modules_ = std::make_unique<modules::ModuleManager>(
+      *db_, key_, std::move(paths),
+      [this](records::Registry& r, modules::HookBus& h) { declare_base(r, h, [this] { return data_.config(); }); });
 }
 
 Host::~Host() = default;

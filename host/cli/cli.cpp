@@ -41,6 +41,7 @@ int run(int argc, char** argv) {
   add_admin_commands(app, g);
   add_record_commands(app, g);
   add_serve_command(app, g);
+  add_mail_commands(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -96,16 +96,23 @@ void add_record_commands(CLI::App& app, Globals& g) {
   action->add_option("ACTION", a.action)->required();
   action->add_flag("--json", a.json, "JSON output");
   action->callback([&g] {
-    in_transaction(g, [](records::Env& env) {
-      const records::ActionDef* def = env.registry.action(a.model, a.action);
-      if (def == nullptr) throw UserError("model " + a.model + " has no action '" + a.action + "'");
-      if (def->admin_only && !env.user.is_admin) throw UserError("only an administrator may run " + def->label);
-      const auto result = def->invoke(env, a.id);
+    Host& h = g.open();
+    auto lock = h.db().lock();
+    auto env = h.env();
+    const records::ActionDef* def = env.registry.action(a.model, a.action);
+    if (def == nullptr) throw UserError("model " + a.model + " has no action '" + a.action + "'");
+    if (def->admin_only && !env.user.is_admin) throw UserError("only an administrator may run " + def->label);
+    // A refused action changes nothing, unless it commits its own steps (fetch: store, then \Seen).
+    std::optional<Transaction> tr;
+    if (!def->own_transactions) tr.emplace(h.db().session());
+    const auto result = def->invoke(env, a.id);
+    if (tr) tr->commit();
+    {
       if (a.json) return print_json(result);
       if (result.contains("message")) std::cout << result["message"].get<std::string>() << "\n";
       if (result.contains("url")) std::cout << result["url"].get<std::string>() << "\n";
       if (!result.contains("message") && !result.contains("url")) std::cout << result.dump() << "\n";
-    });
+    }
   });
 }
 

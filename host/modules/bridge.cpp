@@ -2,11 +2,14 @@
 
 #include "core/errors.hpp"
 #include "core/log.hpp"
+#include "http/client.hpp"
+#include "http/request.hpp"
 #include "modules/declarations.hpp"
 #include "modules/hook_bus.hpp"
 #include "records/params.hpp"
 #include "records/record_service.hpp"
 
+#include <cstdlib>
 #include <cstring>
 #include <regex>
 
@@ -399,6 +402,40 @@ void response_body(juniper_http_response* r, juniper_str body) {
   if (r != nullptr) r->body.append(body.data, body.size);
 }
 
+juniper_status http_post_form(juniper_ctx* ctx, juniper_str url, juniper_str form_json, int32_t timeout_seconds,
+                              juniper_sink* out, juniper_error* err) {
+  (void)ctx;
+  std::string transport_error;
+  const juniper_status st = guarded(err, [&] {
+    std::vector<std::pair<std::string, std::string>> form;
+    const nlohmann::json fields = nlohmann::json::parse(view(form_json));
+    for (const auto& [k, v] : fields.items()) {
+      form.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
+    }
+    const char* ca = std::getenv("JUNIPER_CA_FILE");
+    try {
+      const auto r = http::post_form(std::string(view(url)), form, std::chrono::seconds(std::max(1, timeout_seconds)),
+                                     ca != nullptr ? ca : "");
+      to_sink(out, nlohmann::json{{"status", r.status}, {"body", r.body}}.dump());
+    } catch (const std::runtime_error& e) {
+      throw TemporaryError(e.what());
+    }
+  });
+  return st;
+}
+
+juniper_status record_lock(juniper_ctx* ctx, juniper_str model, int64_t id, juniper_error* err) {
+  return guarded(err, [&] {
+    auto& env = env_of(ctx);
+    const auto& t = env.registry.type(view(model));
+    // A no-op write takes the row lock on PostgreSQL and the write lock on SQLite, until the
+    // transaction ends: the next locker waits, then sees the committed result.
+    env.sql() << "UPDATE " + t.table() + " SET id = id WHERE id = :id", soci::use(id);
+  });
+}
+
+void url_encode(juniper_str text, juniper_sink* out) { to_sink(out, http::url_encode(view(text))); }
+
 const juniper_host_api kHost = {sizeof(juniper_host_api),
                                 JUNIPER_ABI_MAJOR,
                                 JUNIPER_ABI_MINOR,
@@ -417,7 +454,10 @@ const juniper_host_api kHost = {sizeof(juniper_host_api),
                                 request_get,
                                 response_status,
                                 response_header,
-                                response_body};
+                                response_body,
+                                http_post_form,
+                                record_lock,
+                                url_encode};
 
 }  // namespace
 

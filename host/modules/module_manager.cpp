@@ -49,7 +49,7 @@ void check_manifest_abi(const Manifest& m) {
 
 ModuleManager::ModuleManager(Database& db, const crypto::Bytes& key, std::vector<fs::path> paths, BaseDeclarer base)
     : db_(db), key_(key), paths_(std::move(paths)), base_(std::move(base)), registry_(std::make_unique<records::Registry>()) {
-  if (base_) base_(*registry_);
+  if (base_) base_(*registry_, hooks_);
 }
 
 ModuleManager::~ModuleManager() {

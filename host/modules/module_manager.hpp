@@ -23,7 +23,7 @@ struct ModuleStatus {
 
 class ModuleManager {
  public:
-  using BaseDeclarer = std::function<void(records::Registry&)>;
+  using BaseDeclarer = std::function<void(records::Registry&, HookBus&)>;
 
   ModuleManager(Database& db, const crypto::Bytes& key, std::vector<std::filesystem::path> paths, BaseDeclarer base);
   ~ModuleManager();  // stops started modules in reverse order (libraries stay mapped)

@@ -105,6 +105,7 @@ struct ActionDef {
   std::string name;
   std::string label;
   bool admin_only = false;
+  bool own_transactions = false;  // runs its own commits (fetch: store, commit, then \Seen)
   ActionVisibleFn visible;  // empty: always
   ActionFn invoke;
   std::string owner;

@@ -48,11 +48,11 @@ bool param_unset(Env& env, std::string_view key) {
 
 std::vector<ParamEntry> param_list(Env& env) {
   std::vector<ParamEntry> out;
-  soci::rowset<soci::row> rs = (env.sql().prepare << "SELECT key, value, CAST(secret AS INTEGER) FROM ir_config_parameter ORDER BY key");
+  soci::rowset<soci::row> rs = (env.sql().prepare << "SELECT key, value, CAST(secret AS TEXT) FROM ir_config_parameter ORDER BY key");
   for (const auto& r : rs) {
     ParamEntry e;
     e.key = r.get<std::string>(0);
-    e.secret = r.get<int>(2) != 0 || crypto::is_sealed(r.get<std::string>(1));
+    e.secret = r.get<std::string>(2) != "0" || crypto::is_sealed(r.get<std::string>(1));
     if (!e.secret) e.value = r.get<std::string>(1);
     out.push_back(std::move(e));
   }

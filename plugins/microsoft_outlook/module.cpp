@@ -1,15 +1,168 @@
-// Microsoft Outlook module: Azure app credentials today; OAuth for outgoing (SMTP) and incoming
-// (IMAP) servers lands with the Outlook issue on top of the mail core.
+// Microsoft Outlook module: Azure OAuth (authorization code + PKCE) for outgoing (SMTP XOAUTH2)
+// and incoming (IMAP XOAUTH2) mail servers. It supplies credentials and policy; the host sends
+// and fetches (hooks mail.transport and mail.fetch.login).
+#include "aadsts.hpp"
+#include "oauth.hpp"
+#include "pages.hpp"
+
 #include <juniper/sdk/module.hpp>
 
 namespace {
 
 namespace sdk = juniper::sdk;
+using json = nlohmann::json;
+using outlook::Kind;
+
+std::string text(const json& rec, const char* field) {
+  return rec.contains(field) && rec[field].is_string() ? rec[field].get<std::string>() : "";
+}
+bool is_outlook(const Kind& k, const json& rec) { return text(rec, k.type_field) == "outlook"; }
+std::string quoted(const json& rec) { return "\u201c" + text(rec, "name") + "\u201d"; }
+std::string record_url(const Kind& k, std::int64_t id) { return "/web/record/" + std::string(k.model) + "/" + std::to_string(id); }
+
+std::vector<sdk::Field> token_fields() {
+  return {sdk::Field::secret("microsoft_outlook_refresh_token", "Outlook Refresh Token").hidden(),
+          sdk::Field::secret("microsoft_outlook_access_token", "Outlook Access Token").hidden(),
+          sdk::Field::integer("microsoft_outlook_access_token_expiration", "Outlook Access Token Expiration").hidden(),
+          sdk::Field::selection("microsoft_outlook_token_status", "Outlook Token",
+                                {{"missing", "Outlook Token Missing"}, {"valid", "Outlook Token Valid"},
+                                 {"refresh_failed", "Outlook Token Invalid"}})
+              .defaults("missing")
+              .readonly(),
+          sdk::Field::text("microsoft_outlook_token_error", "Outlook Token Error").readonly(),
+          sdk::Field::datetime("microsoft_outlook_token_error_date", "Outlook Token Error Date").readonly()};
+}
+
+void declare_outgoing(sdk::Registrar& reg) {
+  const Kind& k = outlook::kOutgoing;
+  reg.extend(k.model, token_fields());
+  reg.extend_selection(k.model, "smtp_authentication", {{"outlook", "Outlook OAuth Authentication"}}, "login");
+  reg.change_default(k.model, "smtp_authentication", "outlook",
+                     {{"smtp_host", "smtp.office365.com"}, {"smtp_port", 587}, {"smtp_encryption", "starttls"}});
+  reg.constraint(k.model, "smtp_authentication,smtp_pass,smtp_encryption,smtp_user", [](sdk::Context&, const json& r) {
+    if (text(r, "smtp_authentication") != "outlook") return;
+    if (!text(r, "smtp_pass").empty()) {
+      throw sdk::Error(JUNIPER_ERR_INVALID, "Please leave the password field empty for Outlook mail server " + quoted(r) +
+                                                ". The OAuth process does not require it");
+    }
+    if (text(r, "smtp_encryption") != "starttls") {
+      throw sdk::Error(JUNIPER_ERR_INVALID, "Incorrect Connection Security for Outlook mail server " + quoted(r) +
+                                                ". Please set it to \"TLS (STARTTLS)\".");
+    }
+    if (text(r, "smtp_user").empty()) {
+      throw sdk::Error(JUNIPER_ERR_INVALID,
+                       "Please fill the \"Username\" field with your Outlook/Office365 username (your email address). This "
+                       "should be the same account as the one used for the Outlook OAuthentication Token.");
+    }
+  });
+}
+
+void declare_incoming(sdk::Registrar& reg) {
+  const Kind& k = outlook::kIncoming;
+  reg.extend(k.model, token_fields());
+  reg.extend_selection(k.model, "server_type", {{"outlook", "Outlook OAuth Authentication"}}, "imap");
+  reg.change_default(k.model, "server_type", "outlook", {{"server", "outlook.office365.com"}, {"port", 993}, {"is_ssl", true}});
+  reg.constraint(k.model, "server_type,is_ssl,password,user", [](sdk::Context&, const json& r) {
+    if (text(r, "server_type") != "outlook") return;
+    if (!r.value("is_ssl", false)) throw sdk::Error(JUNIPER_ERR_INVALID, "SSL is required for server " + quoted(r) + ".");
+    if (!text(r, "password").empty()) {
+      throw sdk::Error(JUNIPER_ERR_INVALID, "Please leave the password field empty for Outlook mail server " + quoted(r) +
+                                                ". The OAuth process does not require it");
+    }
+    if (text(r, "user").empty()) {
+      throw sdk::Error(JUNIPER_ERR_INVALID,
+                       "Please fill the \"Username\" field with your Outlook/Office365 username (your email address).");
+    }
+  });
+}
+
+void declare_connect(sdk::Registrar& reg, const Kind& k) {
+  reg.action(
+      k.model, "outlook_connect", "Connect your Outlook account",
+      [&k](sdk::Context& ctx, std::int64_t id) {
+        if (!ctx.is_admin()) throw sdk::Error(JUNIPER_ERR_DENIED, "Only the administrator can link an Outlook mail server.");
+        const json rec = ctx.read(k.model, id);
+        if (!is_outlook(k, rec)) throw sdk::Error(JUNIPER_ERR_INVALID, "This server does not use Outlook OAuth Authentication.");
+        return json{{"url", outlook::authorize_url(ctx, k, id)}};
+      },
+      [&k](sdk::Context& ctx, const json& rec) {
+        // Shown to connect, and to reconnect after a failed refresh (unlike Odoo).
+        return is_outlook(k, rec) && outlook::credentials_configured(ctx) &&
+               (text(rec, "microsoft_outlook_refresh_token").empty() || text(rec, "microsoft_outlook_token_status") == "refresh_failed");
+      },
+      true);
+}
+
+// GET /microsoft_outlook/confirm?code=...&state=... (or error=...&error_description=...)
+void confirm(sdk::Context& ctx, const sdk::Request& rq, sdk::Response& rs) {
+  if (!ctx.is_admin()) {
+    rs.html(403, outlook::forbidden_page());
+    return;
+  }
+  const std::string state_text = rq.query("state").value_or("");
+  if (const auto error = rq.query("error")) {
+    // Explained error page; nothing is written. The back link needs a valid state.
+    const auto c = outlook::check_state(ctx, state_text);
+    const std::string back = c.ok ? record_url(*c.kind, c.record_id) : "/web";
+    rs.html(200, outlook::error_page(outlook::explain(*error, rq.query("error_description").value_or("")), back));
+    return;
+  }
+  const auto c = outlook::check_state(ctx, state_text);
+  if (!c.ok) {
+    ctx.log(JUNIPER_LOG_WARNING, "refused an OAuth callback: " + c.why);
+    rs.html(403, outlook::forbidden_page());
+    return;
+  }
+  const std::string code = rq.query("code").value_or("");
+  if (code.empty()) {
+    rs.html(403, outlook::forbidden_page());
+    return;
+  }
+  const auto r = outlook::redeem_code(ctx, *c.kind, code, c.verifier);
+  if (!r.tokens) {
+    rs.html(200, outlook::error_page(r.error.message, record_url(*c.kind, c.record_id)));
+    return;
+  }
+  ctx.write(outlook::kStateModel, c.state_id, {{"used", true}});
+  ctx.write(c.kind->model, c.record_id,
+            {{"microsoft_outlook_refresh_token", r.tokens->refresh_token},
+             {"microsoft_outlook_access_token", r.tokens->access_token},
+             {"microsoft_outlook_access_token_expiration", r.tokens->expires_at},
+             {"microsoft_outlook_token_status", "valid"},
+             {"microsoft_outlook_token_error", nullptr},
+             {"microsoft_outlook_token_error_date", nullptr}});
+  // Mails that waited for this account go out at the next queue run.
+  for (const auto id : ctx.search("mail.mail", {{"state", "outgoing"}})) ctx.write("mail.mail", id, {{"next_try", nullptr}});
+  rs.redirect(record_url(*c.kind, c.record_id), 303);
+}
+
+// mail.transport / mail.fetch.login: XOAUTH2 credentials for Outlook servers.
+std::optional<json> credentials(sdk::Context& ctx, const json& payload) {
+  if (payload.value("kind", "") != "outlook") return std::nullopt;
+  const Kind* k = outlook::kind_of(payload.value("model", ""));
+  if (k == nullptr) return std::nullopt;
+  const std::int64_t id = payload.value("id", 0L);
+  const std::string token = outlook::access_token(ctx, *k, id, payload.value("fresh", false));
+  const json rec = ctx.read(k->model, id);
+  return json{{"auth", "xoauth2"}, {"user", text(rec, k->user_field)}, {"secret", token}};
+}
+
+// An Outlook server without a From Filter gets its username as the filter (Odoo's form does
+// this on change); a filter the administrator set is kept.
+std::optional<json> follow_username(sdk::Context& ctx, const json& payload) {
+  if (payload.value("model", "") != outlook::kOutgoing.model || payload.value("op", "") == "delete") return std::nullopt;
+  const std::int64_t id = payload.value("id", 0L);
+  const json rec = ctx.read(outlook::kOutgoing.model, id);
+  if (is_outlook(outlook::kOutgoing, rec) && text(rec, "from_filter").empty() && !text(rec, "smtp_user").empty()) {
+    ctx.write(outlook::kOutgoing.model, id, {{"from_filter", text(rec, "smtp_user")}});
+  }
+  return json::object();
+}
 
 struct MicrosoftOutlook {
   static constexpr const char* name = "microsoft_outlook";
   static constexpr const char* display_name = "Microsoft Outlook";
-  static constexpr const char* version = "0.1.0";
+  static constexpr const char* version = "1.0.0";
   static constexpr const char* summary = "Outlook (Microsoft 365) OAuth for outgoing and incoming mail servers";
   static constexpr const char* depends[] = {nullptr};
 
@@ -20,6 +173,7 @@ struct MicrosoftOutlook {
                  .label = "Client ID",
                  .group = "Discuss",
                  .block = "Outlook Credentials",
+                 .shown_if = "external_email_server_default",
                  .help = "Application (client) ID of your app registration in Microsoft Entra"});
     reg.setting({.name = "microsoft_outlook_client_secret",
                  .config_parameter = "microsoft_outlook_client_secret",
@@ -28,6 +182,7 @@ struct MicrosoftOutlook {
                  .secret = true,
                  .group = "Discuss",
                  .block = "Outlook Credentials",
+                 .shown_if = "external_email_server_default",
                  .help = "The secret's Value (not its Secret ID) from Certificates & secrets"});
     reg.setting({.name = "microsoft_outlook_tenant",
                  .config_parameter = "microsoft_outlook_tenant",
@@ -36,7 +191,33 @@ struct MicrosoftOutlook {
                  .default_value = "common",
                  .group = "Discuss",
                  .block = "Outlook Credentials",
-                 .help = "common, organizations, consumers, or your tenant id or domain (single-tenant apps)"});
+                 .shown_if = "external_email_server_default",
+                 .help = "common, organizations, consumers, or your tenant ID or domain (single-tenant apps)"});
+    reg.record_type(outlook::kStateModel, "Outlook OAuth State",
+                    {sdk::Field::chars("nonce", "Nonce").required(), sdk::Field::chars("model", "Model").required(),
+                     sdk::Field::integer("res_id", "Record").required(), sdk::Field::secret("code_verifier", "PKCE Verifier"),
+                     sdk::Field::integer("expires_at", "Expires At"), sdk::Field::boolean("used", "Used")});
+    declare_outgoing(reg);
+    declare_incoming(reg);
+    declare_connect(reg, outlook::kOutgoing);
+    declare_connect(reg, outlook::kIncoming);
+    reg.route("GET", "/microsoft_outlook/confirm", JUNIPER_AUTH_USER, confirm);
+    reg.hook("record.changed", 10, follow_username);
+    reg.hook("mail.transport", 10, credentials);
+    reg.hook("mail.fetch.login", 10, credentials);
+  }
+
+  // Nothing sends with a half configuration: Outlook servers are deactivated before the host
+  // turns them back into login/imap servers and drops the token columns.
+  static void uninstall(sdk::Context& ctx) {
+    for (const auto id : ctx.search("ir.mail_server", {{"smtp_authentication", "outlook"}})) {
+      ctx.write("ir.mail_server", id, {{"active", false}, {"microsoft_outlook_refresh_token", nullptr},
+                                       {"microsoft_outlook_access_token", nullptr}});
+    }
+    for (const auto id : ctx.search("fetchmail.server", {{"server_type", "outlook"}})) {
+      ctx.write("fetchmail.server", id, {{"active", false}, {"state", "draft"}, {"microsoft_outlook_refresh_token", nullptr},
+                                         {"microsoft_outlook_access_token", nullptr}});
+    }
   }
 };
 

@@ -61,6 +61,18 @@ expect "user passwd" 0 "password changed for admin" -- bash -c "echo 'correct ho
 expect "uninstall cascades to dependents" 0 "uninstalled test_base" -- jn module uninstall test_base
 expect "records of an uninstalled module are gone" 1 "unknown model 'test_base.partner'" -- jn record list test_base.partner
 
+# Mail: routing as the seed describes it, and refusals at `mail send`.
+jn settings set external_email_server_default=true >/dev/null
+jn param set mail.default.from notifications >/dev/null
+jn param set mail.catchall.domain example.com >/dev/null
+jn record create ir.mail_server name=Notifications smtp_host=127.0.0.1 from_filter=notifications@example.com >/dev/null
+expect "mail route: a user's mail goes through the notifications server with the name kept" 0 '"from": "\"John Doe\" <notifications@example.com>"' -- jn mail route --from '"John Doe" <john@example.com>' --json
+expect "mail send refuses a malformed address" 1 "invalid To address" -- jn mail send --from john@example.com --to 'not an address' --subject x --body y
+expect "mail send refuses CR/LF in a header" 1 "line break" -- jn mail send --from john@example.com --to a@example.com --subject $'x\r\nBcc: victim@example.com' --body y
+expect "mail send refuses a mail without recipient" 1 "at least one recipient" -- jn mail send --from john@example.com --subject x --body y
+expect "mail send queues and prints the id" 0 '"id": 1' -- jn mail send --from john@example.com --to a@example.com --subject x --body y --json
+expect "mail queue lists it" 0 '"state": "outgoing"' -- jn mail queue --json
+
 # The module boundary: each module library exports its entry symbol and nothing of C++.
 for so in "$build"/modules/*.so "$build"/tests/modules/test_base.so "$build"/tests/modules/test_ext.so; do
   syms=$(nm -D --defined-only "$so" | awk '{print $3}' | grep -v -e '^_init$' -e '^_fini$' -e '^_edata$' -e '^_end$' -e '^__bss_start$')

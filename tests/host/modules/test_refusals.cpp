@@ -1,4 +1,4 @@
-#include "test_host_fixture.hpp"
+#include "test_host.hpp"
 
 #include "core/errors.hpp"
 

@@ -47,6 +47,14 @@ struct ErrorBox {
 };
 }  // namespace detail
 
+inline std::string url_encode(std::string_view text) {
+  std::string out;
+  auto sink = detail::string_sink(out);
+  if (detail::g_host == nullptr) throw Error(JUNIPER_ERR_INTERNAL, "module used before declare()");
+  detail::g_host->url_encode(detail::str(text), &sink);
+  return out;
+}
+
 inline const juniper_host_api& host() {
   if (detail::g_host == nullptr) throw Error(JUNIPER_ERR_INTERNAL, "module used before declare()");
   return *detail::g_host;
@@ -127,8 +135,27 @@ class Context {
   void remove(std::string_view model, std::int64_t id) const {
     call([&](juniper_error* e) { return host().record_delete(ctx_, detail::str(model), id, e); });
   }
+  // Holds the record until the current transaction ends (one refresh at a time).
+  void lock(std::string_view model, std::int64_t id) const {
+    require(JUNIPER_HOST_HAS(&host(), record_lock), "record_lock");
+    call([&](juniper_error* e) { return host().record_lock(ctx_, detail::str(model), id, e); });
+  }
+  // {"status": 200, "body": "..."}; throws Error(JUNIPER_ERR_TEMPORARY) when unreachable.
+  nlohmann::json post_form(std::string_view url, const nlohmann::json& form, int32_t timeout_seconds = 10) const {
+    require(JUNIPER_HOST_HAS(&host(), http_post_form), "http_post_form");
+    std::string out;
+    auto sink = detail::string_sink(out);
+    const std::string f = form.dump();
+    call([&](juniper_error* e) {
+      return host().http_post_form(ctx_, detail::str(url), detail::str(f), timeout_seconds, &sink, e);
+    });
+    return nlohmann::json::parse(out);
+  }
 
  private:
+  static void require(bool has, const char* what) {
+    if (!has) throw Error(JUNIPER_ERR_UNSUPPORTED, std::string("this juniper is too old for ") + what);
+  }
   static void check(juniper_status st, const char* what) {
     if (st != JUNIPER_OK) throw Error(st, std::string("host call failed: ") + what);
   }

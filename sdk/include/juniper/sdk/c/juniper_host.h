@@ -67,6 +67,18 @@ typedef struct juniper_host_api {
   void (*response_status)(juniper_http_response* response, int32_t status);
   void (*response_header)(juniper_http_response* response, juniper_str name, juniper_str value);
   void (*response_body)(juniper_http_response* response, juniper_str body);
+
+  /* HTTP client (libcurl; certificates always verified, the host's extra CA file trusted too):
+   * POSTs form_json ({"k": "v", ...}) as application/x-www-form-urlencoded and answers
+   * {"status": 400, "body": "..."} in out_json whatever the HTTP status. A transport failure
+   * (refused, timeout, TLS) is JUNIPER_ERR_TEMPORARY with the reason. */
+  juniper_status (*http_post_form)(juniper_ctx* ctx, juniper_str url, juniper_str form_json, int32_t timeout_seconds,
+                                   juniper_sink* out_json, juniper_error* err);
+  /* Locks a record until the current transaction ends (one-at-a-time work: a token refresh
+   * across threads and processes). */
+  juniper_status (*record_lock)(juniper_ctx* ctx, juniper_str model, int64_t id, juniper_error* err);
+  /* Percent-encodes a URL component (libcurl). */
+  void (*url_encode)(juniper_str text, juniper_sink* out);
   /* v1.0 ends here; append only. */
 } juniper_host_api;
 

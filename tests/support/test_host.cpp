@@ -1,4 +1,4 @@
-#include "test_host_fixture.hpp"
+#include "test_host.hpp"
 
 #include <cstdlib>
 #include <random>
@@ -18,7 +18,7 @@ TestHost::TestHost() {
     db->session() << "DROP SCHEMA IF EXISTS public CASCADE";
     db->session() << "CREATE SCHEMA public";
   }
-  o.module_paths = {TEST_MODULES_DIR};
+  o.module_paths = {TEST_MODULES_DIR, JUNIPER_MODULES_DIR};
   host = std::make_unique<Host>(o);
   host->init();
 }

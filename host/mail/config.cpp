@@ -1,0 +1,61 @@
+#include "mail/config.hpp"
+
+#include "mail/records.hpp"
+#include "records/params.hpp"
+#include "records/record_service.hpp"
+
+#include <cstdlib>
+
+namespace juniper::mail {
+namespace {
+std::string get(const std::map<std::string, std::string>& m, const std::string& k) {
+  const auto it = m.find(k);
+  return it == m.end() ? std::string() : it->second;
+}
+}  // namespace
+
+MailConfig load_mail_config(records::Env& env, const std::map<std::string, std::string>& conf) {
+  MailConfig c;
+  const auto custom = records::param_get(env, "mail.external_email_server_default");
+  c.custom_servers = custom && (*custom == "1" || *custom == "true");
+  if (c.custom_servers) {
+    soci::rowset<soci::row> rs = (env.sql().prepare << "SELECT CAST(id AS TEXT), name, from_filter, CAST(sequence AS TEXT) "
+                                                       "FROM ir_mail_server WHERE active = 1 ORDER BY sequence, id");
+    for (const auto& r : rs) {
+      OutgoingServer s;
+      s.id = std::stoll(r.get<std::string>(0));
+      s.name = r.get_indicator(1) == soci::i_null ? "" : r.get<std::string>(1);
+      s.from_filter = r.get_indicator(2) == soci::i_null ? "" : r.get<std::string>(2);
+      s.sequence = r.get_indicator(3) == soci::i_null ? 10 : std::stoi(r.get<std::string>(3));
+      c.servers.push_back(std::move(s));
+    }
+  }
+  const auto param = [&](const char* k) { return records::param_get(env, k).value_or(""); };
+  c.defaults.notification_address = notification_address(param("mail.default.from"), param("mail.catchall.domain"));
+  if (c.defaults.notification_address.empty()) c.defaults.notification_address = get(conf, "email_from");
+  c.defaults.bounce_address = bounce_address(param("mail.bounce.alias"), param("mail.catchall.domain"));
+  c.defaults.default_from_filter = param("mail.default.from_filter");
+  if (c.defaults.default_from_filter.empty()) c.defaults.default_from_filter = get(conf, "from_filter");
+  c.smtp.host = get(conf, "smtp_server");
+  if (const auto p = get(conf, "smtp_port"); !p.empty()) c.smtp.port = std::stoi(p);
+  if (const auto e = get(conf, "smtp_encryption"); !e.empty()) c.smtp.encryption = e;
+  c.smtp.user = get(conf, "smtp_user");
+  c.smtp.password = get(conf, "smtp_password");
+  const char* ca = std::getenv("JUNIPER_CA_FILE");
+  c.ca_file = ca != nullptr && *ca != '\0' ? ca : get(conf, "ca_file");
+  return c;
+}
+
+Router make_router(const MailConfig& config) { return Router(config.servers, config.defaults); }
+
+nlohmann::json describe_route(const RouteDecision& d) {
+  nlohmann::json j = {{"server_id", d.server_id ? nlohmann::json(*d.server_id) : nlohmann::json(nullptr)},
+                      {"server", d.server_id ? nlohmann::json(d.server_name) : nlohmann::json(nullptr)},
+                      {"from_filter", d.from_filter},
+                      {"from", d.from_header},
+                      {"envelope", d.envelope_from}};
+  if (!d.warning.empty()) j["warning"] = d.warning;
+  return j;
+}
+
+}  // namespace juniper::mail

@@ -1,0 +1,159 @@
+#include "mail/fetcher.hpp"
+
+#include "core/data_dir.hpp"
+#include "core/errors.hpp"
+#include "core/log.hpp"
+#include "mail/imap/session.hpp"
+#include "mail/mime/message.hpp"
+#include "mail/records.hpp"
+#include "mail/sender.hpp"
+#include "records/params.hpp"
+#include "records/record_service.hpp"
+
+#include <cstdlib>
+
+namespace juniper::mail {
+namespace {
+
+std::string ca_file(const std::map<std::string, std::string>& conf) {
+  if (const char* ca = std::getenv("JUNIPER_CA_FILE"); ca != nullptr && *ca != '\0') return ca;
+  const auto it = conf.find("ca_file");
+  return it == conf.end() ? std::string() : it->second;
+}
+
+std::string text(const nlohmann::json& rec, const char* field) {
+  return rec[field].is_string() ? rec[field].get<std::string>() : std::string();
+}
+
+imap::Credentials credentials(records::Env& env, modules::HookBus& hooks, const nlohmann::json& server) {
+  const std::string kind = text(server, "server_type");
+  if (kind == "imap") return {imap::AuthKind::password, text(server, "user"), text(server, "password")};
+  const nlohmann::json payload = {{"model", kIncomingServer}, {"id", server["id"]}, {"kind", kind}};
+  const auto r = emit_committed(env, hooks, "mail.fetch.login", payload);
+  if (r.status == JUNIPER_ERR_UNSUPPORTED) {
+    throw UserError("no installed module handles the server type \"" + kind + "\" of incoming server \"" +
+                    text(server, "name") + "\"");
+  }
+  if (r.status == JUNIPER_ERR_TEMPORARY) throw TemporaryError(r.error);
+  if (r.status != JUNIPER_OK) throw UserError(r.error);
+  const auto c = nlohmann::json::parse(r.reply_json);
+  return {c.value("auth", "") == "xoauth2" ? imap::AuthKind::xoauth2 : imap::AuthKind::password, c.value("user", ""),
+          c.value("secret", "")};
+}
+
+std::unique_ptr<imap::Session> open(records::Env& env, modules::HookBus& hooks, const std::map<std::string, std::string>& conf,
+                                    const nlohmann::json& server) {
+  imap::Endpoint ep;
+  ep.host = text(server, "server");
+  ep.port = server["port"].is_number() ? server["port"].get<int>() : 993;
+  ep.ssl = server["is_ssl"].is_boolean() ? server["is_ssl"].get<bool>() : true;
+  ep.ca_file = ca_file(conf);
+  if (ep.host.empty()) throw UserError("the incoming mail server \"" + text(server, "name") + "\" has no Server Name: set it");
+  auto s = std::make_unique<imap::Session>(ep, credentials(env, hooks, server));
+  s->open("INBOX");
+  return s;
+}
+
+bool already_stored(records::Env& env, const std::string& message_id, std::int64_t server_id) {
+  if (message_id.empty()) return false;
+  int n = 0;
+  env.sql() << "SELECT COUNT(*) FROM mail_message WHERE message_id = :m AND fetchmail_server_id = :s", soci::use(message_id),
+      soci::use(server_id), soci::into(n);
+  return n > 0;
+}
+
+// False when the message was already stored (a crash between commit and \Seen refetches it).
+bool store(records::Env& env, std::int64_t server_id, const std::string& raw) {
+  nlohmann::json v = {{"fetchmail_server_id", server_id}, {"raw_size", static_cast<std::int64_t>(raw.size())}};
+  try {
+    const mime::ParsedMessage p = mime::parse(raw);
+    v["message_id"] = p.message_id;
+    v["email_from"] = p.from;
+    v["email_to"] = p.to;
+    v["email_cc"] = p.cc;
+    v["subject"] = p.subject;
+    if (!p.date.empty()) v["date"] = p.date;
+    v["body_text"] = p.text_body;
+    v["body_html"] = p.html_body;
+    nlohmann::json atts = nlohmann::json::array();
+    for (const auto& a : p.attachments) atts.push_back({{"filename", a.filename}, {"content_type", a.content_type}, {"size", a.size}});
+    if (!atts.empty()) v["attachments"] = atts.dump();
+    if (already_stored(env, p.message_id, server_id)) return false;
+  } catch (const std::exception& e) {
+    // Nothing is lost: the raw message is kept with the reason it could not be read.
+    v["parse_error"] = e.what();
+    v["raw"] = raw;
+  }
+  records::create(env, kMessage, v);
+  return true;
+}
+
+}  // namespace
+
+std::string confirm_login(records::Env& env, modules::HookBus& hooks, const std::map<std::string, std::string>& conf,
+                          std::int64_t server_id) {
+  const auto server = records::read(env, kIncomingServer, server_id, records::Secrets::revealed);
+  try {
+    auto s = open(env, hooks, conf, server);
+    s->close();
+  } catch (const imap::Error& e) {
+    throw UserError(e.what());
+  } catch (const TemporaryError& e) {
+    throw UserError(e.what());
+  }
+  records::write(env, kIncomingServer, server_id, {{"state", "done"}, {"error_message", nullptr}, {"error_date", nullptr}});
+  return "Connection Test Successful! The server is confirmed: its mail will be fetched.";
+}
+
+FetchReport fetch_all(records::Env& env, modules::HookBus& hooks, const std::map<std::string, std::string>& conf,
+                      std::optional<std::int64_t> only) {
+  FetchReport report;
+  std::vector<std::int64_t> ids;
+  {
+    Transaction tr(env.sql());
+    ids = only ? std::vector<std::int64_t>{*only} : records::search(env, kIncomingServer, {{"state", "done"}, {"active", true}});
+    tr.commit();
+  }
+  std::size_t batch = 50;
+  {
+    Transaction tr(env.sql());
+    if (const auto b = records::param_get(env, "mail.fetch.batch")) batch = std::max<std::size_t>(1, std::stoul(*b));
+    tr.commit();
+  }
+  for (const auto id : ids) {
+    ++report.servers;
+    nlohmann::json server;
+    {
+      Transaction tr(env.sql());
+      server = records::read(env, kIncomingServer, id, records::Secrets::revealed);
+      tr.commit();
+    }
+    try {
+      auto session = open(env, hooks, conf, server);
+      std::vector<std::uint32_t> uids = session->search_unseen();
+      if (uids.size() > batch) uids.resize(batch);
+      const auto messages = session->fetch_peek_many(uids);
+      {
+        Transaction tr(env.sql());
+        for (const auto& [uid, raw] : messages) {
+          ++(store(env, id, raw) ? report.stored : report.duplicates);
+        }
+        tr.commit();  // stored first ...
+      }
+      session->mark_seen(uids);  // ... then marked read: a crash in between only refetches
+      session->close();
+      Transaction tr(env.sql());
+      records::write(env, kIncomingServer, id, {{"date", now_iso()}, {"error_message", nullptr}, {"error_date", nullptr}});
+      tr.commit();
+    } catch (const std::exception& e) {
+      ++report.failed_servers;
+      log::warning("mail", "fetch from incoming server " + text(server, "name") + " failed: " + e.what());
+      Transaction tr(env.sql());
+      records::write(env, kIncomingServer, id, {{"error_message", e.what()}, {"error_date", now_iso()}});
+      tr.commit();
+    }
+  }
+  return report;
+}
+
+}  // namespace juniper::mail

@@ -1,0 +1,170 @@
+#include "mail/queue.hpp"
+
+#include "core/crypto.hpp"
+#include "core/data_dir.hpp"
+#include "core/errors.hpp"
+#include "mail/address.hpp"
+#include "mail/mime/message.hpp"
+#include "mail/records.hpp"
+#include "records/params.hpp"
+#include "records/record_service.hpp"
+
+#include <ctime>
+
+namespace juniper::mail {
+namespace {
+
+constexpr std::size_t kDefaultMaxSize = 25u * 1024 * 1024;
+
+void check_header(std::string_view name, std::string_view value) {
+  if (has_crlf_or_nul(value)) {
+    throw UserError("the " + std::string(name) + " contains a line break or NUL character; remove it (header injection is refused)");
+  }
+}
+
+void check_addresses(std::string_view name, const std::string& value) {
+  if (value.empty()) return;
+  check_header(name, value);
+  if (const auto why = validate_address_list(value)) throw UserError("invalid " + std::string(name) + " address: " + *why);
+}
+
+std::string domain_of(const std::string& from) {
+  const auto d = email_domain_extract(from);
+  return d ? *d : "localhost";
+}
+
+std::optional<std::string> opt(const soci::row& r, std::size_t i) {
+  if (r.get_indicator(i) == soci::i_null) return std::nullopt;
+  return r.get<std::string>(i);
+}
+
+}  // namespace
+
+std::string iso_time(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::chrono::seconds backoff(int attempts) {
+  const int n = std::min(std::max(attempts, 1), 7);
+  return std::chrono::seconds(std::min(60 << (n - 1), 3600));  // 1, 2, 4, ... 60 minutes
+}
+
+std::int64_t enqueue(records::Env& env, const Draft& d) {
+  check_header("From", d.email_from);
+  if (d.email_from.empty()) throw UserError("a mail needs a From address");
+  if (const auto why = validate_address_list(d.email_from)) throw UserError("invalid From address: " + *why);
+  if (email_split(d.email_from).size() != 1) throw UserError("the From header must hold exactly one address");
+  check_addresses("To", d.email_to);
+  check_addresses("Cc", d.email_cc);
+  check_addresses("Bcc", d.email_bcc);
+  check_header("Subject", d.subject);
+  if (d.email_to.empty() && d.email_cc.empty() && d.email_bcc.empty()) {
+    throw UserError("a mail needs at least one recipient (To, Cc or Bcc)");
+  }
+  std::size_t size = d.body_text.size() + d.body_html.size() + d.subject.size();
+  nlohmann::json attachments = nlohmann::json::array();
+  for (const auto& a : d.attachments) {
+    check_header("attachment name", a.filename);
+    size += a.data.size();
+    attachments.push_back({{"filename", a.filename}, {"content_type", a.content_type}, {"data", crypto::base64(a.data)}});
+  }
+  std::size_t max = kDefaultMaxSize;
+  if (const auto p = records::param_get(env, "mail.max_size")) max = std::stoull(*p);
+  if (size > max) {
+    throw UserError("the mail is " + std::to_string(size / 1024) + " kB, over the limit of " + std::to_string(max / 1024) +
+                    " kB (system parameter mail.max_size)");
+  }
+  nlohmann::json v = {{"email_from", d.email_from}, {"email_to", d.email_to},   {"email_cc", d.email_cc},
+                      {"email_bcc", d.email_bcc},   {"subject", d.subject},     {"body_text", d.body_text},
+                      {"body_html", d.body_html},   {"state", "outgoing"},      {"create_date", now_iso()},
+                      {"message_id", mime::make_message_id(domain_of(d.email_from))}};
+  if (!d.attachments.empty()) v["attachments"] = attachments.dump();
+  if (d.mail_server_id) {
+    records::read(env, kOutgoingServer, *d.mail_server_id);  // refuses an unknown server
+    v["mail_server_id"] = *d.mail_server_id;
+  }
+  return records::create(env, kMail, v);
+}
+
+std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::size_t limit, std::chrono::seconds lease) {
+  const auto now = std::chrono::system_clock::now();
+  const std::string now_s = iso_time(now);
+  const std::string until = iso_time(now + lease);
+  const std::string lim = std::to_string(limit);
+  // SKIP LOCKED: several processes on one PostgreSQL database never claim the same mail.
+  const std::string pick = "SELECT id FROM mail_mail WHERE ((state = 'outgoing' AND (next_try IS NULL OR next_try <= :now1)) "
+                           "OR (state = 'sending' AND lease_until < :now2)) ORDER BY id LIMIT " + lim +
+                           (env.db.is_postgres() ? " FOR UPDATE SKIP LOCKED" : "");
+  std::vector<std::int64_t> ids;
+  {
+    soci::rowset<soci::row> rs =
+        (env.sql().prepare << "UPDATE mail_mail SET state = 'sending', lease_owner = :o, lease_until = :u WHERE id IN (" +
+                                  pick + ") RETURNING CAST(id AS TEXT)",
+         soci::use(owner), soci::use(until), soci::use(now_s), soci::use(now_s));
+    for (const auto& r : rs) ids.push_back(std::stoll(r.get<std::string>(0)));
+  }
+  std::sort(ids.begin(), ids.end());
+  std::vector<QueuedMail> out;
+  for (const auto id : ids) {
+    soci::row r;
+    env.sql() << "SELECT email_from, email_to, email_cc, email_bcc, subject, body_text, body_html, attachments, message_id, "
+                 "CAST(mail_server_id AS TEXT), CAST(attempts AS TEXT) FROM mail_mail WHERE id = :id",
+        soci::use(id), soci::into(r);
+    QueuedMail m;
+    m.id = id;
+    m.email_from = opt(r, 0).value_or("");
+    m.email_to = opt(r, 1).value_or("");
+    m.email_cc = opt(r, 2).value_or("");
+    m.email_bcc = opt(r, 3).value_or("");
+    m.subject = opt(r, 4).value_or("");
+    m.body_text = opt(r, 5).value_or("");
+    m.body_html = opt(r, 6).value_or("");
+    m.attachments_json = opt(r, 7).value_or("");
+    m.message_id = opt(r, 8).value_or("");
+    if (const auto s = opt(r, 9)) m.mail_server_id = std::stoll(*s);
+    m.attempts = std::stoi(opt(r, 10).value_or("0"));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> server_id) {
+  const std::string now = now_iso();
+  long long server = server_id.value_or(0);
+  soci::indicator ind = server_id ? soci::i_ok : soci::i_null;
+  env.sql() << "UPDATE mail_mail SET state = 'sent', date_sent = :d, server_used_id = :s, failure_reason = NULL, "
+               "lease_owner = NULL, lease_until = NULL WHERE id = :id",
+      soci::use(now), soci::use(server, ind), soci::use(id);
+}
+
+void mark_waiting(records::Env& env, const QueuedMail& mail, const std::string& reason, std::chrono::seconds delay) {
+  const std::string next = iso_time(std::chrono::system_clock::now() + delay);
+  env.sql() << "UPDATE mail_mail SET state = 'outgoing', failure_reason = :r, next_try = :n, lease_owner = NULL, "
+               "lease_until = NULL WHERE id = :id",
+      soci::use(reason), soci::use(next), soci::use(mail.id);
+}
+
+void mark_retry(records::Env& env, const QueuedMail& mail, const std::string& reason) {
+  const int attempts = mail.attempts + 1;
+  mark_waiting(env, mail, reason, backoff(attempts));
+  env.sql() << "UPDATE mail_mail SET attempts = :a WHERE id = :id", soci::use(attempts), soci::use(mail.id);
+}
+
+void mark_exception(records::Env& env, std::int64_t id, const std::string& reason) {
+  env.sql() << "UPDATE mail_mail SET state = 'exception', failure_reason = :r, lease_owner = NULL, lease_until = NULL "
+               "WHERE id = :id",
+      soci::use(reason), soci::use(id);
+}
+
+void retry(records::Env& env, std::int64_t id) {
+  const auto rec = records::read(env, kMail, id);
+  if (rec["state"] == "sent") throw UserError("mail " + std::to_string(id) + " was already sent");
+  records::write(env, kMail, id, {{"state", "outgoing"}, {"attempts", 0}, {"next_try", nullptr}, {"failure_reason", nullptr}});
+}
+
+}  // namespace juniper::mail

@@ -1,0 +1,59 @@
+// The outgoing queue (mail.mail): enqueue with validation, claim with a lease, record outcomes.
+// States: outgoing -> sending (claimed) -> sent | exception | cancel; a transient failure goes
+// back to outgoing with a growing delay. An expired lease is claimed again, so a sender killed
+// mid-batch loses nothing.
+#pragma once
+
+#include "records/env.hpp"
+
+#include <chrono>
+#include <optional>
+
+namespace juniper::mail {
+
+struct AttachmentFile {
+  std::string filename;
+  std::string content_type;
+  std::string data;
+};
+
+struct Draft {
+  std::string email_from;
+  std::string email_to;   // comma-separated
+  std::string email_cc;
+  std::string email_bcc;
+  std::string subject;
+  std::string body_text;
+  std::string body_html;
+  std::vector<AttachmentFile> attachments;
+  std::optional<std::int64_t> mail_server_id;
+};
+
+// Refuses (UserError, nothing queued) malformed addresses, CR/LF/NUL in header values, no
+// recipient, or a mail over mail.max_size. Returns the new mail.mail id.
+std::int64_t enqueue(records::Env& env, const Draft& draft);
+
+struct QueuedMail {
+  std::int64_t id = 0;
+  std::string email_from, email_to, email_cc, email_bcc, subject, body_text, body_html, attachments_json, message_id;
+  std::optional<std::int64_t> mail_server_id;
+  int attempts = 0;
+};
+
+// Takes up to `limit` due mails (and mails whose lease expired) for `owner`.
+std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::size_t limit,
+                              std::chrono::seconds lease = std::chrono::seconds(60));
+
+void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> server_id);
+// Transient failure: back to outgoing, retried after a delay that grows with the attempts.
+void mark_retry(records::Env& env, const QueuedMail& mail, const std::string& reason);
+// Waits without burning attempts (e.g. "Reconnect the Outlook account of server X").
+void mark_waiting(records::Env& env, const QueuedMail& mail, const std::string& reason, std::chrono::seconds delay);
+void mark_exception(records::Env& env, std::int64_t id, const std::string& reason);
+// The `retry` action: back to outgoing now, attempts reset.
+void retry(records::Env& env, std::int64_t id);
+
+std::string iso_time(std::chrono::system_clock::time_point t);
+std::chrono::seconds backoff(int attempts);
+
+}  // namespace juniper::mail

@@ -1,0 +1,125 @@
+#include "mail/records.hpp"
+
+namespace juniper::mail {
+namespace {
+
+using records::FieldDef;
+using records::FieldType;
+
+FieldDef field(std::string name, FieldType type, std::string label, std::optional<std::string> def = std::nullopt) {
+  FieldDef f;
+  f.name = std::move(name);
+  f.type = type;
+  f.label = std::move(label);
+  f.default_value = std::move(def);
+  f.owner = "base";
+  return f;
+}
+FieldDef required(FieldDef f) {
+  f.required = true;
+  return f;
+}
+FieldDef readonly(FieldDef f) {
+  f.readonly = true;
+  return f;
+}
+FieldDef choice(std::string name, std::string label, std::vector<std::pair<std::string, std::string>> values,
+                std::string def) {
+  FieldDef f = field(std::move(name), FieldType::selection, std::move(label), std::move(def));
+  for (auto& [v, l] : values) f.choices.push_back({v, l, "base"});
+  return f;
+}
+FieldDef many2one(std::string name, std::string label, std::string target) {
+  FieldDef f = field(std::move(name), FieldType::many2one, std::move(label));
+  f.relation = std::move(target);
+  return f;
+}
+
+records::RecordType type(std::string name, std::string label, std::string order, std::vector<FieldDef> fields) {
+  records::RecordType t;
+  t.name = std::move(name);
+  t.label = std::move(label);
+  t.order = std::move(order);
+  t.owner = "base";
+  t.fields = std::move(fields);
+  return t;
+}
+
+}  // namespace
+
+void declare_records(records::Registry& registry) {
+  registry.add_type(type(kOutgoingServer, "Outgoing Mail Servers", "sequence, id",
+                         {required(field("name", FieldType::chars, "Name")),
+                          field("from_filter", FieldType::chars, "FROM Filtering"),
+                          field("smtp_host", FieldType::chars, "SMTP Server"),
+                          field("smtp_port", FieldType::integer, "SMTP Port", "25"),
+                          choice("smtp_encryption", "Connection Encryption",
+                                 {{"none", "None"}, {"starttls", "TLS (STARTTLS)"}, {"ssl", "SSL/TLS"}}, "none"),
+                          choice("smtp_authentication", "Authenticate with", {{"login", "Username"}}, "login"),
+                          field("smtp_user", FieldType::chars, "Username"),
+                          field("smtp_pass", FieldType::secret, "Password"),
+                          field("sequence", FieldType::integer, "Priority", "10"),
+                          field("active", FieldType::boolean, "Active", "true")}));
+  registry.add_type(type(kIncomingServer, "Incoming Mail Servers", "id",
+                         {required(field("name", FieldType::chars, "Name")),
+                          choice("server_type", "Server Type", {{"imap", "IMAP Server"}}, "imap"),
+                          field("server", FieldType::chars, "Server Name"),
+                          field("port", FieldType::integer, "Port", "993"),
+                          field("is_ssl", FieldType::boolean, "SSL/TLS", "true"),
+                          field("user", FieldType::chars, "Username"),
+                          field("password", FieldType::secret, "Password"),
+                          readonly(choice("state", "Status", {{"draft", "Not Confirmed"}, {"done", "Confirmed"}}, "draft")),
+                          field("active", FieldType::boolean, "Active", "true"),
+                          readonly(field("date", FieldType::datetime, "Last Fetch Date")),
+                          readonly(field("error_message", FieldType::text, "Last Error")),
+                          readonly(field("error_date", FieldType::datetime, "Last Error Date"))}));
+  registry.add_type(type(kMail, "Emails", "id",
+                         {required(field("email_from", FieldType::chars, "From")),
+                          field("email_to", FieldType::text, "To"),
+                          field("email_cc", FieldType::text, "Cc"),
+                          field("email_bcc", FieldType::text, "Bcc"),
+                          field("subject", FieldType::chars, "Subject"),
+                          field("body_text", FieldType::text, "Body"),
+                          field("body_html", FieldType::text, "HTML Body"),
+                          readonly(field("attachments", FieldType::text, "Attachments")),
+                          readonly(field("message_id", FieldType::chars, "Message-Id")),
+                          readonly(choice("state", "Status",
+                                          {{"outgoing", "Outgoing"}, {"sending", "Sending"}, {"sent", "Sent"},
+                                           {"exception", "Delivery Failed"}, {"cancel", "Cancelled"}},
+                                          "outgoing")),
+                          many2one("mail_server_id", "Outgoing Mail Server", kOutgoingServer),
+                          readonly(many2one("server_used_id", "Sent Through", kOutgoingServer)),
+                          readonly(field("failure_reason", FieldType::text, "Failure Reason")),
+                          readonly(field("attempts", FieldType::integer, "Attempts", "0")),
+                          readonly(field("next_try", FieldType::datetime, "Next Try")),
+                          readonly(field("lease_until", FieldType::datetime, "Claimed Until")),
+                          readonly(field("lease_owner", FieldType::chars, "Claimed By")),
+                          readonly(field("date_sent", FieldType::datetime, "Sent On")),
+                          readonly(field("create_date", FieldType::datetime, "Created On"))}));
+  registry.add_type(type(kMessage, "Incoming Messages", "id",
+                         {field("message_id", FieldType::chars, "Message-Id"),
+                          field("email_from", FieldType::chars, "From"),
+                          field("email_to", FieldType::text, "To"),
+                          field("email_cc", FieldType::text, "Cc"),
+                          field("subject", FieldType::chars, "Subject"),
+                          field("date", FieldType::datetime, "Date"),
+                          field("body_text", FieldType::text, "Body"),
+                          field("body_html", FieldType::text, "HTML Body"),
+                          field("attachments", FieldType::text, "Attachments"),
+                          field("raw_size", FieldType::integer, "Size"),
+                          many2one("fetchmail_server_id", "Incoming Mail Server", kIncomingServer),
+                          field("parse_error", FieldType::text, "Parse Error"),
+                          field("raw", FieldType::text, "Original Message")}));
+  records::SettingDef custom;
+  custom.name = kCustomServersSetting;
+  custom.config_parameter = "mail.external_email_server_default";
+  custom.type = FieldType::boolean;
+  custom.label = "Custom Email Servers";
+  custom.default_value = "false";
+  custom.group = "Discuss";
+  custom.help = "Use your own email servers";
+  custom.owner = "base";
+  registry.add_setting(std::move(custom));
+}
+
+}  // namespace juniper::mail

@@ -1,0 +1,1011 @@
+#include "mail/smtp/session.hpp"
+
+#include <curl/curl.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <utility>
+
+namespace juniper::mail::smtp {
+
+namespace {
+
+// Whole messages in one read where possible (one large TLS write; see mailstack.md "Speed").
+// libcurl allocates this plus twice this for SMTP dot-stuffing, per connection handle.
+constexpr long kUploadBufferSize = 512L * 1024L;
+constexpr std::size_t kMaxReplyInMessage = 300;
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// ---------------------------------------------------------------- small text helpers
+
+char ascii_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+
+bool icontains(std::string_view hay, std::string_view needle) {
+  if (needle.size() > hay.size()) return false;
+  for (std::size_t i = 0; i + needle.size() <= hay.size(); ++i) {
+    bool eq = true;
+    for (std::size_t j = 0; j < needle.size() && eq; ++j)
+      eq = ascii_upper(hay[i + j]) == ascii_upper(needle[j]);
+    if (eq) return true;
+  }
+  return false;
+}
+
+// Control characters (a misbehaving server, or an address with CR/LF) become spaces.
+std::string printable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    out.push_back((u < 0x20 || u == 0x7f) ? ' ' : c);
+  }
+  return out;
+}
+
+std::string shorten(std::string s, std::size_t max) {
+  if (s.size() <= max) return s;
+  s.resize(max);
+  s += "...";
+  return s;
+}
+
+std::string trim_period(std::string s) {
+  while (!s.empty() && (s.back() == '.' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::optional<std::string> base64_decode(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    int v = value(c);
+    if (v < 0) return std::nullopt;
+    buffer = (buffer << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buffer >> bits) & 0xffu));
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> read_whole_file(const std::string& path, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = std::strerror(errno);
+    return std::nullopt;
+  }
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (in.bad()) {
+    error = "read error";
+    return std::nullopt;
+  }
+  return s.str();
+}
+
+// An address handed to MAIL FROM / RCPT TO: no control characters (command injection), no
+// angle brackets (libcurl adds them).
+bool valid_address(std::string_view a, bool allow_empty) {
+  if (a.empty()) return allow_empty;
+  if (a.size() > 512) return false;
+  return std::none_of(a.begin(), a.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f || c == '<' || c == '>';
+  });
+}
+
+// ---------------------------------------------------------------- what the server said
+
+enum class Phase { greeting, ehlo, starttls, auth, mail, rcpt, data, message, other };
+
+std::string_view phase_words(Phase p) {
+  switch (p) {
+    case Phase::greeting: return "the server greeting";
+    case Phase::ehlo: return "EHLO";
+    case Phase::starttls: return "STARTTLS";
+    case Phase::auth: return "authentication";
+    case Phase::mail: return "MAIL FROM";
+    case Phase::rcpt: return "RCPT TO";
+    case Phase::data: return "DATA";
+    case Phase::message: return "the message transfer";
+    case Phase::other: break;
+  }
+  return "the SMTP session";
+}
+
+struct Reply {
+  int code = 0;
+  std::string text;  // all lines, CR/LF stripped, joined by '\n'
+};
+
+// "535 5.7.8 Error: ..." on one line: continuation lines lose their "NNN-" prefix.
+std::string one_line(const Reply& r) {
+  std::string out;
+  std::size_t start = 0;
+  bool first = true;
+  while (start <= r.text.size()) {
+    std::size_t end = r.text.find('\n', start);
+    if (end == std::string::npos) end = r.text.size();
+    std::string_view line(r.text.data() + start, end - start);
+    if (!first && line.size() >= 4 && (line[3] == '-' || line[3] == ' ')) line.remove_prefix(4);
+    if (!line.empty()) {
+      if (!out.empty()) out += ' ';
+      out += line;
+    }
+    first = false;
+    start = end + 1;
+  }
+  return shorten(trim_period(out), kMaxReplyInMessage);
+}
+
+// Fed with libcurl's debug stream.  Keeps the server's replies (HEADER_IN) and, from the
+// client's lines (HEADER_OUT), only the command verb to know the phase: the rest of a client
+// line (an AUTH initial response, a SASL continuation) is looked at and never stored.
+class Transcript {
+ public:
+  void reset() { *this = Transcript(); }
+
+  void on_out(const char* d, std::size_t n) {
+    const bool line_start = out_line_start_;
+    out_line_start_ = n > 0 && d[n - 1] == '\n';
+    if (!line_start) return;
+    char verb[10];
+    std::size_t i = 0;
+    while (i < n && i < sizeof verb && d[i] != ' ' && d[i] != '\r' && d[i] != '\n') {
+      verb[i] = ascii_upper(d[i]);
+      ++i;
+    }
+    const std::string_view v(verb, i);
+    if (v == "MAIL") {
+      phase = Phase::mail;
+    } else if (v == "RCPT") {
+      phase = Phase::rcpt;
+    } else if (v == "DATA") {
+      phase = Phase::data;
+    } else if (v == "AUTH") {
+      phase = Phase::auth;
+      auth_attempted = true;
+      // The mechanism name only; never what follows it.
+      std::size_t s = i + 1, e = s;
+      while (e < n && e - s < 12 && d[e] != ' ' && d[e] != '\r' && d[e] != '\n') ++e;
+      std::string mech;
+      for (std::size_t k = s; k < e && k < n; ++k) mech.push_back(ascii_upper(d[k]));
+      for (const char* known : {"PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER", "CRAM-MD5"})
+        if (mech == known) auth_mechanism = mech;
+    } else if (v == "EHLO" || v == "HELO") {
+      phase = Phase::ehlo;
+      saw_ehlo = true;
+      offered_starttls = false;
+      offered_auth.reset();
+    } else if (v == "STARTTLS") {
+      phase = Phase::starttls;
+    } else if (v == "QUIT") {
+      // libcurl QUITs after a failed transfer: the 221 must not hide the reason.
+      quitting_ = true;
+    } else if (phase != Phase::auth) {
+      phase = Phase::other;
+    }
+    // else: a SASL continuation line while authenticating (contains credentials): ignored.
+  }
+
+  void on_in(const char* d, std::size_t n) {
+    partial_.append(d, n);
+    std::size_t start = 0;
+    for (;;) {
+      std::size_t nl = partial_.find('\n', start);
+      if (nl == std::string::npos) break;
+      std::string_view line(partial_.data() + start, nl - start);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      on_line(line);
+      start = nl + 1;
+    }
+    partial_.erase(0, start);
+  }
+
+  Phase phase = Phase::greeting;
+  Reply last;                 // last complete reply
+  Phase last_phase = Phase::greeting;
+  std::size_t replies = 0;    // complete replies seen
+  std::vector<Reply> rcpt;    // replies to RCPT TO, in order
+  bool auth_attempted = false;
+  std::string auth_mechanism;   // PLAIN, LOGIN, XOAUTH2, OAUTHBEARER
+  std::optional<std::string> offered_auth;  // EHLO "AUTH ..." capability, if seen
+  bool offered_starttls = false;
+  bool saw_ehlo = false;                    // a new connection was set up in this transfer
+  bool aborted_unauthenticated = false;     // credentials set, server offered no AUTH
+
+ private:
+  void on_line(std::string_view raw) {
+    std::string line = printable(raw);
+    if (phase == Phase::ehlo && line.size() > 4 && line.compare(0, 3, "250") == 0) {
+      std::string_view cap(line);
+      cap.remove_prefix(4);
+      if (icontains(cap.substr(0, 8), "STARTTLS") && cap.size() == 8) offered_starttls = true;
+      if (cap.size() >= 4 && icontains(cap.substr(0, 5), "AUTH") &&
+          (cap.size() == 4 || cap[4] == ' ' || cap[4] == '='))
+        offered_auth = std::string(cap.size() > 5 ? cap.substr(5) : std::string_view());
+    }
+    if (!lines_.empty()) lines_ += '\n';
+    lines_ += line;
+    const bool has_code = line.size() >= 3 && std::isdigit(static_cast<unsigned char>(line[0])) &&
+                          std::isdigit(static_cast<unsigned char>(line[1])) &&
+                          std::isdigit(static_cast<unsigned char>(line[2]));
+    const bool continued = has_code && line.size() > 3 && line[3] == '-';
+    if (continued) return;
+    Reply r;
+    r.code = has_code ? std::stoi(line.substr(0, 3)) : 0;
+    r.text = std::move(lines_);
+    lines_.clear();
+    on_reply(std::move(r));
+  }
+
+  void on_reply(Reply r) {
+    if (quitting_) return;
+    ++replies;
+    last_phase = phase;
+    if (phase == Phase::rcpt) rcpt.push_back(r);
+    if (phase == Phase::data && r.code == 354) phase = Phase::message;
+    last = std::move(r);
+  }
+
+  bool out_line_start_ = true;
+  bool quitting_ = false;
+  std::string partial_;
+  std::string lines_;
+};
+
+int debug_callback(CURL*, curl_infotype type, char* data, std::size_t size, void* userp) {
+  auto* t = static_cast<Transcript*>(userp);
+  if (type == CURLINFO_HEADER_IN)
+    t->on_in(data, size);
+  else if (type == CURLINFO_HEADER_OUT)
+    t->on_out(data, size);
+  // CURLINFO_TEXT / DATA_* / SSL_DATA_* are dropped: nothing else is kept.
+  return 0;
+}
+
+// Called once the connection is set up (after AUTH) and before MAIL FROM.  libcurl skips
+// AUTH silently when the server offers none; with credentials configured, sending
+// unauthenticated instead is refused (as smtplib's login() would).
+struct PrereqContext {
+  Transcript* transcript = nullptr;
+  bool credentials = false;
+};
+
+int prereq_callback(void* userp, char*, char*, int, int) {
+  auto* c = static_cast<PrereqContext*>(userp);
+  Transcript& t = *c->transcript;
+  if (c->credentials && t.saw_ehlo && !t.auth_attempted) {
+    t.aborted_unauthenticated = true;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  return CURL_PREREQFUNC_OK;
+}
+
+struct Upload {
+  const std::string* data = nullptr;
+  std::size_t offset = 0;
+  bool started = false;  // some message data was handed to libcurl
+};
+
+std::size_t read_callback(char* buffer, std::size_t size, std::size_t nitems, void* userp) {
+  auto* u = static_cast<Upload*>(userp);
+  if (!u->data) return 0;
+  const std::size_t room = size * nitems;
+  const std::size_t n = std::min(room, u->data->size() - u->offset);
+  if (n > 0) {
+    std::memcpy(buffer, u->data->data() + u->offset, n);
+    u->offset += n;
+    u->started = true;
+  }
+  return n;
+}
+
+bool tls_error(CURLcode rc) {
+  switch (rc) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_USE_SSL_FAILED:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CLIENTCERT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool connection_error(CURLcode rc) {
+  switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_PARTIAL_FILE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Result make(Outcome o, std::string message) {
+  Result r;
+  r.outcome = o;
+  r.message = std::move(message);
+  return r;
+}
+
+}  // namespace
+
+bool Result::transient() const {
+  return outcome == Outcome::temporary || outcome == Outcome::connection_failed;
+}
+
+std::string_view to_string(Outcome outcome) noexcept {
+  switch (outcome) {
+    case Outcome::sent: return "sent";
+    case Outcome::temporary: return "temporary";
+    case Outcome::permanent: return "permanent";
+    case Outcome::auth_failed: return "auth_failed";
+    case Outcome::connection_failed: return "connection_failed";
+    case Outcome::tls_failed: return "tls_failed";
+  }
+  return "unknown";
+}
+
+// ==================================================================== Session::Impl
+
+struct Session::Impl {
+  Impl(Endpoint e, Credentials c) : ep(std::move(e)), cred(std::move(c)) {
+    global_init();
+    hp = ep.host + ":" + std::to_string(ep.port);
+    if (ep.host.find(':') != std::string::npos && ep.host.front() != '[')
+      hp = "[" + ep.host + "]:" + std::to_string(ep.port);
+  }
+  ~Impl() { close(); }
+
+  Endpoint ep;
+  Credentials cred;
+  std::string hp;  // host:port for messages
+  CURL* easy = nullptr;
+  std::size_t connections = 0;
+  Transcript transcript;
+  PrereqContext prereq{&transcript, false};
+  Upload upload;
+  char errbuf[CURL_ERROR_SIZE] = {};
+
+  bool prepared = false;
+  std::optional<Result> setup_error;  // invalid host / unreadable CA file: every call fails
+  std::string url;
+  std::string ca_blob;  // system bundle + ca_file, when ca_file is set
+
+  void close() {
+    if (easy) {
+      curl_easy_cleanup(easy);  // QUIT on a live connection
+      easy = nullptr;
+    }
+  }
+
+  // Once per session: URL and trust store.
+  void prepare() {
+    if (prepared) return;
+    prepared = true;
+    if (ep.host.empty()) {
+      setup_error = make(Outcome::permanent, "No SMTP server address is set. Enter the server's host name.");
+      return;
+    }
+    if (ep.port < 1 || ep.port > 65535) {
+      setup_error = make(Outcome::permanent, "The SMTP port " + std::to_string(ep.port) + " of " + ep.host +
+                                                 " is not valid. Enter a port between 1 and 65535 (usually 587 or 465).");
+      return;
+    }
+    CURLU* u = curl_url();
+    std::string host = ep.host;
+    if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
+    const std::string port = std::to_string(ep.port);
+    char* full = nullptr;
+    bool ok = u && curl_url_set(u, CURLUPART_SCHEME, ep.security == Security::ssl ? "smtps" : "smtp", 0) == CURLUE_OK &&
+              curl_url_set(u, CURLUPART_HOST, host.c_str(), 0) == CURLUE_OK &&
+              curl_url_set(u, CURLUPART_PORT, port.c_str(), 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK;
+    if (ok) url = full;
+    curl_free(full);
+    curl_url_cleanup(u);
+    if (!ok) {
+      setup_error = make(Outcome::permanent, "The SMTP server address '" + printable(ep.host) +
+                                                 "' is not a valid host name. Correct the server address.");
+      return;
+    }
+    if (!ep.ca_file.empty()) {
+      std::string err;
+      auto extra = read_whole_file(ep.ca_file, err);
+      if (!extra) {
+        setup_error = make(Outcome::tls_failed, "Cannot read the CA certificate file " + ep.ca_file + " for " + hp +
+                                                    ": " + err + ". Check the CA file setting of this server.");
+        return;
+      }
+      // The extra CA is trusted in addition to the system bundle, not instead of it.
+      std::string system_bundle;
+      const char* candidates[] = {nullptr, "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+                                  "/etc/ssl/cert.pem"};
+      if (CURL* probe = curl_easy_init()) {
+        char* def = nullptr;
+        if (curl_easy_getinfo(probe, CURLINFO_CAINFO, &def) == CURLE_OK && def) system_bundle = def;
+        curl_easy_cleanup(probe);
+      }
+      std::string ignored;
+      std::optional<std::string> bundle;
+      if (!system_bundle.empty()) bundle = read_whole_file(system_bundle, ignored);
+      for (const char* c : candidates)
+        if (!bundle && c) bundle = read_whole_file(c, ignored);
+      ca_blob = bundle.value_or(std::string());
+      if (!ca_blob.empty() && ca_blob.back() != '\n') ca_blob += '\n';
+      ca_blob += *extra;
+      if (!ca_blob.empty() && ca_blob.back() != '\n') ca_blob += '\n';
+    }
+  }
+
+  // Options shared by the mail handle and the connection-test handle.
+  void configure(CURL* h, Transcript* t, char* eb) const {
+    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    const long secs = std::max<long>(1, static_cast<long>(ep.timeout.count()));
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, secs);
+    curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, secs);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, secs);
+    curl_easy_setopt(h, CURLOPT_USE_SSL, ep.security == Security::none ? static_cast<long>(CURLUSESSL_NONE)
+                                                                       : static_cast<long>(CURLUSESSL_ALL));
+    // Certificates are always verified.
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!ca_blob.empty()) {
+      curl_blob blob{const_cast<char*>(ca_blob.data()), ca_blob.size(), CURL_BLOB_COPY};
+      curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+    }
+    curl_easy_setopt(h, CURLOPT_SASL_IR, 1L);
+    switch (cred.kind) {
+      case AuthKind::none:
+        break;
+      case AuthKind::password:
+        curl_easy_setopt(h, CURLOPT_USERNAME, cred.user.c_str());
+        curl_easy_setopt(h, CURLOPT_PASSWORD, cred.secret.c_str());
+        curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS, "AUTH=PLAIN;AUTH=LOGIN");
+        break;
+      case AuthKind::xoauth2:
+        curl_easy_setopt(h, CURLOPT_USERNAME, cred.user.c_str());
+        curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, cred.secret.c_str());
+        curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS, "AUTH=XOAUTH2");
+        break;
+    }
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, eb);
+    // Verbose only to feed the transcript; the callback keeps server replies alone.
+    curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, &debug_callback);
+    curl_easy_setopt(h, CURLOPT_DEBUGDATA, t);
+    curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+  }
+
+  CURL* mail_handle() {
+    if (easy) return easy;
+    easy = curl_easy_init();
+    if (!easy) return nullptr;
+    configure(easy, &transcript, errbuf);
+    prereq.credentials = cred.kind != AuthKind::none;
+    curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, &prereq_callback);
+    curl_easy_setopt(easy, CURLOPT_PREREQDATA, &prereq);
+    curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, kUploadBufferSize);
+    curl_easy_setopt(easy, CURLOPT_READFUNCTION, &read_callback);
+    curl_easy_setopt(easy, CURLOPT_READDATA, &upload);
+#if LIBCURL_VERSION_NUM >= 0x080200
+    curl_easy_setopt(easy, CURLOPT_MAIL_RCPT_ALLOWFAILS, 1L);
+#else
+    curl_easy_setopt(easy, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
+#endif
+    return easy;
+  }
+
+  Result perform_send(const Outgoing& mail, bool fresh, bool& retry_on_new_connection);
+  Result classify(CURLcode rc, CURL* h, const Transcript& t, const char* eb, std::string_view from,
+                  const std::vector<std::string>& recipients, std::size_t size) const;
+  Result classify_reply(const Transcript& t, std::string_view from, const std::vector<std::string>& recipients,
+                        std::size_t size) const;
+  std::string auth_rejected(const Transcript& t) const;
+  Result unauthenticated(const Transcript& t) const;
+};
+
+// Credentials are configured but the server offered no AUTH on this connection.
+Result Session::Impl::unauthenticated(const Transcript& t) const {
+  if (ep.security == Security::none && t.offered_starttls)
+    return make(Outcome::tls_failed, hp + " offers authentication only after STARTTLS. Set the security setting of "
+                                          "this server to STARTTLS.");
+  return make(Outcome::auth_failed, auth_rejected(t));
+}
+
+// ---------------------------------------------------------------- classification
+
+std::string Session::Impl::auth_rejected(const Transcript& t) const {
+  const std::string who = cred.user.empty() ? std::string() : " of " + printable(cred.user);
+  if (!t.auth_attempted) {
+    // libcurl found no mechanism it may use among those the server offers.
+    std::string offered = t.offered_auth ? "it offers " + (t.offered_auth->empty() ? "none" : *t.offered_auth)
+                                         : "it offers no AUTH on this connection";
+    return hp + " does not offer " +
+           std::string(cred.kind == AuthKind::xoauth2 ? "XOAUTH2 (OAuth)" : "PLAIN or LOGIN") +
+           " authentication (" + offered + "). Check the authentication type and the security setting of this server.";
+  }
+  std::string said;
+  if (t.replies > 0 && t.last_phase == Phase::auth) {
+    said = one_line(t.last);
+    // XOAUTH2/OAUTHBEARER error challenge: base64 JSON such as {"status":"401",...}.
+    if (t.last.code == 334 && t.last.text.size() > 4) {
+      if (auto json = base64_decode(std::string_view(t.last.text).substr(4));
+          json && !json->empty() && json->front() == '{')
+        said = "334 " + shorten(printable(*json), kMaxReplyInMessage);
+    }
+  }
+  const std::string quoted = said.empty() ? std::string() : " (" + said + ")";
+  if (cred.kind == AuthKind::xoauth2)
+    return hp + " rejected the OAuth access token" + who + quoted +
+           ". Reconnect the account to get a new token, and check that SMTP AUTH is allowed for this mailbox.";
+  return hp + " rejected the login" + who + quoted + ". Check the user name and password.";
+}
+
+Result Session::Impl::classify_reply(const Transcript& t, std::string_view from, const std::vector<std::string>& recipients,
+                                     std::size_t size) const {
+  const Reply& r = t.last;
+  const std::string said = one_line(r);
+  const bool temp = r.code / 100 == 4;
+  Result out;
+  out.code = r.code;
+  out.reply = r.text;
+  auto set = [&](Outcome o, std::string m) {
+    out.outcome = o;
+    out.message = std::move(m);
+    return out;
+  };
+  if ((r.code == 530 || r.code == 538) && icontains(r.text, "STARTTLS"))
+    return set(Outcome::tls_failed, hp + " requires STARTTLS before login (" + said +
+                                        "). Set the security setting of this server to STARTTLS (or SSL/TLS for port 465).");
+  if (t.last_phase == Phase::auth) {
+    if (temp)
+      return set(Outcome::temporary, hp + " could not check the credentials right now (" + said +
+                                         "). The mail will be retried; if this persists, check the mail server.");
+    return set(Outcome::auth_failed, auth_rejected(t));
+  }
+  if (r.code == 530 || r.code == 534 || r.code == 535)
+    return set(Outcome::auth_failed,
+               hp + " requires authentication (" + said + ")" +
+                   (cred.kind == AuthKind::none
+                        ? ". Set a user name and password, or connect an OAuth account, for this server."
+                        : ". Check the authentication type, the credentials and the security setting."));
+  if (r.code == 421)
+    return set(Outcome::temporary, hp + " closed the session during " + std::string(phase_words(t.last_phase)) + " (" +
+                                       said + "). The mail will be retried.");
+  const bool size_refusal = r.code == 552 || icontains(r.text, "5.3.4") || icontains(r.text, "size exceeds");
+  switch (t.last_phase) {
+    case Phase::greeting:
+    case Phase::ehlo:
+      if (temp)
+        return set(Outcome::temporary, hp + " is not accepting mail right now (" + said + "). The mail will be retried.");
+      return set(Outcome::permanent, hp + " refused the SMTP session (" + said +
+                                         "). Check the server address and port, and that this host may use the server.");
+    case Phase::starttls:
+      if (temp)
+        return set(Outcome::temporary, hp + " cannot start TLS right now (" + said + "). The mail will be retried.");
+      return set(Outcome::tls_failed, hp + " refused STARTTLS (" + said + "). Check the security setting of this server.");
+    case Phase::mail: {
+      const std::string who = from.empty() ? std::string("<>") : printable(from);
+      if (temp)
+        return set(Outcome::temporary, hp + " temporarily refused the sender " + who + " (" + said +
+                                           "). The mail will be retried.");
+      if (size_refusal)
+        return set(Outcome::permanent, hp + " refused the message because of its size (" + std::to_string(size) +
+                                           " bytes; " + said + "). Reduce the attachments or raise the server's limit.");
+      std::string hint = cred.kind != AuthKind::none && !cred.user.empty()
+                             ? ". Check that " + printable(cred.user) + " may send as this address."
+                             : ". Check the sender address.";
+      return set(Outcome::permanent, hp + " refused the sender address " + who + " (" + said + ")" + hint);
+    }
+    case Phase::rcpt: {
+      std::string list;
+      bool any_temp = false;
+      for (std::size_t i = 0; i < t.rcpt.size(); ++i) {
+        if (t.rcpt[i].code < 400) continue;
+        any_temp = any_temp || t.rcpt[i].code / 100 == 4;
+        if (i < recipients.size()) out.refused_recipients.push_back(recipients[i]);
+        if (!list.empty()) list += "; ";
+        list += (i < recipients.size() ? printable(recipients[i]) : std::string("?")) + " (" + one_line(t.rcpt[i]) + ")";
+      }
+      if (list.empty()) list = said;
+      if (any_temp)
+        return set(Outcome::temporary, hp + " temporarily refused the recipients: " + shorten(list, 2 * kMaxReplyInMessage) +
+                                           ". The mail will be retried.");
+      return set(Outcome::permanent, hp + " refused every recipient: " + shorten(list, 2 * kMaxReplyInMessage) +
+                                         ". Check the recipient addresses.");
+    }
+    case Phase::data:
+      if (temp)
+        return set(Outcome::temporary, hp + " temporarily refused the DATA command (" + said + "). The mail will be retried.");
+      return set(Outcome::permanent, hp + " refused the DATA command (" + said + "). Check the message and the server's policy.");
+    case Phase::message:
+      if (temp)
+        return set(Outcome::temporary, hp + " deferred the message (" + said + "). The mail will be retried.");
+      if (size_refusal)
+        return set(Outcome::permanent, hp + " refused the message because of its size (" + std::to_string(size) +
+                                           " bytes; " + said + "). Reduce the attachments or raise the server's limit.");
+      return set(Outcome::permanent, hp + " rejected the message (" + said + "). Check the message content and the server's policy.");
+    case Phase::auth:
+    case Phase::other:
+      break;
+  }
+  if (temp) return set(Outcome::temporary, hp + " answered " + said + ". The mail will be retried.");
+  return set(Outcome::permanent, hp + " answered " + said + ". Check the server settings.");
+}
+
+Result Session::Impl::classify(CURLcode rc, CURL* h, const Transcript& t, const char* eb, std::string_view from,
+                               const std::vector<std::string>& recipients, std::size_t size) const {
+  const std::string detail = trim_period(printable(eb && *eb ? std::string(eb) : std::string(curl_easy_strerror(rc))));
+  // A refusal counts only if it answered the last command (RCPT refusals that libcurl got
+  // past with ALLOWFAILS are not the reason of a later failure).
+  const bool refusal = t.replies > 0 && t.last.code >= 400 && t.phase == t.last_phase;
+
+  Result out;
+  if (t.aborted_unauthenticated) {
+    out = unauthenticated(t);
+  } else if (rc == CURLE_LOGIN_DENIED || rc == CURLE_AUTH_ERROR) {
+    if (refusal && t.last_phase == Phase::auth) return classify_reply(t, from, recipients, size);
+    out = make(Outcome::auth_failed, auth_rejected(t));
+  } else if (tls_error(rc)) {
+    if (refusal && t.last_phase == Phase::starttls) return classify_reply(t, from, recipients, size);
+    switch (rc) {
+      case CURLE_PEER_FAILED_VERIFICATION:
+        out = make(Outcome::tls_failed,
+                   "The TLS certificate of " + hp + " is not trusted (" + detail + "). " +
+                       (ep.ca_file.empty() ? "If the server uses a private CA, set its CA certificate file; otherwise "
+                                           : "Check the CA certificate file " + ep.ca_file + " and ") +
+                       "check that the server name matches the certificate.");
+        break;
+      case CURLE_USE_SSL_FAILED:
+        out = make(Outcome::tls_failed, hp + " does not offer STARTTLS (" + detail +
+                                            "). Check the port and the security setting (port 465 usually needs SSL/TLS).");
+        break;
+      case CURLE_SSL_CACERT_BADFILE:
+      case CURLE_SSL_CRL_BADFILE:
+        out = make(Outcome::tls_failed, "The CA certificates for " + hp + " could not be loaded (" + detail +
+                                            "). Check the CA certificate file setting of this server.");
+        break;
+      default:
+        out = make(Outcome::tls_failed,
+                   "The TLS handshake with " + hp + " failed (" + detail +
+                       "). Check the security setting: SSL/TLS for implicit-TLS ports (usually 465), STARTTLS for "
+                       "submission ports (usually 587).");
+        break;
+    }
+  } else if (refusal && (rc == CURLE_SEND_ERROR || rc == CURLE_WEIRD_SERVER_REPLY || rc == CURLE_OK ||
+                         rc == CURLE_RECV_ERROR)) {
+    // libcurl reports a refused MAIL/RCPT/DATA (and a failed end of data) as a send error.
+    return classify_reply(t, from, recipients, size);
+  } else if (rc == CURLE_COULDNT_RESOLVE_HOST) {
+    out = make(Outcome::connection_failed, "Cannot resolve the SMTP server name " + printable(ep.host) + " (" + detail +
+                                               "). Check the server address and this host's DNS settings.");
+  } else if (rc == CURLE_COULDNT_CONNECT) {
+    long os_errno = 0;
+    if (h) curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+    std::string why = os_errno == ECONNREFUSED ? "connection refused"
+                      : os_errno == ETIMEDOUT  ? "no answer"
+                      : os_errno == EHOSTUNREACH ? "host unreachable"
+                      : os_errno == ENETUNREACH ? "network unreachable"
+                      : os_errno != 0 ? std::string(std::strerror(static_cast<int>(os_errno)))
+                                      : detail;
+    if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+    out = make(Outcome::connection_failed, "Cannot connect to " + hp + ": " + why +
+                                               ". Check the server address and port, and that the server is running.");
+  } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+    const long secs = static_cast<long>(ep.timeout.count());
+    curl_off_t connect_us = 0;
+    if (h) curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connect_us);
+    if (t.replies == 0 && t.phase == Phase::greeting && connect_us == 0)
+      out = make(Outcome::connection_failed, "Cannot connect to " + hp + ": no answer within " + std::to_string(secs) +
+                                                 " s. Check the server address and port, and any firewall in between.");
+    else if (t.replies == 0 && t.phase == Phase::greeting)
+      out = make(Outcome::connection_failed,
+                 "Connected to " + hp + " but no SMTP greeting came within " + std::to_string(secs) +
+                     " s. Check the port and the security setting (port 465 usually needs SSL/TLS).");
+    else
+      out = make(Outcome::connection_failed, hp + " did not answer within " + std::to_string(secs) + " s during " +
+                                                 std::string(phase_words(t.phase)) + ". The mail will be retried.");
+  } else if (connection_error(rc)) {
+    out = make(Outcome::connection_failed, "The connection to " + hp + " was closed unexpectedly during " +
+                                               std::string(phase_words(t.phase)) + " (" + detail +
+                                               "). The mail will be retried; if this persists, check the server.");
+  } else if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL) {
+    out = make(Outcome::permanent, "The SMTP server address " + hp + " is not valid (" + detail + "). Correct the server address.");
+  } else if (rc == CURLE_OUT_OF_MEMORY) {
+    out = make(Outcome::temporary, "Out of memory while sending through " + hp + ". The mail will be retried.");
+  } else {
+    out = make(Outcome::temporary, "Unexpected error while talking to " + hp + " during " +
+                                       std::string(phase_words(t.phase)) + " (" + detail + "). The mail will be retried.");
+  }
+  if (t.replies > 0) {
+    out.code = t.last.code;
+    out.reply = t.last.text;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- sending
+
+Result Session::Impl::perform_send(const Outgoing& mail, bool fresh, bool& retry_on_new_connection) {
+  retry_on_new_connection = false;
+  CURL* h = mail_handle();
+  if (!h) return make(Outcome::temporary, "Cannot create a libcurl handle (out of memory). The mail will be retried.");
+
+  curl_slist* rcpt = nullptr;
+  for (const auto& r : mail.recipients) {
+    curl_slist* next = curl_slist_append(rcpt, r.c_str());
+    if (!next) {
+      curl_slist_free_all(rcpt);
+      return make(Outcome::temporary, "Out of memory. The mail will be retried.");
+    }
+    rcpt = next;
+  }
+  curl_easy_setopt(h, CURLOPT_MAIL_FROM, mail.envelope_from.c_str());
+  curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
+  curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(mail.data.size()));
+  curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
+  upload = Upload{&mail.data, 0, false};
+  transcript.reset();
+  errbuf[0] = '\0';
+
+  const CURLcode rc = curl_easy_perform(h);
+
+  long opened = 0;
+  curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &opened);
+  connections += static_cast<std::size_t>(std::max(0L, opened));
+  curl_easy_setopt(h, CURLOPT_MAIL_RCPT, static_cast<curl_slist*>(nullptr));
+  curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 0L);
+  curl_slist_free_all(rcpt);
+  const bool data_started = upload.started;
+  upload = Upload{};
+
+  if (rc == CURLE_OK) {
+    Result out;
+    out.outcome = Outcome::sent;
+    out.code = transcript.replies ? transcript.last.code : 0;
+    out.reply = transcript.last.text;
+    std::string list;
+    for (std::size_t i = 0; i < transcript.rcpt.size() && i < mail.recipients.size(); ++i) {
+      if (transcript.rcpt[i].code < 400) continue;
+      out.refused_recipients.push_back(mail.recipients[i]);
+      if (!list.empty()) list += "; ";
+      list += printable(mail.recipients[i]) + " (" + one_line(transcript.rcpt[i]) + ")";
+    }
+    if (!list.empty())
+      out.message = "Sent through " + hp + ", but the server refused some recipients: " +
+                    shorten(list, 2 * kMaxReplyInMessage) + ". Check those addresses.";
+    return out;
+  }
+
+  // A reused connection that turns out dead (idle timeout, server restart) before any of
+  // this mail's data went out: safe to try once more on a new connection.
+  const bool reused = opened == 0 && !fresh;
+  const bool closing = transcript.replies > 0 && transcript.last.code == 421;
+  const bool refused = transcript.replies > 0 && transcript.last.code >= 400 && !closing &&
+                       transcript.phase == transcript.last_phase;
+  const bool dropped = (rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING ||
+                        rc == CURLE_WEIRD_SERVER_REPLY || rc == CURLE_OPERATION_TIMEDOUT ||
+                        rc == CURLE_SSL_CONNECT_ERROR) &&
+                       !refused;
+  if (reused && !data_started && (dropped || closing)) retry_on_new_connection = true;
+
+  return classify(rc, h, transcript, errbuf, mail.envelope_from, mail.recipients, mail.data.size());
+}
+
+// ==================================================================== Session
+
+Session::Session(Endpoint endpoint, Credentials credentials)
+    : impl_(std::make_unique<Impl>(std::move(endpoint), std::move(credentials))) {}
+
+Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+
+std::size_t Session::connections_opened() const noexcept { return impl_ ? impl_->connections : 0; }
+
+void Session::close() {
+  if (impl_) impl_->close();
+}
+
+namespace {
+Result moved_from() { return make(Outcome::permanent, "Internal error: SMTP session used after it was moved from."); }
+}  // namespace
+
+Result Session::send(const Outgoing& mail) {
+  if (!impl_) return moved_from();
+  Impl& s = *impl_;
+  s.prepare();
+  if (s.setup_error) return *s.setup_error;
+  if (mail.recipients.empty())
+    return make(Outcome::permanent, "The mail has no recipients; nothing was sent through " + s.hp + ".");
+  if (!valid_address(mail.envelope_from, true))
+    return make(Outcome::permanent, "The sender address '" + printable(mail.envelope_from) +
+                                        "' is not valid (control characters or angle brackets). Correct the sender address.");
+  for (const auto& r : mail.recipients)
+    if (!valid_address(r, false))
+      return make(Outcome::permanent, "The recipient address '" + printable(r) +
+                                          "' is not valid (empty, control characters or angle brackets). Correct it.");
+  if (mail.data.empty()) return make(Outcome::permanent, "The message is empty; nothing was sent through " + s.hp + ".");
+
+  bool retry = false;
+  Result r = s.perform_send(mail, false, retry);
+  if (retry) r = s.perform_send(mail, true, retry);
+  return r;
+}
+
+namespace {
+
+bool wait_socket(curl_socket_t sock, short events, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{sock, events, 0};
+    const int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
+    if (n > 0) return true;
+    if (n < 0 && errno != EINTR) return false;
+  }
+}
+
+}  // namespace
+
+Result Session::test(std::string_view from, std::string_view to) {
+  if (!impl_) return moved_from();
+  Impl& s = *impl_;
+  s.prepare();
+  if (s.setup_error) return *s.setup_error;
+  if (!valid_address(from, true))
+    return make(Outcome::permanent, "The test sender address '" + printable(from) + "' is not valid. Correct it.");
+  if (!valid_address(to, false))
+    return make(Outcome::permanent, "The test recipient address '" + printable(to) + "' is not valid. Correct it.");
+
+  const std::vector<std::string> recipients{std::string(to)};
+  Transcript t;
+  char eb[CURL_ERROR_SIZE] = {};
+  CURL* h = curl_easy_init();
+  if (!h) return make(Outcome::temporary, "Cannot create a libcurl handle (out of memory).");
+  s.configure(h, &t, eb);
+  // libcurl 7.88: with CONNECT_ONLY an smtp:// transfer still does greeting, EHLO, STARTTLS,
+  // EHLO and AUTH (they are SMTP's "connect" phase), then hands over the connection.
+  curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+  CURLcode rc = curl_easy_perform(h);
+  long opened = 0;
+  curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &opened);
+  s.connections += static_cast<std::size_t>(std::max(0L, opened));
+  if (rc != CURLE_OK) {
+    Result r = s.classify(rc, h, t, eb, from, recipients, 0);
+    curl_easy_cleanup(h);
+    return r;
+  }
+  if (s.cred.kind != AuthKind::none && !t.auth_attempted) {
+    // libcurl skips AUTH silently when the server offers none; the test must say so.
+    Result r = s.unauthenticated(t);
+    curl_easy_cleanup(h);
+    return r;
+  }
+
+  curl_socket_t sock = CURL_SOCKET_BAD;
+  curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &sock);
+  const auto deadline_for = [&] { return std::chrono::steady_clock::now() + s.ep.timeout; };
+  std::string inbuf;
+
+  auto command = [&](const std::string& line) -> CURLcode {
+    t.on_out(line.data(), line.size());
+    const auto deadline = deadline_for();
+    std::size_t off = 0;
+    while (off < line.size()) {
+      std::size_t n = 0;
+      CURLcode c = curl_easy_send(h, line.data() + off, line.size() - off, &n);
+      if (c == CURLE_AGAIN) {
+        if (!wait_socket(sock, POLLOUT, deadline)) return CURLE_OPERATION_TIMEDOUT;
+        continue;
+      }
+      if (c != CURLE_OK) return c;
+      off += n;
+    }
+    const std::size_t before = t.replies;
+    while (t.replies == before) {
+      char buf[4096];
+      std::size_t n = 0;
+      CURLcode c = curl_easy_recv(h, buf, sizeof buf, &n);
+      if (c == CURLE_AGAIN) {
+        if (!wait_socket(sock, POLLIN, deadline)) return CURLE_OPERATION_TIMEDOUT;
+        continue;
+      }
+      if (c != CURLE_OK) return c;
+      if (n == 0) return CURLE_GOT_NOTHING;  // server closed the connection
+      t.on_in(buf, n);
+    }
+    return CURLE_OK;
+  };
+
+  struct Step {
+    std::string line;
+    int ok1, ok2;
+  };
+  const Step steps[] = {{"MAIL FROM:<" + std::string(from) + ">\r\n", 250, 250},
+                        {"RCPT TO:<" + std::string(to) + ">\r\n", 250, 251},
+                        {"DATA\r\n", 354, 354}};
+  for (const Step& step : steps) {
+    rc = command(step.line);
+    if (rc == CURLE_OK && t.last.code != step.ok1 && t.last.code != step.ok2) {
+      Result r = s.classify_reply(t, from, recipients, 0);
+      if (t.last.code < 400) {  // an unexpected positive answer
+        r.outcome = Outcome::permanent;
+        r.message = s.hp + " answered " + one_line(t.last) + " to " + std::string(phase_words(t.last_phase)) +
+                    " instead of " + std::to_string(step.ok1) + ". Check that this is an SMTP submission server.";
+      }
+      curl_easy_cleanup(h);  // QUIT (no DATA was started)
+      return r;
+    }
+    if (rc != CURLE_OK) {
+      Result r = s.classify(rc, h, t, eb, from, recipients, 0);
+      curl_easy_cleanup(h);
+      return r;
+    }
+  }
+  // DATA answered 354: drop the connection without sending a single byte of message data.
+  // (A QUIT now would be read as message text; shutting the socket down makes libcurl's
+  // QUIT at cleanup fail instead of going out.)  The server discards the open transaction.
+  ::shutdown(sock, SHUT_RDWR);
+  curl_easy_cleanup(h);
+
+  Result r;
+  r.outcome = Outcome::sent;
+  r.code = t.last.code;
+  r.reply = t.last.text;
+  r.message = "Connection test successful: " + s.hp + " accepted " +
+              std::string(s.cred.kind == AuthKind::none ? "" : "the login, ") + "the sender " +
+              (from.empty() ? std::string("<>") : printable(from)) + " and the recipient " + printable(to) +
+              " (nothing was sent).";
+  return r;
+}
+
+}  // namespace juniper::mail::smtp

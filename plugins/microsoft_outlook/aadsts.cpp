@@ -1,0 +1,55 @@
+#include "aadsts.hpp"
+
+#include <cstdlib>
+#include <map>
+
+namespace outlook {
+
+long aadsts_code(const std::string& description) {
+  const auto p = description.find("AADSTS");
+  if (p == std::string::npos) return 0;
+  return std::strtol(description.c_str() + p + 6, nullptr, 10);
+}
+
+std::string explain(const std::string& error, const std::string& description) {
+  static const std::map<long, std::string> words = {
+      {7000215, "The Client Secret is wrong. Did you paste the secret's ID instead of its Value? Copy the Value from "
+                "Certificates & secrets in Azure and paste it in Settings."},
+      {7000222, "The Client Secret has expired. Create a new client secret in Azure (Certificates & secrets) and paste "
+                "its Value in Settings."},
+      {50194, "This Azure app is single-tenant: set the Tenant in Settings to your tenant ID or domain instead of "
+              "'common'."},
+      {700016, "No app with this Client ID exists in that directory: check the Client ID and the Tenant in Settings."},
+      {65001, "The permissions were not granted: an administrator must consent to SMTP.Send / IMAP.AccessAsUser.All "
+              "for this app, then connect the account again."},
+      {65004, "The sign-in was cancelled at Microsoft (consent declined). Connect the account again and accept the "
+              "permissions."},
+      {70000, "The sign-in has expired or was already used: connect the account again."},
+      {54005, "The sign-in has expired or was already used: connect the account again."},
+      {70008, "The sign-in has expired or was already used: connect the account again."},
+      {9002313, "The Outlook authorization was revoked or has expired: reconnect the Outlook account."},
+      {50173, "The Outlook authorization was revoked or has expired: reconnect the Outlook account."},
+      {700082, "The Outlook authorization was revoked or has expired: reconnect the Outlook account."},
+      {50076, "Multi-factor authentication or a conditional access policy blocks this sign-in: ask your Microsoft 365 "
+              "administrator, then connect again."},
+      {50079, "Multi-factor authentication or a conditional access policy blocks this sign-in: ask your Microsoft 365 "
+              "administrator, then connect again."},
+      {53003, "Multi-factor authentication or a conditional access policy blocks this sign-in: ask your Microsoft 365 "
+              "administrator, then connect again."},
+      {50011, "The redirect URI does not match the app registration: register <your base URL>/microsoft_outlook/confirm "
+              "as a Web redirect URI in Azure."},
+      {500112, "The redirect URI does not match the app registration: register <your base URL>/microsoft_outlook/confirm "
+               "as a Web redirect URI in Azure."},
+  };
+  const long code = aadsts_code(description);
+  if (const auto it = words.find(code); it != words.end()) return it->second + " (AADSTS" + std::to_string(code) + ")";
+  if (error == "access_denied") return "The sign-in was cancelled at Microsoft. Connect the account again and accept the permissions.";
+  if (!description.empty()) return "Microsoft answered: " + description;
+  return error.empty() ? "Microsoft answered with an unknown error." : "Microsoft answered: " + error;
+}
+
+bool needs_reconnect(const std::string& error, long code) {
+  return error == "invalid_grant" || code == 9002313 || code == 50173 || code == 700082 || code == 65001;
+}
+
+}  // namespace outlook

@@ -1,0 +1,18 @@
+// Microsoft identity platform errors, told in plain words with what to do.
+#pragma once
+
+#include <string>
+
+namespace outlook {
+
+// The AADSTS code at the start of a Microsoft error_description ("AADSTS70008: ..."), or 0.
+long aadsts_code(const std::string& description);
+
+// An actionable sentence for a token endpoint or authorize error; unknown codes keep
+// Microsoft's own description.
+std::string explain(const std::string& error, const std::string& description);
+
+// Whether the refresh token is dead (the account must be connected again).
+bool needs_reconnect(const std::string& error, long code);
+
+}  // namespace outlook

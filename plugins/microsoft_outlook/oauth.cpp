@@ -1,0 +1,292 @@
+#include "oauth.hpp"
+
+#include "aadsts.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <chrono>
+#include <ctime>
+
+namespace outlook {
+
+const Kind kOutgoing{"ir.mail_server", "smtp_authentication", "smtp_user", "https://outlook.office.com/SMTP.Send"};
+const Kind kIncoming{"fetchmail.server", "server_type", "user", "https://outlook.office.com/IMAP.AccessAsUser.All"};
+
+const Kind* kind_of(std::string_view model) {
+  if (model == kOutgoing.model) return &kOutgoing;
+  if (model == kIncoming.model) return &kIncoming;
+  return nullptr;
+}
+
+namespace {
+
+constexpr std::int64_t kStateLifetime = 600;  // seconds
+constexpr std::int64_t kRefreshMargin = 300;  // refresh 5 minutes ahead of expiry
+constexpr int kTokenTimeout = 10;             // seconds
+
+std::string b64url(const unsigned char* data, std::size_t n) {
+  std::string out(4 * ((n + 2) / 3) + 1, '\0');
+  const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
+  out.resize(static_cast<std::size_t>(len));
+  for (auto& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  return out;
+}
+
+std::string random_token(std::size_t n) {
+  std::vector<unsigned char> b(n);
+  if (RAND_bytes(b.data(), static_cast<int>(n)) != 1) throw sdk::Error(JUNIPER_ERR_INTERNAL, "no randomness");
+  return b64url(b.data(), n);
+}
+
+std::string pkce_challenge(const std::string& verifier) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(verifier.data(), verifier.size(), md, &len, EVP_sha256(), nullptr);
+  return b64url(md, len);
+}
+
+std::string hmac_hex(const std::string& key, const std::string& msg) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(msg.data()),
+       msg.size(), md, &len);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(hex[md[i] >> 4]);
+    out.push_back(hex[md[i] & 15]);
+  }
+  return out;
+}
+
+std::string csrf_token(sdk::Context& ctx, const std::string& model, std::int64_t id, const std::string& nonce) {
+  const auto secret = ctx.param("database.secret");
+  if (!secret || secret->empty()) throw sdk::Error(JUNIPER_ERR_INTERNAL, "database.secret is missing: run `juniper init`");
+  return hmac_hex(*secret, "microsoft_outlook_oauth\x1f" + model + "\x1f" + std::to_string(id) + "\x1f" + nonce);
+}
+
+std::string form_query(const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string q;
+  for (const auto& [k, v] : params) q += (q.empty() ? "" : "&") + sdk::url_encode(k) + "=" + sdk::url_encode(v);
+  return q;
+}
+
+std::string scope_of(const Kind& kind) { return std::string("offline_access ") + kind.scope; }
+
+TokenResult token_request(sdk::Context& ctx, const Kind& kind, json form) {
+  TokenResult r;
+  const auto id = ctx.param("microsoft_outlook_client_id");
+  const auto secret = ctx.param("microsoft_outlook_client_secret");
+  if (!id || id->empty() || !secret || secret->empty()) {
+    r.error = {"not_configured", "Please configure your Outlook credentials in General Settings.", false, false};
+    return r;
+  }
+  form["client_id"] = *id;
+  form["client_secret"] = *secret;
+  form["scope"] = scope_of(kind);
+  form["redirect_uri"] = redirect_uri(ctx);
+  json reply;
+  try {
+    reply = ctx.post_form(authority(ctx) + "token", form, kTokenTimeout);
+  } catch (const sdk::Error& e) {
+    r.error = {"transport", std::string("The Microsoft identity platform could not be reached: ") + e.what(), true, false};
+    return r;
+  }
+  const long status = reply.value("status", 0L);
+  json body;
+  try {
+    body = json::parse(reply.value("body", ""));
+  } catch (const json::exception&) {
+    body = json::object();
+  }
+  if (status >= 200 && status < 300 && body.contains("access_token")) {
+    Tokens t;
+    t.access_token = body.value("access_token", "");
+    t.refresh_token = body.value("refresh_token", form.value("refresh_token", ""));
+    t.expires_at = now_unix() + body.value("expires_in", 3600L);
+    r.tokens = t;
+    return r;
+  }
+  const std::string error = body.value("error", status >= 500 ? "temporarily_unavailable" : "unknown_error");
+  const std::string description = body.value("error_description", "");
+  const long code = aadsts_code(description);
+  r.error.error = error;
+  r.error.temporary = status >= 500 || status == 429 || error == "temporarily_unavailable";
+  r.error.reconnect = needs_reconnect(error, code);
+  r.error.message = r.error.temporary ? "The Microsoft identity platform is temporarily unavailable (HTTP " +
+                                            std::to_string(status) + "); mails will be retried."
+                                      : explain(error, description);
+  return r;
+}
+
+std::string text(const json& rec, const char* field) { return rec.contains(field) && rec[field].is_string() ? rec[field].get<std::string>() : ""; }
+
+}  // namespace
+
+std::int64_t now_unix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string now_iso() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string authority(sdk::Context& ctx) {
+  std::string tenant = ctx.param("microsoft_outlook_tenant").value_or("common");
+  if (tenant.empty()) tenant = "common";
+  std::string a = ctx.param("microsoft_outlook.endpoint").value_or("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/");
+  if (const auto p = a.find("{tenant}"); p != std::string::npos) a.replace(p, 8, sdk::url_encode(tenant));
+  if (a.empty() || a.back() != '/') a.push_back('/');
+  return a;
+}
+
+std::string redirect_uri(sdk::Context& ctx) {
+  std::string base = ctx.param("web.base.url").value_or("http://localhost:8069");
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base + "/microsoft_outlook/confirm";
+}
+
+bool credentials_configured(sdk::Context& ctx) {
+  const auto id = ctx.param("microsoft_outlook_client_id");
+  const auto secret = ctx.param("microsoft_outlook_client_secret");
+  return id && !id->empty() && secret && !secret->empty();
+}
+
+std::string authorize_url(sdk::Context& ctx, const Kind& kind, std::int64_t id) {
+  if (!credentials_configured(ctx)) {
+    throw sdk::Error(JUNIPER_ERR_INVALID, "Please configure your Outlook credentials in General Settings.");
+  }
+  const json rec = ctx.read(kind.model, id);
+  const std::string login = text(rec, kind.user_field);
+  const std::string nonce = random_token(16);
+  const std::string verifier = random_token(48);
+  ctx.create(kStateModel, {{"nonce", nonce},
+                           {"model", kind.model},
+                           {"res_id", id},
+                           {"code_verifier", verifier},
+                           {"expires_at", now_unix() + kStateLifetime},
+                           {"used", false}});
+  const json state = {{"model", kind.model}, {"id", id}, {"nonce", nonce}, {"csrf_token", csrf_token(ctx, kind.model, id, nonce)}};
+  std::vector<std::pair<std::string, std::string>> q = {{"client_id", *ctx.param("microsoft_outlook_client_id")},
+                                                        {"response_type", "code"},
+                                                        {"redirect_uri", redirect_uri(ctx)},
+                                                        {"response_mode", "query"},
+                                                        {"scope", scope_of(kind)}};
+  if (!login.empty()) q.emplace_back("login_hint", login);
+  q.emplace_back("state", state.dump());
+  q.emplace_back("code_challenge", pkce_challenge(verifier));
+  q.emplace_back("code_challenge_method", "S256");
+  return authority(ctx) + "authorize?" + form_query(q);
+}
+
+StateCheck check_state(sdk::Context& ctx, const std::string& state_text) {
+  StateCheck c;
+  json state;
+  try {
+    state = json::parse(state_text);
+  } catch (const json::exception&) {
+    c.why = "state is not JSON";
+    return c;
+  }
+  if (!state.is_object() || !state.contains("model") || !state["model"].is_string() || !state.contains("id") ||
+      !state["id"].is_number_integer() || !state.contains("nonce") || !state["nonce"].is_string() ||
+      !state.contains("csrf_token") || !state["csrf_token"].is_string()) {
+    c.why = "state lacks model, id, nonce or csrf_token";
+    return c;
+  }
+  const std::string model = state["model"];
+  const std::int64_t id = state["id"];
+  const std::string nonce = state["nonce"];
+  const std::string token = state["csrf_token"];
+  c.kind = kind_of(model);
+  if (c.kind == nullptr) {
+    c.why = "unknown model " + model;
+    return c;
+  }
+  const std::string expected = csrf_token(ctx, model, id, nonce);
+  if (token.empty() || token.size() != expected.size() || CRYPTO_memcmp(token.data(), expected.data(), token.size()) != 0) {
+    c.why = "CSRF token mismatch";
+    return c;
+  }
+  if (ctx.search(model, {{"id", id}}).empty()) {
+    c.why = "record " + model + " " + std::to_string(id) + " does not exist";
+    return c;
+  }
+  const auto states = ctx.search(kStateModel, {{"nonce", nonce}});
+  if (states.empty()) {
+    c.why = "unknown state";
+    return c;
+  }
+  const json st = ctx.read(kStateModel, states.front());
+  if (st.value("used", false)) {
+    c.why = "state already used";
+    return c;
+  }
+  if (st.value("expires_at", 0L) < now_unix()) {
+    c.why = "state expired";
+    return c;
+  }
+  if (text(st, "model") != model || st.value("res_id", 0L) != id) {
+    c.why = "state belongs to another record";
+    return c;
+  }
+  c.ok = true;
+  c.record_id = id;
+  c.state_id = states.front();
+  c.verifier = text(st, "code_verifier");
+  return c;
+}
+
+TokenResult redeem_code(sdk::Context& ctx, const Kind& kind, const std::string& code, const std::string& verifier) {
+  return token_request(ctx, kind, {{"grant_type", "authorization_code"}, {"code", code}, {"code_verifier", verifier}});
+}
+
+TokenResult refresh(sdk::Context& ctx, const Kind& kind, const std::string& refresh_token) {
+  return token_request(ctx, kind, {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token}});
+}
+
+std::string access_token(sdk::Context& ctx, const Kind& kind, std::int64_t id, bool force) {
+  // One refresh at a time per server, across threads and processes: lock the row, then look
+  // again (another sender may have refreshed while we waited).
+  ctx.lock(kind.model, id);
+  const json rec = ctx.read(kind.model, id);
+  const std::string name = text(rec, "name");
+  const std::string access = text(rec, "microsoft_outlook_access_token");
+  const std::int64_t expires = rec.value("microsoft_outlook_access_token_expiration", json(0)).is_number()
+                                   ? rec["microsoft_outlook_access_token_expiration"].get<std::int64_t>()
+                                   : 0;
+  if (!force && !access.empty() && expires - kRefreshMargin > now_unix()) return access;
+  const std::string refresh_token = text(rec, "microsoft_outlook_refresh_token");
+  if (refresh_token.empty()) {
+    throw sdk::Error(JUNIPER_ERR_INVALID, "Connect the Outlook account of server \u201c" + name +
+                                              "\u201d (Connect your Outlook account) before using it.");
+  }
+  const TokenResult r = refresh(ctx, kind, refresh_token);
+  if (!r.tokens) {
+    ctx.write(kind.model, id, {{"microsoft_outlook_token_status", "refresh_failed"},
+                               {"microsoft_outlook_token_error", r.error.message},
+                               {"microsoft_outlook_token_error_date", now_iso()}});
+    if (r.error.temporary) throw sdk::Error(JUNIPER_ERR_TEMPORARY, r.error.message);
+    throw sdk::Error(JUNIPER_ERR_INVALID, "Reconnect the Outlook account of server \u201c" + name + "\u201d: " + r.error.message);
+  }
+  // The rotated refresh token is stored with the new access token, before the token is used.
+  ctx.write(kind.model, id, {{"microsoft_outlook_refresh_token", r.tokens->refresh_token},
+                             {"microsoft_outlook_access_token", r.tokens->access_token},
+                             {"microsoft_outlook_access_token_expiration", r.tokens->expires_at},
+                             {"microsoft_outlook_token_status", "valid"},
+                             {"microsoft_outlook_token_error", nullptr},
+                             {"microsoft_outlook_token_error_date", nullptr}});
+  ctx.log(JUNIPER_LOG_INFO, "refreshed the Outlook access token of " + std::string(kind.model) + " " + std::to_string(id));
+  return r.tokens->access_token;
+}
+
+}  // namespace outlook

@@ -1,0 +1,75 @@
+// The OAuth 2.0 authorization-code flow against the Microsoft identity platform (v2.0), with
+// PKCE, a signed single-use state, and refresh-token rotation.
+#pragma once
+
+#include <juniper/sdk/context.hpp>
+
+#include <optional>
+#include <string>
+
+namespace outlook {
+
+namespace sdk = juniper::sdk;
+using json = nlohmann::json;
+
+// What differs between outgoing (SMTP) and incoming (IMAP) servers.
+struct Kind {
+  const char* model;
+  const char* type_field;  // smtp_authentication | server_type
+  const char* user_field;  // smtp_user | user
+  const char* scope;
+};
+const Kind* kind_of(std::string_view model);
+extern const Kind kOutgoing;
+extern const Kind kIncoming;
+
+inline constexpr const char* kStateModel = "microsoft_outlook.oauth_state";
+
+// Authority "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/" or the
+// microsoft_outlook.endpoint parameter ("{tenant}" in it is replaced).
+std::string authority(sdk::Context& ctx);
+std::string redirect_uri(sdk::Context& ctx);
+bool credentials_configured(sdk::Context& ctx);
+
+// Creates a single-use state (10 minutes) with its PKCE verifier; returns the authorize URL.
+std::string authorize_url(sdk::Context& ctx, const Kind& kind, std::int64_t id);
+
+struct StateCheck {
+  bool ok = false;
+  std::string why;  // for the log; the browser only sees a 403 page
+  const Kind* kind = nullptr;
+  std::int64_t record_id = 0;
+  std::int64_t state_id = 0;
+  std::string verifier;
+};
+// Parses and verifies a returned state without writing anything.
+StateCheck check_state(sdk::Context& ctx, const std::string& state_text);
+
+struct Tokens {
+  std::string access_token;
+  std::string refresh_token;
+  std::int64_t expires_at = 0;  // unix seconds
+};
+struct TokenError {
+  std::string error;  // "invalid_grant", "invalid_client", "temporarily_unavailable", "transport"
+  std::string message;  // actionable
+  bool temporary = false;
+  bool reconnect = false;
+};
+// Either Tokens or TokenError.
+struct TokenResult {
+  std::optional<Tokens> tokens;
+  TokenError error;
+};
+TokenResult redeem_code(sdk::Context& ctx, const Kind& kind, const std::string& code, const std::string& verifier);
+TokenResult refresh(sdk::Context& ctx, const Kind& kind, const std::string& refresh_token);
+
+// A fresh access token for the record (refreshed 5 minutes ahead of expiry, one refresh at a
+// time, the rotated refresh token stored in the same commit). `force` refreshes anyway.
+// Throws sdk::Error: JUNIPER_ERR_TEMPORARY (retry) or JUNIPER_ERR_INVALID (reconnect needed).
+std::string access_token(sdk::Context& ctx, const Kind& kind, std::int64_t id, bool force);
+
+std::int64_t now_unix();
+std::string now_iso();
+
+}  // namespace outlook

@@ -1,0 +1,69 @@
+// Fetching from the real Dovecot: \Seen only after storage, no duplicates after a crash.
+#include "mail_fixture.hpp"
+
+#include "mail/fetcher.hpp"
+
+#include <catch2/catch.hpp>
+
+using juniper::test::MailHost;
+using juniper::test::unique_mailbox;
+namespace mail = juniper::mail;
+namespace records = juniper::records;
+
+namespace {
+std::string message(const std::string& id, const std::string& subject) {
+  return "From: Partner <partner@other.org>\r\nTo: alice@example.com\r\nSubject: " + subject + "\r\nMessage-ID: <" + id +
+         ">\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello " + subject + "\r\n";
+}
+std::int64_t stored(MailHost& t) {
+  int n = 0;
+  t.host->db().session() << "SELECT COUNT(*) FROM mail_message", soci::into(n);
+  return n;
+}
+}  // namespace
+
+TEST_CASE("Test & Confirm, then fetch: messages stored, then marked Seen; nothing stored twice", "[mail][fetch]") {
+  MailHost t;
+  auto lock = t.host->db().lock();
+  const std::string box = unique_mailbox("inbox");
+  t.stack.add_user(box, "inbox-password");
+  for (int i = 0; i < 3; ++i) t.stack.deliver(box, message("m" + std::to_string(i) + "-" + box, "Order " + std::to_string(i)));
+  auto e = t.env();
+  const auto id = records::create(e, mail::kIncomingServer,
+                                  {{"name", "Inbox"}, {"server", "127.0.0.1"}, {"port", t.stack["IMAPS_PORT"]},
+                                   {"is_ssl", true}, {"user", box}, {"password", "inbox-password"}});
+  const auto* confirm = e.registry.action(mail::kIncomingServer, "button_confirm_login");
+  REQUIRE(confirm != nullptr);
+  confirm->invoke(e, id);
+  CHECK(records::read(e, mail::kIncomingServer, id)["state"] == "done");
+
+  const auto r = mail::fetch_all(e, t.host->modules().hooks(), t.conf());
+  CHECK(r.stored == 3);
+  CHECK(stored(t) == 3);
+  const auto msgs = records::list(e, mail::kMessage);
+  CHECK(msgs[0]["subject"] == "Order 0");
+  CHECK(msgs[0]["email_from"].get<std::string>().find("partner@other.org") != std::string::npos);
+  CHECK(msgs[0]["body_text"].get<std::string>().find("Hello Order 0") != std::string::npos);
+  CHECK(mail::fetch_all(e, t.host->modules().hooks(), t.conf()).stored == 0);  // all Seen now
+
+  SECTION("a crash between the commit and \\Seen refetches, but does not store twice") {
+    t.stack.deliver(box, message("again-" + box, "Again"));
+    // Store it as a run that died before marking it Seen would have.
+    records::create(e, mail::kMessage, {{"message_id", "<again-" + box + ">"}, {"fetchmail_server_id", id}, {"subject", "Again"}});
+    const auto again = mail::fetch_all(e, t.host->modules().hooks(), t.conf());
+    CHECK(again.stored == 0);
+    CHECK(again.duplicates == 1);
+    CHECK(stored(t) == 4);
+  }
+  SECTION("a wrong password is recorded on the server and nothing is stored") {
+    t.stack.deliver(box, message("late-" + box, "Late"));
+    records::write(e, mail::kIncomingServer, id, {{"password", "wrong"}});
+    const auto bad = mail::fetch_all(e, t.host->modules().hooks(), t.conf());
+    CHECK(bad.failed_servers == 1);
+    const auto server = records::read(e, mail::kIncomingServer, id);
+    CHECK(server["error_message"].get<std::string>().find("uthentication") != std::string::npos);
+    CHECK_FALSE(server["error_date"].is_null());
+    records::write(e, mail::kIncomingServer, id, {{"password", "inbox-password"}});
+    CHECK(mail::fetch_all(e, t.host->modules().hooks(), t.conf()).stored == 1);
+  }
+}

@@ -1,0 +1,148 @@
+// Sending through the real Postfix and reading back from the real Dovecot maildir.
+#include "mail_fixture.hpp"
+
+#include "core/errors.hpp"
+
+#include <catch2/catch.hpp>
+
+using juniper::test::MailHost;
+using juniper::test::eventually;
+using juniper::test::unique_mailbox;
+namespace mail = juniper::mail;
+namespace records = juniper::records;
+
+namespace {
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+}  // namespace
+
+TEST_CASE("a mail goes through Postfix with the rewritten From header and the envelope", "[mail][send]") {
+  MailHost t;
+  auto lock = t.host->db().lock();
+  t.custom_servers(true);
+  t.param("mail.default.from", "notifications");
+  t.param("mail.catchall.domain", "example.com");
+  t.param("mail.bounce.alias", "bounce");
+  const auto server = t.postfix_server("Notifications", "notifications@example.com, example.com");
+  const std::string rcpt = unique_mailbox("reader");
+  const auto id = t.send("\"Zoë Martin\" <zoe@partner.org>", rcpt, "Quarterly report – ✓");
+  const auto report = t.process();
+  CHECK(report.sent == 1);
+  const auto m = t.mail(id);
+  INFO(m.dump());
+  CHECK(m["state"] == "sent");
+  CHECK(m["server_used_id"] == server);
+  REQUIRE(eventually([&] { return t.stack.mailbox(rcpt).size() == 1; }));
+  const std::string got = t.stack.mailbox(rcpt)[0];
+  // The sender's domain matches no server: notifications@ sends, with Zoë's name kept.
+  CHECK(has(got, "notifications@example.com>"));
+  CHECK(has(got, "=?"));  // the display name is RFC 2047-encoded
+  CHECK(has(got, "Return-Path: <bounce@example.com>"));  // the bounce address matches the filter (domain)
+  CHECK(has(got, m["message_id"].get<std::string>()));
+  CHECK_FALSE(has(got, "Bcc:"));
+}
+
+TEST_CASE("200 mails go out over one SMTP connection", "[mail][send]") {
+  MailHost t;
+  auto lock = t.host->db().lock();
+  t.custom_servers(true);
+  t.postfix_server("Alice", "alice@example.com");
+  const std::string rcpt = unique_mailbox("bulk");
+  {
+    auto e = t.env();
+    juniper::Transaction tr(t.host->db().session());
+    for (int i = 0; i < 200; ++i) {
+      mail::Draft d;
+      d.email_from = "alice@example.com";
+      d.email_to = rcpt;
+      d.email_bcc = i == 0 ? "hidden-" + rcpt : "";
+      d.subject = "Invoice " + std::to_string(i);
+      d.body_text = std::string(2000 + i * 10, 'x');
+      mail::enqueue(e, d);
+    }
+    tr.commit();
+  }
+  const int before = t.stack.smtp_connections();
+  const auto report = t.process();
+  CHECK(report.sent == 200);
+  CHECK(report.connections == 1);
+  CHECK(t.stack.smtp_connections() - before == 1);
+  CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 200; }, 15000));
+  REQUIRE(eventually([&] { return t.stack.mailbox("hidden-" + rcpt).size() == 1; }));
+  CHECK_FALSE(has(t.stack.mailbox("hidden-" + rcpt)[0], "hidden-"));  // Bcc delivered, never in headers
+}
+
+TEST_CASE("Postfix down: mails stay queued with the reason and go out once it is back", "[mail][send][faults]") {
+  MailHost t;
+  auto lock = t.host->db().lock();
+  t.custom_servers(true);
+  t.postfix_server("Alice", "alice@example.com");
+  const std::string rcpt = unique_mailbox("retry");
+  const auto id = t.send("alice@example.com", rcpt, "retry me");
+  t.stack.run("postfix.sh stop");
+  const auto down = t.process();
+  t.stack.run("postfix.sh start");
+  CHECK(down.retried == 1);
+  auto m = t.mail(id);
+  CHECK(m["state"] == "outgoing");
+  CHECK(m["attempts"] == 1);
+  CHECK(m["failure_reason"].get<std::string>().find("127.0.0.1:" + t.stack["SMTP_PORT"]) != std::string::npos);
+  CHECK(t.process().sent == 0);  // not due yet: the retry waits
+  {
+    auto e = t.env();
+    t.host->db().session() << "UPDATE mail_mail SET next_try = '2000-01-01T00:00:00Z'";
+  }
+  CHECK(t.process().sent == 1);
+  CHECK(t.mail(id)["state"] == "sent");
+  CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 1; }));
+}
+
+TEST_CASE("a sender that died after claiming loses nothing: expired leases are taken again", "[mail][send][faults]") {
+  MailHost t;
+  auto lock = t.host->db().lock();
+  t.custom_servers(true);
+  t.postfix_server("Alice", "alice@example.com");
+  const std::string rcpt = unique_mailbox("lease");
+  for (int i = 0; i < 3; ++i) t.send("alice@example.com", rcpt, "lease " + std::to_string(i));
+  {
+    auto e = t.env();
+    const auto claimed = mail::claim(e, "dead-process", 10, std::chrono::seconds(60));
+    CHECK(claimed.size() == 3);
+  }
+  CHECK(t.process().sent == 0);  // another process's live lease is respected
+  t.host->db().session() << "UPDATE mail_mail SET lease_until = '2000-01-01T00:00:00Z'";  // the lease ran out
+  CHECK(t.process().sent == 3);
+  CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 3; }));
+}
+
+TEST_CASE("Test Connection: success, and one clear sentence per failure", "[mail][send]") {
+  MailHost t;
+  auto lock = t.host->db().lock();
+  const auto id = t.postfix_server("Alice", "alice@example.com");
+  const std::string rcpt_before = std::to_string(t.stack.mailbox("noreply@example.com").size());
+  auto e = t.env();
+  const auto* action = e.registry.action(mail::kOutgoingServer, "test_connection");
+  REQUIRE(action != nullptr);
+  CHECK(action->invoke(e, id)["message"] == "Connection Test Successful!");
+  CHECK(std::to_string(t.stack.mailbox("noreply@example.com").size()) == rcpt_before);  // nothing was sent
+  records::write(e, mail::kOutgoingServer, id, {{"smtp_pass", "wrong"}});
+  CHECK_THROWS_WITH(action->invoke(e, id), Catch::Contains("535"));
+  records::write(e, mail::kOutgoingServer, id, {{"smtp_pass", "alice-password"}, {"smtp_port", 1}});
+  CHECK_THROWS_WITH(action->invoke(e, id), Catch::Contains("127.0.0.1:1"));
+}
+
+TEST_CASE("bad input is refused at enqueue and nothing is queued", "[mail][send]") {
+  MailHost t;
+  auto lock = t.host->db().lock();
+  auto count = [&] {
+    int n = 0;
+    t.host->db().session() << "SELECT COUNT(*) FROM mail_mail", soci::into(n);
+    return n;
+  };
+  CHECK_THROWS_WITH(t.send("alice@example.com", "not-an-address", "x"), Catch::Contains("To"));
+  CHECK_THROWS_WITH(t.send("alice@example.com\r\nBcc: victim@example.com", "a@example.com", "x"), Catch::Contains("line break"));
+  CHECK_THROWS_WITH(t.send("alice@example.com", "a@example.com", "Hi\r\nBcc: victim@example.com"), Catch::Contains("Subject"));
+  CHECK_THROWS_WITH(t.send("alice@example.com", "", "x"), Catch::Contains("at least one recipient"));
+  t.param("mail.max_size", "1000");
+  CHECK_THROWS_WITH(t.send("alice@example.com", "a@example.com", "big", std::string(5000, 'x')), Catch::Contains("mail.max_size"));
+  CHECK(count() == 0);
+}

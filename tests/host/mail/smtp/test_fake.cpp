@@ -1,0 +1,277 @@
+// Failure paths against a scripted fake server (no mail stack needed): "[fake]".
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "fake_smtp.hpp"
+#include "mail/smtp/session.hpp"
+
+using namespace juniper::mail::smtp;
+using namespace std::chrono_literals;
+
+namespace {
+
+Endpoint plain(const fake_smtp::Server& s, int timeout = 5) {
+  return {"127.0.0.1", s.port(), Security::none, "", std::chrono::seconds(timeout)};
+}
+
+Credentials creds() { return {AuthKind::password, "u@fake.test", "p4ssw0rd-secret"}; }
+
+Outgoing mail(std::vector<std::string> rcpts = {"a@fake.test"}) {
+  return {"u@fake.test", std::move(rcpts), "Subject: x\r\n\r\nhello\r\n"};
+}
+
+std::string describe(const Result& r) {
+  return std::string(to_string(r.outcome)) + " code=" + std::to_string(r.code) + " [" + r.message + "]";
+}
+
+}  // namespace
+
+TEST_CASE("fake: server drops the idle connection with 421: the next send reconnects once", "[fake]") {
+  fake_smtp::Script script;
+  script.drop_after_each_message = true;
+  fake_smtp::Server server(script);
+  Session session(plain(server), creds());
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(50ms);  // let the 421 + close arrive
+    const Result r = session.send(mail());
+    INFO(i << ": " << describe(r));
+    REQUIRE(r.outcome == Outcome::sent);
+  }
+  CHECK(server.messages() == 3);
+  CHECK(session.connections_opened() == 3);
+  CHECK(server.connections() == 3);
+}
+
+TEST_CASE("fake: 421 pending on a connection that still looks open: one transparent retry", "[fake]") {
+  fake_smtp::Script script;
+  script.lazy_drop_after_each_message = true;
+  fake_smtp::Server server(script);
+  Session session(plain(server), creds());
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(50ms);
+    const Result r = session.send(mail());
+    INFO(i << ": " << describe(r));
+    REQUIRE(r.outcome == Outcome::sent);
+  }
+  CHECK(server.messages() == 3);
+  CHECK(server.connections() == 3);
+}
+
+TEST_CASE("fake: drop in the middle of the message is not resent", "[fake]") {
+  fake_smtp::Script script;
+  script.close_during_body = true;
+  fake_smtp::Server server(script);
+  Session session(plain(server), creds());
+  const Result r = session.send(mail());
+  INFO(describe(r));
+  CHECK(r.outcome == Outcome::connection_failed);
+  CHECK(r.transient());
+  CHECK(server.connections() == 1);
+}
+
+TEST_CASE("fake: drop in the middle of the message on a reused connection is not resent either", "[fake]") {
+  fake_smtp::Script script;
+  script.close_during_body_from = 1;
+  fake_smtp::Server server(script);
+  Session session(plain(server), creds());
+  REQUIRE(session.send(mail()).outcome == Outcome::sent);
+  const Result r = session.send(mail());
+  INFO(describe(r));
+  CHECK(r.outcome == Outcome::connection_failed);
+  CHECK(r.message.find("the message transfer") != std::string::npos);
+  CHECK(server.connections() == 1);  // no second attempt: the server may have the mail
+  CHECK(session.connections_opened() == 1);
+  CHECK(server.messages() == 1);
+}
+
+TEST_CASE("fake: 4xx replies are temporary, 5xx permanent", "[fake]") {
+  SECTION("451 at MAIL FROM") {
+    fake_smtp::Script s;
+    s.mail_reply = "451 4.3.0 Try again later";
+    fake_smtp::Server server(s);
+    const Result r = Session(plain(server), creds()).send(mail());
+    INFO(describe(r));
+    CHECK(r.outcome == Outcome::temporary);
+    CHECK(r.code == 451);
+    CHECK(r.transient());
+    CHECK(r.message.find("451 4.3.0 Try again later") != std::string::npos);
+  }
+  SECTION("553 at MAIL FROM (send-as refused)") {
+    fake_smtp::Script s;
+    s.mail_reply = "553 5.7.1 Sender address rejected: not owned by user";
+    fake_smtp::Server server(s);
+    const Result r = Session(plain(server), creds()).send(mail());
+    INFO(describe(r));
+    CHECK(r.outcome == Outcome::permanent);
+    CHECK(r.message.find("sender") != std::string::npos);
+    CHECK(r.message.find("u@fake.test may send as") != std::string::npos);
+  }
+  SECTION("454 at AUTH: temporary") {
+    fake_smtp::Script s;
+    s.auth_reply = "454 4.7.0 Temporary authentication failure";
+    fake_smtp::Server server(s);
+    const Result r = Session(plain(server), creds()).send(mail());
+    INFO(describe(r));
+    CHECK(r.outcome == Outcome::temporary);
+    CHECK(r.code == 454);
+  }
+  SECTION("535 at AUTH: auth_failed, secret not shown") {
+    fake_smtp::Script s;
+    s.auth_reply = "535 5.7.3 Authentication unsuccessful";
+    fake_smtp::Server server(s);
+    const Result r = Session(plain(server), creds()).send(mail());
+    INFO(describe(r));
+    CHECK(r.outcome == Outcome::auth_failed);
+    CHECK(r.message.find("535 5.7.3 Authentication unsuccessful") != std::string::npos);
+    CHECK(r.message.find("p4ssw0rd") == std::string::npos);
+    for (const auto& c : server.commands()) CHECK(c.find("p4ssw0rd") == std::string::npos);
+  }
+  SECTION("421 greeting: temporary") {
+    fake_smtp::Script s;
+    s.greeting = "421 4.3.2 Service not available, too many connections";
+    fake_smtp::Server server(s);
+    const Result r = Session(plain(server), creds()).send(mail());
+    INFO(describe(r));
+    CHECK(r.outcome == Outcome::temporary);
+    CHECK(r.code == 421);
+  }
+  SECTION("554 greeting: permanent") {
+    fake_smtp::Script s;
+    s.greeting = "554 5.7.1 No SMTP service here";
+    fake_smtp::Server server(s);
+    const Result r = Session(plain(server), creds()).send(mail());
+    INFO(describe(r));
+    CHECK(r.outcome == Outcome::permanent);
+    CHECK(r.code == 554);
+  }
+  SECTION("452 for one of two recipients: sent, refused listed") {
+    fake_smtp::Script s;
+    s.rcpt_replies["full@fake.test"] = "452 4.2.2 Mailbox full";
+    fake_smtp::Server server(s);
+    const Result r = Session(plain(server), creds()).send(mail({"a@fake.test", "full@fake.test"}));
+    INFO(describe(r));
+    CHECK(r.outcome == Outcome::sent);
+    CHECK(r.refused_recipients == std::vector<std::string>{"full@fake.test"});
+    CHECK(server.messages() == 1);
+  }
+  SECTION("all recipients refused, one of them 4xx: temporary") {
+    fake_smtp::Script s;
+    s.rcpt_replies["a@fake.test"] = "550 5.1.1 No such user";
+    s.rcpt_replies["b@fake.test"] = "450 4.2.0 Greylisted";
+    fake_smtp::Server server(s);
+    const Result r = Session(plain(server), creds()).send(mail({"a@fake.test", "b@fake.test"}));
+    INFO(describe(r));
+    CHECK(r.outcome == Outcome::temporary);
+    CHECK(r.refused_recipients.size() == 2);
+    CHECK(r.message.find("550 5.1.1 No such user") != std::string::npos);
+    CHECK(r.message.find("450 4.2.0 Greylisted") != std::string::npos);
+  }
+  SECTION("554 after the message") {
+    fake_smtp::Script s;
+    s.eom_reply = "554 5.6.0 Message rejected as spam";
+    fake_smtp::Server server(s);
+    const Result r = Session(plain(server), creds()).send(mail());
+    INFO(describe(r));
+    CHECK(r.outcome == Outcome::permanent);
+    CHECK(r.code == 554);
+    CHECK(r.message.find("rejected the message") != std::string::npos);
+  }
+  SECTION("451 after the message") {
+    fake_smtp::Script s;
+    s.eom_reply = "451 4.3.0 Queue file write error";
+    fake_smtp::Server server(s);
+    const Result r = Session(plain(server), creds()).send(mail());
+    INFO(describe(r));
+    CHECK(r.outcome == Outcome::temporary);
+    CHECK(r.code == 451);
+  }
+}
+
+TEST_CASE("fake: STARTTLS required but not offered: tls_failed", "[fake]") {
+  fake_smtp::Server server(fake_smtp::Script{});
+  Endpoint e = plain(server);
+  e.security = Security::starttls;
+  const Result r = Session(e, creds()).send(mail());
+  INFO(describe(r));
+  CHECK(r.outcome == Outcome::tls_failed);
+  CHECK(r.message.find("does not offer STARTTLS") != std::string::npos);
+  CHECK(server.messages() == 0);
+}
+
+TEST_CASE("fake: a server that never greets: connection_failed after the timeout", "[fake]") {
+  fake_smtp::Script s;
+  s.silent = true;
+  fake_smtp::Server server(s);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Result r = Session(plain(server, 1), creds()).send(mail());
+  INFO(describe(r));
+  CHECK(r.outcome == Outcome::connection_failed);
+  CHECK(r.message.find("no SMTP greeting") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+}
+
+TEST_CASE("fake: test() stops after 354 and sends no message data", "[fake]") {
+  fake_smtp::Server server(fake_smtp::Script{});
+  Session session(plain(server), creds());
+  const Result r = session.test("u@fake.test", "a@fake.test");
+  INFO(describe(r));
+  CHECK(r.outcome == Outcome::sent);
+  CHECK(r.code == 354);
+  std::this_thread::sleep_for(200ms);
+  const auto cmds = server.commands();
+  REQUIRE(!cmds.empty());
+  CHECK(cmds.back() == "DATA");
+  CHECK(server.messages() == 0);
+}
+
+TEST_CASE("fake: test() reports a refused test recipient", "[fake]") {
+  fake_smtp::Script s;
+  s.rcpt_replies["noreply@fake.test"] = "550 5.1.1 User unknown";
+  fake_smtp::Server server(s);
+  const Result r = Session(plain(server), creds()).test("u@fake.test", "noreply@fake.test");
+  INFO(describe(r));
+  CHECK(r.outcome == Outcome::permanent);
+  CHECK(r.refused_recipients == std::vector<std::string>{"noreply@fake.test"});
+  std::this_thread::sleep_for(100ms);
+  const auto cmds = server.commands();
+  CHECK(std::find(cmds.begin(), cmds.end(), "DATA") == cmds.end());
+}
+
+TEST_CASE("fake: credentials set but no AUTH offered: nothing is sent unauthenticated", "[fake]") {
+  fake_smtp::Script s;
+  s.offer_auth = false;
+  SECTION("send") {
+    fake_smtp::Server server(s);
+    const Result r = Session(plain(server), creds()).send(mail());
+    INFO(describe(r));
+    CHECK(r.outcome == Outcome::auth_failed);
+    CHECK(r.message.find("does not offer PLAIN or LOGIN") != std::string::npos);
+    std::this_thread::sleep_for(100ms);
+    for (const auto& c : server.commands()) CHECK(c.rfind("MAIL", 0) != 0);
+    CHECK(server.messages() == 0);
+  }
+  SECTION("STARTTLS offered, security none: the hint is the security setting") {
+    s.offer_starttls = true;
+    fake_smtp::Server server(s);
+    const Result r = Session(plain(server), creds()).send(mail());
+    INFO(describe(r));
+    CHECK(r.outcome == Outcome::tls_failed);
+    CHECK(r.message.find("only after STARTTLS") != std::string::npos);
+  }
+  SECTION("test()") {
+    fake_smtp::Server server(s);
+    const Result r = Session(plain(server), creds()).test("u@fake.test", "a@fake.test");
+    INFO(describe(r));
+    CHECK(r.outcome == Outcome::auth_failed);
+  }
+  SECTION("no credentials: sends") {
+    fake_smtp::Server server(s);
+    const Result r = Session(plain(server), {}).send(mail());
+    INFO(describe(r));
+    CHECK(r.outcome == Outcome::sent);
+    CHECK(server.messages() == 1);
+  }
+}

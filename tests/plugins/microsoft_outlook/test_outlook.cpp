@@ -1,0 +1,357 @@
+// The Microsoft Outlook module end to end: settings, an Outlook server, Connect -> the simulated
+// Microsoft consent -> /microsoft_outlook/confirm -> tokens (encrypted) -> mail through the real
+// Postfix with XOAUTH2 validated by Dovecot -> fetch through the real Dovecot.
+#include "mail_fixture.hpp"
+#include "web_client.hpp"
+
+#include "core/errors.hpp"
+#include "http/server.hpp"
+#include "mail/fetcher.hpp"
+#include "records/users.hpp"
+#include "web/web_app.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+using juniper::test::eventually;
+using juniper::test::MailHost;
+using juniper::test::query_value;
+using juniper::test::unique_mailbox;
+using juniper::test::WebClient;
+using json = nlohmann::json;
+namespace mail = juniper::mail;
+namespace records = juniper::records;
+
+namespace {
+
+struct OutlookHost : MailHost {
+  juniper::web::WebApp app{*host};
+  juniper::http::Server server{[] {
+    juniper::http::ServerOptions o;
+    o.port = 0;
+    return o;
+  }()};
+  std::unique_ptr<WebClient> browser;
+
+  OutlookHost() {
+    {
+      auto lock = host->db().lock();
+      host->modules().install({"microsoft_outlook"});
+      records::set_password(host->db(), "admin", "admin-password");
+      custom_servers(true);
+      auto e = env();
+      records::setting_set(e, "microsoft_outlook_client_identifier", "juniper-test");
+      records::setting_set(e, "microsoft_outlook_client_secret", "test-secret");
+      param("microsoft_outlook.endpoint", stack["IDP_URL"] + "/{tenant}/oauth2/v2.0/");
+      param("web.base.url", "http://127.0.0.1:8069");
+    }
+    server.set_router(app.build_router());
+    server.start();
+    browser = std::make_unique<WebClient>("http://127.0.0.1:" + std::to_string(server.port()));
+    REQUIRE(browser->login("admin", "admin-password"));
+  }
+  ~OutlookHost() { server.stop(); }
+
+  // An Outlook outgoing server pointed at the test Postfix (the change-default filled in
+  // smtp.office365.com:587, which we override like a tenant-specific endpoint would).
+  std::int64_t outlook_server(const std::string& name, const std::string& user) {
+    auto lock = host->db().lock();
+    auto e = env();
+    const auto id = records::create(e, mail::kOutgoingServer,
+                                    {{"name", name}, {"smtp_authentication", "outlook"}, {"smtp_user", user}});
+    const auto rec = records::read(e, mail::kOutgoingServer, id);
+    CHECK(rec["smtp_host"] == "smtp.office365.com");
+    CHECK(rec["smtp_port"] == 587);
+    CHECK(rec["smtp_encryption"] == "starttls");
+    CHECK(rec["from_filter"] == user);  // follows the username
+    CHECK(rec["microsoft_outlook_token_status"] == "missing");
+    records::write(e, mail::kOutgoingServer, id, {{"smtp_host", "127.0.0.1"}, {"smtp_port", stack["SMTP_PORT"]}});
+    return id;
+  }
+
+  std::string connect_url(const char* model, std::int64_t id) {
+    auto lock = host->db().lock();
+    auto e = env();
+    const auto* action = e.registry.action(model, "outlook_connect");
+    REQUIRE(action != nullptr);
+    REQUIRE(action->visible(e, records::read(e, model, id)));
+    juniper::Transaction tr(host->db().session());
+    const std::string url = action->invoke(e, id)["url"];
+    tr.commit();
+    return url;
+  }
+
+  // The browser goes to Microsoft (automatic consent) and comes back to the confirm route.
+  juniper::test::Reply consent_and_confirm(const std::string& authorize_url) {
+    const auto ms = browser->get(authorize_url + "&auto=1");
+    REQUIRE(ms.status == 302);
+    const std::string back = ms.location;
+    REQUIRE(back.starts_with("http://127.0.0.1:8069/microsoft_outlook/confirm?"));
+    return browser->get(back.substr(std::string("http://127.0.0.1:8069").size()));
+  }
+
+  json idp_counts() { return json::parse(stack.idp("/_control/counts", "")); }
+  long refresh_requests() {
+    const auto c = idp_counts();
+    return c.at("token").value("refresh_token", 0L);
+  }
+};
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("connect an outgoing Outlook server and send through Postfix with XOAUTH2", "[outlook][e2e]") {
+  OutlookHost t;
+  const std::string mailbox = unique_mailbox("notifications");
+  const auto id = t.outlook_server("Notifications", mailbox);
+  const std::string url = t.connect_url(mail::kOutgoingServer, id);
+  CHECK(has(url, "response_type=code"));
+  CHECK(has(url, "code_challenge_method=S256"));
+  CHECK(has(url, "redirect_uri=http%3A%2F%2F127.0.0.1%3A8069%2Fmicrosoft_outlook%2Fconfirm"));
+  CHECK(has(url, "scope=offline_access%20https%3A%2F%2Foutlook.office.com%2FSMTP.Send"));
+  CHECK(query_value(url, "login_hint") == mailbox);
+
+  const auto confirmed = t.consent_and_confirm(url);
+  CHECK(confirmed.status == 303);
+  CHECK(has(confirmed.location, "/web/record/ir.mail_server/" + std::to_string(id)));
+
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  const auto rec = records::read(e, mail::kOutgoingServer, id);
+  CHECK(rec["microsoft_outlook_token_status"] == "valid");
+  CHECK(rec["microsoft_outlook_refresh_token"] == "set");  // masked
+  std::string raw;
+  t.host->db().session() << "SELECT microsoft_outlook_refresh_token FROM ir_mail_server WHERE id = :id", soci::use(id),
+      soci::into(raw);
+  CHECK(raw.starts_with("gcm1:"));  // encrypted at rest
+
+  const auto* test = e.registry.action(mail::kOutgoingServer, "test_connection");
+  CHECK(test->invoke(e, id)["message"] == "Connection Test Successful!");
+
+  t.param("mail.default.from", mailbox.substr(0, mailbox.find('@')));
+  t.param("mail.catchall.domain", "example.com");
+  const std::string rcpt = unique_mailbox("customer");
+  const auto mail_id = t.send("\"John Doe\" <john@example.com>", rcpt, "Your order");
+  CHECK(t.process().sent == 1);
+  CHECK(t.mail(mail_id)["state"] == "sent");
+  REQUIRE(eventually([&] { return t.stack.mailbox(rcpt).size() == 1; }));
+  const std::string got = t.stack.mailbox(rcpt)[0];
+  CHECK(has(got, "From: \"John Doe\" <" + mailbox + ">"));
+  CHECK(has(got, "Return-Path: <" + mailbox + ">"));
+  CHECK(has(t.stack.idp("/_control/state", ""), mailbox) == true);
+}
+
+TEST_CASE("per-user Outlook servers each with its own token, plus the notifications fallback", "[outlook][e2e]") {
+  OutlookHost t;
+  const std::string notif = unique_mailbox("notif");
+  const std::string john = unique_mailbox("john");
+  const auto notif_id = t.outlook_server("Notifications", notif);
+  const auto john_id = t.outlook_server("John", john);
+  CHECK(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, notif_id)).status == 303);
+  CHECK(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, john_id)).status == 303);
+  auto lock = t.host->db().lock();
+  t.param("mail.default.from", notif.substr(0, notif.find('@')));
+  t.param("mail.catchall.domain", "example.com");
+  const std::string rcpt = unique_mailbox("partner");
+  t.send("John <" + john + ">", rcpt, "from john");
+  t.send("\"Bob\" <bob@other.org>", rcpt, "from bob");
+  const auto r = t.process();
+  CHECK(r.sent == 2);
+  CHECK(r.connections == 2);  // one per server
+  REQUIRE(eventually([&] { return t.stack.mailbox(rcpt).size() == 2; }));
+  std::string all;
+  for (const auto& m : t.stack.mailbox(rcpt)) all += m;
+  CHECK(has(all, "From: John <" + john + ">"));
+  CHECK(has(all, "From: \"Bob\" <" + notif + ">"));
+}
+
+TEST_CASE("an expired token is refreshed exactly once for 50 mails from 4 threads, and the rotated token is kept",
+          "[outlook][refresh]") {
+  OutlookHost t;
+  const std::string mailbox = unique_mailbox("refresh");
+  const auto id = t.outlook_server("Refresh", mailbox);
+  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, id)).status == 303);
+  std::string refresh_before;
+  {
+    auto lock = t.host->db().lock();
+    auto e = t.env();
+    refresh_before = records::read(e, mail::kOutgoingServer, id, records::Secrets::revealed)["microsoft_outlook_refresh_token"];
+    const std::string rcpt = unique_mailbox("bulk");
+    juniper::Transaction tr(t.host->db().session());
+    for (int i = 0; i < 50; ++i) {
+      mail::Draft d;
+      d.email_from = mailbox;
+      d.email_to = rcpt;
+      d.subject = "n" + std::to_string(i);
+      d.body_text = "x";
+      mail::enqueue(e, d);
+    }
+    // The access token expires: locally and at the identity platform.
+    t.host->db().session() << "UPDATE ir_mail_server SET microsoft_outlook_access_token_expiration = 0 WHERE id = :id",
+        soci::use(id);
+    tr.commit();
+  }
+  t.stack.idp("/_control/expire_access_tokens", "{}");
+  const long before = t.refresh_requests();
+  std::vector<std::thread> threads;
+  std::atomic<std::size_t> sent{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      auto lock = t.host->db().lock();
+      auto e = t.env();
+      mail::Sender s(e, t.host->modules().hooks(), t.conf());
+      mail::SenderOptions o;
+      o.batch = 13;
+      o.limit = 13;
+      sent += s.process(o).sent;
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(sent == 50);
+  CHECK(t.refresh_requests() - before == 1);
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  const auto rec = records::read(e, mail::kOutgoingServer, id, records::Secrets::revealed);
+  CHECK(rec["microsoft_outlook_refresh_token"] != refresh_before);  // rotated and stored
+  CHECK(rec["microsoft_outlook_token_status"] == "valid");
+}
+
+TEST_CASE("a revoked authorization: refresh_failed with the reason, mails kept waiting, released by reconnecting",
+          "[outlook][refresh]") {
+  OutlookHost t;
+  const std::string mailbox = unique_mailbox("revoked");
+  const auto id = t.outlook_server("Revoked", mailbox);
+  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, id)).status == 303);
+  std::int64_t mail_id = 0;
+  {
+    auto lock = t.host->db().lock();
+    mail_id = t.send(mailbox, unique_mailbox("x"), "waits");
+    t.host->db().session() << "UPDATE ir_mail_server SET microsoft_outlook_access_token_expiration = 0";
+  }
+  t.stack.idp("/_control/revoke", json{{"user", mailbox}}.dump());
+  {
+    auto lock = t.host->db().lock();
+    const auto r = t.process();
+    CHECK(r.sent == 0);
+    const auto m = t.mail(mail_id);
+    CHECK(m["state"] == "outgoing");
+    CHECK(m["attempts"] == 0);  // waiting, not burning retries
+    CHECK(has(m["failure_reason"].get<std::string>(), "Reconnect the Outlook account of server \u201cRevoked\u201d"));
+    auto e = t.env();
+    const auto rec = records::read(e, mail::kOutgoingServer, id);
+    CHECK(rec["microsoft_outlook_token_status"] == "refresh_failed");
+    CHECK(has(rec["microsoft_outlook_token_error"].get<std::string>(), "reconnect"));
+  }
+  // Reconnect: the Connect button is offered again, and the waiting mail goes out at once.
+  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, id)).status == 303);
+  auto lock = t.host->db().lock();
+  CHECK(t.process().sent == 1);
+}
+
+TEST_CASE("every refused callback answers 403 or the explained error page, and writes nothing", "[outlook][callback]") {
+  OutlookHost t;
+  const auto id = t.outlook_server("Guarded", unique_mailbox("guarded"));
+  const std::string url = t.connect_url(mail::kOutgoingServer, id);
+  const auto ms = t.browser->get(url + "&auto=1");
+  const std::string back = ms.location.substr(std::string("http://127.0.0.1:8069").size());
+  const std::string state = query_value(back, "state");
+  const std::string code = query_value(back, "code");
+  auto snapshot = [&] {
+    auto lock = t.host->db().lock();
+    return t.snapshot();
+  };
+  const auto before = snapshot();
+  auto enc = [](const std::string& s) { return juniper::http::url_encode(s); };
+  json tampered = json::parse(state);
+  tampered["id"] = id + 1;
+  json wrong_model = json::parse(state);
+  wrong_model["model"] = "res.users";
+  json bad_csrf = json::parse(state);
+  bad_csrf["csrf_token"] = std::string(64, '0');
+
+  CHECK(t.browser->get("/microsoft_outlook/confirm?code=" + code + "&state=" + enc(tampered.dump())).status == 403);
+  CHECK(t.browser->get("/microsoft_outlook/confirm?code=" + code + "&state=" + enc(wrong_model.dump())).status == 403);
+  CHECK(t.browser->get("/microsoft_outlook/confirm?code=" + code + "&state=" + enc(bad_csrf.dump())).status == 403);
+  CHECK(t.browser->get("/microsoft_outlook/confirm?code=" + code + "&state=not-json").status == 403);
+  CHECK(t.browser->get("/microsoft_outlook/confirm?state=" + enc(state)).status == 403);  // missing code
+  const auto denied = t.browser->get("/microsoft_outlook/confirm?error=access_denied&error_description=" +
+                                     enc("AADSTS65004: User declined to consent to access the app.") + "&state=" + enc(state));
+  CHECK(denied.status == 200);
+  CHECK(has(denied.body, "cancelled at Microsoft"));
+  CHECK(has(denied.body, "/web/record/ir.mail_server/" + std::to_string(id)));
+  WebClient anonymous("http://127.0.0.1:" + std::to_string(t.server.port()));
+  const auto anon = anonymous.get("/microsoft_outlook/confirm?code=" + code + "&state=" + enc(state));
+  CHECK(anon.status == 303);
+  CHECK(has(anon.location, "/web/login?redirect="));
+  CHECK(snapshot() == before);
+
+  // The genuine callback works once; replaying it is refused and writes nothing more.
+  CHECK(t.browser->get(back).status == 303);
+  const auto after = snapshot();
+  CHECK(t.browser->get(back).status == 403);
+  CHECK(snapshot() == after);
+}
+
+TEST_CASE("Outlook constraints refuse with the reference's messages", "[outlook]") {
+  OutlookHost t;
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  CHECK_THROWS_WITH(records::create(e, mail::kOutgoingServer, {{"name", "P"}, {"smtp_authentication", "outlook"},
+                                                               {"smtp_user", "a@example.com"}, {"smtp_pass", "x"}}),
+                    Catch::Contains("Please leave the password field empty for Outlook mail server \u201cP\u201d"));
+  CHECK_THROWS_WITH(records::create(e, mail::kOutgoingServer, {{"name", "S"}, {"smtp_authentication", "outlook"},
+                                                               {"smtp_user", "a@example.com"}, {"smtp_encryption", "ssl"}}),
+                    Catch::Contains("Incorrect Connection Security for Outlook mail server \u201cS\u201d"));
+  CHECK_THROWS_WITH(records::create(e, mail::kOutgoingServer, {{"name", "U"}, {"smtp_authentication", "outlook"}}),
+                    Catch::Contains("Please fill the \"Username\" field"));
+  CHECK_THROWS_WITH(records::create(e, mail::kIncomingServer,
+                                    {{"name", "I"}, {"server_type", "outlook"}, {"user", "a@example.com"}, {"is_ssl", false}}),
+                    Catch::Contains("SSL is required for server \u201cI\u201d"));
+  // Without credentials, Connect is refused with the reference's sentence.
+  records::setting_set(e, "microsoft_outlook_client_secret", "");
+  const auto id = records::create(e, mail::kOutgoingServer, {{"name", "C"}, {"smtp_authentication", "outlook"}, {"smtp_user", "c@example.com"}});
+  CHECK_THROWS_WITH(e.registry.action(mail::kOutgoingServer, "outlook_connect")->invoke(e, id),
+                    Catch::Contains("Please configure your Outlook credentials in General Settings."));
+}
+
+TEST_CASE("an incoming Outlook server: connect, Test & Confirm, fetch", "[outlook][e2e][fetch]") {
+  OutlookHost t;
+  const std::string mailbox = unique_mailbox("inbox");
+  std::int64_t id = 0;
+  {
+    auto lock = t.host->db().lock();
+    auto e = t.env();
+    id = records::create(e, mail::kIncomingServer, {{"name", "Inbox"}, {"server_type", "outlook"}, {"user", mailbox}});
+    const auto rec = records::read(e, mail::kIncomingServer, id);
+    CHECK(rec["server"] == "outlook.office365.com");
+    CHECK(rec["port"] == 993);
+    records::write(e, mail::kIncomingServer, id, {{"server", "127.0.0.1"}, {"port", t.stack["IMAPS_PORT"]}});
+  }
+  const std::string url = t.connect_url(mail::kIncomingServer, id);
+  CHECK(has(url, "IMAP.AccessAsUser.All"));
+  REQUIRE(t.consent_and_confirm(url).status == 303);
+  t.stack.deliver(mailbox, "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: Hello Outlook\r\nMessage-ID: <o1@x>\r\n\r\nBody\r\n");
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  e.registry.action(mail::kIncomingServer, "button_confirm_login")->invoke(e, id);
+  const auto fetched = e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, id);
+  CHECK(fetched["stored"] == 1);
+  const auto msgs = records::list(e, mail::kMessage);
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0]["subject"] == "Hello Outlook");
+}
+
+TEST_CASE("uninstalling the module turns Outlook servers back and deactivates them", "[outlook]") {
+  OutlookHost t;
+  const auto id = t.outlook_server("Gone", unique_mailbox("gone"));
+  auto lock = t.host->db().lock();
+  t.host->modules().uninstall({"microsoft_outlook"});
+  auto e = t.env();
+  const auto rec = records::read(e, mail::kOutgoingServer, id);
+  CHECK(rec["smtp_authentication"] == "login");
+  CHECK(rec["active"] == false);
+  CHECK_FALSE(rec.contains("microsoft_outlook_refresh_token"));
+  CHECK_FALSE(t.host->db().columns("ir_mail_server").contains("microsoft_outlook_access_token"));
+}

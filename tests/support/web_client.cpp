@@ -1,0 +1,63 @@
+#include "web_client.hpp"
+
+#include "http/request.hpp"
+
+#include <stdexcept>
+
+namespace juniper::test {
+
+WebClient::WebClient(std::string base) : base_(std::move(base)), curl_(curl_easy_init()) {
+  curl_easy_setopt(curl_, CURLOPT_COOKIEFILE, "");
+  curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* u) {
+    static_cast<std::string*>(u)->append(p, s * n);
+    return s * n;
+  });
+}
+
+WebClient::~WebClient() { curl_easy_cleanup(curl_); }
+
+Reply WebClient::get(const std::string& path_or_url) { return run(path_or_url, nullptr); }
+Reply WebClient::post(const std::string& path, const std::string& form) { return run(path, &form); }
+
+Reply WebClient::run(const std::string& path, const std::string* form) {
+  Reply r;
+  const std::string url = path.starts_with("http") ? path : base_ + path;
+  curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &r.body);
+  if (form != nullptr) {
+    curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, form->c_str());
+  } else {
+    curl_easy_setopt(curl_, CURLOPT_HTTPGET, 1L);
+  }
+  if (curl_easy_perform(curl_) != CURLE_OK) throw std::runtime_error("request failed: " + url);
+  curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &r.status);
+  char* loc = nullptr;
+  curl_easy_getinfo(curl_, CURLINFO_REDIRECT_URL, &loc);
+  if (loc != nullptr) r.location = loc;
+  return r;
+}
+
+bool WebClient::login(const std::string& login, const std::string& password) {
+  const std::string csrf = csrf_from(get("/web/login").body);
+  const auto r = post("/web/login", "login=" + http::url_encode(login) + "&password=" + http::url_encode(password) +
+                                        "&csrf_token=" + csrf);
+  return r.status == 303;
+}
+
+std::string csrf_from(const std::string& html) {
+  const std::string marker = "name=\"csrf_token\" value=\"";
+  const auto p = html.find(marker);
+  if (p == std::string::npos) return {};
+  return html.substr(p + marker.size(), html.find('"', p + marker.size()) - p - marker.size());
+}
+
+std::string query_value(const std::string& url, const std::string& name) {
+  const auto q = url.find('?');
+  if (q == std::string::npos) return {};
+  for (const auto& [k, v] : http::parse_urlencoded(url.substr(q + 1))) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+}  // namespace juniper::test

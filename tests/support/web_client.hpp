@@ -1,0 +1,38 @@
+// A browser-like HTTP client for tests: a cookie jar, no redirect following.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <string>
+
+namespace juniper::test {
+
+struct Reply {
+  long status = 0;
+  std::string body;
+  std::string location;
+};
+
+class WebClient {
+ public:
+  explicit WebClient(std::string base);
+  ~WebClient();
+  WebClient(const WebClient&) = delete;
+  WebClient& operator=(const WebClient&) = delete;
+
+  Reply get(const std::string& path_or_url);
+  Reply post(const std::string& path, const std::string& form);
+  // Logs in through /web/login (fetching the form's CSRF token first); true on success.
+  bool login(const std::string& login, const std::string& password);
+
+ private:
+  Reply run(const std::string& path, const std::string* form);
+  std::string base_;
+  CURL* curl_;
+};
+
+std::string csrf_from(const std::string& html);
+// The value of a query parameter in a URL (percent-decoded).
+std::string query_value(const std::string& url, const std::string& name);
+
+}  // namespace juniper::test
