@@ -26,10 +26,11 @@ BUILD_DIR="$root/build" bash scripts/build.sh || { echo "0 passed, 1 failed"; ex
 step "unit and integration tests (SQLite)" ctest --test-dir build --output-on-failure
 pg_url=$(bash tests/pg/start.sh "$work/pg" "${JUNIPER_TEST_PG_PORT:-15432}" | tail -n 1)
 step "module and record tests (PostgreSQL)" env JUNIPER_TEST_DB="$pg_url" build/tests/host/modules/test_host_modules
+step "mail core and Outlook tests (PostgreSQL)" bash -c "JUNIPER_TEST_DB='$pg_url' build/tests/host/mail/core/test_mail_core && JUNIPER_TEST_DB='$pg_url' build/tests/plugins/microsoft_outlook/test_microsoft_outlook"
 step "command line (SQLite)" bash tests/cli/test_cli.sh build
 step "command line (PostgreSQL)" env JUNIPER_TEST_DB="$pg_url" bash tests/cli/test_cli.sh build
 step "mail stack self-test (Postfix, Dovecot, identity platform)" \
-  bash -c "bash tests/mailstack/start.sh '$work/mail' ${JUNIPER_TEST_MAIL_PORT_BASE:-24000} >/dev/null && bash tests/mailstack/selftest.sh '$work/mail'"
+  bash -c "bash tests/mailstack/start.sh '$work/mail' ${JUNIPER_SELFTEST_PORT_BASE:-24000} >/dev/null && bash tests/mailstack/selftest.sh '$work/mail'; rc=\$?; bash tests/mailstack/stop.sh '$work/mail' >/dev/null 2>&1; exit \$rc"
 
 if [[ "${JUNIPER_SKIP_SANITIZERS:-0}" != 1 ]]; then
   echo "=== build (ASan+UBSan)"

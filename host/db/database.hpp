@@ -43,6 +43,10 @@ class Database {
   std::recursive_mutex mutex_;
 };
 
+// A column name as SQL: quoted, so field names such as "user" or "date" (reserved in
+// PostgreSQL) work on both backends. Names are checked [a-z][a-z0-9_]* at declaration.
+inline std::string quote(const std::string& name) { return "\"" + name + "\""; }
+
 // A transaction that rolls back unless committed (SOCI's, kept here so callers need one include).
 using Transaction = soci::transaction;
 

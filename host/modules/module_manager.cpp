@@ -360,7 +360,7 @@ void ModuleManager::uninstall_one(const std::string& name) {
       for (const auto& fb : type.selection_fallbacks) {
         if (fb.owner != name) continue;
         for (const auto& v : fb.values) {
-          db_.session() << "UPDATE " + type.table() + " SET " + fb.field + " = :fb WHERE " + fb.field + " = :v",
+          db_.session() << "UPDATE " + type.table() + " SET " + quote(fb.field) + " = :fb WHERE " + quote(fb.field) + " = :v",
               soci::use(fb.fallback), soci::use(v);
         }
       }

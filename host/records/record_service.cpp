@@ -15,7 +15,7 @@ void check_order(const RecordType& t) {
 
 std::string select_list(const RecordType& t) {
   std::string s = "CAST(id AS TEXT)";
-  for (const auto& f : t.fields) s += ", CAST(" + f.name + " AS TEXT)";
+  for (const auto& f : t.fields) s += ", CAST(" + quote(f.name) + " AS TEXT)";
   return s;
 }
 
@@ -127,10 +127,10 @@ std::vector<std::int64_t> search(Env& env, std::string_view model, const nlohman
     auto stored = to_storage(f, v);
     where += where.empty() ? " WHERE " : " AND ";
     if (!stored) {
-      where += k + " IS NULL";
+      where += quote(k) + " IS NULL";
       continue;
     }
-    where += k + " = :p" + std::to_string(binds.size());
+    where += quote(k) + " = :p" + std::to_string(binds.size());
     binds.push_back(std::move(stored));
   }
   std::string q = "SELECT CAST(id AS TEXT) FROM " + t.table() + where + " ORDER BY " + t.order;
@@ -185,7 +185,7 @@ std::int64_t create(Env& env, std::string_view model, const nlohmann::json& valu
   holders.reserve(cols.size());
   inds.reserve(cols.size());
   for (std::size_t i = 0; i < cols.size(); ++i) {
-    names += (i ? ", " : "") + cols[i].first;
+    names += (i ? ", " : "") + quote(cols[i].first);
     params += (i ? ", :p" : ":p") + std::to_string(i);
     holders.push_back(cols[i].second.value_or(""));
     inds.push_back(cols[i].second ? soci::i_ok : soci::i_null);
@@ -226,7 +226,7 @@ void write(Env& env, std::string_view model, std::int64_t id, const nlohmann::js
   holders.reserve(cols.size());
   inds.reserve(cols.size());
   for (std::size_t i = 0; i < cols.size(); ++i) {
-    sets += (i ? ", " : "") + cols[i].first + " = :p" + std::to_string(i);
+    sets += (i ? ", " : "") + quote(cols[i].first) + " = :p" + std::to_string(i);
     holders.push_back(cols[i].second.value_or(""));
     inds.push_back(cols[i].second ? soci::i_ok : soci::i_null);
     st.exchange(soci::use(holders.back(), inds.back()));

@@ -18,24 +18,24 @@ void sync_table(Database& db, const RecordType& type) {
   auto& sql = db.session();
   if (!db.table_exists(table)) {
     std::string ddl = "CREATE TABLE " + table + " (" + db.id_column();
-    for (const auto& f : type.fields) ddl += ", " + f.name + " " + column_type(db, f.type);
+    for (const auto& f : type.fields) ddl += ", " + quote(f.name) + " " + column_type(db, f.type);
     sql << ddl + ")";
     return;
   }
   const auto existing = db.columns(table);
   for (const auto& f : type.fields) {
     if (existing.contains(f.name)) continue;
-    sql << "ALTER TABLE " + table + " ADD COLUMN " + f.name + " " + column_type(db, f.type);
+    sql << "ALTER TABLE " + table + " ADD COLUMN " + quote(f.name) + " " + column_type(db, f.type);
     if (f.default_value) {
       const auto stored = to_storage(f, nlohmann::json(*f.default_value));
-      if (stored) sql << "UPDATE " + table + " SET " + f.name + " = :v", soci::use(*stored);
+      if (stored) sql << "UPDATE " + table + " SET " + quote(f.name) + " = :v", soci::use(*stored);
     }
   }
 }
 
 void drop_column(Database& db, const std::string& table, const std::string& column) {
   if (db.table_exists(table) && db.columns(table).contains(column)) {
-    db.session() << "ALTER TABLE " + table + " DROP COLUMN " + column;
+    db.session() << "ALTER TABLE " + table + " DROP COLUMN " + quote(column);
   }
 }
 
