@@ -32,6 +32,9 @@ step "command line (PostgreSQL)" env JUNIPER_TEST_DB="$pg_url" bash tests/cli/te
 step "mail stack self-test (Postfix, Dovecot, identity platform)" \
   bash -c "bash tests/mailstack/start.sh '$work/mail' ${JUNIPER_SELFTEST_PORT_BASE:-24000} >/dev/null && bash tests/mailstack/selftest.sh '$work/mail'; rc=\$?; bash tests/mailstack/stop.sh '$work/mail' >/dev/null 2>&1; exit \$rc"
 
+step "browser: the seed's steps in headless Chromium (screenshots in test-output/browser)" \
+  bash tests/browser/run.sh build "$root/test-output/browser"
+
 if [[ "${JUNIPER_SKIP_SANITIZERS:-0}" != 1 ]]; then
   echo "=== build (ASan+UBSan)"
   if BUILD_DIR="$root/build-asan" BUILD_TYPE=Debug SANITIZE=1 bash scripts/build.sh; then

@@ -1,11 +1,13 @@
 #include "web/web_app.hpp"
 
+#include "app/scheduler.hpp"
 #include "core/errors.hpp"
 #include "core/log.hpp"
 #include "http/html.hpp"
 #include "http/server.hpp"
 #include "modules/bridge.hpp"
 #include "records/users.hpp"
+#include "web/admin_pages.hpp"
 #include "web/pages.hpp"
 
 #include <csignal>
@@ -36,6 +38,13 @@ http::Session WebApp::session_for(const http::Request& req, http::Response* res)
   }
   http::Session s = sessions_.create();
   if (res != nullptr) res->set_cookie(sessions_.session_cookie(s.id));
+  return s;
+}
+
+std::variant<http::Session, http::Response> WebApp::require_admin(const http::Request& req) {
+  const http::Session s = session_for(req, nullptr);
+  if (s.user_id == 0) return http::Response::redirect("/web/login?redirect=" + http::url_encode(req.target));
+  if (!s.is_admin) return forbidden("This page is reserved to administrators.");
   return s;
 }
 
@@ -107,14 +116,6 @@ http::Response WebApp::logout(const http::Request& req) {
   return res;
 }
 
-http::Response WebApp::home(const http::Request& req) {
-  const http::Session s = session_for(req, nullptr);
-  if (s.user_id == 0) return http::Response::redirect("/web/login?redirect=%2Fweb");
-  std::string body = "<h1>Juniper</h1><p>Logged in as " + http::escape_html(s.login) +
-                     ". <a href=\"/web/logout\">Log out</a></p>";
-  return http::Response::html(200, page("Home", body));
-}
-
 http::Response WebApp::module_route(const modules::RouteDef& route, const http::Request& req) {
   const http::Session s = session_for(req, nullptr);
   if (route.auth != JUNIPER_AUTH_NONE && s.user_id == 0) {
@@ -165,7 +166,7 @@ std::shared_ptr<const http::Router> WebApp::build_router() {
   r->add("POST", "/web/login", [this](const http::Request& q) { return login_submit(q); });
   r->add("GET", "/web/logout", [this](const http::Request& q) { return logout(q); });
   r->add("POST", "/web/logout", [this](const http::Request& q) { return logout(q); });
-  r->add("GET", "/web", [this](const http::Request& q) { return home(q); });
+  add_admin_pages(*r, *this);
   r->add("GET", "/", [](const http::Request&) { return http::Response::redirect("/web"); });
   std::vector<modules::RouteDef> routes;
   {
@@ -199,6 +200,9 @@ void serve(Host& host, const std::string& listen) {
   WebApp app(host);
   http::Server server(o);
   server.set_router(app.build_router());
+  app.on_routes_changed([&] { server.set_router(app.build_router()); });
+  MailScheduler scheduler(host);
+  app.on_mail_queued([&] { scheduler.wake(); });
   try {
     server.start();
   } catch (const std::runtime_error& e) {

@@ -1,0 +1,64 @@
+#include "app/scheduler.hpp"
+
+#include "core/log.hpp"
+#include "mail/fetcher.hpp"
+#include "mail/sender.hpp"
+#include "records/params.hpp"
+
+namespace juniper {
+
+MailScheduler::MailScheduler(Host& host) : host_(host), thread_([this] { run(); }) {}
+
+MailScheduler::~MailScheduler() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void MailScheduler::wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::chrono::seconds MailScheduler::interval(const char* param, std::chrono::seconds fallback) {
+  try {
+    auto lock = host_.db().lock();
+    auto env = host_.env();
+    if (const auto v = records::param_get(env, param)) return std::chrono::seconds(std::max(1, std::stoi(*v)));
+  } catch (const std::exception&) {
+  }
+  return fallback;
+}
+
+void MailScheduler::run() {
+  auto next_fetch = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (true) {
+    try {
+      auto lock = host_.db().lock();
+      auto env = host_.env();
+      mail::Sender(env, host_.modules().hooks(), host_.data().config()).process();
+      if (std::chrono::steady_clock::now() >= next_fetch) {
+        mail::fetch_all(env, host_.modules().hooks(), host_.data().config());
+      }
+    } catch (const std::exception& e) {
+      log::error("scheduler", e.what());  // the next run tries again
+    }
+    if (std::chrono::steady_clock::now() >= next_fetch) {
+      next_fetch = std::chrono::steady_clock::now() + interval("mail.fetch.interval", std::chrono::seconds(300));
+    }
+    const auto wait = std::min<std::chrono::steady_clock::duration>(
+        interval("mail.queue.interval", std::chrono::seconds(60)), next_fetch - std::chrono::steady_clock::now());
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, wait, [this] { return stop_ || woken_; });
+    if (stop_) return;
+    woken_ = false;
+  }
+}
+
+}  // namespace juniper

@@ -1,0 +1,520 @@
+#include "web/admin_pages.hpp"
+
+#include "core/errors.hpp"
+#include "http/html.hpp"
+#include "mail/queue.hpp"
+#include "mail/records.hpp"
+#include "records/params.hpp"
+#include "records/record_service.hpp"
+#include "records/settings.hpp"
+#include "web/pages.hpp"
+#include "web/web_app.hpp"
+
+#include <set>
+
+namespace juniper::web {
+namespace {
+
+using http::escape_html;
+using http::Request;
+using http::Response;
+using json = nlohmann::json;
+
+std::string str(const json& v) {
+  if (v.is_null()) return "";
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+std::string csrf_input(const http::Session& s) {
+  return "<input type=\"hidden\" name=\"csrf_token\" value=\"" + escape_html(s.csrf_token) + "\">";
+}
+
+bool csrf_ok(const Request& req, const http::Session& s) {
+  return http::SessionStore::check_csrf(s, req.form_param("csrf_token").value_or(""));
+}
+
+Response csrf_refused() {
+  return Response::html(403, message_page("Access denied", "The form's security token is missing or wrong. Reload the page "
+                                                           "and try again.", "/web"));
+}
+
+std::string banner(const std::string& message, bool error) {
+  if (message.empty()) return "";
+  return std::string("<p class=\"") + (error ? "error" : "ok") + "\" role=\"" + (error ? "alert" : "status") + "\">" +
+         escape_html(message) + "</p>";
+}
+
+std::string layout(const http::Session& s, const std::string& title, const std::string& body) {
+  std::string nav =
+      "<nav><a href=\"/web\">Home</a> | <a href=\"/web/apps\">Apps</a> | <a href=\"/web/settings\">Settings</a> | "
+      "<a href=\"/web/list/ir.mail_server\">Outgoing Email Servers</a> | <a href=\"/web/compose\">Compose</a> | "
+      "Technical: <a href=\"/web/list/fetchmail.server\">Incoming Mail Servers</a>, <a href=\"/web/params\">System "
+      "Parameters</a>, <a href=\"/web/list/mail.mail\">Emails</a>, <a href=\"/web/list/mail.message\">Incoming messages</a>"
+      " | <form method=\"post\" action=\"/web/logout\" style=\"display:inline\">" + csrf_input(s) +
+      "<button type=\"submit\">Log out " + escape_html(s.login) + "</button></form></nav><hr>";
+  return page(title, nav + "<h1>" + escape_html(title) + "</h1>" + body);
+}
+
+Response html(const http::Session& s, const std::string& title, const std::string& body, int status = 200) {
+  return Response::html(status, layout(s, title, body));
+}
+
+// ---- generated forms -----------------------------------------------------------------------
+
+bool is_badge(const records::FieldDef& f) { return f.type == records::FieldType::selection && f.name.ends_with("_status"); }
+
+std::string badge(const records::FieldDef& f, const json& value) {
+  const std::string v = str(value);
+  std::string label = v;
+  for (const auto& c : f.choices) {
+    if (c.value == v) label = c.label;
+  }
+  const std::string cls = v == "valid" ? "ok" : v == "refresh_failed" ? "error" : "muted";
+  return "<p><span class=\"badge " + cls + "\" data-field=\"" + escape_html(f.name) + "\">" + escape_html(label) + "</span></p>";
+}
+
+std::string field_input(const records::FieldDef& f, const json& value) {
+  const std::string id = "f_" + f.name;
+  const std::string label = "<label for=\"" + id + "\">" + escape_html(f.label) + "</label>";
+  if (f.readonly) {
+    return label + "<output id=\"" + id + "\">" + escape_html(str(value)) + "</output>";
+  }
+  switch (f.type) {
+    case records::FieldType::boolean:
+      return "<input type=\"hidden\" name=\"__present_" + f.name + "\" value=\"1\"><label for=\"" + id +
+             "\"><input type=\"checkbox\" id=\"" + id + "\" name=\"" + f.name + "\" value=\"1\"" +
+             (value.is_boolean() && value.get<bool>() ? " checked" : "") + "> " + escape_html(f.label) + "</label>";
+    case records::FieldType::selection: {
+      std::string out = label + "<select id=\"" + id + "\" name=\"" + f.name + "\">";
+      for (const auto& c : f.choices) {
+        out += "<option value=\"" + escape_html(c.value) + "\"" + (str(value) == c.value ? " selected" : "") + ">" +
+               escape_html(c.label) + "</option>";
+      }
+      return out + "</select>";
+    }
+    case records::FieldType::text:
+      return label + "<textarea id=\"" + id + "\" name=\"" + f.name + "\" rows=\"4\">" + escape_html(str(value)) + "</textarea>";
+    case records::FieldType::secret:
+      // Never sent back to the browser: empty keeps the stored value.
+      return label + "<input type=\"password\" id=\"" + id + "\" name=\"" + f.name + "\" autocomplete=\"new-password\"" +
+             " placeholder=\"" + (str(value) == "set" ? "(set; leave empty to keep)" : "") + "\">";
+    case records::FieldType::integer:
+    case records::FieldType::many2one:
+      return label + "<input type=\"number\" id=\"" + id + "\" name=\"" + f.name + "\" value=\"" + escape_html(str(value)) + "\">";
+    default:
+      return label + "<input id=\"" + id + "\" name=\"" + f.name + "\" value=\"" + escape_html(str(value)) + "\">";
+  }
+}
+
+// The values a submitted record form changes (checkboxes absent = false; empty secrets = keep).
+// Only what differs from `before` (the stored record, or the defaults of a new one) counts as
+// set by the person, so change-defaults (choosing Outlook fills host and port) still apply.
+json form_values(const records::RecordType& t, const Request& req, const json& before) {
+  json v = json::object();
+  for (const auto& f : t.fields) {
+    if (f.readonly || f.hidden) continue;
+    json value;
+    if (f.type == records::FieldType::boolean) {
+      if (!req.form_param("__present_" + f.name)) continue;
+      value = req.form_param(f.name).has_value();
+    } else {
+      const auto p = req.form_param(f.name);
+      if (!p || (f.type == records::FieldType::secret && p->empty())) continue;
+      value = *p;
+    }
+    if (str(value) == str(before.value(f.name, json())) || (value == "" && before.value(f.name, json()).is_null())) continue;
+    v[f.name] = value;
+  }
+  return v;
+}
+
+json defaults_of(const records::RecordType& t) {
+  json d = json::object();
+  for (const auto& f : t.fields) {
+    if (f.default_value) d[f.name] = f.type == records::FieldType::boolean ? json(*f.default_value == "true") : json(*f.default_value);
+  }
+  return d;
+}
+
+std::string record_form(records::Env& env, const http::Session& s, const records::RecordType& t, const json& rec,
+                        const std::string& message, bool error) {
+  const bool is_new = !rec.contains("id") || rec["id"].is_null();
+  const std::string base = "/web/record/" + t.name + "/" + (is_new ? std::string("new") : str(rec["id"]));
+  std::string body = banner(message, error);
+  for (const auto& f : t.fields) {
+    if (is_badge(f) && !is_new) {
+      const auto owner_kind = rec.contains("smtp_authentication") ? str(rec["smtp_authentication"]) : str(rec.value("server_type", json()));
+      if (owner_kind == "outlook" || f.owner == "base") body += badge(f, rec.value(f.name, json()));
+    }
+  }
+  body += "<form method=\"post\" action=\"" + escape_html(base) + "\">" + csrf_input(s);
+  for (const auto& f : t.fields) {
+    if (f.hidden || (is_badge(f) && !is_new)) continue;
+    if (f.readonly && is_new) continue;
+    body += "<div class=\"field\">" + field_input(f, rec.value(f.name, json())) + "</div>";
+  }
+  body += "<p><button type=\"submit\">Save</button></p></form>";
+  if (!is_new) {
+    std::string buttons;
+    for (const auto& a : env.registry.actions()) {
+      if (a.model != t.name) continue;
+      if (a.visible && !a.visible(env, rec)) continue;
+      buttons += "<form method=\"post\" action=\"" + escape_html(base + "/action/" + a.name) + "\" style=\"display:inline\">" +
+                 csrf_input(s) + "<button type=\"submit\">" + escape_html(a.label) + "</button></form> ";
+    }
+    if (!buttons.empty()) body += "<p class=\"actions\">" + buttons + "</p>";
+    body += "<form method=\"post\" action=\"" + escape_html(base + "/delete") + "\">" + csrf_input(s) +
+            "<button type=\"submit\">Delete</button></form>";
+  }
+  body += "<p><a href=\"/web/list/" + escape_html(t.name) + "\">Back to the list</a></p>";
+  return body;
+}
+
+std::vector<const records::FieldDef*> list_columns(const records::RecordType& t) {
+  std::vector<const records::FieldDef*> cols;
+  for (const auto& f : t.fields) {
+    if (f.hidden || f.type == records::FieldType::secret || f.type == records::FieldType::text) continue;
+    if (cols.size() < 6 || is_badge(f)) cols.push_back(&f);
+  }
+  return cols;
+}
+
+// ---- handlers --------------------------------------------------------------------------------
+
+class Pages {
+ public:
+  explicit Pages(WebApp& app) : app_(app), host_(app.host()) {}
+
+  template <class F>
+  Response admin(const Request& req, F&& f) {
+    auto who = app_.require_admin(req);
+    if (auto* r = std::get_if<Response>(&who)) return *r;
+    const auto& s = std::get<http::Session>(who);
+    try {
+      return f(s);
+    } catch (const UserError& e) {
+      return html(s, "Refused", banner(e.what(), true), 400);
+    }
+  }
+
+  Response home(const Request& req) {
+    return admin(req, [&](const http::Session& s) {
+      return html(s, "Juniper", "<ul><li><a href=\"/web/apps\">Apps</a></li><li><a href=\"/web/settings\">Settings</a> "
+                                "(General Settings)</li><li><a href=\"/web/list/ir.mail_server\">Outgoing Email Servers</a>"
+                                "</li><li><a href=\"/web/compose\">Compose</a></li></ul>");
+    });
+  }
+
+  Response apps(const Request& req) {
+    return admin(req, [&](const http::Session& s) {
+      auto lock = host_.db().lock();
+      const std::string search = req.query_param("search").value_or("");
+      std::string body = banner(req.query_param("message").value_or(""), false) +
+                         "<form method=\"get\" action=\"/web/apps\"><label for=\"search\">Search</label><input id=\"search\" "
+                         "name=\"search\" type=\"search\" value=\"" + escape_html(search) + "\"> <button type=\"submit\">"
+                         "Search</button></form><ul class=\"apps\">";
+      auto lower = [](std::string x) {
+        for (auto& c : x) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return x;
+      };
+      for (const auto& m : host_.modules().list()) {
+        const std::string hay = lower(m.manifest.name + " " + m.manifest.display_name + " " + m.manifest.summary);
+        if (!search.empty() && hay.find(lower(search)) == std::string::npos) continue;
+        const bool installed = m.state == "installed";
+        body += "<li><strong>" + escape_html(m.manifest.display_name) + "</strong> <small>" + escape_html(m.manifest.name) + " " +
+                escape_html(m.manifest.version) + "</small><br>" + escape_html(m.manifest.summary) +
+                "<form method=\"post\" action=\"/web/apps/" + (installed ? "uninstall" : "install") + "\">" + csrf_input(s) +
+                "<input type=\"hidden\" name=\"name\" value=\"" + escape_html(m.manifest.name) + "\"><button type=\"submit\">" +
+                (installed ? "Uninstall" : "Install") + "</button></form>" +
+                (m.problem.empty() ? "" : banner(m.problem, true)) + "</li>";
+      }
+      return html(s, "Apps", body + "</ul>");
+    });
+  }
+
+  Response apps_change(const Request& req, bool install) {
+    return admin(req, [&](const http::Session& s) {
+      if (!csrf_ok(req, s)) return csrf_refused();
+      const std::string name = req.form_param("name").value_or("");
+      {
+        auto lock = host_.db().lock();
+        install ? host_.modules().install({name}) : host_.modules().uninstall({name});
+      }
+      app_.routes_changed();
+      return Response::redirect("/web/apps?message=" + http::url_encode((install ? "Installed " : "Uninstalled ") + name));
+    });
+  }
+
+  Response settings(const Request& req, const std::string& message = "", bool error = false) {
+    return admin(req, [&](const http::Session& s) {
+      auto lock = host_.db().lock();
+      auto env = host_.env();
+      const auto values = records::settings_show(env);
+      std::set<std::string> on;
+      for (const auto& v : values) {
+        if (v.value.is_boolean() && v.value.get<bool>()) on.insert(v.def->name);
+      }
+      std::string body = banner(message, error) + "<form method=\"post\" action=\"/web/settings\">" + csrf_input(s);
+      std::vector<std::string> groups;
+      for (const auto& v : values) {
+        if (std::find(groups.begin(), groups.end(), v.def->group) == groups.end()) groups.push_back(v.def->group);
+      }
+      for (const auto& g : groups) {
+        body += "<section><h2>" + escape_html(g.empty() ? "General" : g) + "</h2>";
+        std::string block;
+        for (const auto& v : values) {
+          if (v.def->group != g) continue;
+          if (!v.def->shown_if.empty() && !on.contains(v.def->shown_if)) continue;
+          if (v.def->block != block) {
+            block = v.def->block;
+            if (!block.empty()) body += "<h3>" + escape_html(block) + "</h3>";
+          }
+          records::FieldDef f;
+          f.name = v.def->name;
+          f.type = v.def->type;
+          f.label = v.def->label;
+          f.choices = v.def->choices;
+          body += "<div class=\"field\">" + field_input(f, v.value) + "</div>";
+          if (v.def->name == mail::kCustomServersSetting && on.contains(v.def->name)) {
+            body += "<p><a href=\"/web/list/ir.mail_server\">Outgoing Email Servers</a> | <a href=\"/web/list/"
+                    "fetchmail.server\">Incoming Email Servers</a></p>";
+          }
+        }
+        body += "</section>";
+      }
+      body += "<p><button type=\"submit\">Save</button></p></form>";
+      return html(s, "General Settings", body);
+    });
+  }
+
+  Response settings_save(const Request& req) {
+    auto who = app_.require_admin(req);
+    if (auto* r = std::get_if<Response>(&who)) return *r;
+    const auto& s = std::get<http::Session>(who);
+    if (!csrf_ok(req, s)) return csrf_refused();
+    try {
+      auto lock = host_.db().lock();
+      auto env = host_.env();
+      Transaction tr(host_.db().session());
+      for (const auto& def : env.registry.settings()) {
+        if (def.type == records::FieldType::boolean) {
+          if (req.form_param("__present_" + def.name)) records::setting_set(env, def.name, req.form_param(def.name) ? "true" : "false");
+          continue;
+        }
+        const auto p = req.form_param(def.name);
+        if (!p || (def.secret && p->empty())) continue;
+        records::setting_set(env, def.name, *p);
+      }
+      tr.commit();
+    } catch (const UserError& e) {
+      return settings(req, e.what(), true);
+    }
+    return settings(req, "Settings saved.", false);
+  }
+
+  Response list(const Request& req) {
+    return admin(req, [&](const http::Session& s) {
+      auto lock = host_.db().lock();
+      auto env = host_.env();
+      const std::string model = req.path.substr(std::string("/web/list/").size());
+      const auto& t = env.registry.type(model);
+      const auto cols = list_columns(t);
+      std::string body = banner(req.query_param("message").value_or(""), false) + "<p><a href=\"/web/record/" +
+                         escape_html(model) + "/new\">New</a></p><table><thead><tr><th>ID</th>";
+      for (const auto* c : cols) body += "<th>" + escape_html(c->label) + "</th>";
+      body += "</tr></thead><tbody>";
+      for (const auto& rec : records::list(env, model)) {
+        body += "<tr><td><a href=\"/web/record/" + escape_html(model) + "/" + str(rec["id"]) + "\">" + str(rec["id"]) + "</a></td>";
+        for (const auto* c : cols) body += "<td>" + escape_html(str(rec.value(c->name, json()))) + "</td>";
+        body += "</tr>";
+      }
+      return html(s, t.label, body + "</tbody></table>");
+    });
+  }
+
+  // /web/record/<model>/<id|new>[/action/<name>|/delete]
+  Response record(const Request& req) {
+    return admin(req, [&](const http::Session& s) {
+      const std::string rest = req.path.substr(std::string("/web/record/").size());
+      const auto slash = rest.find('/');
+      if (slash == std::string::npos) return Response::html(404, message_page("Not found", "No such page.", "/web"));
+      const std::string model = rest.substr(0, slash);
+      std::string tail = rest.substr(slash + 1);
+      std::string sub;
+      if (const auto p = tail.find('/'); p != std::string::npos) {
+        sub = tail.substr(p + 1);
+        tail = tail.substr(0, p);
+      }
+      auto lock = host_.db().lock();
+      auto env = host_.env(records::User{s.user_id, s.login, s.is_admin});
+      const auto& t = env.registry.type(model);
+      const bool is_new = tail == "new";
+      std::int64_t id = 0;
+      if (!is_new) {
+        try {
+          id = std::stoll(tail);
+        } catch (const std::exception&) {
+          return Response::html(404, message_page("Not found", "No such record.", "/web"));
+        }
+      }
+      if (req.method == "GET") {
+        const json rec = is_new ? defaults_of(t) : records::read(env, model, id);
+        return html(s, t.label, record_form(env, s, t, rec, req.query_param("message").value_or(""), false));
+      }
+      if (!csrf_ok(req, s)) return csrf_refused();
+      if (sub.starts_with("action/")) return run_action(env, s, t, id, sub.substr(7));
+      if (sub == "delete") {
+        Transaction tr(host_.db().session());
+        records::remove(env, model, id);
+        tr.commit();
+        return Response::redirect("/web/list/" + model + "?message=" + http::url_encode("Deleted."));
+      }
+      const json values = form_values(t, req, is_new ? defaults_of(t) : records::read(env, model, id));
+      try {
+        Transaction tr(host_.db().session());
+        if (is_new) {
+          id = records::create(env, model, values);
+        } else {
+          records::write(env, model, id, values);
+        }
+        tr.commit();
+      } catch (const UserError& e) {
+        // The refusal next to the form, with what was typed kept (secrets excepted).
+        json rec = is_new ? defaults_of(t) : records::read(env, model, id);
+        for (const auto& [k, v] : values.items()) rec[k] = v;
+        for (const auto& f : t.fields) {
+          if (f.is_secret()) rec[f.name] = nullptr;
+        }
+        return html(s, t.label, record_form(env, s, t, rec, e.what(), true), 400);
+      }
+      return Response::redirect("/web/record/" + model + "/" + std::to_string(id) + "?message=" + http::url_encode("Saved."));
+    });
+  }
+
+  Response run_action(records::Env& env, const http::Session& s, const records::RecordType& t, std::int64_t id,
+                      const std::string& name) {
+    const auto* a = env.registry.action(t.name, name);
+    if (a == nullptr) return Response::html(404, message_page("Not found", "No such action.", "/web"));
+    std::string message;
+    bool error = false;
+    try {
+      std::optional<Transaction> tr;
+      if (!a->own_transactions) tr.emplace(host_.db().session());
+      const json result = a->invoke(env, id);
+      if (tr) tr->commit();
+      if (result.contains("url")) return Response::redirect(str(result["url"]), 303);
+      message = result.contains("message") ? str(result["message"]) : a->label + ": done.";
+      if (t.name == mail::kMail) app_.mail_queued();
+    } catch (const std::exception& e) {
+      message = e.what();
+      error = true;
+    }
+    const json rec = records::read(env, t.name, id);
+    return html(s, t.label, record_form(env, s, t, rec, message, error), error ? 400 : 200);
+  }
+
+  Response params(const Request& req, const std::string& message = "", bool error = false) {
+    return admin(req, [&](const http::Session& s) {
+      auto lock = host_.db().lock();
+      auto env = host_.env();
+      std::string body = banner(message, error) + "<table><thead><tr><th>Key</th><th>Value</th><th></th></tr></thead><tbody>";
+      for (const auto& p : records::param_list(env)) {
+        body += "<tr><td>" + escape_html(p.key) + "</td><td>" + escape_html(p.secret ? "(secret, set)" : *p.value) +
+                "</td><td><form method=\"post\" action=\"/web/params/delete\">" + csrf_input(s) +
+                "<input type=\"hidden\" name=\"key\" value=\"" + escape_html(p.key) + "\"><button type=\"submit\">Delete"
+                "</button></form></td></tr>";
+      }
+      body += "</tbody></table><h2>Set a parameter</h2><form method=\"post\" action=\"/web/params\">" + csrf_input(s) +
+              "<label for=\"param_key\">Key</label><input id=\"param_key\" name=\"key\" required><label for=\"param_value\">"
+              "Value</label><input id=\"param_value\" name=\"value\"><p><button type=\"submit\">Save</button></p></form>";
+      return html(s, "System Parameters", body);
+    });
+  }
+
+  Response params_change(const Request& req, bool remove) {
+    auto who = app_.require_admin(req);
+    if (auto* r = std::get_if<Response>(&who)) return *r;
+    const auto& s = std::get<http::Session>(who);
+    if (!csrf_ok(req, s)) return csrf_refused();
+    const std::string key = req.form_param("key").value_or("");
+    try {
+      auto lock = host_.db().lock();
+      auto env = host_.env();
+      if (remove) {
+        records::param_unset(env, key);
+      } else {
+        if (key.empty() || key.find_first_of(" \r\n\t") != std::string::npos) throw UserError("a parameter key has no spaces");
+        records::param_set(env, key, req.form_param("value").value_or(""));
+      }
+    } catch (const UserError& e) {
+      return params(req, e.what(), true);
+    }
+    return params(req, remove ? "Deleted " + key + "." : "Saved " + key + ".", false);
+  }
+
+  Response compose(const Request& req, const std::string& message = "", bool error = false) {
+    return admin(req, [&](const http::Session& s) {
+      auto v = [&](const char* k) { return escape_html(req.form_param(k).value_or("")); };
+      const std::string body =
+          banner(message, error) + "<form method=\"post\" action=\"/web/compose\">" + csrf_input(s) +
+          "<label for=\"c_from\">From</label><input id=\"c_from\" name=\"from\" value=\"" + v("from") + "\" required>" +
+          "<label for=\"c_to\">To</label><input id=\"c_to\" name=\"to\" value=\"" + v("to") + "\" required>" +
+          "<label for=\"c_subject\">Subject</label><input id=\"c_subject\" name=\"subject\" value=\"" + v("subject") + "\">" +
+          "<label for=\"c_body\">Body</label><textarea id=\"c_body\" name=\"body\" rows=\"8\">" + v("body") + "</textarea>" +
+          "<p><button type=\"submit\">Send</button></p></form>";
+      return html(s, "Compose", body);
+    });
+  }
+
+  Response compose_send(const Request& req) {
+    auto who = app_.require_admin(req);
+    if (auto* r = std::get_if<Response>(&who)) return *r;
+    const auto& s = std::get<http::Session>(who);
+    if (!csrf_ok(req, s)) return csrf_refused();
+    std::int64_t id = 0;
+    try {
+      auto lock = host_.db().lock();
+      auto env = host_.env();
+      mail::Draft d;
+      d.email_from = req.form_param("from").value_or("");
+      d.email_to = req.form_param("to").value_or("");
+      d.subject = req.form_param("subject").value_or("");
+      d.body_text = req.form_param("body").value_or("");
+      Transaction tr(host_.db().session());
+      id = mail::enqueue(env, d);
+      tr.commit();
+    } catch (const UserError& e) {
+      return compose(req, e.what(), true);
+    }
+    app_.mail_queued();
+    return Response::redirect("/web/record/mail.mail/" + std::to_string(id) + "?message=" +
+                              http::url_encode("Queued; it is sent at the next queue run (a few seconds)."));
+  }
+
+ private:
+  WebApp& app_;
+  Host& host_;
+};
+
+}  // namespace
+
+void add_admin_pages(http::Router& router, WebApp& app) {
+  auto p = std::make_shared<Pages>(app);
+  router.add("GET", "/web", [p](const Request& q) { return p->home(q); });
+  router.add("GET", "/web/apps", [p](const Request& q) { return p->apps(q); });
+  router.add("POST", "/web/apps/install", [p](const Request& q) { return p->apps_change(q, true); });
+  router.add("POST", "/web/apps/uninstall", [p](const Request& q) { return p->apps_change(q, false); });
+  router.add("GET", "/web/settings", [p](const Request& q) { return p->settings(q); });
+  router.add("POST", "/web/settings", [p](const Request& q) { return p->settings_save(q); });
+  router.add_prefix("GET", "/web/list/", [p](const Request& q) { return p->list(q); });
+  router.add_prefix("GET", "/web/record/", [p](const Request& q) { return p->record(q); });
+  router.add_prefix("POST", "/web/record/", [p](const Request& q) { return p->record(q); });
+  router.add("GET", "/web/params", [p](const Request& q) { return p->params(q); });
+  router.add("POST", "/web/params", [p](const Request& q) { return p->params_change(q, false); });
+  router.add("POST", "/web/params/delete", [p](const Request& q) { return p->params_change(q, true); });
+  router.add("GET", "/web/compose", [p](const Request& q) { return p->compose(q); });
+  router.add("POST", "/web/compose", [p](const Request& q) { return p->compose_send(q); });
+}
+
+}  // namespace juniper::web

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The browser test: a private mail stack + simulated identity platform, `juniper serve` on a
+# fresh SQLite database, and walk.mjs driving Debian's Chromium. Usage: run.sh BUILD_DIR [OUT_DIR]
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=$(cd "${1:?build dir}" && pwd)
+out=${2:-$root/test-output/browser}
+port=${BROWSER_TEST_PORT:-18069}
+if ! command -v chromium >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null || exit 1
+fi
+(cd "$here" && npm ci --no-audit --no-fund --silent) || exit 1
+work=$(mktemp -d /tmp/juniper-browser.XXXXXX)
+chmod 755 "$work"
+serve_pid=
+cleanup() {
+  [[ -n "$serve_pid" ]] && kill -TERM "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
+  bash "$root/tests/mailstack/stop.sh" "$work/mail" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+DEMO_REDIRECT_URI="http://127.0.0.1:$port/microsoft_outlook/confirm" \
+  bash "$root/tests/mailstack/start.sh" "$work/mail" "${BROWSER_TEST_MAIL_PORT_BASE:-35000}" >/dev/null || exit 1
+set -a; . "$work/mail/env"; set +a
+J=("$build/juniper" --data "$work/data" --modules-path "$build/modules")
+mkdir -p "$work/data"
+echo "ca_file = $CA_FILE" > "$work/data/juniper.conf"
+"${J[@]}" init >/dev/null
+echo "browser-test-password" | "${J[@]}" user passwd admin >/dev/null
+"${J[@]}" param set web.base.url "http://127.0.0.1:$port"
+"${J[@]}" param set microsoft_outlook.endpoint "$IDP_URL/{tenant}/oauth2/v2.0/"
+"${J[@]}" param set mail.queue.interval 2
+"${J[@]}" serve --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
+serve_pid=$!
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/web/health" >/dev/null 2>&1 && break; sleep 0.1; done
+rm -rf "$out"
+BASE_URL="http://127.0.0.1:$port" SHOTS="$out" ADMIN_PASSWORD=browser-test-password \
+  CLIENT_ID="$DEMO_CLIENT_ID" CLIENT_SECRET="$DEMO_CLIENT_SECRET" SMTP_PORT="$SMTP_PORT" IMAPS_PORT="$IMAPS_PORT" \
+  MAILDIR_ROOT="$MAILDIR_ROOT" node "$here/walk.mjs"
+rc=$?
+if [[ $rc -ne 0 ]]; then
+  echo "--- juniper log"; tail -30 "$work/data/juniper.log"
+  echo "--- outgoing queue"; "${J[@]}" mail queue
+fi
+exit $rc

@@ -1,0 +1,179 @@
+// The seed's click-by-click guide, walked in headless Chromium as a person would: by visible
+// labels and button names. Screenshots of every step go to $SHOTS.
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const env = process.env;
+const base = env.BASE_URL;
+const shots = env.SHOTS;
+fs.mkdirSync(shots, { recursive: true });
+let step = 0;
+const results = [];
+
+const browser = await chromium.launch({
+  executablePath: env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+         '--disable-component-update', '--disable-sync'],
+});
+const page = await browser.newPage();
+page.setDefaultTimeout(20000);
+
+async function shot(name) {
+  step += 1;
+  const file = path.join(shots, `${String(step).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+async function check(name, fn) {
+  try {
+    await fn();
+    results.push(['ok', name, await shot(name)]);
+    console.log(`ok   ${name}`);
+  } catch (e) {
+    await shot(`FAILED-${name}`).catch(() => {});
+    console.log(`FAIL ${name}: ${e.message.split('\n')[0]}`);
+    results.push(['fail', name]);
+    throw e;
+  }
+}
+async function expectText(text) {
+  await page.getByText(text).first().waitFor();
+}
+async function waitForFile(dir, pred, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try {
+      for (const f of fs.readdirSync(dir)) if (pred(fs.readFileSync(path.join(dir, f), 'utf8'))) return;
+    } catch { /* not there yet */ }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no matching file in ${dir}`);
+}
+
+try {
+  await check('login', async () => {
+    await page.goto(`${base}/web/login`);
+    await page.getByLabel('Email').fill('admin');
+    await page.getByLabel('Password').fill(env.ADMIN_PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expectText('Apps');
+  });
+  await check('apps-search-outlook', async () => {
+    await page.getByRole('link', { name: 'Apps' }).first().click();
+    await page.getByLabel('Search').fill('Outlook');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expectText('Microsoft Outlook');
+  });
+  await check('install-outlook', async () => {
+    await page.getByRole('button', { name: 'Install' }).click();
+    await expectText('Installed microsoft_outlook');
+  });
+  await check('settings-custom-email-servers', async () => {
+    await page.getByRole('link', { name: 'Settings' }).first().click();
+    await page.getByLabel('Custom Email Servers').check();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expectText('Outlook Credentials');
+  });
+  await check('settings-paste-credentials', async () => {
+    await page.getByLabel('Client ID').fill(env.CLIENT_ID);
+    await page.getByLabel('Client Secret').fill(env.CLIENT_SECRET);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expectText('Settings saved.');
+  });
+  await check('outgoing-server-new', async () => {
+    await page.getByRole('link', { name: 'Outgoing Email Servers' }).first().click();
+    await page.getByRole('link', { name: 'New' }).click();
+    await page.getByLabel('Name', { exact: true }).fill('Notifications');
+    await page.getByLabel('Authenticate with').selectOption({ label: 'Outlook OAuth Authentication' });
+    await page.getByLabel('Username').fill('notifications@example.com');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expectText('Saved.');
+    if ((await page.getByLabel('SMTP Server').inputValue()) !== 'smtp.office365.com') throw new Error('Outlook did not fill the host');
+  });
+  await check('outgoing-server-point-at-local-postfix', async () => {
+    // The demo's Postfix stands in for smtp.office365.com.
+    await page.getByLabel('SMTP Server').fill('127.0.0.1');
+    await page.getByLabel('SMTP Port').fill(env.SMTP_PORT);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expectText('Saved.');
+  });
+  await check('connect-outlook-consent-page', async () => {
+    await page.getByRole('button', { name: 'Connect your Outlook account' }).click();
+    await expectText('Permissions requested');
+  });
+  await check('consent-accept-token-valid', async () => {
+    await page.getByRole('button', { name: 'Accept' }).click();
+    await expectText('Outlook Token Valid');
+  });
+  await check('test-connection', async () => {
+    await page.getByRole('button', { name: 'Test Connection' }).click();
+    await expectText('Connection Test Successful!');
+  });
+  await check('compose-and-deliver', async () => {
+    await page.getByRole('link', { name: 'Compose' }).first().click();
+    await page.getByLabel('From').fill('notifications@example.com');
+    await page.getByLabel('To').fill('inbox@example.com');
+    await page.getByLabel('Subject').fill('Hello from the browser test');
+    await page.getByLabel('Body').fill('Sent through Outlook OAuth (simulated).');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await expectText('Queued');
+    await waitForFile(path.join(env.MAILDIR_ROOT, 'inbox@example.com', 'Maildir', 'new'),
+                      (m) => m.includes('Hello from the browser test'), 30000);
+  });
+  await check('incoming-server-new', async () => {
+    await page.getByRole('link', { name: 'Incoming Mail Servers' }).first().click();
+    await page.getByRole('link', { name: 'New' }).click();
+    await page.getByLabel('Name', { exact: true }).fill('Inbox');
+    await page.getByLabel('Server Type').selectOption({ label: 'Outlook OAuth Authentication' });
+    await page.getByLabel('Username').fill('inbox@example.com');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expectText('Saved.');
+    await page.getByLabel('Server Name').fill('127.0.0.1');
+    await page.getByLabel('Port', { exact: true }).fill(env.IMAPS_PORT);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expectText('Saved.');
+  });
+  await check('incoming-connect-accept', async () => {
+    await page.getByRole('button', { name: 'Connect your Outlook account' }).click();
+    await page.getByRole('button', { name: 'Accept' }).click();
+    await expectText('Outlook Token Valid');
+  });
+  await check('incoming-test-and-confirm', async () => {
+    await page.getByRole('button', { name: 'Test & Confirm' }).click();
+    await expectText('Connection Test Successful!');
+  });
+  await check('incoming-fetch-now', async () => {
+    await page.getByRole('button', { name: 'Fetch Now' }).click();
+    await expectText('new message(s) fetched');
+  });
+  await check('incoming-messages-list', async () => {
+    await page.getByRole('link', { name: 'Incoming messages' }).first().click();
+    await expectText('Hello from the browser test');
+  });
+  await check('consent-cancel-explained', async () => {
+    await page.goto(`${base}/web/record/ir.mail_server/new`);
+    await page.getByLabel('Name', { exact: true }).fill('Cancelled');
+    await page.getByLabel('Authenticate with').selectOption({ label: 'Outlook OAuth Authentication' });
+    await page.getByLabel('Username').fill('cancel@example.com');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Connect your Outlook account' }).click();
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await expectText('Outlook connection failed');
+    await expectText('cancelled at Microsoft');
+  });
+  await check('tampered-callback-403', async () => {
+    const state = encodeURIComponent(JSON.stringify({ model: 'ir.mail_server', id: 1, nonce: 'forged', csrf_token: '0'.repeat(64) }));
+    const r = await page.goto(`${base}/microsoft_outlook/confirm?code=forged&state=${state}`);
+    if (r.status() !== 403) throw new Error(`expected 403, got ${r.status()}`);
+    await expectText('403 Forbidden');
+  });
+} catch (e) {
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+  const ok = results.filter((r) => r[0] === 'ok').length;
+  const failed = results.filter((r) => r[0] === 'fail').length;
+  fs.writeFileSync(path.join(shots, 'steps.json'), JSON.stringify(results, null, 1));
+  console.log(`browser: ${ok} passed, ${failed} failed`);
+}

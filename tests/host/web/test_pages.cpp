@@ -1,0 +1,132 @@
+// The administrator's pages over real HTTP: generated from the registry, escaped, CSRF-checked.
+#include "test_host.hpp"
+#include "web_client.hpp"
+
+#include "http/server.hpp"
+#include "records/params.hpp"
+#include "records/record_service.hpp"
+#include "records/users.hpp"
+#include "web/web_app.hpp"
+
+#include <catch2/catch.hpp>
+
+using juniper::test::csrf_from;
+using juniper::test::TestHost;
+using juniper::test::WebClient;
+namespace records = juniper::records;
+
+namespace {
+struct Site : TestHost {
+  juniper::web::WebApp app{*host};
+  juniper::http::Server server{[] {
+    juniper::http::ServerOptions o;
+    o.port = 0;
+    return o;
+  }()};
+  std::unique_ptr<WebClient> browser;
+  Site() {
+    {
+      auto lock = host->db().lock();
+      records::set_password(host->db(), "admin", "admin-password");
+    }
+    server.set_router(app.build_router());
+    app.on_routes_changed([this] { server.set_router(app.build_router()); });
+    server.start();
+    browser = std::make_unique<WebClient>("http://127.0.0.1:" + std::to_string(server.port()));
+    REQUIRE(browser->login("admin", "admin-password"));
+  }
+  ~Site() { server.stop(); }
+  std::string csrf(const std::string& path) { return csrf_from(browser->get(path).body); }
+};
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+}  // namespace
+
+TEST_CASE("Apps: search finds Microsoft Outlook; Install needs the CSRF token", "[web]") {
+  Site t;
+  const auto found = t.browser->get("/web/apps?search=Outlook");
+  CHECK(found.status == 200);
+  CHECK(has(found.body, "Microsoft Outlook"));
+  CHECK_FALSE(has(found.body, "Test Base"));
+  CHECK(t.browser->post("/web/apps/install", "name=microsoft_outlook&csrf_token=wrong").status == 403);
+  CHECK(t.browser->post("/web/apps/install", "name=microsoft_outlook").status == 403);
+  CHECK_FALSE(has(t.browser->get("/web/apps?search=Outlook").body, "Uninstall"));
+  const auto ok = t.browser->post("/web/apps/install", "name=microsoft_outlook&csrf_token=" + t.csrf("/web/apps"));
+  CHECK(ok.status == 303);
+  CHECK(has(t.browser->get("/web/apps?search=Outlook").body, "Uninstall"));
+  // The module's route is served at once (the route table was rebuilt).
+  CHECK(t.browser->get("/microsoft_outlook/confirm?state=x&code=y").status == 403);
+}
+
+TEST_CASE("General Settings: Custom Email Servers reveals the Outlook Credentials; secrets never shown", "[web]") {
+  Site t;
+  {
+    auto lock = t.host->db().lock();
+    t.host->modules().install({"microsoft_outlook"});
+  }
+  auto page = t.browser->get("/web/settings").body;
+  CHECK(has(page, "<label for=\"f_external_email_server_default\">"));
+  CHECK_FALSE(has(page, "Outlook Credentials"));
+  const std::string csrf = csrf_from(page);
+  CHECK(t.browser->post("/web/settings", "__present_external_email_server_default=1&external_email_server_default=1&csrf_token=" + csrf)
+            .status == 200);
+  page = t.browser->get("/web/settings").body;
+  CHECK(has(page, "Outlook Credentials"));
+  CHECK(has(page, "<label for=\"f_microsoft_outlook_client_identifier\">Client ID</label>"));
+  CHECK(has(page, "type=\"password\" id=\"f_microsoft_outlook_client_secret\""));
+  CHECK(has(page, "Outgoing Email Servers"));
+  t.browser->post("/web/settings", "__present_external_email_server_default=1&external_email_server_default=1&"
+                                   "microsoft_outlook_client_identifier=abc&microsoft_outlook_client_secret=s3cr3t-value&csrf_token=" +
+                                       csrf);
+  page = t.browser->get("/web/settings").body;
+  CHECK(has(page, "value=\"abc\""));
+  CHECK_FALSE(has(page, "s3cr3t-value"));
+  CHECK_FALSE(has(t.browser->get("/web/params").body, "s3cr3t-value"));
+}
+
+TEST_CASE("record forms: generated, escaped, validated with the input kept", "[web]") {
+  Site t;
+  const std::string csrf = t.csrf("/web/record/ir.mail_server/new");
+  const auto form = t.browser->get("/web/record/ir.mail_server/new").body;
+  CHECK(has(form, "<label for=\"f_name\">Name</label>"));
+  CHECK(has(form, "<label for=\"f_from_filter\">FROM Filtering</label>"));
+  CHECK(has(form, "<label for=\"f_smtp_pass\">Password</label>"));
+  CHECK(has(form, "id=\"f_active\" name=\"active\" value=\"1\" checked"));  // defaults shown on a new record
+  const auto created = t.browser->post("/web/record/ir.mail_server/new",
+                                       "name=%3Cscript%3Ealert(1)%3C%2Fscript%3E&smtp_host=127.0.0.1&smtp_port=25&"
+                                       "smtp_pass=hunter2&csrf_token=" + csrf);
+  CHECK(created.status == 303);
+  const auto list = t.browser->get("/web/list/ir.mail_server").body;
+  CHECK(has(list, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+  CHECK_FALSE(has(list, "<script>alert(1)</script>"));
+  const auto rec = t.browser->get("/web/record/ir.mail_server/1").body;
+  CHECK_FALSE(has(rec, "hunter2"));
+  CHECK(has(rec, "Test Connection"));
+  // A refused write: the message next to the form, what was typed kept.
+  const auto bad = t.browser->post("/web/record/ir.mail_server/1", "name=Kept+Name&smtp_port=not-a-number&csrf_token=" + csrf);
+  CHECK(bad.status == 400);
+  CHECK(has(bad.body, "smtp_port"));
+  CHECK(has(bad.body, "value=\"Kept Name\""));
+  // A wrong CSRF token changes nothing.
+  CHECK(t.browser->post("/web/record/ir.mail_server/1", "name=Changed&csrf_token=nope").status == 403);
+  auto lock = t.host->db().lock();
+  auto env = t.host->env();
+  CHECK(records::read(env, "ir.mail_server", 1)["name"] == "<script>alert(1)</script>");
+}
+
+TEST_CASE("System Parameters and Compose", "[web]") {
+  Site t;
+  const std::string csrf = t.csrf("/web/params");
+  CHECK(has(t.browser->post("/web/params", "key=mail.catchall.domain&value=example.com&csrf_token=" + csrf).body,
+            "example.com"));
+  CHECK(has(t.browser->post("/web/params/delete", "key=mail.catchall.domain&csrf_token=" + csrf).body, "Deleted"));
+  const auto refused = t.browser->post("/web/compose", "from=a%40example.com&to=not+an+address&subject=x&body=y&csrf_token=" + csrf);
+  CHECK(refused.status == 200);
+  CHECK(has(refused.body, "invalid To address"));
+  CHECK(has(refused.body, "value=\"not an address\""));
+  const auto queued = t.browser->post("/web/compose", "from=a%40example.com&to=b%40example.com&subject=Hi&body=y&csrf_token=" + csrf);
+  CHECK(queued.status == 303);
+  CHECK(has(queued.location, "/web/record/mail.mail/1"));
+  CHECK(has(t.browser->get("/web/list/mail.mail").body, "Outgoing"));
+  WebClient anonymous("http://127.0.0.1:" + std::to_string(t.server.port()));
+  CHECK(anonymous.get("/web/params").status == 303);  // to the login page
+}
