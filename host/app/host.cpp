@@ -3,6 +3,8 @@
 #include "app/base_declarations.hpp"
 #include "core/errors.hpp"
 #include "core/log.hpp"
+#include "mail/address.hpp"
+#include "mail/mime/message.hpp"
 #include "records/params.hpp"
 #include "records/users.hpp"
 
@@ -20,6 +22,10 @@ Host::Host(HostOptions options)
   if (const auto conf = data_.config(); conf.contains("ca_file") && std::getenv("JUNIPER_CA_FILE") == nullptr) {
     ::setenv("JUNIPER_CA_FILE", conf.at("ca_file").c_str(), 0);
   }
+  // GMime's init counter is not thread-safe: initialise it here, on one thread, before the
+  // HTTP workers and the scheduler exist.
+  (void)mail::detail::parse_with_gmime("init@localhost");
+  (void)mail::mime::make_message_id("localhost");
   db_ = Database::open(options_.db_url, data_);
   auto paths = options_.module_paths.empty() ? default_module_paths() : options_.module_paths;
   modules_ = std::make_unique<modules::ModuleManager>(
