@@ -142,13 +142,22 @@ def main():
          "verdict": verdict(None if fetch_x is None else fetch_x >= 5)},
     ]
 
+    profile = None
+    try:
+        with open(work + "/profile.txt") as f:
+            profile = f.read().rstrip("\n")
+    except OSError:
+        pass
+
     if as_json:
-        print(json.dumps({"machine": info, "rows": rows, "targets": targets,
-                          "samples": samples, "medians": med}, indent=2))
+        out = {"machine": info, "rows": rows, "targets": targets, "samples": samples, "medians": med}
+        if profile is not None:
+            out["profile"] = profile.splitlines()
+        print(json.dumps(out, indent=2))
         return
 
-    print("Machine: %s x %s (nproc %s), load average at start %s" % (
-        info.get("model", "?"), info.get("nproc", "?"), info.get("nproc", "?"), info.get("load_at_start", "?")))
+    print("Machine: %s, nproc %s, load average at start %s" % (
+        info.get("model", "?"), info.get("nproc", "?"), info.get("load_at_start", "?")))
     print("Build:   %s (%s)%s" % (info.get("build_dir"), info.get("build_type"),
                                   "" if info.get("build_type") in ("Release", "RelWithDebInfo", "MinSizeRel")
                                   else "  <-- NOT an optimised build: figures are not representative"))
@@ -187,7 +196,11 @@ def main():
     print("host start-up rows: ours/baseline, the baseline being the cost of spawning a process.")
     print("Targets (printed, not asserted):")
     for t in targets:
-        print("  %-48s %-22s %s" % (t["target"], t["figure"], t["verdict"]))
+        print("  %-58s %-22s %s" % (t["target"], t["figure"], t["verdict"]))
+    if profile is not None:
+        print()
+        print("Profile of `juniper mail process`, 200 mails (--profile):")
+        print(profile)
 
 
 if __name__ == "__main__":

@@ -1,23 +1,16 @@
 #include "http/client.hpp"
 
+#include "core/ca_bundle.hpp"
 #include "http/request.hpp"
 
 #include <curl/curl.h>
 
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <stdexcept>
 
 namespace juniper::http {
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 size_t collect(char* p, size_t s, size_t n, void* user) {
   static_cast<std::string*>(user)->append(p, s * n);
@@ -34,12 +27,12 @@ ClientResponse post_form(const std::string& url, const std::vector<std::pair<std
   for (const auto& [k, v] : form) body += (body.empty() ? "" : "&") + url_encode(k) + "=" + url_encode(v);
   ClientResponse r;
   char error[CURL_ERROR_SIZE] = {0};
-  std::string bundle;
-  curl_blob blob{};
   if (!extra_ca_file.empty()) {
     // The private CA in addition to (not instead of) the system's trust store.
-    bundle = slurp("/etc/ssl/certs/ca-certificates.crt") + "\n" + slurp(extra_ca_file);
-    blob = {bundle.data(), bundle.size(), CURL_BLOB_NOCOPY};
+    std::string err;
+    const auto bundle = tls::ca_bundle_with(extra_ca_file, err);
+    if (!bundle) throw std::runtime_error("cannot read the CA file " + extra_ca_file + ": " + err);
+    curl_blob blob{const_cast<char*>(bundle->data()), bundle->size(), CURL_BLOB_COPY};
     curl_easy_setopt(c.get(), CURLOPT_CAINFO_BLOB, &blob);
   }
   curl_easy_setopt(c.get(), CURLOPT_URL, url.c_str());

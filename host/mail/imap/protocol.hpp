@@ -96,6 +96,6 @@ std::vector<std::string> uid_sets(std::vector<std::uint32_t> uids, std::size_t m
 std::string mailbox_argument(std::string_view utf8_name);
 
 // Standard base64 decoding; nullopt if `in` is not base64.
-std::optional<std::string> base64_decode(std::string_view in);
+
 
 }  // namespace juniper::mail::imap::detail

@@ -20,6 +20,9 @@
 // error messages; our own traffic never goes through curl's callbacks.
 #include "mail/imap/session.hpp"
 
+#include "core/ca_bundle.hpp"
+#include "core/crypto.hpp"
+
 #include "mail/imap/protocol.hpp"
 
 #include <curl/curl.h>
@@ -53,7 +56,6 @@ Error::Error(ErrorKind kind, const std::string& message, std::string server_repl
 
 namespace {
 
-constexpr const char* kFallbackBundle = "/etc/ssl/certs/ca-certificates.crt";
 constexpr std::size_t kPipelineBytes = 64 * 1024;  // unanswered command bytes in flight
 
 void global_init() {
@@ -61,13 +63,13 @@ void global_init() {
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-std::optional<std::string> read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) return std::nullopt;
-    return std::move(ss).str();
+// Dovecot's SASL error challenge is base64 (OpenSSL decodes it, via the host's crypto).
+std::optional<std::string> base64_decode(std::string_view in) {
+    try {
+        return crypto::base64_decode(in);
+    } catch (const std::invalid_argument&) {
+        return std::nullopt;
+    }
 }
 
 // "A002 NO [X] text" -> "NO [X] text"; "* BYE x" and "+ x" stay as they are.
@@ -192,21 +194,13 @@ struct Session::Impl {
         curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
         curl_easy_setopt(curl, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
         if (!ep.ca_file.empty()) {
-            auto extra = read_file(ep.ca_file);
-            if (!extra)
+            std::string err;
+            auto pem = tls::ca_bundle_with(ep.ca_file, err);
+            if (!pem)
                 fail(ErrorKind::tls, "Cannot read the CA file \"" + ep.ca_file +
-                                         "\" configured for IMAP server " + where() +
-                                         ": check the path and its permissions.");
-            std::string bundle_path = kFallbackBundle;
-#if LIBCURL_VERSION_NUM >= 0x075400
-            char* def = nullptr;
-            if (curl_easy_getinfo(curl, CURLINFO_CAINFO, &def) == CURLE_OK && def && *def)
-                bundle_path = def;
-#endif
-            std::string pem = read_file(bundle_path).value_or(std::string());
-            if (!pem.empty() && pem.back() != '\n') pem += '\n';
-            pem += *extra;
-            curl_blob blob{pem.data(), pem.size(), CURL_BLOB_COPY};
+                                         "\" configured for IMAP server " + where() + " (" + err +
+                                         "): check the path and its permissions.");
+            curl_blob blob{pem->data(), pem->size(), CURL_BLOB_COPY};
             curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
         }
 
@@ -306,7 +300,7 @@ struct Session::Impl {
                 if (reply.rfind("+ ", 0) == 0 || reply == "+") {
                     // curl stops at the error challenge of XOAUTH2 instead of answering it.
                     std::string said = reply.size() > 2 ? reply.substr(2) : std::string();
-                    if (auto dec = detail::base64_decode(said); dec && !dec->empty() &&
+                    if (auto dec = base64_decode(said); dec && !dec->empty() &&
                         std::all_of(dec->begin(), dec->end(), [](char c) {
                             return c >= 0x20 && c < 0x7f;
                         }))

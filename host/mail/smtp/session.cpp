@@ -1,5 +1,8 @@
 #include "mail/smtp/session.hpp"
 
+#include "core/ca_bundle.hpp"
+#include "core/crypto.hpp"
+
 #include <curl/curl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -66,46 +69,15 @@ std::string trim_period(std::string s) {
   return s;
 }
 
+// The server's SASL error challenge is base64 (OpenSSL decodes it, via the host's crypto).
 std::optional<std::string> base64_decode(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    int v = value(c);
-    if (v < 0) return std::nullopt;
-    buffer = (buffer << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xffu));
-    }
+  try {
+    return crypto::base64_decode(in);
+  } catch (const std::invalid_argument&) {
+    return std::nullopt;
   }
-  return out;
 }
 
-std::optional<std::string> read_whole_file(const std::string& path, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = std::strerror(errno);
-    return std::nullopt;
-  }
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (in.bad()) {
-    error = "read error";
-    return std::nullopt;
-  }
-  return s.str();
-}
 
 // An address handed to MAIL FROM / RCPT TO: no control characters (command injection), no
 // angle brackets (libcurl adds them).
@@ -453,30 +425,14 @@ struct Session::Impl {
     }
     if (!ep.ca_file.empty()) {
       std::string err;
-      auto extra = read_whole_file(ep.ca_file, err);
-      if (!extra) {
+      // The extra CA is trusted in addition to the system bundle, not instead of it.
+      auto bundle = tls::ca_bundle_with(ep.ca_file, err);
+      if (!bundle) {
         setup_error = make(Outcome::tls_failed, "Cannot read the CA certificate file " + ep.ca_file + " for " + hp +
                                                     ": " + err + ". Check the CA file setting of this server.");
         return;
       }
-      // The extra CA is trusted in addition to the system bundle, not instead of it.
-      std::string system_bundle;
-      const char* candidates[] = {nullptr, "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
-                                  "/etc/ssl/cert.pem"};
-      if (CURL* probe = curl_easy_init()) {
-        char* def = nullptr;
-        if (curl_easy_getinfo(probe, CURLINFO_CAINFO, &def) == CURLE_OK && def) system_bundle = def;
-        curl_easy_cleanup(probe);
-      }
-      std::string ignored;
-      std::optional<std::string> bundle;
-      if (!system_bundle.empty()) bundle = read_whole_file(system_bundle, ignored);
-      for (const char* c : candidates)
-        if (!bundle && c) bundle = read_whole_file(c, ignored);
-      ca_blob = bundle.value_or(std::string());
-      if (!ca_blob.empty() && ca_blob.back() != '\n') ca_blob += '\n';
-      ca_blob += *extra;
-      if (!ca_blob.empty() && ca_blob.back() != '\n') ca_blob += '\n';
+      ca_blob = std::move(*bundle);
     }
   }
 

@@ -1,12 +1,9 @@
 // The administrator's pages over real HTTP: generated from the registry, escaped, CSRF-checked.
 #include "test_host.hpp"
-#include "web_client.hpp"
+#include "test_site.hpp"
 
-#include "http/server.hpp"
 #include "records/params.hpp"
 #include "records/record_service.hpp"
-#include "records/users.hpp"
-#include "web/web_app.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -17,25 +14,8 @@ namespace records = juniper::records;
 
 namespace {
 struct Site : TestHost {
-  juniper::web::WebApp app{*host};
-  juniper::http::Server server{[] {
-    juniper::http::ServerOptions o;
-    o.port = 0;
-    return o;
-  }()};
-  std::unique_ptr<WebClient> browser;
-  Site() {
-    {
-      auto lock = host->db().lock();
-      records::set_password(host->db(), "admin", "admin-password");
-    }
-    server.set_router(app.build_router());
-    app.on_routes_changed([this] { server.set_router(app.build_router()); });
-    server.start();
-    browser = std::make_unique<WebClient>("http://127.0.0.1:" + std::to_string(server.port()));
-    REQUIRE(browser->login("admin", "admin-password"));
-  }
-  ~Site() { server.stop(); }
+  juniper::test::TestSite site{*host};
+  juniper::test::WebClient* browser = site.browser.get();
   std::string csrf(const std::string& path) { return csrf_from(browser->get(path).body); }
 };
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
@@ -127,6 +107,6 @@ TEST_CASE("System Parameters and Compose", "[web]") {
   CHECK(queued.status == 303);
   CHECK(has(queued.location, "/web/record/mail.mail/1"));
   CHECK(has(t.browser->get("/web/list/mail.mail").body, "Outgoing"));
-  WebClient anonymous("http://127.0.0.1:" + std::to_string(t.server.port()));
+  WebClient anonymous(t.site.base_url());
   CHECK(anonymous.get("/web/params").status == 303);  // to the login page
 }

@@ -2,7 +2,7 @@
 // Microsoft consent -> /microsoft_outlook/confirm -> tokens (encrypted) -> mail through the real
 // Postfix with XOAUTH2 validated by Dovecot -> fetch through the real Dovecot.
 #include "mail_fixture.hpp"
-#include "web_client.hpp"
+#include "test_site.hpp"
 
 #include "core/errors.hpp"
 #include "http/server.hpp"
@@ -26,32 +26,22 @@ namespace records = juniper::records;
 namespace {
 
 struct OutlookHost : MailHost {
-  juniper::web::WebApp app{*host};
-  juniper::http::Server server{[] {
-    juniper::http::ServerOptions o;
-    o.port = 0;
-    return o;
-  }()};
-  std::unique_ptr<WebClient> browser;
+  // Members initialise in order: the module is installed before the site builds its routes.
+  bool configured = configure();
+  juniper::test::TestSite site{*host};
+  WebClient* browser = site.browser.get();
 
-  OutlookHost() {
-    {
-      auto lock = host->db().lock();
-      host->modules().install({"microsoft_outlook"});
-      records::set_password(host->db(), "admin", "admin-password");
-      custom_servers(true);
-      auto e = env();
-      records::setting_set(e, "microsoft_outlook_client_identifier", "juniper-test");
-      records::setting_set(e, "microsoft_outlook_client_secret", "test-secret");
-      param("microsoft_outlook.endpoint", stack["IDP_URL"] + "/{tenant}/oauth2/v2.0/");
-      param("web.base.url", "http://127.0.0.1:8069");
-    }
-    server.set_router(app.build_router());
-    server.start();
-    browser = std::make_unique<WebClient>("http://127.0.0.1:" + std::to_string(server.port()));
-    REQUIRE(browser->login("admin", "admin-password"));
+  bool configure() {
+    auto lock = host->db().lock();
+    host->modules().install({"microsoft_outlook"});
+    custom_servers(true);
+    auto e = env();
+    records::setting_set(e, "microsoft_outlook_client_identifier", "juniper-test");
+    records::setting_set(e, "microsoft_outlook_client_secret", "test-secret");
+    param("microsoft_outlook.endpoint", stack["IDP_URL"] + "/{tenant}/oauth2/v2.0/");
+    param("web.base.url", "http://127.0.0.1:8069");
+    return true;
   }
-  ~OutlookHost() { server.stop(); }
 
   // An Outlook outgoing server pointed at the test Postfix (the change-default filled in
   // smtp.office365.com:587, which we override like a tenant-specific endpoint would).
@@ -281,7 +271,7 @@ TEST_CASE("every refused callback answers 403 or the explained error page, and w
   CHECK(denied.status == 200);
   CHECK(has(denied.body, "cancelled at Microsoft"));
   CHECK(has(denied.body, "/web/record/ir.mail_server/" + std::to_string(id)));
-  WebClient anonymous("http://127.0.0.1:" + std::to_string(t.server.port()));
+  WebClient anonymous(t.site.base_url());
   const auto anon = anonymous.get("/microsoft_outlook/confirm?code=" + code + "&state=" + enc(state));
   CHECK(anon.status == 303);
   CHECK(has(anon.location, "/web/login?redirect="));

@@ -154,9 +154,3 @@ TEST_CASE("mailbox names are quoted modified UTF-7", "[imap][protocol]") {
     CHECK_THROWS_AS(mailbox_argument("INBOX\r\nA1 DELETE x"), std::invalid_argument);
     CHECK_THROWS_AS(mailbox_argument("\xff"), std::invalid_argument);
 }
-
-TEST_CASE("base64 decoding of server challenges", "[imap][protocol]") {
-    CHECK(base64_decode("eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJtYWlsIn0=") ==
-          std::optional<std::string>(R"({"status":"401","schemes":"bearer","scope":"mail"})"));
-    CHECK_FALSE(base64_decode("not base64!"));
-}
