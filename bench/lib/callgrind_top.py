@@ -13,7 +13,7 @@ LINE = re.compile(r"^\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(.*)$")
 
 
 def entries(path, inclusive):
-    args = ["callgrind_annotate", "--inclusive=" + ("yes" if inclusive else "no"), path]
+    args = ["callgrind_annotate", "--auto=no", "--threshold=100", "--inclusive=" + ("yes" if inclusive else "no"), path]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     total, rows = None, []
     for line in out.splitlines():
@@ -58,14 +58,23 @@ def main():
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     total, self_rows = entries(path, False)
     print("callgrind: %s instructions in total" % "{:,}".format(total or 0).replace(",", " "))
-    print("top %d functions by own instructions (self):" % n)
-    for ir, pct, what in self_rows[:n]:
-        print("  %5.1f%%  %s" % (pct, short(what)))
+    print("top %d functions by own instructions (self; inlined parts merged):" % n)
+    merged = {}
+    for ir, pct, what in self_rows:
+        merged[short(what)] = merged.get(short(what), 0.0) + pct
+    for name, pct in sorted(merged.items(), key=lambda kv: -kv[1])[:n]:
+        print("  %5.1f%%  %s" % (pct, name))
     _, incl = entries(path, True)
     project = [r for r in incl if ("/host/" in r[2] or "/plugins/" in r[2]) and "/cli/" not in r[2]]
     print("top %d project functions including callees (inclusive):" % n)
-    for ir, pct, what in project[:n]:
+    seen = set()
+    for ir, pct, what in project:
+        if short(what) in seen:
+            continue
+        seen.add(short(what))
         print("  %5.1f%%  %s" % (pct, short(what)))
+        if len(seen) == n:
+            break
 
 
 if __name__ == "__main__":

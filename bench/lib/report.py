@@ -131,10 +131,13 @@ def main():
     source_x = rate_ratio(ours, g("send.smtp_source.rate"))
     fetch_x = rate_ratio(f, g("fetch.imaplib_rate"))
     targets = [
-        {"target": "routing <= 1 us at 100 000 servers and flat (growth <= 2x)",
-         "figure": "%s ns, growth %sx" % (num(r_ns), num(r_gr, 2)),
-         "verdict": verdict(None if r_ns is None else (r_ns <= 1000 and (r_gr or 99) <= 2.0))},
-        {"target": "sending >= 10x the smtplib loop", "figure": "%sx" % num(smtplib_x, 2),
+        {"target": "routing <= 1 us per route at 100 000 servers", "figure": "%s ns" % num(r_ns),
+         "verdict": verdict(None if r_ns is None else r_ns <= 1000)},
+        {"target": "routing flat: 10 -> 100 000 servers costs <= 2x", "figure": "%sx" % num(r_gr, 2),
+         "verdict": verdict(None if r_gr is None else r_gr <= 2.0)},
+        {"target": "sending >= 10x the smtplib loop (one-session server ceiling, smtp-source/smtplib: %sx)"
+                   % num(rate_ratio(g("send.smtp_source.rate"), g("send.smtplib_plain.rate")), 2),
+         "figure": "%sx" % num(smtplib_x, 2),
          "verdict": verdict(None if smtplib_x is None else smtplib_x >= 10)},
         {"target": "sending >= 0.8x smtp-source in one session", "figure": "%sx" % num(source_x, 2),
          "verdict": verdict(None if source_x is None else source_x >= 0.8)},
@@ -196,7 +199,7 @@ def main():
     print("host start-up rows: ours/baseline, the baseline being the cost of spawning a process.")
     print("Targets (printed, not asserted):")
     for t in targets:
-        print("  %-58s %-22s %s" % (t["target"], t["figure"], t["verdict"]))
+        print("  %-88s %-10s %s" % (t["target"], t["figure"], t["verdict"]))
     if profile is not None:
         print()
         print("Profile of `juniper mail process`, 200 mails (--profile):")

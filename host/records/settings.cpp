@@ -5,8 +5,7 @@
 #include "records/values.hpp"
 
 namespace juniper::records {
-namespace {
-FieldDef as_field(const SettingDef& s) {
+FieldDef setting_field(const SettingDef& s) {
   FieldDef f;
   f.name = s.name;
   f.type = s.type;
@@ -14,7 +13,6 @@ FieldDef as_field(const SettingDef& s) {
   f.choices = s.choices;
   return f;
 }
-}  // namespace
 
 std::vector<SettingValue> settings_show(Env& env) {
   std::vector<SettingValue> out;
@@ -25,7 +23,7 @@ std::vector<SettingValue> settings_show(Env& env) {
       v = stored && !stored->empty() ? nlohmann::json("set") : nlohmann::json(nullptr);
     } else {
       const auto text = stored ? stored : s.default_value;
-      v = text ? normalise(as_field(s), nlohmann::json(*text)) : nlohmann::json(nullptr);
+      v = text ? normalise(setting_field(s), nlohmann::json(*text)) : nlohmann::json(nullptr);
       if (s.type == FieldType::boolean && v.is_null()) v = false;
     }
     out.push_back({&s, std::move(v)});
@@ -42,7 +40,7 @@ void setting_set(Env& env, std::string_view field, std::string_view value) {
     param_unset(env, s->config_parameter);
     return;
   }
-  const FieldDef f = as_field(*s);
+  const FieldDef f = setting_field(*s);
   const auto stored = to_storage(f, nlohmann::json(std::string(value)));
   param_set(env, s->config_parameter, stored.value_or(""), s->secret);
 }

@@ -11,6 +11,8 @@ struct SettingValue {
 };
 
 std::vector<SettingValue> settings_show(Env& env);
+// A settings field seen as a record field (for value checks and generated forms).
+FieldDef setting_field(const SettingDef& s);
 // Sets one field ("microsoft_outlook_client_identifier", "abc"); empty value = back to default.
 void setting_set(Env& env, std::string_view field, std::string_view value);
 

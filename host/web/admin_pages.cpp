@@ -270,12 +270,7 @@ class Pages {
             block = v.def->block;
             if (!block.empty()) body += "<h3>" + escape_html(block) + "</h3>";
           }
-          records::FieldDef f;
-          f.name = v.def->name;
-          f.type = v.def->type;
-          f.label = v.def->label;
-          f.choices = v.def->choices;
-          body += "<div class=\"field\">" + field_input(f, v.value) + "</div>";
+          body += "<div class=\"field\">" + field_input(records::setting_field(*v.def), v.value) + "</div>";
           if (v.def->name == mail::kCustomServersSetting && on.contains(v.def->name)) {
             body += "<p><a href=\"/web/list/ir.mail_server\">Outgoing Email Servers</a> | <a href=\"/web/list/"
                     "fetchmail.server\">Incoming Email Servers</a></p>";
