@@ -21,12 +21,14 @@ cleanup() {
 trap cleanup EXIT
 
 echo "=== build"
-BUILD_DIR="$root/build" bash scripts/build.sh || { echo "0 passed, 1 failed"; exit 1; }
+BUILD_DIR="$root/build" LINE_TABLES_ONLY=1 bash scripts/build.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 step "unit and integration tests (SQLite)" ctest --test-dir build --output-on-failure
 pg_url=$(bash tests/pg/start.sh "$work/pg" "${JUNIPER_TEST_PG_PORT:-15432}" | tail -n 1)
 step "module and record tests (PostgreSQL)" env JUNIPER_TEST_DB="$pg_url" build/tests/host/modules/test_host_modules
 step "mail core and Outlook tests (PostgreSQL)" bash -c "JUNIPER_TEST_DB='$pg_url' build/tests/host/mail/core/test_mail_core && JUNIPER_TEST_DB='$pg_url' build/tests/plugins/microsoft_outlook/test_microsoft_outlook"
+step "send faults: kill -9 mid-batch, several senders and one token refresh on PostgreSQL" \
+  bash tests/faults/send_faults.sh build "$pg_url"
 step "command line (SQLite)" bash tests/cli/test_cli.sh build
 step "command line (PostgreSQL)" env JUNIPER_TEST_DB="$pg_url" bash tests/cli/test_cli.sh build
 # The mail stack's own curl self-test (tests/mailstack/selftest.sh) is not a step: the SMTP, IMAP,
@@ -38,7 +40,7 @@ step "browser: the seed's steps in headless Chromium (screenshots in test-output
 
 if [[ "${JUNIPER_SKIP_SANITIZERS:-0}" != 1 ]]; then
   echo "=== build (ASan+UBSan)"
-  if BUILD_DIR="$root/build-asan" BUILD_TYPE=Debug SANITIZE=1 bash scripts/build.sh; then
+  if BUILD_DIR="$root/build-asan" BUILD_TYPE=Debug SANITIZE=1 LINE_TABLES_ONLY=1 bash scripts/build.sh; then
     step "unit and integration tests (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure
   else
     failed=$((failed+1)); failures+=("ASan build")

@@ -4,8 +4,9 @@
 plain ASCII text in lines of at most 76 characters (7bit, as a typical notification), fixed seed.
 
   mails.py stats [N]                        count, mean and total body size (JSON)
-  mails.py fill-queue DB [N]                insert N outgoing mails into a Juniper SQLite database, with
-                                            the columns `juniper mail send` writes
+  mails.py fill-queue DB [N]                insert N outgoing mails into a Juniper database (an SQLite
+                                            file, or a postgresql:// URL through psql), with the columns
+                                            `juniper mail send` writes; $MAILS_RECIPIENT overrides the To
   mails.py maildir DIR TO [N]               write N unseen messages into the maildir DIR (new/)
 
 Python standard library only (run with /usr/bin/python3).
@@ -86,15 +87,26 @@ def message_id(domain=DOMAIN):
 
 def fill_queue(db, count=COUNT):
     """What `juniper mail send --from F --to T --subject S --body-file B` writes, in bulk."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    to = os.environ.get("MAILS_RECIPIENT") or RECIPIENT
+    rows = [("%s <%s>" % (name, addr), to, "", "", subject, body, "", message_id(), "outgoing", 0, now)
+            for _, name, addr, subject, body in spec(count)]
+    columns = ('"email_from", "email_to", "email_cc", "email_bcc", "subject", "body_text", "body_html", '
+               '"message_id", "state", "attempts", "create_date"')
+    if db.startswith("postgresql://") or db.startswith("postgres://"):
+        import csv
+        import io
+        import subprocess
+        buf = io.StringIO()
+        csv.writer(buf).writerows(rows)
+        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", db, "-c",
+                        "COPY mail_mail (%s) FROM STDIN WITH (FORMAT csv)" % columns],
+                       input=buf.getvalue(), text=True, check=True)
+        return len(rows)
     import sqlite3
     con = sqlite3.connect(db, timeout=30)
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    rows = [("%s <%s>" % (name, addr), RECIPIENT, "", "", subject, body, "", message_id(), "outgoing", 0, now)
-            for _, name, addr, subject, body in spec(count)]
     with con:
-        con.executemany(
-            'INSERT INTO mail_mail ("email_from", "email_to", "email_cc", "email_bcc", "subject", "body_text", '
-            '"body_html", "message_id", "state", "attempts", "create_date") VALUES (?,?,?,?,?,?,?,?,?,?,?)', rows)
+        con.executemany("INSERT INTO mail_mail (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?)" % columns, rows)
     con.close()
     return len(rows)
 

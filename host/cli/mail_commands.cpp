@@ -27,6 +27,7 @@ struct MailArgs {
   std::vector<std::string> attach;
   long long server = 0;
   std::size_t limit = 0;
+  std::size_t batch = 200;
   bool json = false;
 };
 
@@ -92,6 +93,7 @@ void add_mail_commands(CLI::App& app, Globals& g) {
 
   auto* process = m->add_subcommand("process", "send the mails that are due");
   process->add_option("--limit", a.limit, "at most this many mails");
+  process->add_option("--batch", a.batch, "mails claimed at a time (default 200)")->check(CLI::Range(1, 100000));
   process->add_flag("--json", a.json, "JSON output");
   process->callback([&g] {
     Host& h = g.open();
@@ -100,6 +102,7 @@ void add_mail_commands(CLI::App& app, Globals& g) {
     mail::Sender sender(env, h.modules().hooks(), h.data().config());
     mail::SenderOptions o;
     o.limit = a.limit;
+    o.batch = a.batch;
     const auto r = sender.process(o);
     const nlohmann::json j = {{"sent", r.sent}, {"retry", r.retried}, {"failed", r.failed}, {"connections", r.connections}};
     if (a.json) return print_json(j);

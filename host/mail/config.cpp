@@ -4,6 +4,9 @@
 #include "records/params.hpp"
 #include "records/record_service.hpp"
 
+#include "core/errors.hpp"
+
+#include <algorithm>
 #include <cstdlib>
 
 namespace juniper::mail {
@@ -41,6 +44,15 @@ MailConfig load_mail_config(records::Env& env, const std::map<std::string, std::
   if (const auto e = get(conf, "smtp_encryption"); !e.empty()) c.smtp.encryption = e;
   c.smtp.user = get(conf, "smtp_user");
   c.smtp.password = get(conf, "smtp_password");
+  // mail.queue.lease: how long a claimed mail stays with its sender before another may take it
+  // (a killed sender's mails go out again after this; tests shorten it).
+  if (const auto l = param("mail.queue.lease"); !l.empty()) {
+    try {
+      c.lease = std::chrono::seconds(std::clamp(std::stoi(l), 1, 3600));
+    } catch (const std::exception&) {
+      throw UserError("the system parameter mail.queue.lease must be a number of seconds, not \"" + l + "\"");
+    }
+  }
   const char* ca = std::getenv("JUNIPER_CA_FILE");
   c.ca_file = ca != nullptr && *ca != '\0' ? ca : get(conf, "ca_file");
   return c;

@@ -4,6 +4,7 @@
 #include "mail/router.hpp"
 #include "records/env.hpp"
 
+#include <chrono>
 #include <map>
 
 namespace juniper::mail {
@@ -25,6 +26,7 @@ struct MailConfig {
   RoutingDefaults defaults;
   DefaultSmtp smtp;
   std::string ca_file;                 // extra CA for TLS (JUNIPER_CA_FILE / juniper.conf ca_file)
+  std::chrono::seconds lease{60};      // system parameter mail.queue.lease
 };
 
 MailConfig load_mail_config(records::Env& env, const std::map<std::string, std::string>& conf);

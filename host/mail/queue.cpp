@@ -108,29 +108,37 @@ std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::
          soci::use(owner), soci::use(until), soci::use(now_s), soci::use(now_s));
     for (const auto& r : rs) ids.push_back(std::stoll(r.get<std::string>(0)));
   }
-  std::sort(ids.begin(), ids.end());
   std::vector<QueuedMail> out;
-  for (const auto id : ids) {
-    soci::row r;
-    env.sql() << "SELECT email_from, email_to, email_cc, email_bcc, subject, body_text, body_html, attachments, message_id, "
-                 "CAST(mail_server_id AS TEXT), CAST(attempts AS TEXT) FROM mail_mail WHERE id = :id",
-        soci::use(id), soci::into(r);
+  if (ids.empty()) return out;
+  // One read for the whole batch (the rows this claim just took), in id order.
+  soci::rowset<soci::row> rows =
+      (env.sql().prepare << "SELECT CAST(id AS TEXT), email_from, email_to, email_cc, email_bcc, subject, body_text, "
+                            "body_html, attachments, message_id, CAST(mail_server_id AS TEXT), CAST(attempts AS TEXT) "
+                            "FROM mail_mail WHERE lease_owner = :o AND lease_until = :u AND state = 'sending' ORDER BY id",
+       soci::use(owner), soci::use(until));
+  for (const auto& r : rows) {
     QueuedMail m;
-    m.id = id;
-    m.email_from = opt(r, 0).value_or("");
-    m.email_to = opt(r, 1).value_or("");
-    m.email_cc = opt(r, 2).value_or("");
-    m.email_bcc = opt(r, 3).value_or("");
-    m.subject = opt(r, 4).value_or("");
-    m.body_text = opt(r, 5).value_or("");
-    m.body_html = opt(r, 6).value_or("");
-    m.attachments_json = opt(r, 7).value_or("");
-    m.message_id = opt(r, 8).value_or("");
-    if (const auto s = opt(r, 9)) m.mail_server_id = std::stoll(*s);
-    m.attempts = std::stoi(opt(r, 10).value_or("0"));
+    m.id = std::stoll(r.get<std::string>(0));
+    m.email_from = opt(r, 1).value_or("");
+    m.email_to = opt(r, 2).value_or("");
+    m.email_cc = opt(r, 3).value_or("");
+    m.email_bcc = opt(r, 4).value_or("");
+    m.subject = opt(r, 5).value_or("");
+    m.body_text = opt(r, 6).value_or("");
+    m.body_html = opt(r, 7).value_or("");
+    m.attachments_json = opt(r, 8).value_or("");
+    m.message_id = opt(r, 9).value_or("");
+    if (const auto s = opt(r, 10)) m.mail_server_id = std::stoll(*s);
+    m.attempts = std::stoi(opt(r, 11).value_or("0"));
     out.push_back(std::move(m));
   }
   return out;
+}
+
+void renew_lease(records::Env& env, const std::string& owner, std::chrono::seconds lease) {
+  const std::string until = iso_time(std::chrono::system_clock::now() + lease);
+  env.sql() << "UPDATE mail_mail SET lease_until = :u WHERE lease_owner = :o AND state = 'sending'", soci::use(until),
+      soci::use(owner);
 }
 
 void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> server_id) {

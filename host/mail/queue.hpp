@@ -44,6 +44,10 @@ struct QueuedMail {
 std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::size_t limit,
                               std::chrono::seconds lease = std::chrono::seconds(60));
 
+// Extends the lease of every mail `owner` still holds: a batch that takes longer than its lease
+// (slow server, timeouts) must not be claimed, and sent, by another process meanwhile.
+void renew_lease(records::Env& env, const std::string& owner, std::chrono::seconds lease);
+
 void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> server_id);
 // Transient failure: back to outgoing, retried after a delay that grows with the attempts.
 void mark_retry(records::Env& env, const QueuedMail& mail, const std::string& reason);

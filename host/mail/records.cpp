@@ -35,13 +35,15 @@ FieldDef many2one(std::string name, std::string label, std::string target) {
   return f;
 }
 
-records::RecordType type(std::string name, std::string label, std::string order, std::vector<FieldDef> fields) {
+records::RecordType type(std::string name, std::string label, std::string order, std::vector<FieldDef> fields,
+                         std::vector<std::vector<std::string>> indexes = {}) {
   records::RecordType t;
   t.name = std::move(name);
   t.label = std::move(label);
   t.order = std::move(order);
   t.owner = "base";
   t.fields = std::move(fields);
+  t.indexes = std::move(indexes);
   return t;
 }
 
@@ -95,7 +97,9 @@ void declare_records(records::Registry& registry) {
                           readonly(field("lease_until", FieldType::datetime, "Claimed Until")),
                           readonly(field("lease_owner", FieldType::chars, "Claimed By")),
                           readonly(field("date_sent", FieldType::datetime, "Sent On")),
-                          readonly(field("create_date", FieldType::datetime, "Created On"))}));
+                          readonly(field("create_date", FieldType::datetime, "Created On"))},
+                         // the queue's claim looks for due mails; the claimed rows are read back by owner
+                         {{"state", "next_try"}, {"lease_owner"}}));
   registry.add_type(type(kMessage, "Incoming Messages", "id",
                          {field("message_id", FieldType::chars, "Message-Id"),
                           field("email_from", FieldType::chars, "From"),
@@ -109,7 +113,8 @@ void declare_records(records::Registry& registry) {
                           field("raw_size", FieldType::integer, "Size"),
                           many2one("fetchmail_server_id", "Incoming Mail Server", kIncomingServer),
                           field("parse_error", FieldType::text, "Parse Error"),
-                          field("raw", FieldType::text, "Original Message")}));
+                          field("raw", FieldType::text, "Original Message")},
+                         {{"message_id", "fetchmail_server_id"}}));  // the fetch's duplicate check
   records::SettingDef custom;
   custom.name = kCustomServersSetting;
   custom.config_parameter = "mail.external_email_server_default";

@@ -10,6 +10,7 @@
 #include "mail/smtp/session.hpp"
 #include "records/record_service.hpp"
 
+#include <future>
 #include <map>
 
 namespace juniper::mail {
@@ -105,6 +106,11 @@ mime::OutgoingMessage message_for(const QueuedMail& m, const std::string& from_h
   return msg;
 }
 
+struct Built {
+  std::string data;   // the MIME text
+  std::string error;  // or why it could not be built
+};
+
 std::string server_label(const Transport& t) { return t.server_id ? "outgoing server \"" + t.name + "\"" : t.name; }
 
 }  // namespace
@@ -150,14 +156,25 @@ SendReport Sender::process(const SenderOptions& options) {
     tr.commit();
   }
   const Router router = make_router(cfg);
+  const std::chrono::seconds lease = options.lease.count() > 0 ? options.lease : cfg.lease;
+  auto lease_renewed = std::chrono::steady_clock::now();
+  // Called before each mail: keeps this run's claim alive while a long batch is sent.
+  auto keep_lease = [&] {
+    if (std::chrono::steady_clock::now() - lease_renewed < lease / 3) return;
+    Transaction tr(env_.sql());
+    renew_lease(env_, owner, lease);
+    tr.commit();
+    lease_renewed = std::chrono::steady_clock::now();
+  };
   std::size_t remaining = options.limit == 0 ? SIZE_MAX : options.limit;
   while (remaining > 0) {
     std::vector<QueuedMail> claimed;
     {
       Transaction tr(env_.sql());
-      claimed = claim(env_, owner, std::min(options.batch, remaining), options.lease);
+      claimed = claim(env_, owner, std::min(options.batch, remaining), lease);
       tr.commit();
     }
+    lease_renewed = std::chrono::steady_clock::now();
     if (claimed.empty()) break;
     remaining -= claimed.size();
 
@@ -211,18 +228,30 @@ SendReport Sender::process(const SenderOptions& options) {
       }
       auto session = std::make_unique<smtp::Session>(transport.endpoint, transport.credentials);
       bool refreshed = false;
+      // The next message is built (GMime) on a second thread while this one is on the wire.
+      auto build_at = [&mails](std::size_t i) {
+        return std::async(std::launch::async, [&mails, i]() -> Built {
+          try {
+            return {mime::build(message_for(mails[i].mail, mails[i].from_header)), {}};
+          } catch (const std::exception& e) {
+            return {{}, std::string("cannot build the message: ") + e.what()};
+          }
+        });
+      };
+      std::future<Built> next = build_at(0);
       for (std::size_t i = 0; i < mails.size(); ++i) {
         const auto& r = mails[i];
-        std::string data;
-        try {
-          data = mime::build(message_for(r.mail, r.from_header));
-        } catch (const std::exception& e) {
+        Built built = next.get();
+        if (i + 1 < mails.size()) next = build_at(i + 1);
+        keep_lease();
+        if (!built.error.empty()) {
           Transaction tr(env_.sql());
-          mark_exception(env_, r.mail.id, std::string("cannot build the message: ") + e.what());
+          mark_exception(env_, r.mail.id, built.error);
           tr.commit();
           ++report.failed;
           continue;
         }
+        const std::string& data = built.data;
         std::vector<std::string> rcpts = split_addresses(r.mail.email_to);
         for (auto& a : split_addresses(r.mail.email_cc)) rcpts.push_back(std::move(a));
         for (auto& a : split_addresses(r.mail.email_bcc)) rcpts.push_back(std::move(a));

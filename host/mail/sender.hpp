@@ -19,7 +19,7 @@ struct SendReport {
 struct SenderOptions {
   std::size_t limit = 0;       // 0: everything due
   std::size_t batch = 200;     // mails claimed at a time
-  std::chrono::seconds lease{60};
+  std::chrono::seconds lease{0};  // 0: the system parameter mail.queue.lease (default 60 s)
 };
 
 class Sender {

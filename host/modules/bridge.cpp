@@ -157,7 +157,10 @@ juniper_status extend_selection(juniper_registrar* reg, const juniper_selection_
     if (f == nullptr || f->type != FieldType::selection) {
       throw UserError(s(d.field) + " is not a selection field of " + t.name);
     }
-    records::SelectionFallback fb{f->name, {}, s(d.fallback_value), reg->module};
+    records::SelectionFallback fb{f->name, {}, s(d.fallback_value), reg->module, s(d.checkbox_label)};
+    if (!fb.checkbox_label.empty() && d.item_count != 1) {
+      throw UserError("a selection extension shown as a checkbox must add exactly one value (" + t.name + "." + f->name + ")");
+    }
     for (auto& c : choices(d.items, d.item_count, reg->module)) {
       if (f->has_choice(c.value)) throw UserError("selection value " + c.value + " already exists on " + t.name + "." + f->name);
       fb.values.push_back(c.value);

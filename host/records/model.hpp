@@ -65,6 +65,7 @@ struct SelectionFallback {
   std::vector<std::string> values;
   std::string fallback;
   std::string owner;
+  std::string checkbox_label;  // forms show the (single) value as this checkbox; empty: a plain choice
 };
 
 struct RecordType {
@@ -76,6 +77,7 @@ struct RecordType {
   std::vector<Constraint> constraints;
   std::vector<ChangeDefault> change_defaults;
   std::vector<SelectionFallback> selection_fallbacks;
+  std::vector<std::vector<std::string>> indexes;  // column lists; host types only (queue and dedup lookups)
 
   std::string table() const;  // "ir.mail_server" -> "ir_mail_server"
   const FieldDef* field(std::string_view n) const;

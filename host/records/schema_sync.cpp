@@ -13,6 +13,22 @@ std::string column_type(Database& db, FieldType t) {
   }
 }
 
+namespace {
+
+void sync_indexes(Database& db, const RecordType& type) {
+  const std::string table = type.table();
+  for (const auto& columns : type.indexes) {
+    std::string name = table, list;
+    for (const auto& c : columns) {
+      name += "_" + c;
+      list += (list.empty() ? "" : ", ") + quote(c);
+    }
+    db.session() << "CREATE INDEX IF NOT EXISTS " + name + "_idx ON " + table + " (" + list + ")";
+  }
+}
+
+}  // namespace
+
 void sync_table(Database& db, const RecordType& type) {
   const std::string table = type.table();
   auto& sql = db.session();
@@ -20,6 +36,7 @@ void sync_table(Database& db, const RecordType& type) {
     std::string ddl = "CREATE TABLE " + table + " (" + db.id_column();
     for (const auto& f : type.fields) ddl += ", " + quote(f.name) + " " + column_type(db, f.type);
     sql << ddl + ")";
+    sync_indexes(db, type);
     return;
   }
   const auto existing = db.columns(table);
@@ -31,6 +48,7 @@ void sync_table(Database& db, const RecordType& type) {
       if (stored) sql << "UPDATE " + table + " SET " + quote(f.name) + " = :v", soci::use(*stored);
     }
   }
+  sync_indexes(db, type);
 }
 
 void drop_column(Database& db, const std::string& table, const std::string& column) {

@@ -62,23 +62,45 @@ Response html(const http::Session& s, const std::string& title, const std::strin
 
 // ---- generated forms -----------------------------------------------------------------------
 
+// What a list or an output shows for a value: a selection's label, not its stored value.
+std::string display(const records::FieldDef& f, const json& value) {
+  const std::string v = str(value);
+  for (const auto& c : f.choices) {
+    if (c.value == v) return c.label;
+  }
+  return v;
+}
+
 bool is_badge(const records::FieldDef& f) { return f.type == records::FieldType::selection && f.name.ends_with("_status"); }
 
 std::string badge(const records::FieldDef& f, const json& value) {
   const std::string v = str(value);
-  std::string label = v;
-  for (const auto& c : f.choices) {
-    if (c.value == v) label = c.label;
-  }
+  const std::string label = display(f, value);
   const std::string cls = v == "valid" ? "ok" : v == "refresh_failed" ? "error" : "muted";
   return "<p><span class=\"badge " + cls + "\" data-field=\"" + escape_html(f.name) + "\">" + escape_html(label) + "</span></p>";
 }
 
-std::string field_input(const records::FieldDef& f, const json& value) {
+// A selection a module asked to show as a checkbox ("Outlook"): the field holds the fallback
+// and that one value only. Null: shown as a plain choice.
+const records::SelectionFallback* checkbox_of(const records::RecordType* t, const records::FieldDef& f) {
+  if (t == nullptr || f.type != records::FieldType::selection || f.choices.size() != 2) return nullptr;
+  for (const auto& fb : t->selection_fallbacks) {
+    if (fb.field == f.name && !fb.checkbox_label.empty() && fb.values.size() == 1) return &fb;
+  }
+  return nullptr;
+}
+
+std::string field_input(const records::FieldDef& f, const json& value, const records::RecordType* type = nullptr) {
   const std::string id = "f_" + f.name;
   const std::string label = "<label for=\"" + id + "\">" + escape_html(f.label) + "</label>";
   if (f.readonly) {
-    return label + "<output id=\"" + id + "\">" + escape_html(str(value)) + "</output>";
+    return label + "<output id=\"" + id + "\">" + escape_html(display(f, value)) + "</output>";
+  }
+  if (const auto* cb = checkbox_of(type, f)) {
+    const std::string& v = cb->values.front();
+    return "<input type=\"hidden\" name=\"__present_" + f.name + "\" value=\"1\"><label for=\"" + id +
+           "\"><input type=\"checkbox\" id=\"" + id + "\" name=\"" + f.name + "\" value=\"" + escape_html(v) + "\"" +
+           (str(value) == v ? " checked" : "") + "> " + escape_html(cb->checkbox_label) + "</label>";
   }
   switch (f.type) {
     case records::FieldType::boolean:
@@ -118,6 +140,8 @@ json form_values(const records::RecordType& t, const Request& req, const json& b
     if (f.type == records::FieldType::boolean) {
       if (!req.form_param("__present_" + f.name)) continue;
       value = req.form_param(f.name).has_value();
+    } else if (const auto* cb = checkbox_of(&t, f); cb && req.form_param("__present_" + f.name)) {
+      value = req.form_param(f.name).has_value() ? cb->values.front() : cb->fallback;  // unchecked: the fallback
     } else {
       const auto p = req.form_param(f.name);
       if (!p || (f.type == records::FieldType::secret && p->empty())) continue;
@@ -152,7 +176,7 @@ std::string record_form(records::Env& env, const http::Session& s, const records
   for (const auto& f : t.fields) {
     if (f.hidden || (is_badge(f) && !is_new)) continue;
     if (f.readonly && is_new) continue;
-    body += "<div class=\"field\">" + field_input(f, rec.value(f.name, json())) + "</div>";
+    body += "<div class=\"field\">" + field_input(f, rec.value(f.name, json()), &t) + "</div>";
   }
   body += "<p><button type=\"submit\">Save</button></p></form>";
   if (!is_new) {
@@ -321,7 +345,7 @@ class Pages {
       body += "</tr></thead><tbody>";
       for (const auto& rec : records::list(env, model)) {
         body += "<tr><td><a href=\"/web/record/" + escape_html(model) + "/" + str(rec["id"]) + "\">" + str(rec["id"]) + "</a></td>";
-        for (const auto* c : cols) body += "<td>" + escape_html(str(rec.value(c->name, json()))) + "</td>";
+        for (const auto* c : cols) body += "<td>" + escape_html(display(*c, rec.value(c->name, json()))) + "</td>";
         body += "</tr>";
       }
       return html(s, t.label, body + "</tbody></table>");

@@ -36,7 +36,7 @@ std::vector<sdk::Field> token_fields() {
 void declare_outgoing(sdk::Registrar& reg) {
   const Kind& k = outlook::kOutgoing;
   reg.extend(k.model, token_fields());
-  reg.extend_selection(k.model, "smtp_authentication", {{"outlook", "Outlook OAuth Authentication"}}, "login");
+  reg.extend_selection(k.model, "smtp_authentication", {{"outlook", "Outlook OAuth Authentication"}}, "login", "Outlook");
   reg.change_default(k.model, "smtp_authentication", "outlook",
                      {{"smtp_host", "smtp.office365.com"}, {"smtp_port", 587}, {"smtp_encryption", "starttls"}});
   reg.constraint(k.model, "smtp_authentication,smtp_pass,smtp_encryption,smtp_user", [](sdk::Context&, const json& r) {
@@ -60,7 +60,7 @@ void declare_outgoing(sdk::Registrar& reg) {
 void declare_incoming(sdk::Registrar& reg) {
   const Kind& k = outlook::kIncoming;
   reg.extend(k.model, token_fields());
-  reg.extend_selection(k.model, "server_type", {{"outlook", "Outlook OAuth Authentication"}}, "imap");
+  reg.extend_selection(k.model, "server_type", {{"outlook", "Outlook OAuth Authentication"}}, "imap", "Outlook OAuth Authentication");
   reg.change_default(k.model, "server_type", "outlook", {{"server", "outlook.office365.com"}, {"port", 993}, {"is_ssl", true}});
   reg.constraint(k.model, "server_type,is_ssl,password,user", [](sdk::Context&, const json& r) {
     if (text(r, "server_type") != "outlook") return;

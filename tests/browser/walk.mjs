@@ -85,7 +85,7 @@ try {
     await page.getByRole('link', { name: 'Outgoing Email Servers' }).first().click();
     await page.getByRole('link', { name: 'New' }).click();
     await page.getByLabel('Name', { exact: true }).fill('Notifications');
-    await page.getByLabel('Authenticate with').selectOption({ label: 'Outlook OAuth Authentication' });
+    await page.getByLabel('Outlook', { exact: true }).check();
     await page.getByLabel('Username').fill('notifications@example.com');
     await page.getByRole('button', { name: 'Save' }).click();
     await expectText('Saved.');
@@ -125,7 +125,7 @@ try {
     await page.getByRole('link', { name: 'Incoming Mail Servers' }).first().click();
     await page.getByRole('link', { name: 'New' }).click();
     await page.getByLabel('Name', { exact: true }).fill('Inbox');
-    await page.getByLabel('Server Type').selectOption({ label: 'Outlook OAuth Authentication' });
+    await page.getByLabel('Outlook OAuth Authentication', { exact: true }).check();
     await page.getByLabel('Username').fill('inbox@example.com');
     await page.getByRole('button', { name: 'Save' }).click();
     await expectText('Saved.');
@@ -154,7 +154,7 @@ try {
   await check('consent-cancel-explained', async () => {
     await page.goto(`${base}/web/record/ir.mail_server/new`);
     await page.getByLabel('Name', { exact: true }).fill('Cancelled');
-    await page.getByLabel('Authenticate with').selectOption({ label: 'Outlook OAuth Authentication' });
+    await page.getByLabel('Outlook', { exact: true }).check();
     await page.getByLabel('Username').fill('cancel@example.com');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('button', { name: 'Connect your Outlook account' }).click();

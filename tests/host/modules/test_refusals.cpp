@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 using juniper::test::TestHost;
 
 namespace {
@@ -30,11 +32,11 @@ TEST_CASE("the host refuses bad modules before running their code, and changes n
     t.host->modules().install({"test_base"});  // a working module, to show it keeps working
   }
   SECTION("another ABI major, from the manifest, without loading the library") {
-    refused(t, "test_abi_next_major", {"test_abi_next_major", "ABI 2.0", "ABI 1.0", "rebuild"});
+    refused(t, "test_abi_next_major", {"test_abi_next_major", "ABI 2.0", "ABI 1.1", "rebuild"});
   }
-  SECTION("a newer ABI minor") { refused(t, "test_abi_newer_minor", {"test_abi_newer_minor", "1.99", "1.0", "upgrade juniper"}); }
+  SECTION("a newer ABI minor") { refused(t, "test_abi_newer_minor", {"test_abi_newer_minor", "1.99", "1.1", "upgrade juniper"}); }
   SECTION("a library whose descriptor disagrees with its manifest (ABI)") {
-    refused(t, "test_abi_lying", {"test_abi_lying", "library says ABI 2.0", "says 1.0"});
+    refused(t, "test_abi_lying", {"test_abi_lying", "library says ABI 2.0", "says 1.1"});
   }
   SECTION("a library whose descriptor disagrees with its manifest (version)") {
     refused(t, "test_version_mismatch", {"test_version_mismatch", "version 1.0.0", "2.0.0"});
@@ -46,6 +48,16 @@ TEST_CASE("the host refuses bad modules before running their code, and changes n
     refused(t, "test_bad_declare", {"test_bad_declare", "test_base.partner", "not among its dependencies"});
   }
   SECTION("an unknown module") { refused(t, "nope", {"'nope' is not available"}); }
+
+  SECTION("a module built for an older ABI minor (1.0, before checkbox_label) still loads") {
+    auto lock = t.host->db().lock();
+    t.host->modules().install({"test_abi_older_minor"});
+    const auto all = t.host->modules().list();
+    const auto it = std::find_if(all.begin(), all.end(), [](const auto& m) { return m.manifest.name == "test_abi_older_minor"; });
+    REQUIRE(it != all.end());
+    CHECK(it->state == "installed");
+    CHECK(it->problem.empty());
+  }
 
   // Whatever was refused, the good module still works.
   auto lock = t.host->db().lock();

@@ -93,6 +93,35 @@ TEST_CASE("record forms: generated, escaped, validated with the input kept", "[w
   CHECK(records::read(env, "ir.mail_server", 1)["name"] == "<script>alert(1)</script>");
 }
 
+TEST_CASE("the Outlook checkbox sets the authentication, fills host and port; unchecked is login again", "[web]") {
+  Site t;
+  REQUIRE(t.browser->post("/web/apps/install", "name=microsoft_outlook&csrf_token=" + t.csrf("/web/apps")).status == 303);
+  const std::string csrf = t.csrf("/web/record/ir.mail_server/new");
+  const auto form = t.browser->get("/web/record/ir.mail_server/new").body;
+  CHECK(has(form, "<label for=\"f_smtp_authentication\"><input type=\"checkbox\" id=\"f_smtp_authentication\" "
+                  "name=\"smtp_authentication\" value=\"outlook\"> Outlook</label>"));
+  CHECK(has(t.browser->get("/web/record/fetchmail.server/new").body, "value=\"outlook\"> Outlook OAuth Authentication</label>"));
+  const auto created = t.browser->post("/web/record/ir.mail_server/new",
+                                       "name=Notifications&__present_smtp_authentication=1&smtp_authentication=outlook&"
+                                       "smtp_user=notifications%40example.com&__present_active=1&active=1&csrf_token=" + csrf);
+  REQUIRE(created.status == 303);
+  {
+    auto lock = t.host->db().lock();
+    auto env = t.host->env();
+    const auto rec = records::read(env, "ir.mail_server", 1);
+    CHECK(rec["smtp_authentication"] == "outlook");
+    CHECK(rec["smtp_host"] == "smtp.office365.com");
+    CHECK(rec["smtp_port"] == 587);
+  }
+  CHECK(has(t.browser->get("/web/record/ir.mail_server/1").body, "value=\"outlook\" checked> Outlook"));
+  CHECK(has(t.browser->get("/web/list/ir.mail_server").body, "<td>TLS (STARTTLS)</td>"));  // lists show labels, not values
+  // Unchecked: the hidden marker without the box means "not Outlook".
+  CHECK(t.browser->post("/web/record/ir.mail_server/1", "__present_smtp_authentication=1&csrf_token=" + csrf).status == 303);
+  auto lock = t.host->db().lock();
+  auto env = t.host->env();
+  CHECK(records::read(env, "ir.mail_server", 1)["smtp_authentication"] == "login");
+}
+
 TEST_CASE("System Parameters and Compose", "[web]") {
   Site t;
   const std::string csrf = t.csrf("/web/params");

@@ -240,6 +240,60 @@ TEST_CASE("a revoked authorization: refresh_failed with the reason, mails kept w
   CHECK(t.process().sent == 1);
 }
 
+TEST_CASE("the identity platform answering 503 on refresh: the mail is retried with back-off, then sent",
+          "[outlook][refresh][faults]") {
+  OutlookHost t;
+  const std::string mailbox = unique_mailbox("flaky");
+  const auto id = t.outlook_server("Flaky", mailbox);
+  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, id)).status == 303);
+  const std::string rcpt = unique_mailbox("flaky-rcpt");
+  std::int64_t mail_id = 0;
+  {
+    auto lock = t.host->db().lock();
+    mail_id = t.send(mailbox, rcpt, "retried");
+    t.host->db().session() << "UPDATE ir_mail_server SET microsoft_outlook_access_token_expiration = 0";
+  }
+  t.stack.idp("/_control/inject_error", json{{"endpoint", "token"}, {"grant_type", "refresh_token"}, {"status", 503}}.dump());
+  auto lock = t.host->db().lock();
+  CHECK(t.process().sent == 0);
+  auto m = t.mail(mail_id);
+  CHECK(m["state"] == "outgoing");
+  CHECK(m["attempts"] == 1);  // a temporary failure burns an attempt and backs off
+  CHECK_FALSE(m["next_try"].is_null());
+  CHECK(has(m["failure_reason"].get<std::string>(), "temporarily unavailable"));
+  t.host->db().session() << "UPDATE mail_mail SET next_try = NULL";  // the back-off has passed
+  CHECK(t.process().sent == 1);
+  auto e = t.env();
+  CHECK(records::read(e, mail::kOutgoingServer, id)["microsoft_outlook_token_status"] == "valid");
+  CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 1; }));
+}
+
+TEST_CASE("SMTP refusing a freshly refreshed token: the mail fails once with the likely causes", "[outlook][refresh]") {
+  OutlookHost t;
+  const std::string mailbox = unique_mailbox("signedin");
+  const auto id = t.outlook_server("Mismatch", mailbox);
+  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, id)).status == 303);
+  auto lock = t.host->db().lock();
+  // The Username no longer matches the account that signed in: Dovecot refuses the token (535).
+  const std::string other = unique_mailbox("other");
+  {
+    auto e = t.env();
+    records::write(e, mail::kOutgoingServer, id, {{"smtp_user", other}, {"from_filter", other}});
+  }
+  const long before = t.refresh_requests();
+  const auto mail_id = t.send(other, unique_mailbox("nobody"), "refused");
+  CHECK(t.process().sent == 0);
+  CHECK(t.refresh_requests() - before == 1);  // one fresh token was tried, not a loop
+  const auto m = t.mail(mail_id);
+  CHECK(m["state"] == "exception");
+  const std::string reason = m["failure_reason"];
+  INFO(reason);
+  CHECK(has(reason, "rejected the OAuth access token"));  // the 334 challenge with the 401 status
+  CHECK(has(reason, "5.7.139"));
+  CHECK(has(reason, "Username may not match"));
+  CHECK_FALSE(has(reason, "Bearer"));
+}
+
 TEST_CASE("every refused callback answers 403 or the explained error page, and writes nothing", "[outlook][callback]") {
   OutlookHost t;
   const auto id = t.outlook_server("Guarded", unique_mailbox("guarded"));

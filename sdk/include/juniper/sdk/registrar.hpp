@@ -114,10 +114,11 @@ class Registrar {
   }
 
   void extend_selection(const std::string& model, const std::string& field, const std::vector<Choice>& choices,
-                        const std::string& fallback) {
+                        const std::string& fallback, const std::string& checkbox_label = {}) {
     const auto its = detail::items(choices);
-    const juniper_selection_extension_desc d{sizeof d, model.c_str(), field.c_str(), its.data(), its.size(),
-                                             fallback.c_str()};
+    const juniper_selection_extension_desc d{sizeof d,         model.c_str(),   field.c_str(),
+                                             its.data(),       its.size(),      fallback.c_str(),
+                                             checkbox_label.empty() ? nullptr : checkbox_label.c_str()};
     call([&](juniper_error* e) { return api_->extend_selection(reg_, &d, e); });
   }
 

@@ -128,6 +128,15 @@ TEST_CASE("Test Connection: success, and one clear sentence per failure", "[mail
   CHECK_THROWS_WITH(action->invoke(e, id), Catch::Contains("535"));
   records::write(e, mail::kOutgoingServer, id, {{"smtp_pass", "alice-password"}, {"smtp_port", 1}});
   CHECK_THROWS_WITH(action->invoke(e, id), Catch::Contains("127.0.0.1:1"));
+  records::write(e, mail::kOutgoingServer, id, {{"smtp_port", t.stack["SMTP_PORT"]}, {"smtp_host", "no-such-host.invalid"}});
+  CHECK_THROWS_WITH(action->invoke(e, id), Catch::Contains("no-such-host.invalid"));
+  // TLS: without the test CA the stack's certificate is not trusted, and the test says so.
+  records::write(e, mail::kOutgoingServer, id, {{"smtp_host", "127.0.0.1"}});
+  std::map<std::string, std::string> no_ca = t.conf();
+  no_ca.erase("ca_file");
+  CHECK_THROWS_WITH(mail::test_smtp_connection(e, t.host->modules().hooks(), no_ca, id),
+                    Catch::Contains("certificate") && !Catch::Contains("alice-password"));
+  CHECK(action->invoke(e, id)["message"] == "Connection Test Successful!");  // and back with the CA
 }
 
 TEST_CASE("bad input is refused at enqueue and nothing is queued", "[mail][send]") {

@@ -20,9 +20,10 @@
 #define JUNIPER_EXTERN_C
 #endif
 
-/* Major: breaking change (it is part of the entry symbol's name). Minor: additive only. */
+/* Major: breaking change (it is part of the entry symbol's name). Minor: additive only.
+ * 1.1: juniper_selection_extension_desc.checkbox_label. */
 #define JUNIPER_ABI_MAJOR 1
-#define JUNIPER_ABI_MINOR 0
+#define JUNIPER_ABI_MINOR 1
 
 #define JUNIPER_MODULE_EXPORT JUNIPER_EXTERN_C __attribute__((visibility("default")))
 

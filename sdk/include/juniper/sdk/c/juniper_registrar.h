@@ -63,6 +63,9 @@ typedef struct juniper_selection_extension_desc {
   const juniper_selection_item* items;
   size_t item_count;
   const char* fallback_value;
+  /* ABI 1.1. When set (with one item), forms show the value as a checkbox with this label
+   * ("Outlook"): checked = the value, unchecked = fallback_value. NULL: a plain choice. */
+  const char* checkbox_label;
 } juniper_selection_extension_desc;
 
 /* Runs inside the write's transaction, on create and on write, with the record as it would be

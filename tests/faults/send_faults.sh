@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Crash and concurrency tests of the outgoing queue, with real processes against the real Postfix
+# and Dovecot (counted at Dovecot, by Message-ID):
+#   1. `kill -9` of `juniper mail process` at random moments, KILLS times, during a COUNT-mail
+#      batch (SQLite), then normal runs: every mail is in the mailbox, duplicates <= kills (only a
+#      mail whose DATA was accepted before its state was written can go twice).
+#   2. with PG_URL: PROCS `juniper mail process` on one PostgreSQL database, small batches: each
+#      mail delivered exactly once (FOR UPDATE SKIP LOCKED).
+#   3. with PG_URL: PROCS processes sending through one Outlook server whose access token expired:
+#      exactly one refresh at the identity platform, the rotated refresh token kept, each mail once.
+#
+# Usage: tests/faults/send_faults.sh BUILD_DIR [PG_URL]
+#   env: FAULT_KILLS (default 6), FAULT_COUNT (300), FAULT_PROCS (4), FAULT_PORT_BASE (31000)
+# Exit 0 when every check passed. Needs root (the mail stack).
+set -uo pipefail
+build=$(cd "${1:?usage: send_faults.sh BUILD_DIR [PG_URL]}" && pwd)
+pg=${2:-}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+PY=/usr/bin/python3
+KILLS=${FAULT_KILLS:-6}
+COUNT=${FAULT_COUNT:-300}
+PROCS=${FAULT_PROCS:-4}
+PORT_BASE=${FAULT_PORT_BASE:-31000}
+W=$(mktemp -d /tmp/juniper-faults.XXXXXX)
+chmod 755 "$W"
+MS=$W/mail
+fails=0
+cleanup() {
+  MAILSTACK_QUIET=1 bash "$root/tests/mailstack/stop.sh" "$MS" >/dev/null 2>&1 || true
+  [ "${FAULT_KEEP:-0}" = 1 ] && echo "work folder kept: $W" || rm -rf "$W"
+}
+trap cleanup EXIT
+check() {  # check NAME CONDITION-COMMAND...
+  local name=$1; shift
+  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
+}
+J() { local data=$1; shift; "$build/juniper" --data "$data" --modules-path "$build/modules" "$@"; }
+
+MAILSTACK_QUIET=1 bash "$root/tests/mailstack/start.sh" "$MS" "$PORT_BASE" >"$W/mailstack.log" 2>&1 ||
+  { cat "$W/mailstack.log"; echo "the mail stack did not start"; exit 1; }
+set -a; . "$MS/env"; set +a
+
+# Postfix has handed everything it accepted to Dovecot.
+drain() {
+  local i n
+  for i in $(seq 300); do
+    n=$(find "$POSTFIX_QUEUE_DIR"/{incoming,active,deferred,maildrop} -type f 2>/dev/null | wc -l)
+    [ "$n" = 0 ] && return 0
+    sleep 0.1
+  done
+}
+# delivered MAILBOX EXPECTED_IDS_FILE: prints "missing duplicates extra" for the Message-IDs at Dovecot.
+delivered() {
+  "$PY" - "$MAILDIR_ROOT/$1/Maildir" "$2" <<'EOF'
+import collections, email.parser, os, sys
+box, expected = sys.argv[1], [l.strip() for l in open(sys.argv[2]) if l.strip()]
+seen = collections.Counter()
+for sub in ("new", "cur"):
+    d = os.path.join(box, sub)
+    for f in os.listdir(d) if os.path.isdir(d) else []:
+        with open(os.path.join(d, f), "rb") as fh:
+            h = email.parser.BytesHeaderParser().parse(fh)
+        seen[(h.get("Message-ID") or "").strip()] += 1
+missing = sum(1 for m in expected if seen[m] == 0)
+dups = sum(seen[m] - 1 for m in expected if seen[m] > 1)
+extra = sum(n for m, n in seen.items() if m not in set(expected))
+print(missing, dups, extra)
+EOF
+}
+# A data folder with one PLAIN-login server on the test Postfix.
+plain_setup() {  # DATA [--db URL]
+  local data=$1; shift
+  J "$data" "$@" init >/dev/null &&
+  J "$data" "$@" settings set external_email_server_default=true >/dev/null &&
+  printf 'ca_file = %s\n' "$CA_FILE" >"$data/juniper.conf" &&
+  J "$data" "$@" param set mail.queue.lease 2 >/dev/null &&
+  J "$data" "$@" record create ir.mail_server name=Alice smtp_host=127.0.0.1 smtp_port="$SMTP_PORT" \
+    smtp_encryption=starttls smtp_user=alice@example.com smtp_pass=alice-password >/dev/null
+}
+
+# ---------------------------------------------------------------- 1. kill -9 mid-batch (SQLite)
+echo "=== kill -9 of the sender, $KILLS times, during a $COUNT-mail batch"
+D=$W/kill
+plain_setup "$D" || { echo "set-up failed"; exit 1; }
+MAILS_RECIPIENT=crash@example.com "$PY" "$root/bench/lib/mails.py" fill-queue "$D/juniper.db" "$COUNT" >/dev/null
+"$PY" -c 'import sqlite3,sys; [print(r[0]) for r in sqlite3.connect(sys.argv[1]).execute("SELECT message_id FROM mail_mail")]' \
+  "$D/juniper.db" >"$W/kill-ids.txt"
+kills=0
+for k in $(seq "$KILLS"); do
+  J "$D" mail process --batch 20 >/dev/null 2>&1 &
+  pid=$!
+  sleep "$("$PY" -c 'import random; print(round(random.uniform(0.3, 1.2), 2))')"
+  if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
+  wait "$pid" 2>/dev/null
+done
+left=$("$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM mail_mail WHERE state <> '"'sent'"'").fetchone()[0])' "$D/juniper.db")
+echo "     $kills kills; $left of $COUNT mails not yet sent"
+# The killed runs' claims expire after mail.queue.lease (2 s here, 60 s by default).
+for _ in 1 2 3 4 5; do
+  sleep 2.2
+  J "$D" mail process >/dev/null 2>&1
+  left=$("$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM mail_mail WHERE state <> '"'sent'"'").fetchone()[0])' "$D/juniper.db")
+  [ "$left" = 0 ] && break
+done
+drain
+read -r missing dups extra < <(delivered crash@example.com "$W/kill-ids.txt")
+echo "     at Dovecot: $missing missing, $dups duplicates, $extra unexpected"
+check "every mail was sent once the leases expired" [ "$left" = 0 ]
+check "no mail lost after $kills kills" [ "$missing" = 0 ]
+check "duplicates ($dups) <= kills ($kills)" [ "$dups" -le "$kills" ]
+check "the database is consistent (PRAGMA integrity_check)" \
+  [ "$("$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA integrity_check").fetchone()[0])' "$D/juniper.db")" = ok ]
+
+if [ -n "$pg" ]; then
+  reset_pg() { psql -q "$pg" -c "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public" >/dev/null 2>&1; }
+  ids_pg() { psql -At "$pg" -c "SELECT message_id FROM mail_mail" >"$1"; }
+  unsent_pg() { psql -At "$pg" -c "SELECT COUNT(*) FROM mail_mail WHERE state <> 'sent'"; }
+
+  # -------------------------------------------------------------- 2. several senders, one PostgreSQL
+  echo "=== $PROCS senders on one PostgreSQL database, $COUNT mails"
+  reset_pg
+  D=$W/multi
+  plain_setup "$D" --db "$pg" || { echo "set-up failed"; exit 1; }
+  MAILS_RECIPIENT=multi@example.com "$PY" "$root/bench/lib/mails.py" fill-queue "$pg" "$COUNT" >/dev/null
+  ids_pg "$W/multi-ids.txt"
+  pids=()
+  for p in $(seq "$PROCS"); do
+    J "$D" --db "$pg" mail process --batch 10 --json >"$W/multi-$p.json" 2>"$W/multi-$p.err" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+  drain
+  per=$(for p in $(seq "$PROCS"); do "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["sent"])' "$W/multi-$p.json" 2>/dev/null || echo "?"; done | paste -sd/)
+  read -r missing dups extra < <(delivered multi@example.com "$W/multi-ids.txt")
+  echo "     sent per process: $per; at Dovecot: $missing missing, $dups duplicates"
+  check "all $COUNT mails sent" [ "$(unsent_pg)" = 0 ]
+  check "each mail delivered exactly once" [ "$missing $dups" = "0 0" ]
+  check "more than one process sent mail" [ "$(echo "$per" | tr / '\n' | grep -vc '^0$')" -gt 1 ]
+
+  # -------------------------------------------------------------- 3. one refresh for several senders
+  echo "=== $PROCS senders through one Outlook server with an expired token"
+  reset_pg
+  D=$W/outlook
+  CID=juniper-faults-0000-0000-000000000001
+  SECRET=faults~secret.$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  idp() { curl -fsS -X POST "$IDP_URL/_control/$1" -H 'Content-Type: application/json' -d "$2"; }
+  idp register_app "{\"client_id\":\"$CID\",\"client_secret\":\"$SECRET\",\"redirect_uris\":[\"http://127.0.0.1:1/microsoft_outlook/confirm\"],\"tenant\":\"multi\",\"name\":\"faults\"}" >/dev/null
+  U=notifications@example.com
+  REFRESH=$(idp issue_tokens "{\"client_id\":\"$CID\",\"user\":\"$U\"}" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
+  J "$D" --db "$pg" init >/dev/null
+  J "$D" --db "$pg" module install microsoft_outlook >/dev/null
+  J "$D" --db "$pg" settings set external_email_server_default=true microsoft_outlook_client_identifier="$CID" \
+    microsoft_outlook_client_secret="$SECRET" >/dev/null
+  J "$D" --db "$pg" param set microsoft_outlook.endpoint "$IDP_URL/{tenant}/oauth2/v2.0/" >/dev/null
+  J "$D" --db "$pg" param set mail.default.from notifications >/dev/null
+  J "$D" --db "$pg" param set mail.catchall.domain example.com >/dev/null
+  printf 'ca_file = %s\n' "$CA_FILE" >"$D/juniper.conf"
+  OID=$(J "$D" --db "$pg" record create ir.mail_server name=Notifications smtp_authentication=outlook smtp_user="$U" --json |
+    "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  J "$D" --db "$pg" record write ir.mail_server "$OID" smtp_host=127.0.0.1 smtp_port="$SMTP_PORT" \
+    microsoft_outlook_refresh_token="$REFRESH" microsoft_outlook_access_token_expiration=0 \
+    microsoft_outlook_token_status=valid >/dev/null
+  MAILS_RECIPIENT=outlook@example.com "$PY" "$root/bench/lib/mails.py" fill-queue "$pg" "$COUNT" >/dev/null
+  ids_pg "$W/outlook-ids.txt"
+  idp reset_counts '{}' >/dev/null
+  pids=()
+  for p in $(seq "$PROCS"); do
+    J "$D" --db "$pg" mail process --batch 10 --json >"$W/outlook-$p.json" 2>"$W/outlook-$p.err" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+  drain
+  refreshes=$(curl -fsS "$IDP_URL/_control/counts" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["token"]["refresh_token"])')
+  stored=$(psql -At "$pg" -c "SELECT microsoft_outlook_refresh_token FROM ir_mail_server WHERE id = $OID")
+  read -r missing dups extra < <(delivered outlook@example.com "$W/outlook-ids.txt")
+  echo "     refresh grants at the identity platform: $refreshes; at Dovecot: $missing missing, $dups duplicates"
+  check "exactly one token refresh for $PROCS processes" [ "$refreshes" = 1 ]
+  check "the refresh token is stored encrypted" bash -c "[[ '$stored' == gcm1:* && '$stored' != *'$REFRESH'* ]]"
+  check "all $COUNT mails sent through Outlook, each once" [ "$(unsent_pg) $missing $dups" = "0 0 0" ]
+fi
+
+echo "send faults: $fails failed"
+[ "$fails" = 0 ]
