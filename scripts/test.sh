@@ -27,8 +27,9 @@ step "unit and integration tests (SQLite)" ctest --test-dir build --output-on-fa
 pg_url=$(bash tests/pg/start.sh "$work/pg" "${JUNIPER_TEST_PG_PORT:-15432}" | tail -n 1)
 step "module and record tests (PostgreSQL)" env JUNIPER_TEST_DB="$pg_url" build/tests/host/modules/test_host_modules
 step "mail core and Outlook tests (PostgreSQL)" bash -c "JUNIPER_TEST_DB='$pg_url' build/tests/host/mail/core/test_mail_core && JUNIPER_TEST_DB='$pg_url' build/tests/plugins/microsoft_outlook/test_microsoft_outlook"
-step "send faults: kill -9 mid-batch, several senders and one token refresh on PostgreSQL" \
-  bash tests/faults/send_faults.sh build "$pg_url"
+step "send faults: kill -9 mid-batch; 4 senders, one token refresh, a restart, on PostgreSQL" \
+  bash tests/faults/send_faults.sh build "$pg_url" "$work/pg"
+step "fetch faults: kill -9 mid-fetch, Dovecot stopped mid-fetch" bash tests/faults/fetch_faults.sh build
 step "command line (SQLite)" bash tests/cli/test_cli.sh build
 step "command line (PostgreSQL)" env JUNIPER_TEST_DB="$pg_url" bash tests/cli/test_cli.sh build
 # The mail stack's own curl self-test (tests/mailstack/selftest.sh) is not a step: the SMTP, IMAP,

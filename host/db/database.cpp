@@ -2,6 +2,7 @@
 
 #include "core/data_dir.hpp"
 #include "core/errors.hpp"
+#include "core/log.hpp"
 
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/sqlite3/soci-sqlite3.h>
@@ -42,6 +43,15 @@ std::string libpq_keywords(const std::string& url) {
 
 Database::Database(std::unique_ptr<soci::session> s, bool postgres, std::string display)
     : session_(std::move(s)), postgres_(postgres), display_(std::move(display)) {}
+
+void Database::reconnect() noexcept {
+  try {
+    session_->reconnect();
+    log::warning("db", "the connection to " + display_ + " was lost and has been re-opened");
+  } catch (const std::exception& e) {
+    log::error("db", "the connection to " + display_ + " is lost and cannot be re-opened yet: " + e.what());
+  }
+}
 
 std::unique_ptr<Database> Database::open(const std::string& url, const DataDir& data) {
   const bool pg = url.starts_with("postgresql://") || url.starts_with("postgres://");

@@ -24,7 +24,13 @@ class Database {
 
   // One session per process, used by one thread at a time: hold lock() around every use.
   soci::session& session() noexcept { return *session_; }
-  std::unique_lock<std::recursive_mutex> lock() { return std::unique_lock(mutex_); }
+  // A PostgreSQL connection lost (server restarted) is re-opened here, at the next use: the
+  // statement that saw it fail has failed, the next run works again.
+  std::unique_lock<std::recursive_mutex> lock() {
+    std::unique_lock l(mutex_);
+    if (postgres_ && l.owns_lock() && !session_->is_connected()) reconnect();
+    return l;
+  }
 
   // Dialect pieces for generated DDL.
   std::string id_column() const;  // "id ... PRIMARY KEY"
@@ -36,6 +42,7 @@ class Database {
 
  private:
   Database(std::unique_ptr<soci::session> s, bool postgres, std::string display);
+  void reconnect() noexcept;
 
   std::unique_ptr<soci::session> session_;
   bool postgres_;

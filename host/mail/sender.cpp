@@ -167,6 +167,30 @@ SendReport Sender::process(const SenderOptions& options) {
     lease_renewed = std::chrono::steady_clock::now();
   };
   std::size_t remaining = options.limit == 0 ? SIZE_MAX : options.limit;
+  // Open sessions, kept across claimed batches: one connection per (server, envelope) per run.
+  struct Open {
+    smtp::Endpoint endpoint;
+    smtp::Credentials credentials;
+    std::unique_ptr<smtp::Session> session;
+  };
+  std::map<std::pair<std::int64_t, std::string>, Open> open;
+  auto session_for = [&open, &report](const std::pair<std::int64_t, std::string>& key, const Transport& t) -> smtp::Session& {
+    auto& o = open[key];
+    const bool same = o.session && o.endpoint.host == t.endpoint.host && o.endpoint.port == t.endpoint.port &&
+                      o.endpoint.security == t.endpoint.security && o.credentials.kind == t.credentials.kind &&
+                      o.credentials.user == t.credentials.user && o.credentials.secret == t.credentials.secret;
+    if (!same) {  // first use, or new settings / a refreshed token: a new connection
+      if (o.session) report.connections += o.session->connections_opened();
+      o = {t.endpoint, t.credentials, std::make_unique<smtp::Session>(t.endpoint, t.credentials)};
+    }
+    return *o.session;
+  };
+  auto drop_session = [&open, &report](const std::pair<std::int64_t, std::string>& key) {
+    if (auto it = open.find(key); it != open.end()) {
+      if (it->second.session) report.connections += it->second.session->connections_opened();
+      open.erase(it);
+    }
+  };
   while (remaining > 0) {
     std::vector<QueuedMail> claimed;
     {
@@ -226,7 +250,7 @@ SendReport Sender::process(const SenderOptions& options) {
         keep_all(e.what(), false);
         continue;
       }
-      auto session = std::make_unique<smtp::Session>(transport.endpoint, transport.credentials);
+      smtp::Session* session = &session_for(key, transport);
       bool refreshed = false;
       // The next message is built (GMime) on a second thread while this one is on the wire.
       auto build_at = [&mails](std::size_t i) {
@@ -262,8 +286,8 @@ SendReport Sender::process(const SenderOptions& options) {
           refreshed = true;
           try {
             transport = server_transport(env_, hooks_, cfg, *transport.server_id, true);
-            report.connections += session->connections_opened();
-            session = std::make_unique<smtp::Session>(transport.endpoint, transport.credentials);
+            drop_session(key);
+            session = &session_for(key, transport);
             res = session->send({r.envelope, rcpts, data});
           } catch (const std::exception& e) {
             res.outcome = smtp::Outcome::temporary;
@@ -297,12 +321,16 @@ SendReport Sender::process(const SenderOptions& options) {
           }
           tr2.commit();
           (res.transient() ? report.retried : report.failed) += mails.size() - i - 1;
+          drop_session(key);
           break;
         }
       }
-      report.connections += session->connections_opened();
     }
   }
+  for (auto& [key, o] : open) {
+    if (o.session) report.connections += o.session->connections_opened();
+  }
+  open.clear();  // QUIT
   if (report.sent + report.retried + report.failed > 0) {
     log::info("mail", "queue run: " + std::to_string(report.sent) + " sent, " + std::to_string(report.retried) +
                           " to retry, " + std::to_string(report.failed) + " failed over " +

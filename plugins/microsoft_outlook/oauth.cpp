@@ -66,7 +66,7 @@ std::string hmac_hex(const std::string& key, const std::string& msg) {
 std::string csrf_token(sdk::Context& ctx, const std::string& model, std::int64_t id, const std::string& nonce) {
   const auto secret = ctx.param("database.secret");
   if (!secret || secret->empty()) throw sdk::Error(JUNIPER_ERR_INTERNAL, "database.secret is missing: run `juniper init`");
-  return hmac_hex(*secret, "microsoft_outlook_oauth\x1f" + model + "\x1f" + std::to_string(id) + "\x1f" + nonce);
+  return state_mac(*secret, model, id, nonce);
 }
 
 std::string form_query(const std::vector<std::pair<std::string, std::string>>& params) {
@@ -188,32 +188,54 @@ std::string authorize_url(sdk::Context& ctx, const Kind& kind, std::int64_t id) 
   return authority(ctx) + "authorize?" + form_query(q);
 }
 
-StateCheck check_state(sdk::Context& ctx, const std::string& state_text) {
-  StateCheck c;
+std::string state_mac(const std::string& secret, const std::string& model, std::int64_t id, const std::string& nonce) {
+  return hmac_hex(secret, "microsoft_outlook_oauth\x1f" + model + "\x1f" + std::to_string(id) + "\x1f" + nonce);
+}
+
+ParsedState parse_state(const std::string& state_text) {
+  ParsedState p;
   json state;
   try {
     state = json::parse(state_text);
   } catch (const json::exception&) {
-    c.why = "state is not JSON";
-    return c;
+    p.why = "state is not JSON";
+    return p;
   }
   if (!state.is_object() || !state.contains("model") || !state["model"].is_string() || !state.contains("id") ||
       !state["id"].is_number_integer() || !state.contains("nonce") || !state["nonce"].is_string() ||
       !state.contains("csrf_token") || !state["csrf_token"].is_string()) {
-    c.why = "state lacks model, id, nonce or csrf_token";
+    p.why = "state lacks model, id, nonce or csrf_token";
+    return p;
+  }
+  p.model = state["model"];
+  p.id = state["id"];
+  p.nonce = state["nonce"];
+  p.csrf_token = state["csrf_token"];
+  p.kind = kind_of(p.model);
+  if (p.kind == nullptr) {
+    p.why = "unknown model " + p.model;
+    return p;
+  }
+  p.ok = true;
+  return p;
+}
+
+bool mac_matches(const std::string& expected, const std::string& given) {
+  return !given.empty() && given.size() == expected.size() && CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
+}
+
+StateCheck check_state(sdk::Context& ctx, const std::string& state_text) {
+  StateCheck c;
+  const ParsedState p = parse_state(state_text);
+  c.kind = p.kind;
+  if (!p.ok) {
+    c.why = p.why;
     return c;
   }
-  const std::string model = state["model"];
-  const std::int64_t id = state["id"];
-  const std::string nonce = state["nonce"];
-  const std::string token = state["csrf_token"];
-  c.kind = kind_of(model);
-  if (c.kind == nullptr) {
-    c.why = "unknown model " + model;
-    return c;
-  }
-  const std::string expected = csrf_token(ctx, model, id, nonce);
-  if (token.empty() || token.size() != expected.size() || CRYPTO_memcmp(token.data(), expected.data(), token.size()) != 0) {
+  const std::string& model = p.model;
+  const std::int64_t id = p.id;
+  const std::string& nonce = p.nonce;
+  if (!mac_matches(csrf_token(ctx, model, id, nonce), p.csrf_token)) {
     c.why = "CSRF token mismatch";
     return c;
   }

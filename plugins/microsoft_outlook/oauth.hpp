@@ -42,6 +42,20 @@ struct StateCheck {
   std::int64_t state_id = 0;
   std::string verifier;
 };
+// The state's parts, parsed (no database, no secret: the part a fuzzer reaches).
+struct ParsedState {
+  bool ok = false;
+  std::string why;
+  std::string model, nonce, csrf_token;
+  std::int64_t id = 0;
+  const Kind* kind = nullptr;
+};
+ParsedState parse_state(const std::string& state_text);
+// HMAC-SHA256 (hex) keyed with database.secret over (scope, model, id, nonce).
+std::string state_mac(const std::string& secret, const std::string& model, std::int64_t id, const std::string& nonce);
+// Constant-time comparison; false for an empty `given`.
+bool mac_matches(const std::string& expected, const std::string& given);
+
 // Parses and verifies a returned state without writing anything.
 StateCheck check_state(sdk::Context& ctx, const std::string& state_text);
 

@@ -8,13 +8,16 @@
 #      mail delivered exactly once (FOR UPDATE SKIP LOCKED).
 #   3. with PG_URL: PROCS processes sending through one Outlook server whose access token expired:
 #      exactly one refresh at the identity platform, the rotated refresh token kept, each mail once.
+#   4. with PG_DIR (tests/pg/start.sh's folder): two `juniper serve` running the queue on one
+#      database while PostgreSQL is restarted mid-run: they reconnect and every mail goes out once.
 #
-# Usage: tests/faults/send_faults.sh BUILD_DIR [PG_URL]
+# Usage: tests/faults/send_faults.sh BUILD_DIR [PG_URL [PG_DIR]]
 #   env: FAULT_KILLS (default 6), FAULT_COUNT (300), FAULT_PROCS (4), FAULT_PORT_BASE (31000)
 # Exit 0 when every check passed. Needs root (the mail stack).
 set -uo pipefail
 build=$(cd "${1:?usage: send_faults.sh BUILD_DIR [PG_URL]}" && pwd)
 pg=${2:-}
+pg_dir=${3:-}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 PY=/usr/bin/python3
 KILLS=${FAULT_KILLS:-6}
@@ -177,6 +180,38 @@ if [ -n "$pg" ]; then
   check "exactly one token refresh for $PROCS processes" [ "$refreshes" = 1 ]
   check "the refresh token is stored encrypted" bash -c "[[ '$stored' == gcm1:* && '$stored' != *'$REFRESH'* ]]"
   check "all $COUNT mails sent through Outlook, each once" [ "$(unsent_pg) $missing $dups" = "0 0 0" ]
+fi
+
+if [ -n "$pg" ] && [ -n "$pg_dir" ]; then
+  # -------------------------------------------------------------- 4. PostgreSQL restarted under two serve
+  echo "=== two juniper serve on one PostgreSQL database, restarted mid-run"
+  reset_pg
+  D=$W/serve
+  plain_setup "$D" --db "$pg" || { echo "set-up failed"; exit 1; }
+  J "$D" --db "$pg" param set mail.queue.interval 1 >/dev/null
+  MAILS_RECIPIENT=restart@example.com "$PY" "$root/bench/lib/mails.py" fill-queue "$pg" "$COUNT" >/dev/null
+  ids_pg "$W/restart-ids.txt"
+  serve_pids=()
+  for p in 1 2; do
+    J "$D" --db "$pg" serve --listen "127.0.0.1:$((PORT_BASE + 100 + p))" >"$W/serve-$p.log" 2>&1 &
+    serve_pids+=($!)
+  done
+  sent_pg() { psql -At "$pg" -c "SELECT COUNT(*) FROM mail_mail WHERE state = 'sent'" 2>/dev/null || echo -1; }
+  for _ in $(seq 100); do [ "$(sent_pg)" -ge $((COUNT / 4)) ] && break; sleep 0.1; done
+  before=$(sent_pg)
+  pg_port=${pg##*:}; pg_port=${pg_port%%/*}
+  bash "$root/tests/pg/stop.sh" "$pg_dir" >/dev/null 2>&1
+  sleep 1
+  bash "$root/tests/pg/start.sh" "$pg_dir" "$pg_port" >/dev/null 2>&1
+  for _ in $(seq 120); do [ "$(psql -At "$pg" -c "SELECT COUNT(*) FROM mail_mail WHERE state <> 'sent'" 2>/dev/null)" = 0 ] && break; sleep 0.5; done
+  kill -TERM "${serve_pids[@]}" 2>/dev/null; wait "${serve_pids[@]}" 2>/dev/null
+  drain
+  read -r missing dups extra < <(delivered restart@example.com "$W/restart-ids.txt")
+  echo "     $before sent before the restart; at Dovecot: $missing missing, $dups duplicates"
+  check "PostgreSQL was restarted mid-run" [ "$before" -lt "$COUNT" ]
+  check "the serve processes reconnected and sent everything" [ "$(unsent_pg)" = 0 ]
+  check "no mail lost, at most the two in flight sent twice" [ "$missing $((dups <= 2))" = "0 1" ]
+  grep -h "re-opened" "$W"/serve-*.log | head -2 | sed 's/^/     /'
 fi
 
 echo "send faults: $fails failed"

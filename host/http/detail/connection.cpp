@@ -1,4 +1,5 @@
 #include "http/detail/connection.hpp"
+#include "http/detail/request_from.hpp"
 
 #include <algorithm>
 #include <climits>
@@ -158,32 +159,10 @@ void Connection::handle() {
     const unsigned version = msg.version();
     Response res;
     try {
-        Request req;
-        req.method = sv(msg.method_string());
-        req.target = sv(msg.target());
-        if (req.target.empty() || req.target.front() != '/') {
-            parser_.reset();
-            return send(Response::text(400, "Bad Request\n"), false, head, version);
-        }
-        const auto q = req.target.find('?');
-        req.path = url_decode(std::string_view(req.target).substr(0, q));
-        if (q != std::string::npos) req.query = req.target.substr(q + 1);
-        if (req.path.find('\0') != std::string::npos) {
-            parser_.reset();
-            return send(Response::text(400, "Bad Request\n"), false, head, version);
-        }
-        for (const auto& f : msg) {
-            auto [it, inserted] = req.headers.try_emplace(std::string(sv(f.name_string())), sv(f.value()));
-            if (!inserted) {
-                // RFC 9110 5.3 allows combining; RFC 6265 5.4 joins cookies with "; ".
-                it->second += iequals(it->first, "Cookie") ? "; " : ", ";
-                it->second += sv(f.value());
-            }
-        }
-        req.body = std::move(msg.body());
-        req.remote = remote_;
+        auto req = request_from(msg, remote_);
         parser_.reset();  // don't hold the body twice while the handler runs
-        res = run_handler(req);
+        if (!req) return send(Response::text(400, "Bad Request\n"), false, head, version);
+        res = run_handler(*req);
     } catch (const std::exception& e) {
         server_.log(std::string("request setup failed: ") + e.what());
         res = internal_error();

@@ -1,0 +1,16 @@
+// Internal: a parsed Beast request as our Request (the one place raw HTTP becomes a Request, so
+// the server and the HTTP fuzz target take the same path).
+#pragma once
+
+#include "http/detail/asio.hpp"
+#include "http/request.hpp"
+
+#include <optional>
+
+namespace juniper::http::detail {
+
+// nullopt: answer 400 (the target is not origin-form, or the decoded path holds a NUL).
+// Repeated headers are joined with ", " (Cookie with "; "). The body is moved out of msg.
+std::optional<Request> request_from(bhttp::request<bhttp::string_body>& msg, std::string remote);
+
+}  // namespace juniper::http::detail

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Crash tests of the IMAP fetch, with real processes against the real Dovecot:
+#   1. `kill -9` of `juniper mail fetch` at random moments, KILLS times, over COUNT unseen messages
+#      (small batches, so kills land between store, commit and \Seen): no message is left Seen
+#      without being stored; then normal runs store every message exactly once.
+#   2. Dovecot stopped in the middle of a fetch: the error is recorded on the server, nothing Seen
+#      is unstored; Dovecot back: the next run stores the rest, each message once.
+#
+# Usage: tests/faults/fetch_faults.sh BUILD_DIR
+#   env: FAULT_KILLS (default 6), FAULT_COUNT (300), FAULT_PORT_BASE (31500)
+set -uo pipefail
+build=$(cd "${1:?usage: fetch_faults.sh BUILD_DIR}" && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
+PY=/usr/bin/python3
+KILLS=${FAULT_KILLS:-6}
+COUNT=${FAULT_COUNT:-300}
+PORT_BASE=${FAULT_PORT_BASE:-31500}
+W=$(mktemp -d /tmp/juniper-fetch-faults.XXXXXX)
+chmod 755 "$W"
+MS=$W/mail
+fails=0
+cleanup() {
+  MAILSTACK_QUIET=1 bash "$root/tests/mailstack/stop.sh" "$MS" >/dev/null 2>&1 || true
+  [ "${FAULT_KEEP:-0}" = 1 ] && echo "work folder kept: $W" || rm -rf "$W"
+}
+trap cleanup EXIT
+check() {
+  local name=$1; shift
+  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
+}
+J() { local data=$1; shift; "$build/juniper" --data "$data" --modules-path "$build/modules" "$@"; }
+
+MAILSTACK_QUIET=1 bash "$root/tests/mailstack/start.sh" "$MS" "$PORT_BASE" >"$W/mailstack.log" 2>&1 ||
+  { cat "$W/mailstack.log"; echo "the mail stack did not start"; exit 1; }
+set -a; . "$MS/env"; set +a
+
+# mailbox USER: COUNT unseen messages in a new Dovecot mailbox (password pw-USER).
+mailbox() {
+  bash "$root/tests/mailstack/adduser.sh" "$MS" "$1" "pw-$1" >/dev/null
+  "$PY" "$root/bench/lib/mails.py" maildir "$MAILDIR_ROOT/$1/Maildir" "$1" "$COUNT" >/dev/null
+  chown -R mail:mail "$MAILDIR_ROOT/$1"; chmod 700 "$MAILDIR_ROOT/$1"
+}
+# A data folder with one confirmed incoming server for USER, fetching BATCH messages per run.
+incoming() {  # DATA USER BATCH
+  J "$1" init >/dev/null
+  printf 'ca_file = %s\n' "$CA_FILE" >"$1/juniper.conf"
+  J "$1" param set mail.fetch.batch "$3" >/dev/null
+  local id
+  id=$(J "$1" record create fetchmail.server name=Inbox server=127.0.0.1 port="$IMAPS_PORT" is_ssl=true \
+    user="$2" password="pw-$2" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  J "$1" record action fetchmail.server "$id" button_confirm_login >/dev/null || return 1
+  echo "$id"
+}
+# audit DB USER: "seen_not_stored stored distinct_stored seen" -- Seen read from the maildir flags.
+audit() {
+  "$PY" - "$1" "$MAILDIR_ROOT/$2/Maildir" <<'EOF'
+import email.parser, os, sqlite3, sys
+db, box = sys.argv[1], sys.argv[2]
+rows = [r[0] for r in sqlite3.connect(db).execute("SELECT message_id FROM mail_message")]
+stored = set(rows)
+seen = set()
+for sub in ("cur", "new"):
+    d = os.path.join(box, sub)
+    for f in os.listdir(d):
+        flags = f.split(":2,", 1)[1] if ":2," in f else ""
+        if "S" in flags:
+            with open(os.path.join(d, f), "rb") as fh:
+                seen.add((email.parser.BytesHeaderParser().parse(fh).get("Message-ID") or "").strip())
+print(len(seen - stored), len(rows), len(stored), len(seen))
+EOF
+}
+fetch_until_done() {  # DATA: normal runs until a run stores nothing more
+  local i out
+  for i in $(seq 60); do
+    out=$(J "$1" mail fetch --json 2>/dev/null) || true
+    [ "$(echo "$out" | "$PY" -c 'import json,sys; print(json.load(sys.stdin).get("stored", 0))' 2>/dev/null)" = 0 ] && return 0
+  done
+}
+
+mailbox killed@example.com
+mailbox stopped@example.com
+sleep 1.2  # Dovecot re-reads its users file at most once a second
+
+# ---------------------------------------------------------------- 1. kill -9 mid-fetch
+echo "=== kill -9 of the fetcher, $KILLS times, over $COUNT unseen messages"
+D=$W/kill
+incoming "$D" killed@example.com 50 >/dev/null || { echo "set-up failed"; exit 1; }
+kills=0
+# A run fetches one batch of 50 in a fraction of a second: kill early, and try until KILLS
+# kills landed on a live process (or the mailbox is done).
+for attempt in $(seq $((KILLS * 4))); do
+  [ "$kills" -ge "$KILLS" ] && break
+  J "$D" mail fetch >/dev/null 2>&1 &
+  pid=$!
+  sleep "$("$PY" -c 'import random; print(round(random.uniform(0.03, 0.25), 3))')"
+  if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
+  wait "$pid" 2>/dev/null
+done
+read -r unstored rows distinct seen < <(audit "$D/juniper.db" killed@example.com)
+echo "     $kills kills: $seen Seen at Dovecot, $distinct stored"
+check "no message is Seen without being stored ($unstored)" [ "$unstored" = 0 ]
+check "the kills landed ($kills)" [ "$kills" -gt 0 ]
+fetch_until_done "$D"
+read -r unstored rows distinct seen < <(audit "$D/juniper.db" killed@example.com)
+echo "     after normal runs: $rows stored ($distinct distinct), $seen Seen"
+check "every message stored" [ "$distinct" = "$COUNT" ]
+check "none stored twice" [ "$rows" = "$distinct" ]
+check "all marked Seen once stored" [ "$seen" = "$COUNT" ]
+
+# ---------------------------------------------------------------- 2. Dovecot stopped mid-fetch
+echo "=== Dovecot stopped in the middle of a fetch"
+D=$W/stopped
+SID=$(incoming "$D" stopped@example.com "$COUNT") || { echo "set-up failed"; exit 1; }
+J "$D" mail fetch --json >"$W/stopped.json" 2>&1 &
+pid=$!
+sleep 0.4
+bash "$root/tests/mailstack/dovecot.sh" "$MS" stop >/dev/null 2>&1
+wait "$pid"
+J "$D" mail fetch >/dev/null 2>&1  # and a run that starts while Dovecot is down
+err=$(J "$D" record read fetchmail.server "$SID" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin).get("error_message") or "")')
+read -r unstored rows distinct seen < <(audit "$D/juniper.db" stopped@example.com)
+echo "     while down: $distinct stored, $seen Seen; server error: ${err:0:100}"
+check "the failure is recorded on the server" [ -n "$err" ]
+check "no message is Seen without being stored ($unstored)" [ "$unstored" = 0 ]
+bash "$root/tests/mailstack/dovecot.sh" "$MS" start >/dev/null 2>&1
+fetch_until_done "$D"
+read -r unstored rows distinct seen < <(audit "$D/juniper.db" stopped@example.com)
+err=$(J "$D" record read fetchmail.server "$SID" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin).get("error_message") or "")')
+echo "     Dovecot back: $rows stored ($distinct distinct), $seen Seen"
+check "every message stored once Dovecot is back, none twice" [ "$distinct $rows" = "$COUNT $COUNT" ]
+check "the server's error is cleared by the successful run" [ -z "$err" ]
+
+echo "fetch faults: $fails failed"
+[ "$fails" = 0 ]
