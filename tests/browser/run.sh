@@ -39,6 +39,29 @@ BASE_URL="http://127.0.0.1:$port" SHOTS="$out" ADMIN_PASSWORD=browser-test-passw
   CLIENT_ID="$DEMO_CLIENT_ID" CLIENT_SECRET="$DEMO_CLIENT_SECRET" SMTP_PORT="$SMTP_PORT" IMAPS_PORT="$IMAPS_PORT" \
   MAILDIR_ROOT="$MAILDIR_ROOT" node "$here/walk.mjs"
 rc=$?
+# Secrets at rest: after the whole walk, no client secret and no token the identity platform
+# issued appears in clear in the database files, the logs or `record read` output.
+kill -TERM "$serve_pid" 2>/dev/null; wait "$serve_pid" 2>/dev/null
+curl -fsS "$IDP_URL/_control/tokens" | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for t in d["access_tokens"] + d["refresh_tokens"]: print(t)' >"$work/secrets.txt"
+issued=$(wc -l <"$work/secrets.txt")
+echo "$DEMO_CLIENT_SECRET" >>"$work/secrets.txt"
+for model in ir.mail_server fetchmail.server; do
+  for id in $("${J[@]}" record list "$model" --json | /usr/bin/python3 -c 'import json,sys; [print(r["id"]) for r in json.load(sys.stdin)]'); do
+    "${J[@]}" record read "$model" "$id" --json
+  done
+done >"$work/records.json" 2>&1
+"${J[@]}" settings show --json >"$work/settings.json" 2>&1 || true
+leaks=$(grep -a -l -F -f "$work/secrets.txt" "$work/data/"* "$work/serve.log" "$work/records.json" "$work/settings.json" 2>/dev/null)
+if [[ "$issued" -lt 2 ]]; then
+  echo "FAIL secrets at rest: the identity platform issued no tokens (nothing to look for)"; rc=1
+elif [[ -n "$leaks" ]]; then
+  echo "FAIL secrets at rest: a client secret or token in clear in: $leaks"; rc=1
+else
+  echo "ok   secrets at rest: none of $issued issued tokens nor the client secret in the database, logs or record read"
+fi
 if [[ $rc -ne 0 ]]; then
   echo "--- juniper log"; tail -30 "$work/data/juniper.log"
   echo "--- outgoing queue"; "${J[@]}" mail queue

@@ -1098,6 +1098,10 @@ class Handler(BaseHTTPRequestHandler):
                     self.send_json(200, st.counts)
                 elif name == "state":
                     self.send_json(200, self.state_summary())
+                elif name == "tokens":
+                    # every token ever issued, for the tests that check none is stored or logged in clear
+                    self.send_json(200, {"access_tokens": list(st.access_tokens),
+                                         "refresh_tokens": list(st.refresh_tokens)})
                 else:
                     self.send_json(404, {"error": "unknown control (GET): %s" % name})
             return
