@@ -45,7 +45,17 @@ void write(Level level, std::string_view source, std::string_view message) {
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
   std::string line = std::string(stamp) + " " + name(level) + " " + std::string(source) + ": ";
-  line.append(message);
+  // One event, one line: control characters from outside (a login name, a server's reply) are
+  // escaped so nobody can forge log lines.
+  for (const char c : message) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      line.push_back(c);
+    } else {
+      static constexpr char hex[] = "0123456789abcdef";
+      line += c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : std::string{'\\', 'x', hex[u >> 4], hex[u & 15]};
+    }
+  }
   line.push_back('\n');
   auto& s = sink();
   std::lock_guard lock(s.mu);

@@ -283,7 +283,24 @@ std::optional<std::string> email_normalize(std::string_view text)
     const std::vector<Mailbox> found = email_split(text);
     if (found.size() != 1)
         return std::nullopt;
-    return normalize_addr_spec(found.front().address);
+    std::string n = normalize_addr_spec(found.front().address);
+    // GMime decodes IDNA A-labels only when they start with a lower-case "xn--"; normalising
+    // lower-cases the domain, so a second pass could decode what the first kept ("Xn--..."):
+    // go on to the fixed point, so that normalising a normalised address changes nothing
+    // (found by fuzz_address).
+    for (int pass = 0; pass < 3; ++pass) {
+        const auto at = n.rfind('@');
+        if (at == std::string::npos || n.find("xn--", at) == std::string::npos)
+            break;
+        const std::vector<Mailbox> again = email_split(n);
+        if (again.size() != 1)
+            break;
+        std::string next = normalize_addr_spec(again.front().address);
+        if (next == n)
+            break;
+        n = std::move(next);
+    }
+    return n;
 }
 
 std::optional<std::string> email_domain_extract(std::string_view text)

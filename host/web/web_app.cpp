@@ -110,6 +110,11 @@ http::Response WebApp::login_submit(const http::Request& req) {
 }
 
 http::Response WebApp::logout(const http::Request& req) {
+  // A POST with the session's token: a cross-site link or image cannot log the admin out.
+  const http::Session s = session_for(req, nullptr);
+  if (!http::SessionStore::check_csrf(s, req.form_param("csrf_token").value_or(""))) {
+    return forbidden("The form's security token is missing or wrong. Reload the page and try again.");
+  }
   if (const auto id = req.cookie(sessions_.cookie_name())) sessions_.erase(*id);
   http::Response res = http::Response::redirect("/web/login");
   res.set_cookie(sessions_.clear_cookie());
@@ -164,7 +169,6 @@ std::shared_ptr<const http::Router> WebApp::build_router() {
   r->add("GET", "/web/health", [this](const http::Request& q) { return health(q); });
   r->add("GET", "/web/login", [this](const http::Request& q) { return login_form(q); });
   r->add("POST", "/web/login", [this](const http::Request& q) { return login_submit(q); });
-  r->add("GET", "/web/logout", [this](const http::Request& q) { return logout(q); });
   r->add("POST", "/web/logout", [this](const http::Request& q) { return logout(q); });
   add_admin_pages(*r, *this);
   r->add("GET", "/", [](const http::Request&) { return http::Response::redirect("/web"); });

@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 using juniper::test::csrf_from;
 using juniper::test::TestHost;
 using juniper::test::WebClient;
@@ -138,4 +140,76 @@ TEST_CASE("System Parameters and Compose", "[web]") {
   CHECK(has(t.browser->get("/web/list/mail.mail").body, "Outgoing"));
   WebClient anonymous(t.site.base_url());
   CHECK(anonymous.get("/web/params").status == 303);  // to the login page
+}
+
+TEST_CASE("every state-changing form refuses a missing or wrong CSRF token and changes nothing", "[web][abuse]") {
+  Site t;
+  REQUIRE(t.browser->post("/web/apps/install", "name=microsoft_outlook&csrf_token=" + t.csrf("/web/apps")).status == 303);
+  {
+    auto lock = t.host->db().lock();
+    auto env = t.host->env();
+    records::create(env, "ir.mail_server", {{"name", "Target"}, {"smtp_host", "127.0.0.1"}});
+    records::param_set(env, "mail.catchall.domain", "example.com");
+  }
+  auto snapshot = [&] {
+    auto lock = t.host->db().lock();
+    return t.snapshot();
+  };
+  const auto before = snapshot();
+  const std::vector<std::pair<std::string, std::string>> forms = {
+      {"/web/apps/install", "name=test_base"},
+      {"/web/apps/uninstall", "name=microsoft_outlook"},
+      {"/web/settings", "__present_external_email_server_default=1&external_email_server_default=1"},
+      {"/web/record/ir.mail_server/new", "name=Intruder&smtp_host=evil.example"},
+      {"/web/record/ir.mail_server/1", "name=Changed"},
+      {"/web/record/ir.mail_server/1/delete", ""},
+      {"/web/record/ir.mail_server/1/action/test_connection", ""},
+      {"/web/params", "key=mail.default.from&value=attacker"},
+      {"/web/params/delete", "key=mail.catchall.domain"},
+      {"/web/compose", "email_from=a%40example.com&email_to=b%40example.com&subject=s&body=b"},
+      {"/web/logout", ""}};
+  for (const auto& [path, form] : forms) {
+    for (const std::string token : {"", "&csrf_token=wrong", "&csrf_token="}) {
+      INFO(path << " with '" << token << "'");
+      CHECK(t.browser->post(path, form + token).status == 403);
+    }
+  }
+  CHECK(snapshot() == before);
+  CHECK(t.browser->get("/web/params").status == 200);  // still logged in: the tokenless logout did nothing
+  // A GET cannot log out either (an image on another site).
+  CHECK(t.browser->get("/web/logout").status != 303);
+  CHECK(t.browser->get("/web/params").status == 200);
+  const auto out = t.browser->post("/web/logout", "csrf_token=" + t.csrf("/web/params"));
+  CHECK(out.status == 303);
+  CHECK(t.browser->get("/web/params").status == 303);  // to the login page
+}
+
+TEST_CASE("login starts a new session: the token of the session before login no longer works", "[web][abuse]") {
+  TestHost h;
+  juniper::test::TestSite site{*h.host};
+  WebClient anon(site.base_url());
+  const std::string before_login = csrf_from(anon.get("/web/login").body);
+  REQUIRE_FALSE(before_login.empty());
+  REQUIRE(anon.login("admin", "admin-password"));
+  // A fixed (planted) pre-login session would still accept its token; a rotated one does not.
+  CHECK(anon.post("/web/params", "key=k1&value=v&csrf_token=" + before_login).status == 403);
+  CHECK(anon.post("/web/params", "key=k1&value=v&csrf_token=" + csrf_from(anon.get("/web/params").body)).status == 200);
+}
+
+TEST_CASE("a login name with line breaks cannot forge log lines", "[web][abuse]") {
+  TestHost h;
+  juniper::test::TestSite site{*h.host};
+  WebClient anon(site.base_url());
+  const std::string csrf = csrf_from(anon.get("/web/login").body);
+  CHECK(anon.post("/web/login", "login=x%0D%0A2026-01-01T00%3A00%3A00Z+info+web%3A+forged&password=p&csrf_token=" + csrf).status == 401);
+  std::ifstream in(h.dir / "juniper.log");
+  std::string line, all;
+  bool forged = false;
+  while (std::getline(in, line)) {
+    all += line + "\n";
+    forged = forged || line.starts_with("2026-01-01T00:00:00Z");
+  }
+  INFO(all);
+  CHECK(all.find("failed login for 'x\\r\\n2026-01-01T00:00:00Z info web: forged'") != std::string::npos);
+  CHECK_FALSE(forged);
 }
