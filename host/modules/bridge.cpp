@@ -1,4 +1,5 @@
 #include "modules/bridge.hpp"
+#include "modules/mail_services.hpp"
 
 #include "core/errors.hpp"
 #include "core/log.hpp"
@@ -19,34 +20,6 @@ namespace {
 using records::FieldType;
 
 std::string s(const char* c) { return c ? std::string(c) : std::string(); }
-
-// Every entry point below turns host exceptions into a status plus message: nothing throws
-// into module code.
-template <class F>
-juniper_status guarded(juniper_error* err, F&& f) noexcept {
-  auto fail = [err](juniper_status code, std::string_view msg) {
-    host_api()->error_set(err, code, str(msg));
-    return code;
-  };
-  try {
-    f();
-    return JUNIPER_OK;
-  } catch (const UserError& e) {
-    return fail(JUNIPER_ERR_INVALID, e.what());
-  } catch (const TemporaryError& e) {
-    return fail(JUNIPER_ERR_TEMPORARY, e.what());
-  } catch (const nlohmann::json::exception& e) {
-    return fail(JUNIPER_ERR_INVALID, std::string("invalid JSON: ") + e.what());
-  } catch (const std::exception& e) {
-    return fail(JUNIPER_ERR_INTERNAL, e.what());
-  } catch (...) {
-    return fail(JUNIPER_ERR_INTERNAL, "unknown host error");
-  }
-}
-
-void to_sink(juniper_sink* out, std::string_view v) {
-  if (out != nullptr && out->write != nullptr) out->write(out->user, v.data(), v.size());
-}
 
 // Descriptors may come from a module built against an older (smaller) struct: copy what it
 // has, zero the rest; refuse a bigger one ("more than this host supports").
@@ -460,7 +433,11 @@ const juniper_host_api kHost = {sizeof(juniper_host_api),
                                 response_body,
                                 http_post_form,
                                 record_lock,
-                                url_encode};
+                                url_encode,
+                                smtp_open,
+                                smtp_send,
+                                smtp_close,
+                                imap_check};
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 // types behind the SDK's opaque handles, and the calls from host into module code.
 #pragma once
 
+#include "core/errors.hpp"
 #include "records/env.hpp"
 
 #include <juniper/sdk/c/juniper_module.h>
@@ -45,6 +46,34 @@ struct ErrorBox {
 
 inline juniper_str str(std::string_view s) noexcept { return juniper_str{s.data(), s.size()}; }
 inline std::string_view view(juniper_str s) noexcept { return s.data ? std::string_view(s.data, s.size) : std::string_view(); }
+
+// Every entry point of the host table turns host exceptions into a status plus message:
+// nothing throws into module code.
+template <class F>
+juniper_status guarded(juniper_error* err, F&& f) noexcept {
+  auto fail = [err](juniper_status code, std::string_view msg) {
+    host_api()->error_set(err, code, str(msg));
+    return code;
+  };
+  try {
+    f();
+    return JUNIPER_OK;
+  } catch (const UserError& e) {
+    return fail(JUNIPER_ERR_INVALID, e.what());
+  } catch (const TemporaryError& e) {
+    return fail(JUNIPER_ERR_TEMPORARY, e.what());
+  } catch (const nlohmann::json::exception& e) {
+    return fail(JUNIPER_ERR_INVALID, std::string("invalid JSON: ") + e.what());
+  } catch (const std::exception& e) {
+    return fail(JUNIPER_ERR_INTERNAL, e.what());
+  } catch (...) {
+    return fail(JUNIPER_ERR_INTERNAL, "unknown host error");
+  }
+}
+
+inline void to_sink(juniper_sink* out, std::string_view v) {
+  if (out != nullptr && out->write != nullptr) out->write(out->user, v.data(), v.size());
+}
 
 // Throws UserError "<module>: <message>" when a module call failed (status != OK).
 void throw_if_failed(juniper_status st, const ErrorBox& box, std::string_view module, std::string_view what);

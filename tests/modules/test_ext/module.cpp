@@ -23,8 +23,29 @@ struct TestExt {
                          "Partner " + rec["name"].get<std::string>() + " is a bank: please fill its Bank Code.");
       }
     });
+    mail_probe(reg);
   }
   static void uninstall(sdk::Context& ctx) { ctx.set_param("test_ext.uninstalled", "yes"); }
+
+  // The host's mail clients through the SDK (ABI 1.1): the endpoint comes from the parameter
+  // test_ext.mail_endpoint (JSON), the answers go back as the action's result.
+  static void mail_probe(sdk::Registrar& reg) {
+    reg.action("test_base.partner", "smtp_probe", "SMTP Probe", [](sdk::Context& ctx, std::int64_t id) {
+      const json ep = json::parse(ctx.param("test_ext.mail_endpoint").value_or("{}"));
+      const std::string to = ctx.param("test_ext.mail_to").value_or("");
+      sdk::SmtpSession smtp(ctx, ep);
+      json results = json::array();
+      for (int i = 0; i < 2; ++i) {  // two mails over the session's one connection
+        const std::string data = "From: " + ep.value("user", std::string()) + "\r\nTo: " + to + "\r\nSubject: probe " +
+                                 std::to_string(id) + "-" + std::to_string(i) + "\r\n\r\nsent by test_ext\r\n";
+        results.push_back(smtp.send(ep.value("user", std::string()), {to}, data));
+      }
+      return json{{"results", results}};
+    });
+    reg.action("test_base.partner", "imap_probe", "IMAP Probe", [](sdk::Context& ctx, std::int64_t) {
+      return ctx.imap_check(json::parse(ctx.param("test_ext.imap_endpoint").value_or("{}")));
+    });
+  }
 };
 }  // namespace
 

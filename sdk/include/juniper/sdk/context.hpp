@@ -140,6 +140,15 @@ class Context {
     require(JUNIPER_HOST_HAS(&host(), record_lock), "record_lock");
     call([&](juniper_error* e) { return host().record_lock(ctx_, detail::str(model), id, e); });
   }
+  // The host's IMAP client: login + SELECT INBOX; {"uidvalidity": n, "unseen": [uids]}.
+  nlohmann::json imap_check(const nlohmann::json& endpoint) const {
+    require(JUNIPER_HOST_HAS(&host(), imap_check), "imap_check");
+    std::string out;
+    auto sink = detail::string_sink(out);
+    const std::string ep = endpoint.dump();
+    call([&](juniper_error* e) { return host().imap_check(ctx_, detail::str(ep), &sink, e); });
+    return nlohmann::json::parse(out);
+  }
   // {"status": 200, "body": "..."}; throws Error(JUNIPER_ERR_TEMPORARY) when unreachable.
   nlohmann::json post_form(std::string_view url, const nlohmann::json& form, int32_t timeout_seconds = 10) const {
     require(JUNIPER_HOST_HAS(&host(), http_post_form), "http_post_form");
@@ -168,6 +177,35 @@ class Context {
   }
 
   juniper_ctx* ctx_;
+  friend class SmtpSession;
+};
+
+// The host's SMTP client, one connection reused for every send(); closed (QUIT) on destruction.
+class SmtpSession {
+ public:
+  SmtpSession(const Context& ctx, const nlohmann::json& endpoint) {
+    Context::require(JUNIPER_HOST_HAS(&host(), smtp_open), "smtp_open");
+    const std::string ep = endpoint.dump();
+    Context::call([&](juniper_error* e) { return host().smtp_open(ctx.raw(), detail::str(ep), &session_, e); });
+  }
+  ~SmtpSession() {
+    if (session_ != nullptr) host().smtp_close(session_);
+  }
+  SmtpSession(const SmtpSession&) = delete;
+  SmtpSession& operator=(const SmtpSession&) = delete;
+
+  // {"outcome": "sent" | ..., "transient": bool, "code": 250, "message": "..."}
+  nlohmann::json send(const std::string& from, const std::vector<std::string>& to, std::string_view data) {
+    const std::string envelope = nlohmann::json{{"from", from}, {"to", to}}.dump();
+    std::string out;
+    auto sink = detail::string_sink(out);
+    Context::call(
+        [&](juniper_error* e) { return host().smtp_send(session_, detail::str(envelope), detail::str(data), &sink, e); });
+    return nlohmann::json::parse(out);
+  }
+
+ private:
+  juniper_smtp* session_ = nullptr;
 };
 
 }  // namespace juniper::sdk

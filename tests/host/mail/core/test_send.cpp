@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+
 using juniper::test::MailHost;
 using juniper::test::eventually;
 using juniper::test::unique_mailbox;
@@ -154,4 +156,53 @@ TEST_CASE("bad input is refused at enqueue and nothing is queued", "[mail][send]
   t.param("mail.max_size", "1000");
   CHECK_THROWS_WITH(t.send("alice@example.com", "a@example.com", "big", std::string(5000, 'x')), Catch::Contains("mail.max_size"));
   CHECK(count() == 0);
+}
+
+TEST_CASE("a module sends and checks mail with the host's SMTP and IMAP clients (SDK 1.1)", "[mail][sdk]") {
+  MailHost t;
+  // What the host does at start-up with juniper.conf's ca_file (the fixture writes it later).
+  struct CaEnv {
+    explicit CaEnv(const std::string& f) { ::setenv("JUNIPER_CA_FILE", f.c_str(), 1); }
+    ~CaEnv() { ::unsetenv("JUNIPER_CA_FILE"); }
+  } ca_env(t.stack["CA_FILE"]);
+  auto lock = t.host->db().lock();
+  t.host->modules().install({"test_ext"});  // and test_base, its dependency
+  const std::string box = unique_mailbox("probe");
+  t.stack.add_user(box, "probe-password");
+  nlohmann::json smtp = {{"host", "127.0.0.1"}, {"port", std::stoi(t.stack["SMTP_PORT"])}, {"security", "starttls"},
+                         {"auth", "password"}, {"user", "alice@example.com"}, {"secret", "alice-password"}};
+  t.param("test_ext.mail_endpoint", smtp.dump());
+  t.param("test_ext.mail_to", box);
+  t.param("test_ext.imap_endpoint", nlohmann::json{{"host", "127.0.0.1"}, {"port", std::stoi(t.stack["IMAPS_PORT"])},
+                                                   {"security", "ssl"}, {"auth", "password"}, {"user", box},
+                                                   {"secret", "probe-password"}}
+                                        .dump());
+  auto e = t.env();
+  const auto partner = records::create(e, "test_base.partner", {{"name", "Probe"}});
+  const auto* send = e.registry.action("test_base.partner", "smtp_probe");
+  const auto* check = e.registry.action("test_base.partner", "imap_probe");
+  REQUIRE(send != nullptr);
+  REQUIRE(check != nullptr);
+
+  const int before = t.stack.smtp_connections();
+  const auto sent = send->invoke(e, partner);
+  INFO(sent.dump());
+  REQUIRE(sent["results"].size() == 2);
+  CHECK(sent["results"][0]["outcome"] == "sent");
+  CHECK(sent["results"][1]["outcome"] == "sent");
+  CHECK(t.stack.smtp_connections() - before == 1);  // the module's session reused its connection
+  REQUIRE(eventually([&] { return t.stack.mailbox(box).size() == 2; }));
+  CHECK(check->invoke(e, partner)["unseen"].size() == 2);
+
+  // Failures come back as outcomes and reasons, never with the secret.
+  smtp["secret"] = "wrong-password";
+  t.param("test_ext.mail_endpoint", smtp.dump());
+  const auto refused = send->invoke(e, partner);
+  CHECK(refused["results"][0]["outcome"] == "auth_failed");
+  CHECK(refused["results"][0]["message"].get<std::string>().find("wrong-password") == std::string::npos);
+  t.param("test_ext.imap_endpoint", nlohmann::json{{"host", "127.0.0.1"}, {"port", std::stoi(t.stack["IMAPS_PORT"])},
+                                                   {"security", "ssl"}, {"auth", "password"}, {"user", box},
+                                                   {"secret", "bad"}}
+                                        .dump());
+  CHECK_THROWS_WITH(check->invoke(e, partner), Catch::Contains("uthenticat"));
 }

@@ -23,6 +23,9 @@
 #define JUNIPER_REQUEST_BODY 6
 #define JUNIPER_REQUEST_FULL_URL 7 /* path and query, as received */
 
+/* A host-owned SMTP session (ABI 1.1): opened with smtp_open, closed with smtp_close. */
+typedef struct juniper_smtp juniper_smtp;
+
 typedef struct juniper_host_api {
   uint32_t struct_size;
   uint32_t abi_major;
@@ -79,7 +82,30 @@ typedef struct juniper_host_api {
   juniper_status (*record_lock)(juniper_ctx* ctx, juniper_str model, int64_t id, juniper_error* err);
   /* Percent-encodes a URL component (libcurl). */
   void (*url_encode)(juniper_str text, juniper_sink* out);
-  /* v1.0 ends here; append only. */
+  /* v1.0 ends here. */
+
+  /* v1.1: the host's mail clients (libcurl; TLS certificates always verified, the host's extra
+   * CA file trusted too; SASL PLAIN/LOGIN with a password or XOAUTH2 with a bearer token), so a
+   * module brings credentials and policy, never a second SMTP or IMAP implementation.
+   * endpoint_json: {"host": "smtp.office365.com", "port": 587, "security": "none|starttls|ssl",
+   *                 "auth": "none|password|xoauth2", "user": "...", "secret": "..."}
+   * (The usual way to send is still the mail.transport hook: answer credentials, the host sends
+   * the queue. These calls are for a module's own mail work: probes, digests, relays.) */
+  juniper_status (*smtp_open)(juniper_ctx* ctx, juniper_str endpoint_json, juniper_smtp** out, juniper_error* err);
+  /* One message over the session's connection (connects lazily, reused, reconnects once when the
+   * server dropped it). envelope_json: {"from": "a@example.com", "to": ["b@example.com"]}; data:
+   * the RFC 5322 text. out_json, whatever the outcome: {"outcome": "sent" | "temporary" |
+   * "permanent" | "auth_failed" | "connection_failed" | "tls_failed", "transient": bool,
+   * "code": 250, "message": "<a sentence for the administrator>"}. Secrets never appear in it. */
+  juniper_status (*smtp_send)(juniper_smtp* session, juniper_str envelope_json, juniper_str data, juniper_sink* out_json,
+                              juniper_error* err);
+  void (*smtp_close)(juniper_smtp* session); /* QUIT; NULL is a no-op */
+  /* Connects, authenticates and selects INBOX (endpoint_json as above, "security": "ssl" or
+   * "starttls"), then answers {"uidvalidity": n, "unseen": [uid, ...]}. A failure is
+   * JUNIPER_ERR_TEMPORARY (connection, identity provider down) or JUNIPER_ERR_INVALID (refused
+   * login, TLS, protocol) with the reason. */
+  juniper_status (*imap_check)(juniper_ctx* ctx, juniper_str endpoint_json, juniper_sink* out_json, juniper_error* err);
+  /* v1.1 ends here; append only. */
 } juniper_host_api;
 
 /* Whether `api` is new enough to have `member` (OBS's HAS_VAL). */

@@ -1,0 +1,113 @@
+#include "modules/mail_services.hpp"
+
+#include "mail/imap/session.hpp"
+#include "mail/smtp/session.hpp"
+#include "modules/bridge.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <memory>
+
+struct juniper_smtp {
+  std::unique_ptr<juniper::mail::smtp::Session> session;
+};
+
+namespace juniper::modules {
+namespace {
+
+using nlohmann::json;
+
+std::string extra_ca() {
+  const char* ca = std::getenv("JUNIPER_CA_FILE");  // juniper.conf's ca_file lands here at start-up
+  return ca != nullptr ? ca : "";
+}
+
+std::string text(const json& j, const char* key) { return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : ""; }
+
+json endpoint_of(juniper_str endpoint_json) {
+  json ep = json::parse(view(endpoint_json));
+  if (!ep.is_object() || text(ep, "host").empty() || !ep.contains("port") || !ep["port"].is_number_integer()) {
+    throw UserError("a mail endpoint needs \"host\" and a numeric \"port\"");
+  }
+  return ep;
+}
+
+}  // namespace
+
+juniper_status smtp_open(juniper_ctx* ctx, juniper_str endpoint_json, juniper_smtp** out, juniper_error* err) {
+  (void)ctx;
+  return guarded(err, [&] {
+    if (out == nullptr) throw UserError("smtp_open needs somewhere to put the session");
+    const json ep = endpoint_of(endpoint_json);
+    mail::smtp::Endpoint e;
+    e.host = text(ep, "host");
+    e.port = ep["port"].get<int>();
+    const std::string security = text(ep, "security");
+    e.security = security == "starttls" ? mail::smtp::Security::starttls
+                 : security == "ssl"    ? mail::smtp::Security::ssl
+                                        : mail::smtp::Security::none;
+    e.ca_file = extra_ca();
+    mail::smtp::Credentials c;
+    const std::string auth = text(ep, "auth");
+    c.kind = auth == "xoauth2" ? mail::smtp::AuthKind::xoauth2
+             : auth == "password" ? mail::smtp::AuthKind::password
+                                  : mail::smtp::AuthKind::none;
+    c.user = text(ep, "user");
+    c.secret = text(ep, "secret");
+    *out = new juniper_smtp{std::make_unique<mail::smtp::Session>(std::move(e), std::move(c))};
+  });
+}
+
+juniper_status smtp_send(juniper_smtp* session, juniper_str envelope_json, juniper_str data, juniper_sink* out_json,
+                         juniper_error* err) {
+  return guarded(err, [&] {
+    if (session == nullptr || !session->session) throw UserError("smtp_send on a closed session");
+    const json env = json::parse(view(envelope_json));
+    mail::smtp::Outgoing m;
+    m.envelope_from = text(env, "from");
+    if (env.contains("to") && env["to"].is_array()) {
+      for (const auto& r : env["to"]) {
+        if (r.is_string()) m.recipients.push_back(r.get<std::string>());
+      }
+    }
+    m.data = std::string(view(data));
+    const auto r = session->session->send(m);
+    to_sink(out_json, json{{"outcome", std::string(mail::smtp::to_string(r.outcome))},
+                           {"transient", r.transient()},
+                           {"code", r.code},
+                           {"message", r.message}}
+                          .dump());
+  });
+}
+
+void smtp_close(juniper_smtp* session) { delete session; }  // ~Session sends QUIT
+
+juniper_status imap_check(juniper_ctx* ctx, juniper_str endpoint_json, juniper_sink* out_json, juniper_error* err) {
+  (void)ctx;
+  return guarded(err, [&] {
+    const json ep = endpoint_of(endpoint_json);
+    mail::imap::Endpoint e;
+    e.host = text(ep, "host");
+    e.port = ep["port"].get<int>();
+    e.ssl = text(ep, "security") != "starttls";
+    e.ca_file = extra_ca();
+    mail::imap::Credentials c;
+    c.kind = text(ep, "auth") == "xoauth2" ? mail::imap::AuthKind::xoauth2 : mail::imap::AuthKind::password;
+    c.user = text(ep, "user");
+    c.secret = text(ep, "secret");
+    try {
+      mail::imap::Session s(std::move(e), std::move(c));
+      s.open("INBOX");
+      const auto unseen = s.search_unseen();
+      to_sink(out_json, json{{"uidvalidity", s.uidvalidity()}, {"unseen", unseen}}.dump());
+      s.close();
+    } catch (const mail::imap::Error& x) {
+      const bool temporary = x.kind() == mail::imap::ErrorKind::connection || x.kind() == mail::imap::ErrorKind::temporary_auth;
+      if (temporary) throw TemporaryError(x.what());
+      throw UserError(x.what());
+    }
+  });
+}
+
+}  // namespace juniper::modules
