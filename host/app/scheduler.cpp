@@ -18,6 +18,11 @@ MailScheduler::~MailScheduler() {
   thread_.join();
 }
 
+bool MailScheduler::stopping() {
+  std::lock_guard lock(mu_);
+  return stop_;
+}
+
 void MailScheduler::wake() {
   {
     std::lock_guard lock(mu_);
@@ -40,9 +45,20 @@ void MailScheduler::run() {
   auto next_fetch = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (true) {
     try {
+      // The database lock also guards the registry, so pages wait while we hold it: send in
+      // rounds of one batch and let them in between (a long queue no longer freezes the UI).
+      constexpr std::size_t kRound = 200;
+      for (bool more = true; more;) {
+        auto lock = host_.db().lock();
+        auto env = host_.env();
+        mail::SenderOptions o;
+        o.limit = kRound;
+        o.batch = kRound;
+        const auto r = mail::Sender(env, host_.modules().hooks(), host_.data().config()).process(o);
+        more = r.sent + r.retried + r.failed >= kRound && !stopping();
+      }
       auto lock = host_.db().lock();
       auto env = host_.env();
-      mail::Sender(env, host_.modules().hooks(), host_.data().config()).process();
       if (std::chrono::steady_clock::now() >= next_fetch) {
         mail::fetch_all(env, host_.modules().hooks(), host_.data().config());
       }

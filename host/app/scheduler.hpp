@@ -21,6 +21,7 @@ class MailScheduler {
   void wake();  // a mail was queued: run the queue now
 
  private:
+  bool stopping();
   void run();
   std::chrono::seconds interval(const char* param, std::chrono::seconds fallback);
 

@@ -29,6 +29,11 @@ check() {
   if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
 }
 J() { local data=$1; shift; "$build/juniper" --data "$data" --modules-path "$build/modules" "$@"; }
+# For background runs: the binary itself, so that $! is juniper (J in the background would be a
+# subshell, and kill -9 would miss the process).
+JX=("$build/juniper" --modules-path "$build/modules")
+# Running (not finished: a finished child stays a zombie until waited for, and kill succeeds on it).
+alive() { [ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 
 MAILSTACK_QUIET=1 bash "$root/tests/mailstack/start.sh" "$MS" "$PORT_BASE" >"$W/mailstack.log" 2>&1 ||
   { cat "$W/mailstack.log"; echo "the mail stack did not start"; exit 1; }
@@ -90,10 +95,10 @@ kills=0
 # kills landed on a live process (or the mailbox is done).
 for attempt in $(seq $((KILLS * 4))); do
   [ "$kills" -ge "$KILLS" ] && break
-  J "$D" mail fetch >/dev/null 2>&1 &
+  "${JX[@]}" --data "$D" mail fetch >/dev/null 2>&1 &
   pid=$!
   sleep "$("$PY" -c 'import random; print(round(random.uniform(0.03, 0.25), 3))')"
-  if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
+  if alive "$pid" && kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "$pid" 2>/dev/null
 done
 read -r unstored rows distinct seen < <(audit "$D/juniper.db" killed@example.com)
@@ -111,7 +116,7 @@ check "all marked Seen once stored" [ "$seen" = "$COUNT" ]
 echo "=== Dovecot stopped in the middle of a fetch"
 D=$W/stopped
 SID=$(incoming "$D" stopped@example.com "$COUNT") || { echo "set-up failed"; exit 1; }
-J "$D" mail fetch --json >"$W/stopped.json" 2>&1 &
+"${JX[@]}" --data "$D" mail fetch --json >"$W/stopped.json" 2>&1 &
 pid=$!
 sleep 0.4
 bash "$root/tests/mailstack/dovecot.sh" "$MS" stop >/dev/null 2>&1

@@ -28,7 +28,9 @@ W=$(mktemp -d /tmp/juniper-faults.XXXXXX)
 chmod 755 "$W"
 MS=$W/mail
 fails=0
+serve_pids=()
 cleanup() {
+  [ ${#serve_pids[@]} -gt 0 ] && kill -TERM "${serve_pids[@]}" 2>/dev/null
   MAILSTACK_QUIET=1 bash "$root/tests/mailstack/stop.sh" "$MS" >/dev/null 2>&1 || true
   [ "${FAULT_KEEP:-0}" = 1 ] && echo "work folder kept: $W" || rm -rf "$W"
 }
@@ -38,6 +40,11 @@ check() {  # check NAME CONDITION-COMMAND...
   if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
 }
 J() { local data=$1; shift; "$build/juniper" --data "$data" --modules-path "$build/modules" "$@"; }
+# For background runs: the binary itself, so that $! is juniper (J in the background would be a
+# subshell, and kill -9 would miss the process).
+JX=("$build/juniper" --modules-path "$build/modules")
+# Running (not finished: a finished child stays a zombie until waited for, and kill succeeds on it).
+alive() { [ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 
 MAILSTACK_QUIET=1 bash "$root/tests/mailstack/start.sh" "$MS" "$PORT_BASE" >"$W/mailstack.log" 2>&1 ||
   { cat "$W/mailstack.log"; echo "the mail stack did not start"; exit 1; }
@@ -90,10 +97,10 @@ MAILS_RECIPIENT=crash@example.com "$PY" "$root/bench/lib/mails.py" fill-queue "$
   "$D/juniper.db" >"$W/kill-ids.txt"
 kills=0
 for k in $(seq "$KILLS"); do
-  J "$D" mail process --batch 20 >/dev/null 2>&1 &
+  "${JX[@]}" --data "$D" mail process --batch 20 >/dev/null 2>&1 &
   pid=$!
   sleep "$("$PY" -c 'import random; print(round(random.uniform(0.3, 1.2), 2))')"
-  if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
+  if alive "$pid" && kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "$pid" 2>/dev/null
 done
 left=$("$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM mail_mail WHERE state <> '"'sent'"'").fetchone()[0])' "$D/juniper.db")
@@ -128,7 +135,7 @@ if [ -n "$pg" ]; then
   ids_pg "$W/multi-ids.txt"
   pids=()
   for p in $(seq "$PROCS"); do
-    J "$D" --db "$pg" mail process --batch 10 --json >"$W/multi-$p.json" 2>"$W/multi-$p.err" &
+    "${JX[@]}" --data "$D" --db "$pg" mail process --batch 10 --json >"$W/multi-$p.json" 2>"$W/multi-$p.err" &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p"; done
@@ -168,7 +175,7 @@ if [ -n "$pg" ]; then
   idp reset_counts '{}' >/dev/null
   pids=()
   for p in $(seq "$PROCS"); do
-    J "$D" --db "$pg" mail process --batch 10 --json >"$W/outlook-$p.json" 2>"$W/outlook-$p.err" &
+    "${JX[@]}" --data "$D" --db "$pg" mail process --batch 10 --json >"$W/outlook-$p.json" 2>"$W/outlook-$p.err" &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p"; done
@@ -193,7 +200,9 @@ if [ -n "$pg" ] && [ -n "$pg_dir" ]; then
   ids_pg "$W/restart-ids.txt"
   serve_pids=()
   for p in 1 2; do
-    J "$D" --db "$pg" serve --listen "127.0.0.1:$((PORT_BASE + 100 + p))" >"$W/serve-$p.log" 2>&1 &
+    # the binary itself in the background (not through J, a function: $! would be a subshell)
+    "$build/juniper" --data "$D" --modules-path "$build/modules" --db "$pg" serve \
+      --listen "127.0.0.1:$((PORT_BASE + 100 + p))" >"$W/serve-$p.log" 2>&1 &
     serve_pids+=($!)
   done
   sent_pg() { psql -At "$pg" -c "SELECT COUNT(*) FROM mail_mail WHERE state = 'sent'" 2>/dev/null || echo -1; }
@@ -205,13 +214,16 @@ if [ -n "$pg" ] && [ -n "$pg_dir" ]; then
   bash "$root/tests/pg/start.sh" "$pg_dir" "$pg_port" >/dev/null 2>&1
   for _ in $(seq 120); do [ "$(psql -At "$pg" -c "SELECT COUNT(*) FROM mail_mail WHERE state <> 'sent'" 2>/dev/null)" = 0 ] && break; sleep 0.5; done
   kill -TERM "${serve_pids[@]}" 2>/dev/null; wait "${serve_pids[@]}" 2>/dev/null
+  stopped=$(ps -o pid= -p "$(IFS=,; echo "${serve_pids[*]}")" | wc -l)
+  serve_pids=()
   drain
   read -r missing dups extra < <(delivered restart@example.com "$W/restart-ids.txt")
   echo "     $before sent before the restart; at Dovecot: $missing missing, $dups duplicates"
   check "PostgreSQL was restarted mid-run" [ "$before" -lt "$COUNT" ]
   check "the serve processes reconnected and sent everything" [ "$(unsent_pg)" = 0 ]
   check "no mail lost, at most the two in flight sent twice" [ "$missing $((dups <= 2))" = "0 1" ]
-  grep -h "re-opened" "$W"/serve-*.log | head -2 | sed 's/^/     /'
+  check "both serve processes stopped on SIGTERM" [ "$stopped" = 0 ]
+  grep -h "has been re-opened" "$D/juniper.log" | head -2 | sed 's/^/     /'
 fi
 
 echo "send faults: $fails failed"
