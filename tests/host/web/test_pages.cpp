@@ -213,3 +213,43 @@ TEST_CASE("a login name with line breaks cannot forge log lines", "[web][abuse]"
   CHECK(all.find("failed login for 'x\\r\\n2026-01-01T00:00:00Z info web: forged'") != std::string::npos);
   CHECK_FALSE(forged);
 }
+
+TEST_CASE("a script in any field shown renders as text on every list and form", "[web][abuse]") {
+  Site t;
+  const std::string xss = "<script>alert(1)</script>";
+  {
+    auto lock = t.host->db().lock();
+    auto env = t.host->env();
+    // Every text-like field of every record type the pages show (bypassing form validation:
+    // the values could come from a module, a fetched message or a server's reply).
+    for (const auto& [name, type] : env.registry.types()) {
+      nlohmann::json v = nlohmann::json::object();
+      for (const auto& f : type.fields) {
+        using FT = juniper::records::FieldType;
+        if (f.type == FT::chars || f.type == FT::text) v[f.name] = xss + f.name;
+      }
+      if (v.empty()) continue;
+      try {
+        records::create(env, type.name, v);
+      } catch (const std::exception& e) {
+        FAIL_CHECK(type.name << ": " << e.what());
+      }
+    }
+    records::param_set(env, "xss.param", xss);
+  }
+  std::vector<std::string> pages = {"/web", "/web/apps", "/web/settings", "/web/params", "/web/compose"};
+  {
+    auto lock = t.host->db().lock();
+    auto env = t.host->env();
+    for (const auto& [name, type] : env.registry.types()) {
+      pages.push_back("/web/list/" + type.name);
+      pages.push_back("/web/record/" + type.name + "/1");
+    }
+  }
+  for (const auto& p : pages) {
+    const auto r = t.browser->get(p);
+    INFO(p << " -> " << r.status);
+    CHECK_FALSE(has(r.body, "<script>alert(1)"));
+  }
+  CHECK(has(t.browser->get("/web/list/mail.message").body, "&lt;script&gt;alert(1)&lt;/script&gt;subject"));
+}
