@@ -121,6 +121,32 @@ check "duplicates ($dups) <= kills ($kills)" [ "$dups" -le "$kills" ]
 check "the database is consistent (PRAGMA integrity_check)" \
   [ "$("$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA integrity_check").fetchone()[0])' "$D/juniper.db")" = ok ]
 
+# ---------------------------------------------------------------- 1b. Postfix stopped mid-batch
+echo "=== Postfix stopped in the middle of a $COUNT-mail batch"
+D=$W/postfix
+plain_setup "$D" || { echo "set-up failed"; exit 1; }
+MAILS_RECIPIENT=stopped@example.com "$PY" "$root/bench/lib/mails.py" fill-queue "$D/juniper.db" "$COUNT" >/dev/null
+"$PY" -c 'import sqlite3,sys; [print(r[0]) for r in sqlite3.connect(sys.argv[1]).execute("SELECT message_id FROM mail_mail")]' \
+  "$D/juniper.db" >"$W/postfix-ids.txt"
+sq() { "$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1], timeout=10).execute(sys.argv[2]).fetchone()[0])' "$D/juniper.db" "$1"; }
+"${JX[@]}" --data "$D" mail process >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 200); do [ "$(sq "SELECT COUNT(*) FROM mail_mail WHERE state = 'sent'")" -ge $((COUNT / 10)) ] && break; sleep 0.05; done
+bash "$root/tests/mailstack/postfix.sh" "$MS" stop >/dev/null 2>&1
+wait "$pid"
+waiting=$(sq "SELECT COUNT(*) FROM mail_mail WHERE state = 'outgoing' AND attempts > 0 AND next_try > strftime('%Y-%m-%dT%H:%M:%SZ', 'now') AND failure_reason LIKE '%will retry%'")
+lost=$(sq "SELECT COUNT(*) FROM mail_mail WHERE state NOT IN ('sent', 'outgoing')")
+echo "     while Postfix is down: $waiting mails waiting for a retry with the reason, e.g. $(sq "SELECT failure_reason FROM mail_mail WHERE state = 'outgoing' LIMIT 1" | cut -c1-90)"
+check "the unsent mails wait for a retry, with the reason and a back-off" [ "$waiting" -gt 0 ]
+check "no mail failed or was left claimed" [ "$lost" = 0 ]
+bash "$root/tests/mailstack/postfix.sh" "$MS" start >/dev/null 2>&1
+"$PY" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("UPDATE mail_mail SET next_try = NULL"); c.commit()' "$D/juniper.db"  # the back-off has passed
+J "$D" mail process >/dev/null 2>&1
+drain
+read -r missing dups extra < <(delivered stopped@example.com "$W/postfix-ids.txt")
+echo "     Postfix back: $(sq "SELECT COUNT(*) FROM mail_mail WHERE state = 'sent'") sent; at Dovecot: $missing missing, $dups duplicates"
+check "every mail sent once Postfix is back, at most the one in flight twice" [ "$missing $((dups <= 1))" = "0 1" ]
+
 if [ -n "$pg" ]; then
   reset_pg() { psql -q "$pg" -c "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public" >/dev/null 2>&1; }
   ids_pg() { psql -At "$pg" -c "SELECT message_id FROM mail_mail" >"$1"; }
