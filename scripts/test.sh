@@ -25,6 +25,12 @@ BUILD_DIR="$root/build" LINE_TABLES_ONLY=1 bash scripts/build.sh || { echo "0 pa
 
 step "unit and integration tests (SQLite)" ctest --test-dir build --output-on-failure
 pg_url=$(bash tests/pg/start.sh "$work/pg" "${JUNIPER_TEST_PG_PORT:-15432}" | tail -n 1)
+if [[ $pg_url != postgresql://* ]]; then
+  # Never fall back to SQLite silently: every PostgreSQL step below would pass without PostgreSQL.
+  echo "PostgreSQL did not start (port ${JUNIPER_TEST_PG_PORT:-15432} busy?): the PostgreSQL steps cannot run"
+  failed=$((failed+1)); failures+=("PostgreSQL start")
+  pg_url=postgresql://unavailable
+fi
 step "module and record tests (PostgreSQL)" env JUNIPER_TEST_DB="$pg_url" build/tests/host/modules/test_host_modules
 step "mail core and Outlook tests (PostgreSQL)" bash -c "JUNIPER_TEST_DB='$pg_url' build/tests/host/mail/core/test_mail_core && JUNIPER_TEST_DB='$pg_url' build/tests/plugins/microsoft_outlook/test_microsoft_outlook"
 step "send faults: kill -9 mid-batch; 4 senders, one token refresh, a restart, on PostgreSQL" \
