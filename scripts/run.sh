@@ -57,8 +57,10 @@ Juniper demo is running: $base_url   (log in: admin / admin-demo-password)
   SMTP Server to 127.0.0.1 and port to $SMTP_PORT (incoming: 127.0.0.1, port $IMAPS_PORT).
 
   Steps: Apps > search "Outlook" > Install; Settings > check Custom Email Servers > Save > paste
-  Client ID and Secret > Save; Outgoing Email Servers > New > Name, Authenticate with "Outlook OAuth
-  Authentication", Username > Save > Connect your Outlook account > Accept > Test Connection.
+  Client ID and Secret > Save; Outgoing Email Servers > New > Name, check "Outlook", Username > Save >
+  Connect your Outlook account > Accept > Test Connection. Incoming: Technical > Incoming Mail
+  Servers > New > Name, check "Outlook OAuth Authentication", Username > Save > Connect > Test &
+  Confirm > Fetch Now; the messages appear under Technical > Incoming messages.
 
 Ctrl-C stops the demo.
 MSG
