@@ -151,6 +151,15 @@ try {
     await page.getByRole('link', { name: 'Incoming messages' }).first().click();
     await expectText('Hello from the browser test');
   });
+  await check('emails-queue', async () => {
+    await page.getByRole('link', { name: 'Emails' }).first().click();
+    await expectText('Hello from the browser test');
+    await expectText('Sent');
+  });
+  await check('system-parameters', async () => {
+    await page.getByRole('link', { name: 'System Parameters' }).first().click();
+    await expectText('microsoft_outlook.endpoint');
+  });
   await check('consent-cancel-explained', async () => {
     await page.goto(`${base}/web/record/ir.mail_server/new`);
     await page.getByLabel('Name', { exact: true }).fill('Cancelled');
