@@ -268,6 +268,33 @@ TEST_CASE("the identity platform answering 503 on refresh: the mail is retried w
   CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 1; }));
 }
 
+TEST_CASE("the identity platform timing out on refresh: the mail waits for a retry, then goes out",
+          "[outlook][refresh][faults]") {
+  OutlookHost t;
+  const std::string mailbox = unique_mailbox("slowidp");
+  const auto id = t.outlook_server("Slow", mailbox);
+  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, id)).status == 303);
+  const std::string rcpt = unique_mailbox("slowidp-rcpt");
+  std::int64_t mail_id = 0;
+  {
+    auto lock = t.host->db().lock();
+    mail_id = t.send(mailbox, rcpt, "after a timeout");
+    t.host->db().session() << "UPDATE ir_mail_server SET microsoft_outlook_access_token_expiration = 0";
+  }
+  // The token endpoint holds the request past the module's timeout, then drops it.
+  t.stack.idp("/_control/inject_error",
+              json{{"endpoint", "token"}, {"grant_type", "refresh_token"}, {"hang_seconds", 12}}.dump());
+  auto lock = t.host->db().lock();
+  CHECK(t.process().sent == 0);
+  auto m = t.mail(mail_id);
+  CHECK(m["state"] == "outgoing");
+  CHECK(m["attempts"] == 1);
+  CHECK(has(m["failure_reason"].get<std::string>(), "could not be reached"));
+  t.host->db().session() << "UPDATE mail_mail SET next_try = NULL";
+  CHECK(t.process().sent == 1);
+  CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 1; }));
+}
+
 TEST_CASE("SMTP refusing a freshly refreshed token: the mail fails once with the likely causes", "[outlook][refresh]") {
   OutlookHost t;
   const std::string mailbox = unique_mailbox("signedin");
