@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -47,6 +48,11 @@ std::optional<std::string> ca_bundle_with(const std::string& extra_ca_file, std:
   pem += *extra;
   if (!pem.empty() && pem.back() != '\n') pem += '\n';
   return pem;
+}
+
+std::string extra_ca_file() {
+  const char* ca = std::getenv("JUNIPER_CA_FILE");
+  return ca != nullptr ? ca : "";
 }
 
 }  // namespace juniper::tls

@@ -11,4 +11,8 @@ namespace juniper::tls {
 // nullopt with `error` set when the extra file cannot be read.
 std::optional<std::string> ca_bundle_with(const std::string& extra_ca_file, std::string& error);
 
+// The process's extra CA file: $JUNIPER_CA_FILE (the host puts juniper.conf's ca_file there at
+// start-up); empty when none.
+std::string extra_ca_file();
+
 }  // namespace juniper::tls

@@ -1,6 +1,7 @@
 #include "modules/bridge.hpp"
 #include "modules/mail_services.hpp"
 
+#include "core/ca_bundle.hpp"
 #include "core/errors.hpp"
 #include "core/log.hpp"
 #include "http/client.hpp"
@@ -388,10 +389,9 @@ juniper_status http_post_form(juniper_ctx* ctx, juniper_str url, juniper_str for
     for (const auto& [k, v] : fields.items()) {
       form.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
     }
-    const char* ca = std::getenv("JUNIPER_CA_FILE");
     try {
       const auto r = http::post_form(std::string(view(url)), form, std::chrono::seconds(std::max(1, timeout_seconds)),
-                                     ca != nullptr ? ca : "");
+                                     tls::extra_ca_file());
       to_sink(out, nlohmann::json{{"status", r.status}, {"body", r.body}}.dump());
     } catch (const std::runtime_error& e) {
       throw TemporaryError(e.what());

@@ -1,12 +1,12 @@
 #include "modules/mail_services.hpp"
 
+#include "core/ca_bundle.hpp"
 #include "mail/imap/session.hpp"
 #include "mail/smtp/session.hpp"
 #include "modules/bridge.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include <cstdlib>
 #include <memory>
 
 struct juniper_smtp {
@@ -17,11 +17,6 @@ namespace juniper::modules {
 namespace {
 
 using nlohmann::json;
-
-std::string extra_ca() {
-  const char* ca = std::getenv("JUNIPER_CA_FILE");  // juniper.conf's ca_file lands here at start-up
-  return ca != nullptr ? ca : "";
-}
 
 std::string text(const json& j, const char* key) { return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : ""; }
 
@@ -47,7 +42,7 @@ juniper_status smtp_open(juniper_ctx* ctx, juniper_str endpoint_json, juniper_sm
     e.security = security == "starttls" ? mail::smtp::Security::starttls
                  : security == "ssl"    ? mail::smtp::Security::ssl
                                         : mail::smtp::Security::none;
-    e.ca_file = extra_ca();
+    e.ca_file = tls::extra_ca_file();
     mail::smtp::Credentials c;
     const std::string auth = text(ep, "auth");
     c.kind = auth == "xoauth2" ? mail::smtp::AuthKind::xoauth2
@@ -91,7 +86,7 @@ juniper_status imap_check(juniper_ctx* ctx, juniper_str endpoint_json, juniper_s
     e.host = text(ep, "host");
     e.port = ep["port"].get<int>();
     e.ssl = text(ep, "security") != "starttls";
-    e.ca_file = extra_ca();
+    e.ca_file = tls::extra_ca_file();
     mail::imap::Credentials c;
     c.kind = text(ep, "auth") == "xoauth2" ? mail::imap::AuthKind::xoauth2 : mail::imap::AuthKind::password;
     c.user = text(ep, "user");

@@ -11,33 +11,11 @@
 set -uo pipefail
 build=$(cd "${1:?usage: fetch_faults.sh BUILD_DIR}" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
-PY=/usr/bin/python3
 KILLS=${FAULT_KILLS:-6}
 COUNT=${FAULT_COUNT:-300}
 PORT_BASE=${FAULT_PORT_BASE:-31500}
-W=$(mktemp -d /tmp/juniper-fetch-faults.XXXXXX)
-chmod 755 "$W"
-MS=$W/mail
-fails=0
-cleanup() {
-  MAILSTACK_QUIET=1 bash "$root/tests/mailstack/stop.sh" "$MS" >/dev/null 2>&1 || true
-  [ "${FAULT_KEEP:-0}" = 1 ] && echo "work folder kept: $W" || rm -rf "$W"
-}
-trap cleanup EXIT
-check() {
-  local name=$1; shift
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
-J() { local data=$1; shift; "$build/juniper" --data "$data" --modules-path "$build/modules" "$@"; }
-# For background runs: the binary itself, so that $! is juniper (J in the background would be a
-# subshell, and kill -9 would miss the process).
-JX=("$build/juniper" --modules-path "$build/modules")
-# Running (not finished: a finished child stays a zombie until waited for, and kill succeeds on it).
-alive() { [ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; }
-
-MAILSTACK_QUIET=1 bash "$root/tests/mailstack/start.sh" "$MS" "$PORT_BASE" >"$W/mailstack.log" 2>&1 ||
-  { cat "$W/mailstack.log"; echo "the mail stack did not start"; exit 1; }
-set -a; . "$MS/env"; set +a
+NAME=fetch-faults
+. "$root/tests/faults/lib.sh"
 
 # mailbox USER: COUNT unseen messages in a new Dovecot mailbox (password pw-USER).
 mailbox() {
@@ -97,7 +75,7 @@ for attempt in $(seq $((KILLS * 4))); do
   [ "$kills" -ge "$KILLS" ] && break
   "${JX[@]}" --data "$D" mail fetch >/dev/null 2>&1 &
   pid=$!
-  sleep "$("$PY" -c 'import random; print(round(random.uniform(0.03, 0.25), 3))')"
+  random_pause 0.03 0.25
   if alive "$pid" && kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "$pid" 2>/dev/null
 done

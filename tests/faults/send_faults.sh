@@ -19,36 +19,12 @@ build=$(cd "${1:?usage: send_faults.sh BUILD_DIR [PG_URL]}" && pwd)
 pg=${2:-}
 pg_dir=${3:-}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-PY=/usr/bin/python3
 KILLS=${FAULT_KILLS:-6}
 COUNT=${FAULT_COUNT:-300}
 PROCS=${FAULT_PROCS:-4}
 PORT_BASE=${FAULT_PORT_BASE:-31000}
-W=$(mktemp -d /tmp/juniper-faults.XXXXXX)
-chmod 755 "$W"
-MS=$W/mail
-fails=0
-serve_pids=()
-cleanup() {
-  [ ${#serve_pids[@]} -gt 0 ] && kill -TERM "${serve_pids[@]}" 2>/dev/null
-  MAILSTACK_QUIET=1 bash "$root/tests/mailstack/stop.sh" "$MS" >/dev/null 2>&1 || true
-  [ "${FAULT_KEEP:-0}" = 1 ] && echo "work folder kept: $W" || rm -rf "$W"
-}
-trap cleanup EXIT
-check() {  # check NAME CONDITION-COMMAND...
-  local name=$1; shift
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
-J() { local data=$1; shift; "$build/juniper" --data "$data" --modules-path "$build/modules" "$@"; }
-# For background runs: the binary itself, so that $! is juniper (J in the background would be a
-# subshell, and kill -9 would miss the process).
-JX=("$build/juniper" --modules-path "$build/modules")
-# Running (not finished: a finished child stays a zombie until waited for, and kill succeeds on it).
-alive() { [ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; }
-
-MAILSTACK_QUIET=1 bash "$root/tests/mailstack/start.sh" "$MS" "$PORT_BASE" >"$W/mailstack.log" 2>&1 ||
-  { cat "$W/mailstack.log"; echo "the mail stack did not start"; exit 1; }
-set -a; . "$MS/env"; set +a
+NAME=faults
+. "$root/tests/faults/lib.sh"
 
 # Postfix has handed everything it accepted to Dovecot.
 drain() {
@@ -99,7 +75,7 @@ kills=0
 for k in $(seq "$KILLS"); do
   "${JX[@]}" --data "$D" mail process --batch 20 >/dev/null 2>&1 &
   pid=$!
-  sleep "$("$PY" -c 'import random; print(round(random.uniform(0.3, 1.2), 2))')"
+  random_pause 0.3 1.2
   if alive "$pid" && kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "$pid" 2>/dev/null
 done
@@ -150,6 +126,15 @@ check "every mail sent once Postfix is back, at most the one in flight twice" [ 
 if [ -n "$pg" ]; then
   reset_pg() { psql -q "$pg" -c "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public" >/dev/null 2>&1; }
   ids_pg() { psql -At "$pg" -c "SELECT message_id FROM mail_mail" >"$1"; }
+  # senders DATA TAG: PROCS `mail process` at once on the PostgreSQL queue; reports in $W/TAG-N.json
+  senders() {
+    local p pids=()
+    for p in $(seq "$PROCS"); do
+      "${JX[@]}" --data "$1" --db "$pg" mail process --batch 10 --json >"$W/$2-$p.json" 2>"$W/$2-$p.err" &
+      pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+  }
   unsent_pg() { psql -At "$pg" -c "SELECT COUNT(*) FROM mail_mail WHERE state <> 'sent'"; }
 
   # -------------------------------------------------------------- 2. several senders, one PostgreSQL
@@ -159,12 +144,7 @@ if [ -n "$pg" ]; then
   plain_setup "$D" --db "$pg" || { echo "set-up failed"; exit 1; }
   MAILS_RECIPIENT=multi@example.com "$PY" "$root/bench/lib/mails.py" fill-queue "$pg" "$COUNT" >/dev/null
   ids_pg "$W/multi-ids.txt"
-  pids=()
-  for p in $(seq "$PROCS"); do
-    "${JX[@]}" --data "$D" --db "$pg" mail process --batch 10 --json >"$W/multi-$p.json" 2>"$W/multi-$p.err" &
-    pids+=($!)
-  done
-  for p in "${pids[@]}"; do wait "$p"; done
+  senders "$D" multi
   drain
   per=$(for p in $(seq "$PROCS"); do "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["sent"])' "$W/multi-$p.json" 2>/dev/null || echo "?"; done | paste -sd/)
   read -r missing dups extra < <(delivered multi@example.com "$W/multi-ids.txt")
@@ -199,12 +179,7 @@ if [ -n "$pg" ]; then
   MAILS_RECIPIENT=outlook@example.com "$PY" "$root/bench/lib/mails.py" fill-queue "$pg" "$COUNT" >/dev/null
   ids_pg "$W/outlook-ids.txt"
   idp reset_counts '{}' >/dev/null
-  pids=()
-  for p in $(seq "$PROCS"); do
-    "${JX[@]}" --data "$D" --db "$pg" mail process --batch 10 --json >"$W/outlook-$p.json" 2>"$W/outlook-$p.err" &
-    pids+=($!)
-  done
-  for p in "${pids[@]}"; do wait "$p"; done
+  senders "$D" outlook
   drain
   refreshes=$(curl -fsS "$IDP_URL/_control/counts" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["token"]["refresh_token"])')
   stored=$(psql -At "$pg" -c "SELECT microsoft_outlook_refresh_token FROM ir_mail_server WHERE id = $OID")

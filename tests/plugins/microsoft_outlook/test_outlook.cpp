@@ -81,6 +81,24 @@ struct OutlookHost : MailHost {
     return browser->get(back.substr(std::string("http://127.0.0.1:8069").size()));
   }
 
+  // A connected Outlook server with one mail queued to a fresh mailbox, its access token expired.
+  struct Queued {
+    std::int64_t server_id = 0;
+    std::int64_t mail_id = 0;
+    std::string rcpt;
+  };
+  Queued queued_with_expired_token(const std::string& name, const std::string& tag) {
+    const std::string mailbox = unique_mailbox(tag);
+    Queued q;
+    q.server_id = outlook_server(name, mailbox);
+    REQUIRE(consent_and_confirm(connect_url(mail::kOutgoingServer, q.server_id)).status == 303);
+    q.rcpt = unique_mailbox(tag + "-rcpt");
+    auto lock = host->db().lock();
+    q.mail_id = send(mailbox, q.rcpt, tag);
+    host->db().session() << "UPDATE ir_mail_server SET microsoft_outlook_access_token_expiration = 0";
+    return q;
+  }
+
   json idp_counts() { return json::parse(stack.idp("/_control/counts", "")); }
   long refresh_requests() {
     const auto c = idp_counts();
@@ -243,16 +261,7 @@ TEST_CASE("a revoked authorization: refresh_failed with the reason, mails kept w
 TEST_CASE("the identity platform answering 503 on refresh: the mail is retried with back-off, then sent",
           "[outlook][refresh][faults]") {
   OutlookHost t;
-  const std::string mailbox = unique_mailbox("flaky");
-  const auto id = t.outlook_server("Flaky", mailbox);
-  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, id)).status == 303);
-  const std::string rcpt = unique_mailbox("flaky-rcpt");
-  std::int64_t mail_id = 0;
-  {
-    auto lock = t.host->db().lock();
-    mail_id = t.send(mailbox, rcpt, "retried");
-    t.host->db().session() << "UPDATE ir_mail_server SET microsoft_outlook_access_token_expiration = 0";
-  }
+  const auto [id, mail_id, rcpt] = t.queued_with_expired_token("Flaky", "flaky");
   t.stack.idp("/_control/inject_error", json{{"endpoint", "token"}, {"grant_type", "refresh_token"}, {"status", 503}}.dump());
   auto lock = t.host->db().lock();
   CHECK(t.process().sent == 0);
@@ -271,16 +280,7 @@ TEST_CASE("the identity platform answering 503 on refresh: the mail is retried w
 TEST_CASE("the identity platform timing out on refresh: the mail waits for a retry, then goes out",
           "[outlook][refresh][faults]") {
   OutlookHost t;
-  const std::string mailbox = unique_mailbox("slowidp");
-  const auto id = t.outlook_server("Slow", mailbox);
-  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, id)).status == 303);
-  const std::string rcpt = unique_mailbox("slowidp-rcpt");
-  std::int64_t mail_id = 0;
-  {
-    auto lock = t.host->db().lock();
-    mail_id = t.send(mailbox, rcpt, "after a timeout");
-    t.host->db().session() << "UPDATE ir_mail_server SET microsoft_outlook_access_token_expiration = 0";
-  }
+  const auto [id, mail_id, rcpt] = t.queued_with_expired_token("Slow", "slowidp");
   // The token endpoint holds the request past the module's timeout, then drops it.
   t.stack.idp("/_control/inject_error",
               json{{"endpoint", "token"}, {"grant_type", "refresh_token"}, {"hang_seconds", 12}}.dump());
