@@ -34,10 +34,11 @@ if [[ "${JUNIPER_SKIP_SANITIZERS:-0}" != 1 ]]; then
 fi
 
 step "unit and integration tests (SQLite)" ctest --test-dir build --output-on-failure
-pg_url=$(bash tests/pg/start.sh "$work/pg" "${JUNIPER_TEST_PG_PORT:-15432}" | tail -n 1)
+pg_port=${JUNIPER_TEST_PG_PORT:-$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}  # a free port from the kernel
+pg_url=$(bash tests/pg/start.sh "$work/pg" "$pg_port" | tail -n 1)
 if [[ $pg_url != postgresql://* ]]; then
   # Never fall back to SQLite silently: every PostgreSQL step below would pass without PostgreSQL.
-  echo "PostgreSQL did not start (port ${JUNIPER_TEST_PG_PORT:-15432} busy?): the PostgreSQL steps cannot run"
+  echo "PostgreSQL did not start (port $pg_port): the PostgreSQL steps cannot run"
   failed=$((failed+1)); failures+=("PostgreSQL start")
   pg_url=postgresql://unavailable
 fi

@@ -45,8 +45,9 @@ void MailScheduler::run() {
   auto next_fetch = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (true) {
     try {
-      // The database lock also guards the registry, so pages wait while we hold it: send in
-      // rounds of one batch and let them in between (a long queue no longer freezes the UI).
+      // This thread leases its own database connection and holds no transaction while it talks
+      // to a mail server, so pages never wait on it. Rounds of one batch let a stop or a
+      // parameter change take effect between batches.
       constexpr std::size_t kRound = 200;
       for (bool more = true; more;) {
         auto lock = host_.db().lock();

@@ -9,8 +9,11 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <regex>
+#include <stdexcept>
 
 namespace juniper {
 namespace {
@@ -41,12 +44,103 @@ std::string libpq_keywords(const std::string& url) {
 
 }  // namespace
 
-Database::Database(std::unique_ptr<soci::session> s, bool postgres, std::string display)
-    : session_(std::move(s)), postgres_(postgres), display_(std::move(display)) {}
+namespace {
 
-void Database::reconnect() noexcept {
+// Which connection each thread leased from which database, and how deep its leases nest.
+struct Binding {
+  Database* db;
+  std::unique_ptr<soci::session> session;
+  int depth;
+};
+thread_local std::vector<Binding> t_bindings;
+
+Binding* binding_of(const Database* db) {
+  for (auto& b : t_bindings) {
+    if (b.db == db) return &b;
+  }
+  return nullptr;
+}
+
+std::size_t pool_size() {
+  // Enough for the web threads, the scheduler and a CLI command at once; more only costs memory.
+  if (const char* v = std::getenv("JUNIPER_DB_POOL"); v != nullptr && *v != '\0') {
+    return std::clamp<std::size_t>(std::strtoul(v, nullptr, 10), 1, 64);
+  }
+  return 8;
+}
+
+}  // namespace
+
+Database::Database(Connect connect, bool postgres, std::string display, std::size_t max)
+    : connect_(std::move(connect)), postgres_(postgres), display_(std::move(display)), max_(max) {}
+
+Database::~Database() = default;
+
+Database::Lease::~Lease() {
+  if (db_ == nullptr) return;
+  Binding* b = binding_of(db_);
+  if (b == nullptr || --b->depth > 0) return;
+  auto s = std::move(b->session);
+  std::erase_if(t_bindings, [this](const Binding& x) { return x.db == db_; });
+  db_->release(std::move(s));
+}
+
+Database::Lease Database::lock() {
+  if (Binding* b = binding_of(this)) {
+    ++b->depth;
+    return Lease(this);
+  }
+  auto s = acquire();
+  t_bindings.push_back({this, std::move(s), 1});
+  return Lease(this);
+}
+
+soci::session& Database::session() {
+  Binding* b = binding_of(this);
+  if (b == nullptr) throw std::logic_error("internal error: the database was used without a connection lease (lock())");
+  return *b->session;
+}
+
+std::unique_ptr<soci::session> Database::acquire() {
+  std::unique_lock l(mu_);
+  freed_.wait(l, [this] { return !idle_.empty() || opened_ < max_; });
+  if (!idle_.empty()) {
+    auto s = std::move(idle_.back());
+    idle_.pop_back();
+    l.unlock();
+    if (postgres_ && !s->is_connected()) reconnect(*s);
+    return s;
+  }
+  ++opened_;
+  l.unlock();
   try {
-    session_->reconnect();
+    return connect_();
+  } catch (...) {
+    {
+      std::lock_guard g(mu_);
+      --opened_;
+    }
+    freed_.notify_one();
+    throw;
+  }
+}
+
+void Database::release(std::unique_ptr<soci::session> s) noexcept {
+  {
+    std::lock_guard g(mu_);
+    idle_.push_back(std::move(s));
+  }
+  freed_.notify_one();
+}
+
+std::size_t Database::open_connections() {
+  std::lock_guard g(mu_);
+  return opened_;
+}
+
+void Database::reconnect(soci::session& s) noexcept {
+  try {
+    s.reconnect();
     log::warning("db", "the connection to " + display_ + " was lost and has been re-opened");
   } catch (const std::exception& e) {
     log::error("db", "the connection to " + display_ + " is lost and cannot be re-opened yet: " + e.what());
@@ -69,21 +163,63 @@ std::unique_ptr<Database> Database::open(const std::string& url, const DataDir& 
     }
   }
   const std::string display = pg ? std::regex_replace(url, std::regex(":[^:@/]*@"), ":***@") : sqlite_path;
-  try {
-    std::unique_ptr<soci::session> s;
-    if (pg) {
-      s = std::make_unique<soci::session>(*soci::factory_postgresql(), libpq_keywords(url));
+  Connect connect;
+  if (pg) {
+    connect = [keywords = libpq_keywords(url)] {
+      auto s = std::make_unique<soci::session>(*soci::factory_postgresql(), keywords);
       *s << "SET client_min_messages TO WARNING";
-    } else {
-      s = std::make_unique<soci::session>(*soci::factory_sqlite3(), "db=\"" + sqlite_path + "\" timeout=30");
+      return s;
+    };
+  } else {
+    connect = [sqlite_path] {
+      auto s = std::make_unique<soci::session>(*soci::factory_sqlite3(), "db=\"" + sqlite_path + "\" timeout=30");
       // WAL: readers never block the writer, and a crash mid-write leaves the last commit intact.
       *s << "PRAGMA journal_mode=WAL";
       *s << "PRAGMA synchronous=NORMAL";
       *s << "PRAGMA foreign_keys=ON";
-    }
-    return std::unique_ptr<Database>(new Database(std::move(s), pg, display));
+      return s;
+    };
+  }
+  auto db = std::unique_ptr<Database>(new Database(std::move(connect), pg, display, pool_size()));
+  try {
+    auto first = db->lock();  // fails now, with the reason, rather than at the first query
   } catch (const soci::soci_error& e) {
     throw UserError("cannot open the database " + display + ": " + e.get_error_message());
+  }
+  return db;
+}
+
+Transaction::Transaction(soci::session& s) : s_(s), sqlite_(s.get_backend_name() == "sqlite3") {
+  if (sqlite_) {
+    s_ << "BEGIN IMMEDIATE";
+  } else {
+    s_.begin();
+  }
+}
+
+Transaction::~Transaction() {
+  if (!open_) return;
+  try {
+    rollback();
+  } catch (...) {  // a lost connection has rolled back by itself
+  }
+}
+
+void Transaction::commit() {
+  open_ = false;
+  if (sqlite_) {
+    s_ << "COMMIT";
+  } else {
+    s_.commit();
+  }
+}
+
+void Transaction::rollback() {
+  open_ = false;
+  if (sqlite_) {
+    s_ << "ROLLBACK";
+  } else {
+    s_.rollback();
   }
 }
 
@@ -94,11 +230,11 @@ std::string Database::id_column() const {
 bool Database::table_exists(const std::string& table) {
   int n = 0;
   if (postgres_) {
-    *session_ << "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() "
+    session() << "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() "
                  "AND table_name = :t",
         soci::use(table), soci::into(n);
   } else {
-    *session_ << "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = :t", soci::use(table),
+    session() << "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = :t", soci::use(table),
         soci::into(n);
   }
   return n > 0;
@@ -107,8 +243,8 @@ bool Database::table_exists(const std::string& table) {
 std::set<std::string> Database::tables() {
   std::set<std::string> out;
   soci::rowset<std::string> rs =
-      postgres_ ? (session_->prepare << "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
-                : (session_->prepare << "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'");
+      postgres_ ? (session().prepare << "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+                : (session().prepare << "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'");
   for (const auto& t : rs) out.insert(t);
   return out;
 }
@@ -116,10 +252,10 @@ std::set<std::string> Database::tables() {
 std::set<std::string> Database::columns(const std::string& table) {
   std::set<std::string> out;
   soci::rowset<std::string> rs =
-      postgres_ ? (session_->prepare << "SELECT column_name FROM information_schema.columns WHERE "
+      postgres_ ? (session().prepare << "SELECT column_name FROM information_schema.columns WHERE "
                                         "table_schema = current_schema() AND table_name = :t",
                    soci::use(table))
-                : (session_->prepare << "SELECT name FROM pragma_table_info(:t)", soci::use(table));
+                : (session().prepare << "SELECT name FROM pragma_table_info(:t)", soci::use(table));
   for (const auto& c : rs) out.insert(c);
   return out;
 }

@@ -1,13 +1,21 @@
 // The database behind every record: SQLite (a file in the data folder, default) or PostgreSQL
 // (by URL, for several processes). SOCI does the talking; this class hides which one it is.
+//
+// Connections come from a small pool: each thread leases one with lock() and uses it through
+// session() until the lease ends, so a page, the mail scheduler and a token refresh each have
+// their own connection and never wait on each other's network I/O. SQLite runs in WAL mode
+// (readers never block the writer); write transactions take the write lock when they begin.
 #pragma once
 
 #include <soci/soci.h>
 
+#include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace juniper {
 
@@ -18,19 +26,30 @@ class Database {
   // url empty: SQLite in the data folder; "postgresql://user@host:port/db": PostgreSQL;
   // "sqlite:///abs/path.db" or a path ending in .db: that SQLite file.
   static std::unique_ptr<Database> open(const std::string& url, const DataDir& data);
+  ~Database();
 
   bool is_postgres() const noexcept { return postgres_; }
   const std::string& display_name() const noexcept { return display_; }  // password masked
 
-  // One session per process, used by one thread at a time: hold lock() around every use.
-  soci::session& session() noexcept { return *session_; }
-  // A PostgreSQL connection lost (server restarted) is re-opened here, at the next use: the
-  // statement that saw it fail has failed, the next run works again.
-  std::unique_lock<std::recursive_mutex> lock() {
-    std::unique_lock l(mutex_);
-    if (postgres_ && l.owns_lock() && !session_->is_connected()) reconnect();
-    return l;
-  }
+  // This thread's connection for as long as the lease lives. Leases nest on one thread (an
+  // inner lock() reuses the outer connection), so callers need not know who locked before them.
+  class Lease {
+   public:
+    Lease(Lease&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+
+   private:
+    friend class Database;
+    explicit Lease(Database* db) : db_(db) {}
+    Database* db_;
+  };
+  // Waits for a free connection when all `max_connections` are leased. A PostgreSQL connection
+  // lost (server restarted) is re-opened here: the statement that saw it fail has failed, the
+  // next lease works again.
+  [[nodiscard]] Lease lock();
+  // The calling thread's leased connection; throws std::logic_error without a lease.
+  soci::session& session();
 
   // Dialect pieces for generated DDL.
   std::string id_column() const;  // "id ... PRIMARY KEY"
@@ -40,21 +59,46 @@ class Database {
   std::set<std::string> tables();
   std::set<std::string> columns(const std::string& table);
 
- private:
-  Database(std::unique_ptr<soci::session> s, bool postgres, std::string display);
-  void reconnect() noexcept;
+  std::size_t max_connections() const noexcept { return max_; }
+  std::size_t open_connections();  // opened so far (idle or leased)
 
-  std::unique_ptr<soci::session> session_;
+ private:
+  using Connect = std::function<std::unique_ptr<soci::session>()>;
+  Database(Connect connect, bool postgres, std::string display, std::size_t max);
+  std::unique_ptr<soci::session> acquire();
+  void release(std::unique_ptr<soci::session> s) noexcept;
+  void reconnect(soci::session& s) noexcept;
+
+  Connect connect_;
   bool postgres_;
   std::string display_;
-  std::recursive_mutex mutex_;
+  std::size_t max_;
+  std::mutex mu_;
+  std::condition_variable freed_;
+  std::vector<std::unique_ptr<soci::session>> idle_;
+  std::size_t opened_ = 0;
 };
 
 // A column name as SQL: quoted, so field names such as "user" or "date" (reserved in
 // PostgreSQL) work on both backends. Names are checked [a-z][a-z0-9_]* at declaration.
 inline std::string quote(const std::string& name) { return "\"" + name + "\""; }
 
-// A transaction that rolls back unless committed (SOCI's, kept here so callers need one include).
-using Transaction = soci::transaction;
+// A transaction that rolls back unless committed. On SQLite it begins IMMEDIATE: it takes the
+// write lock at once (waiting up to the busy timeout) instead of failing with "database is
+// locked" when a read inside it later turns into a write while another connection writes.
+class Transaction {
+ public:
+  explicit Transaction(soci::session& s);
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  void commit();
+  void rollback();
+
+ private:
+  soci::session& s_;
+  bool sqlite_;
+  bool open_ = true;
+};
 
 }  // namespace juniper

@@ -44,6 +44,13 @@ MailConfig load_mail_config(records::Env& env, const std::map<std::string, std::
   if (const auto e = get(conf, "smtp_encryption"); !e.empty()) c.smtp.encryption = e;
   c.smtp.user = get(conf, "smtp_user");
   c.smtp.password = get(conf, "smtp_password");
+  if (const auto m = get(conf, "smtp_max_recipients"); !m.empty()) {
+    try {
+      c.smtp.max_recipients = std::stoul(m);
+    } catch (const std::exception&) {
+      throw UserError("juniper.conf: smtp_max_recipients must be a number, not \"" + m + "\"");
+    }
+  }
   // mail.queue.lease: how long a claimed mail stays with its sender before another may take it
   // (a killed sender's mails go out again after this; tests shorten it).
   if (const auto l = param("mail.queue.lease"); !l.empty()) {
@@ -53,9 +60,33 @@ MailConfig load_mail_config(records::Env& env, const std::map<std::string, std::
       throw UserError("the system parameter mail.queue.lease must be a number of seconds, not \"" + l + "\"");
     }
   }
+  if (const auto a = param("mail.queue.max_age"); !a.empty()) {
+    const auto d = parse_duration(a);
+    if (!d || d->count() <= 0) {
+      throw UserError("the system parameter mail.queue.max_age must be a duration such as 5d, 12h or 3600, not \"" + a + "\"");
+    }
+    c.max_age = *d;
+  }
   const char* ca = std::getenv("JUNIPER_CA_FILE");
   c.ca_file = ca != nullptr && *ca != '\0' ? ca : get(conf, "ca_file");
   return c;
+}
+
+std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
+  if (text.empty() || text.size() > 12) return std::nullopt;
+  std::int64_t unit = 1;
+  switch (text.back()) {
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
+    default: unit = 0;
+  }
+  const std::string_view digits = unit == 0 ? text : text.substr(0, text.size() - 1);
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  return std::chrono::seconds(std::stoll(std::string(digits)) * (unit == 0 ? 1 : unit));
 }
 
 Router make_router(const MailConfig& config) { return Router(config.servers, config.defaults); }

@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
+#include <string_view>
 
 namespace juniper::mail {
 
@@ -17,6 +19,7 @@ struct DefaultSmtp {
   std::string encryption = "none";  // none | starttls | ssl
   std::string user;
   std::string password;
+  std::size_t max_recipients = 100;  // juniper.conf smtp_max_recipients
   bool configured() const { return !host.empty(); }
 };
 
@@ -27,7 +30,13 @@ struct MailConfig {
   DefaultSmtp smtp;
   std::string ca_file;                 // extra CA for TLS (JUNIPER_CA_FILE / juniper.conf ca_file)
   std::chrono::seconds lease{60};      // system parameter mail.queue.lease
+  // mail.queue.max_age: a mail still failing transiently this long after it was queued becomes
+  // an exception with its last reason (Postfix's maximal_queue_lifetime, 5 days).
+  std::chrono::seconds max_age{5 * 24 * 3600};
 };
+
+// "3600", "90s", "30m", "12h", "5d" as seconds; nullopt when it is none of these.
+std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 
 MailConfig load_mail_config(records::Env& env, const std::map<std::string, std::string>& conf);
 Router make_router(const MailConfig& config);

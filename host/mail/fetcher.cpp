@@ -1,5 +1,6 @@
 #include "mail/fetcher.hpp"
 
+#include "core/crypto.hpp"
 #include "core/data_dir.hpp"
 #include "core/errors.hpp"
 #include "core/log.hpp"
@@ -14,6 +15,8 @@
 
 namespace juniper::mail {
 namespace {
+
+constexpr std::size_t kFetchChunk = 10;  // messages fetched and stored per round trip
 
 std::string ca_file(const std::map<std::string, std::string>& conf) {
   if (const char* ca = std::getenv("JUNIPER_CA_FILE"); ca != nullptr && *ca != '\0') return ca;
@@ -54,17 +57,22 @@ std::unique_ptr<imap::Session> open(records::Env& env, modules::HookBus& hooks, 
   return s;
 }
 
-bool already_stored(records::Env& env, const std::string& message_id, std::int64_t server_id) {
-  if (message_id.empty()) return false;
+// The same message already stored from this server: same content, and the same Message-ID
+// when it has one. A different message reusing a known Message-ID is stored, not dropped.
+bool already_stored(records::Env& env, const std::string& message_id, const std::string& hash, std::int64_t server_id) {
   int n = 0;
-  env.sql() << "SELECT COUNT(*) FROM mail_message WHERE message_id = :m AND fetchmail_server_id = :s", soci::use(message_id),
-      soci::use(server_id), soci::into(n);
+  env.sql() << "SELECT COUNT(*) FROM mail_message WHERE fetchmail_server_id = :s AND content_hash = :h AND "
+               "COALESCE(message_id, '') = :m",
+      soci::use(server_id), soci::use(hash), soci::use(message_id), soci::into(n);
   return n > 0;
 }
 
 // False when the message was already stored (a crash between commit and \Seen refetches it).
 bool store(records::Env& env, std::int64_t server_id, const std::string& raw) {
-  nlohmann::json v = {{"fetchmail_server_id", server_id}, {"raw_size", static_cast<std::int64_t>(raw.size())}};
+  const std::string hash = crypto::to_hex(crypto::sha256(raw));
+  nlohmann::json v = {{"fetchmail_server_id", server_id},
+                      {"raw_size", static_cast<std::int64_t>(raw.size())},
+                      {"content_hash", hash}};
   try {
     const mime::ParsedMessage p = mime::parse(raw);
     v["message_id"] = p.message_id;
@@ -78,12 +86,12 @@ bool store(records::Env& env, std::int64_t server_id, const std::string& raw) {
     nlohmann::json atts = nlohmann::json::array();
     for (const auto& a : p.attachments) atts.push_back({{"filename", a.filename}, {"content_type", a.content_type}, {"size", a.size}});
     if (!atts.empty()) v["attachments"] = atts.dump();
-    if (already_stored(env, p.message_id, server_id)) return false;
   } catch (const std::exception& e) {
     // Nothing is lost: the raw message is kept with the reason it could not be read.
     v["parse_error"] = e.what();
     v["raw"] = raw;
   }
+  if (already_stored(env, v.value("message_id", ""), hash, server_id)) return false;
   records::create(env, kMessage, v);
   return true;
 }
@@ -132,15 +140,20 @@ FetchReport fetch_all(records::Env& env, modules::HookBus& hooks, const std::map
       auto session = open(env, hooks, conf, server);
       std::vector<std::uint32_t> uids = session->search_unseen();
       if (uids.size() > batch) uids.resize(batch);
-      const auto messages = session->fetch_peek_many(uids);
-      {
-        Transaction tr(env.sql());
-        for (const auto& [uid, raw] : messages) {
-          ++(store(env, id, raw) ? report.stored : report.duplicates);
+      // In small chunks, so memory follows the chunk, not the whole batch.
+      for (std::size_t at = 0; at < uids.size(); at += kFetchChunk) {
+        const std::vector<std::uint32_t> chunk(uids.begin() + static_cast<std::ptrdiff_t>(at),
+                                               uids.begin() + static_cast<std::ptrdiff_t>(std::min(uids.size(), at + kFetchChunk)));
+        {
+          const auto messages = session->fetch_peek_many(chunk);
+          Transaction tr(env.sql());
+          for (const auto& [uid, raw] : messages) {
+            ++(store(env, id, raw) ? report.stored : report.duplicates);
+          }
+          tr.commit();  // stored first ...
         }
-        tr.commit();  // stored first ...
+        session->mark_seen(chunk);  // ... then marked read: a crash in between only refetches
       }
-      session->mark_seen(uids);  // ... then marked read: a crash in between only refetches
       session->close();
       Transaction tr(env.sql());
       records::write(env, kIncomingServer, id, {{"date", now_iso()}, {"error_message", nullptr}, {"error_date", nullptr}});

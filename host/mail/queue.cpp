@@ -26,6 +26,17 @@ void check_addresses(std::string_view name, const std::string& value) {
   if (value.empty()) return;
   check_header(name, value);
   if (const auto why = validate_address_list(value)) throw UserError("invalid " + std::string(name) + " address: " + *why);
+  // What the envelope will carry: a non-ASCII local part needs SMTPUTF8, which Juniper's
+  // transport does not speak, so it is refused here rather than jamming the queue later.
+  for (const auto& m : email_split(value)) {
+    try {
+      (void)to_ascii_address(m.address);
+    } catch (const std::exception& e) {
+      throw UserError("the " + std::string(name) + " address " + m.address +
+                      " cannot be sent: its part before the @ is not plain ASCII (internationalised mailbox names need "
+                      "SMTPUTF8, which is not supported). Use the recipient's ASCII address.");
+    }
+  }
 }
 
 std::string domain_of(const std::string& from) {
@@ -59,6 +70,7 @@ std::int64_t enqueue(records::Env& env, const Draft& d) {
   if (d.email_from.empty()) throw UserError("a mail needs a From address");
   if (const auto why = validate_address_list(d.email_from)) throw UserError("invalid From address: " + *why);
   if (email_split(d.email_from).size() != 1) throw UserError("the From header must hold exactly one address");
+  check_addresses("From", d.email_from);
   check_addresses("To", d.email_to);
   check_addresses("Cc", d.email_cc);
   check_addresses("Bcc", d.email_bcc);
@@ -113,7 +125,8 @@ std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::
   // One read for the whole batch (the rows this claim just took), in id order.
   soci::rowset<soci::row> rows =
       (env.sql().prepare << "SELECT CAST(id AS TEXT), email_from, email_to, email_cc, email_bcc, subject, body_text, "
-                            "body_html, attachments, message_id, CAST(mail_server_id AS TEXT), CAST(attempts AS TEXT) "
+                            "body_html, attachments, message_id, CAST(mail_server_id AS TEXT), CAST(attempts AS TEXT), "
+                            "CAST(recipients_done AS TEXT), create_date "
                             "FROM mail_mail WHERE lease_owner = :o AND lease_until = :u AND state = 'sending' ORDER BY id",
        soci::use(owner), soci::use(until));
   for (const auto& r : rows) {
@@ -130,6 +143,8 @@ std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::
     m.message_id = opt(r, 9).value_or("");
     if (const auto s = opt(r, 10)) m.mail_server_id = std::stoll(*s);
     m.attempts = std::stoi(opt(r, 11).value_or("0"));
+    m.recipients_done = std::stoull(opt(r, 12).value_or("0"));
+    m.create_date = opt(r, 13).value_or("");
     out.push_back(std::move(m));
   }
   return out;
@@ -141,13 +156,14 @@ void renew_lease(records::Env& env, const std::string& owner, std::chrono::secon
       soci::use(owner);
 }
 
-void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> server_id) {
+void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> server_id, const std::string& note) {
   const std::string now = now_iso();
   long long server = server_id.value_or(0);
   soci::indicator ind = server_id ? soci::i_ok : soci::i_null;
-  env.sql() << "UPDATE mail_mail SET state = 'sent', date_sent = :d, server_used_id = :s, failure_reason = NULL, "
+  soci::indicator note_ind = note.empty() ? soci::i_null : soci::i_ok;
+  env.sql() << "UPDATE mail_mail SET state = 'sent', date_sent = :d, server_used_id = :s, failure_reason = :r, "
                "lease_owner = NULL, lease_until = NULL WHERE id = :id",
-      soci::use(now), soci::use(server, ind), soci::use(id);
+      soci::use(now), soci::use(server, ind), soci::use(note, note_ind), soci::use(id);
 }
 
 void mark_waiting(records::Env& env, const QueuedMail& mail, const std::string& reason, std::chrono::seconds delay) {
@@ -167,6 +183,20 @@ void mark_exception(records::Env& env, std::int64_t id, const std::string& reaso
   env.sql() << "UPDATE mail_mail SET state = 'exception', failure_reason = :r, lease_owner = NULL, lease_until = NULL "
                "WHERE id = :id",
       soci::use(reason), soci::use(id);
+}
+
+void mark_recipients_done(records::Env& env, std::int64_t id, std::size_t done) {
+  const long long n = static_cast<long long>(done);
+  env.sql() << "UPDATE mail_mail SET recipients_done = :n WHERE id = :id", soci::use(n), soci::use(id);
+}
+
+std::chrono::seconds age_of(const std::string& iso, std::chrono::system_clock::time_point now) {
+  std::tm tm{};
+  if (iso.size() < 19 || strptime(iso.substr(0, 19).c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) {
+    return std::chrono::seconds(0);
+  }
+  const auto then = std::chrono::system_clock::from_time_t(timegm(&tm));
+  return std::chrono::duration_cast<std::chrono::seconds>(now - then);
 }
 
 void retry(records::Env& env, std::int64_t id) {

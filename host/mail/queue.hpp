@@ -38,6 +38,8 @@ struct QueuedMail {
   std::string email_from, email_to, email_cc, email_bcc, subject, body_text, body_html, attachments_json, message_id;
   std::optional<std::int64_t> mail_server_id;
   int attempts = 0;
+  std::size_t recipients_done = 0;  // of a mail split into several SMTP transactions
+  std::string create_date;          // ISO UTC, for mail.queue.max_age
 };
 
 // Takes up to `limit` due mails (and mails whose lease expired) for `owner`.
@@ -48,12 +50,17 @@ std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::
 // (slow server, timeouts) must not be claimed, and sent, by another process meanwhile.
 void renew_lease(records::Env& env, const std::string& owner, std::chrono::seconds lease);
 
-void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> server_id);
+// `note`: kept as the failure reason of a sent mail (recipients the server refused).
+void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> server_id, const std::string& note = {});
 // Transient failure: back to outgoing, retried after a delay that grows with the attempts.
 void mark_retry(records::Env& env, const QueuedMail& mail, const std::string& reason);
 // Waits without burning attempts (e.g. "Reconnect the Outlook account of server X").
 void mark_waiting(records::Env& env, const QueuedMail& mail, const std::string& reason, std::chrono::seconds delay);
 void mark_exception(records::Env& env, std::int64_t id, const std::string& reason);
+// Progress of a mail split into several SMTP transactions, kept while it is still claimed.
+void mark_recipients_done(records::Env& env, std::int64_t id, std::size_t done);
+// Seconds since an ISO UTC time written by iso_time (0 when unparsable).
+std::chrono::seconds age_of(const std::string& iso, std::chrono::system_clock::time_point now);
 // The `retry` action: back to outgoing now, attempts reset.
 void retry(records::Env& env, std::int64_t id);
 

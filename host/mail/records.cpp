@@ -61,6 +61,9 @@ void declare_records(records::Registry& registry) {
                           field("smtp_user", FieldType::chars, "Username"),
                           field("smtp_pass", FieldType::secret, "Password"),
                           field("sequence", FieldType::integer, "Priority", "10"),
+                          // Recipients per SMTP transaction: a mail to more goes out in several.
+                          // 100 is what RFC 5321 says every server must accept.
+                          field("max_recipients", FieldType::integer, "Max Recipients per Message", "100"),
                           field("active", FieldType::boolean, "Active", "true")}));
   registry.add_type(type(kIncomingServer, "Incoming Mail Servers", "id",
                          {required(field("name", FieldType::chars, "Name")),
@@ -93,6 +96,9 @@ void declare_records(records::Registry& registry) {
                           readonly(many2one("server_used_id", "Sent Through", kOutgoingServer)),
                           readonly(field("failure_reason", FieldType::text, "Failure Reason")),
                           readonly(field("attempts", FieldType::integer, "Attempts", "0")),
+                          // Recipients already served by earlier transactions of a split mail:
+                          // a retry goes on from there instead of sending them the mail again.
+                          readonly(field("recipients_done", FieldType::integer, "Recipients Delivered", "0")),
                           readonly(field("next_try", FieldType::datetime, "Next Try")),
                           readonly(field("lease_until", FieldType::datetime, "Claimed Until")),
                           readonly(field("lease_owner", FieldType::chars, "Claimed By")),
@@ -113,7 +119,8 @@ void declare_records(records::Registry& registry) {
                           field("raw_size", FieldType::integer, "Size"),
                           many2one("fetchmail_server_id", "Incoming Mail Server", kIncomingServer),
                           field("parse_error", FieldType::text, "Parse Error"),
-                          field("raw", FieldType::text, "Original Message")},
+                          field("raw", FieldType::text, "Original Message"),
+                          readonly(field("content_hash", FieldType::chars, "Content SHA-256"))},
                          {{"message_id", "fetchmail_server_id"}}));  // the fetch's duplicate check
   records::SettingDef custom;
   custom.name = kCustomServersSetting;

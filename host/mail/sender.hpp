@@ -7,6 +7,8 @@
 #include "modules/hook_bus.hpp"
 #include "records/env.hpp"
 
+#include <functional>
+
 namespace juniper::mail {
 
 struct SendReport {
@@ -20,6 +22,8 @@ struct SenderOptions {
   std::size_t limit = 0;       // 0: everything due
   std::size_t batch = 200;     // mails claimed at a time
   std::chrono::seconds lease{0};  // 0: the system parameter mail.queue.lease (default 60 s)
+  // Wall clock for mail.queue.max_age; tests move it instead of waiting days.
+  std::function<std::chrono::system_clock::time_point()> clock;
 };
 
 class Sender {

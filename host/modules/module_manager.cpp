@@ -48,8 +48,20 @@ void check_manifest_abi(const Manifest& m) {
 }  // namespace
 
 ModuleManager::ModuleManager(Database& db, const crypto::Bytes& key, std::vector<fs::path> paths, BaseDeclarer base)
-    : db_(db), key_(key), paths_(std::move(paths)), base_(std::move(base)), registry_(std::make_unique<records::Registry>()) {
-  if (base_) base_(*registry_, hooks_);
+    : db_(db), key_(key), paths_(std::move(paths)), base_(std::move(base)) {
+  records::Registry base_types;
+  if (base_) base_(base_types, hooks_);
+  registry_ = std::make_shared<const records::Registry>(std::move(base_types));
+}
+
+std::shared_ptr<const records::Registry> ModuleManager::registry() const {
+  std::lock_guard g(registry_mu_);
+  return registry_;
+}
+
+void ModuleManager::publish(std::shared_ptr<const records::Registry> next) {
+  std::lock_guard g(registry_mu_);
+  registry_ = std::move(next);
 }
 
 ModuleManager::~ModuleManager() {
@@ -199,7 +211,7 @@ void ModuleManager::stop(Loaded& mod) {
 }
 
 records::Env ModuleManager::env(records::User user) {
-  records::Env e(db_, *registry_, key_, std::move(user));
+  records::Env e(db_, registry(), key_, std::move(user));
   e.on_change = [this](records::Env& env, const std::string& model, std::int64_t id, std::string_view op) {
     const std::string payload = nlohmann::json{{"model", model}, {"id", id}, {"op", op}}.dump();
     const auto r = hooks_.emit("record.changed", env, payload);
@@ -211,6 +223,7 @@ records::Env ModuleManager::env(records::User user) {
 }
 
 void ModuleManager::boot() {
+  std::lock_guard admin(admin_mu_);
   const auto all = scan();
   std::vector<std::string> wanted = installed_names();
   std::vector<std::string> order;
@@ -229,10 +242,10 @@ void ModuleManager::boot() {
     const bool dep_failed = std::any_of(m.depends.begin(), m.depends.end(), [&](const auto& d) { return failed.contains(d); });
     try {
       if (dep_failed) throw UserError("module " + n + " is not started because a module it depends on failed");
-      auto staged = *registry_;
+      records::Registry staged = *registry();
       auto& mod = load(m);
       declare(mod, staged, all);
-      *registry_ = std::move(staged);
+      publish(std::make_shared<const records::Registry>(std::move(staged)));
       start(mod);
     } catch (const std::exception& e) {
       failed.insert(n);
@@ -246,10 +259,12 @@ void ModuleManager::boot() {
 }
 
 void ModuleManager::sync_schema() {
-  for (const auto& [name, type] : registry_->types()) records::sync_table(db_, type);
+  const auto reg = registry();
+  for (const auto& [name, type] : reg->types()) records::sync_table(db_, type);
 }
 
 std::vector<ModuleStatus> ModuleManager::list() {
+  std::lock_guard admin(admin_mu_);
   const auto all = scan();
   std::map<std::string, std::string> states;
   soci::rowset<soci::row> rs = (db_.session().prepare << "SELECT name, state FROM ir_module_module");
@@ -264,6 +279,7 @@ std::vector<ModuleStatus> ModuleManager::list() {
 }
 
 std::vector<RouteDef> ModuleManager::routes() const {
+  std::lock_guard admin(admin_mu_);
   std::vector<RouteDef> out;
   for (const auto& n : start_order_) {
     const auto& d = loaded_.at(n)->decl.routes;
@@ -273,6 +289,7 @@ std::vector<RouteDef> ModuleManager::routes() const {
 }
 
 void ModuleManager::install(const std::vector<std::string>& names) {
+  std::lock_guard admin(admin_mu_);
   const auto all = scan();
   const auto order = closure(names, all);  // refuses missing modules and cycles before any work
   const auto installed = installed_names();
@@ -288,7 +305,7 @@ void ModuleManager::install(const std::vector<std::string>& names) {
 void ModuleManager::install_one(const std::string& name, const std::map<std::string, Manifest>& all) {
   const Manifest& m = all.at(name);
   Loaded& mod = load(m);
-  auto staged = std::make_unique<records::Registry>(*registry_);
+  auto staged = std::make_shared<records::Registry>(*registry());
   declare(mod, *staged, all);
   {
     Transaction tr(db_.session());
@@ -315,13 +332,14 @@ void ModuleManager::install_one(const std::string& name, const std::map<std::str
     }
     tr.commit();
   }
-  registry_ = std::move(staged);
+  publish(std::move(staged));
   problems_.erase(name);
   start(mod);
   log::info("modules", "installed " + name + " " + m.version);
 }
 
 void ModuleManager::uninstall(const std::vector<std::string>& names) {
+  std::lock_guard admin(admin_mu_);
   const auto all = scan();
   const auto installed = installed_names();
   for (const auto& n : names) {
@@ -347,6 +365,7 @@ void ModuleManager::uninstall(const std::vector<std::string>& names) {
 
 void ModuleManager::uninstall_one(const std::string& name) {
   Loaded* mod = loaded_.contains(name) ? loaded_.at(name).get() : nullptr;
+  const auto reg = registry();
   {
     Transaction tr(db_.session());
     auto env = this->env();
@@ -356,7 +375,7 @@ void ModuleManager::uninstall_one(const std::string& name) {
       throw_if_failed(mod->desc->uninstall(&ctx, &box.err), box, name, "uninstall");
     }
     // Records holding a selection value of this module get the fallback back.
-    for (const auto& [tname, type] : registry_->types()) {
+    for (const auto& [tname, type] : reg->types()) {
       for (const auto& fb : type.selection_fallbacks) {
         if (fb.owner != name) continue;
         for (const auto& v : fb.values) {
@@ -375,7 +394,7 @@ void ModuleManager::uninstall_one(const std::string& name) {
       if (kind == "field") records::drop_column(db_, table, field);
       if (kind == "model") records::drop_table(db_, table);
     }
-    for (const auto& s : registry_->settings()) {
+    for (const auto& s : reg->settings()) {
       if (s.owner == name) db_.session() << "DELETE FROM ir_config_parameter WHERE key = :k", soci::use(s.config_parameter);
     }
     db_.session() << "DELETE FROM juniper_module_data WHERE module = :m", soci::use(name);
@@ -383,7 +402,9 @@ void ModuleManager::uninstall_one(const std::string& name) {
     tr.commit();
   }
   if (mod != nullptr) stop(*mod);
-  registry_->remove_owner(name);
+  auto next = std::make_shared<records::Registry>(*reg);
+  next->remove_owner(name);
+  publish(std::move(next));
   log::info("modules", "uninstalled " + name);
 }
 

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 
 namespace juniper::modules {
 
@@ -42,7 +43,8 @@ class ModuleManager {
   void install(const std::vector<std::string>& names);
   void uninstall(const std::vector<std::string>& names);
 
-  const records::Registry& registry() const noexcept { return *registry_; }
+  // The registry in force; install and uninstall swap in a new snapshot.
+  std::shared_ptr<const records::Registry> registry() const;
   HookBus& hooks() noexcept { return hooks_; }
   std::vector<RouteDef> routes() const;  // of started modules
   records::Env env(records::User user = {});
@@ -66,7 +68,13 @@ class ModuleManager {
   const crypto::Bytes& key_;
   std::vector<std::filesystem::path> paths_;
   BaseDeclarer base_;
-  std::unique_ptr<records::Registry> registry_;
+  void publish(std::shared_ptr<const records::Registry> next);
+
+  // Install, uninstall and boot run one at a time; readers (env, list, routes) never wait on
+  // the database work they do, only on the short swaps.
+  mutable std::recursive_mutex admin_mu_;
+  mutable std::mutex registry_mu_;
+  std::shared_ptr<const records::Registry> registry_;
   HookBus hooks_;
   std::map<std::string, std::unique_ptr<Loaded>> loaded_;
   std::vector<std::string> start_order_;

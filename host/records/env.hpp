@@ -7,6 +7,7 @@
 #include "records/registry.hpp"
 
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace juniper::records {
@@ -22,12 +23,18 @@ using ChangeObserver = std::function<void(class Env&, const std::string& model, 
 
 class Env {
  public:
+  // `reg` is the snapshot in force when the Env was made: an install or uninstall meanwhile
+  // swaps in a new one and never changes this one under the caller's feet.
+  Env(Database& database, std::shared_ptr<const Registry> reg, const crypto::Bytes& master_key, User who = {})
+      : db(database), snapshot(std::move(reg)), registry(*snapshot), key(master_key), user(std::move(who)) {}
+  // A registry the caller keeps alive (a module install's staged registry).
   Env(Database& database, const Registry& reg, const crypto::Bytes& master_key, User who = {})
       : db(database), registry(reg), key(master_key), user(std::move(who)) {}
 
   soci::session& sql() { return db.session(); }
 
   Database& db;
+  std::shared_ptr<const Registry> snapshot;  // keeps `registry` alive when the Env owns it
   const Registry& registry;
   const crypto::Bytes& key;
   User user;

@@ -6,7 +6,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$(cd "${1:?build dir}" && pwd)
 out=${2:-$root/test-output/browser}
-port=${BROWSER_TEST_PORT:-18069}
+port=${BROWSER_TEST_PORT:-$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}  # a free port from the kernel
 if ! command -v chromium >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null || exit 1
 fi
@@ -21,7 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 DEMO_REDIRECT_URI="http://127.0.0.1:$port/microsoft_outlook/confirm" \
-  bash "$root/tests/mailstack/start.sh" "$work/mail" "${BROWSER_TEST_MAIL_PORT_BASE:-35000}" >/dev/null || exit 1
+  bash "$root/tests/mailstack/start.sh" "$work/mail" "${BROWSER_TEST_MAIL_PORT_BASE:-auto}" >/dev/null || exit 1
 set -a; . "$work/mail/env"; set +a
 J=("$build/juniper" --data "$work/data" --modules-path "$build/modules")
 mkdir -p "$work/data"

@@ -7,13 +7,13 @@
 #      is unstored; Dovecot back: the next run stores the rest, each message once.
 #
 # Usage: tests/faults/fetch_faults.sh BUILD_DIR
-#   env: FAULT_KILLS (default 6), FAULT_COUNT (300), FAULT_PORT_BASE (31500)
+#   env: FAULT_KILLS (default 6), FAULT_COUNT (300), FAULT_PORT_BASE (auto)
 set -uo pipefail
 build=$(cd "${1:?usage: fetch_faults.sh BUILD_DIR}" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 KILLS=${FAULT_KILLS:-6}
 COUNT=${FAULT_COUNT:-300}
-PORT_BASE=${FAULT_PORT_BASE:-31500}
+PORT_BASE=${FAULT_PORT_BASE:-auto}  # the mail stack picks a free base; its env sets PORT_BASE
 NAME=fetch-faults
 . "$root/tests/faults/lib.sh"
 

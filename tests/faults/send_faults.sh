@@ -12,7 +12,7 @@
 #      database while PostgreSQL is restarted mid-run: they reconnect and every mail goes out once.
 #
 # Usage: tests/faults/send_faults.sh BUILD_DIR [PG_URL [PG_DIR]]
-#   env: FAULT_KILLS (default 6), FAULT_COUNT (300), FAULT_PROCS (4), FAULT_PORT_BASE (31000)
+#   env: FAULT_KILLS (default 6), FAULT_COUNT (300), FAULT_PROCS (4), FAULT_PORT_BASE (auto)
 # Exit 0 when every check passed. Needs root (the mail stack).
 set -uo pipefail
 build=$(cd "${1:?usage: send_faults.sh BUILD_DIR [PG_URL]}" && pwd)
@@ -22,7 +22,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 KILLS=${FAULT_KILLS:-6}
 COUNT=${FAULT_COUNT:-300}
 PROCS=${FAULT_PROCS:-4}
-PORT_BASE=${FAULT_PORT_BASE:-31000}
+PORT_BASE=${FAULT_PORT_BASE:-auto}  # the mail stack picks a free base; its env sets PORT_BASE
 NAME=faults
 . "$root/tests/faults/lib.sh"
 
@@ -122,6 +122,31 @@ drain
 read -r missing dups extra < <(delivered stopped@example.com "$W/postfix-ids.txt")
 echo "     Postfix back: $(sq "SELECT COUNT(*) FROM mail_mail WHERE state = 'sent'") sent; at Dovecot: $missing missing, $dups duplicates"
 check "every mail sent once Postfix is back, at most the one in flight twice" [ "$missing $((dups <= 1))" = "0 1" ]
+
+# ---------------------------------------------------------------- 1c. a poison mail in the batch
+echo "=== one mail that cannot be sent among $COUNT"
+D=$W/poison
+plain_setup "$D" || { echo "set-up failed"; exit 1; }
+MAILS_RECIPIENT=poison@example.com "$PY" "$root/bench/lib/mails.py" fill-queue "$D/juniper.db" "$COUNT" >/dev/null
+sq() { "$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1], timeout=10).execute(sys.argv[2]).fetchone()[0])' "$D/juniper.db" "$1"; }
+# Mid-queue, a recipient SMTP cannot carry (as an older version could queue, before enqueue refused it).
+poison_id=$(sq "SELECT id FROM mail_mail ORDER BY id LIMIT 1 OFFSET $((COUNT / 2))")
+"$PY" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("UPDATE mail_mail SET email_to = ? WHERE id = ?", ("b\u00f8b@example.com", int(sys.argv[2]))); c.commit()' \
+  "$D/juniper.db" "$poison_id"
+"$PY" -c 'import sqlite3,sys; [print(r[0]) for r in sqlite3.connect(sys.argv[1]).execute("SELECT message_id FROM mail_mail WHERE id <> ?", (int(sys.argv[2]),))]' \
+  "$D/juniper.db" "$poison_id" >"$W/poison-ids.txt"
+J "$D" mail process --batch 50 >"$W/poison-run.txt" 2>&1
+rc=$?
+drain
+read -r missing dups extra < <(delivered poison@example.com "$W/poison-ids.txt")
+reason=$(sq "SELECT failure_reason FROM mail_mail WHERE id = $poison_id")
+echo "     exit $rc; at Dovecot: $missing missing of $((COUNT - 1)), $dups duplicates; the poison mail: $(sq "SELECT state FROM mail_mail WHERE id = $poison_id"): ${reason:0:100}"
+check "the run with a poison mail finishes normally" [ "$rc" = 0 ]
+check "the other $((COUNT - 1)) mails were delivered once" [ "$missing $dups" = "0 0" ]
+poison_ok=0
+[ "$(sq "SELECT state FROM mail_mail WHERE id = $poison_id")" = exception ] && [[ $reason == *"bøb@example.com"* ]] && poison_ok=1
+check "the poison mail is an exception naming its recipient" [ "$poison_ok" = 1 ]
+check "nothing left claimed" [ "$(sq "SELECT COUNT(*) FROM mail_mail WHERE state IN ('sending', 'outgoing')")" = 0 ]
 
 if [ -n "$pg" ]; then
   reset_pg() { psql -q "$pg" -c "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public" >/dev/null 2>&1; }

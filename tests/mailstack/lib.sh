@@ -217,3 +217,38 @@ idp_stop() {
 probe() {
     "$PY" "$MAILSTACK_HOME/probe.py" "$DIR/env" "${PROBE_TIMEOUT:-10}" "$@"
 }
+
+# The port bases start.sh may pick by itself ("auto"): 1000 apart, so no two stacks' ports meet.
+PORT_CLAIMS=/tmp/juniper-mailstack-ports
+# pick_port_base DIR: a base whose ports are free right now, claimed with an atomic mkdir so two
+# stacks starting at once never take the same one (stop.sh gives it back). Sets PORT_BASE.
+pick_port_base() {
+    local k base try owner
+    mkdir -p "$PORT_CLAIMS"
+    for try in $(seq 120); do
+        k=$(( (RANDOM + try) % 40 )); base=$(( 20000 + k * 1000 ))
+        if ! mkdir "$PORT_CLAIMS/$base" 2>/dev/null; then
+            # A claim whose stack folder is gone was left by a killed run: take it back.
+            owner=$(cat "$PORT_CLAIMS/$base/dir" 2>/dev/null || true)
+            [ -n "$owner" ] && [ ! -d "$owner" ] && rm -rf "$PORT_CLAIMS/$base"
+            continue
+        fi
+        busy_ports $((base + 80)) $((base + 143)) $((base + 443)) $((base + 465)) $((base + 587)) $((base + 993))
+        if [ -z "$REPLY" ]; then
+            echo "$1" >"$PORT_CLAIMS/$base/dir"
+            PORT_BASE=$base
+            return 0
+        fi
+        rm -rf "$PORT_CLAIMS/$base"  # something else listens there
+    done
+    die "no free port base found between 20000 and 59000"
+}
+# release_port_base DIR: gives back the base a stack in DIR claimed.
+release_port_base() {
+    local c
+    for c in "$PORT_CLAIMS"/*/dir; do
+        [ -f "$c" ] && [ "$(cat "$c" 2>/dev/null)" = "$1" ] && rm -rf "$(dirname "$c")"
+    done
+    return 0
+}
+

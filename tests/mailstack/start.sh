@@ -1,6 +1,7 @@
 #!/bin/bash
 # Start the mail test stack: simulated Microsoft identity platform + Dovecot + Postfix,
 # everything under DIR, everything on 127.0.0.1.   Usage: start.sh DIR [PORT_BASE]
+# PORT_BASE "auto" (the default): a free base picked and claimed here (see lib.sh).
 # Ports: IdP http PORT_BASE+80 (https +443), IMAPS +993, SMTP submission +587 (STARTTLS),
 # optional plain IMAP +143 and SMTPS +465.  Writes DIR/env; exits 0 once all answer.
 #
@@ -22,15 +23,16 @@ set -euo pipefail
 
 [ $# -ge 1 ] && [ $# -le 2 ] || die "usage: start.sh DIR [PORT_BASE]"
 [ "$EUID" = 0 ] || die "must run as root (Postfix master, Dovecot privilege separation)"
-PORT_BASE=${2:-10000}
-[[ $PORT_BASE =~ ^[0-9]+$ ]] && [ "$PORT_BASE" -ge 1024 ] && [ "$PORT_BASE" -le 64500 ] ||
-    die "PORT_BASE must be a number between 1024 and 64500"
+PORT_BASE=${2:-auto}
+[ "$PORT_BASE" = auto ] || { [[ $PORT_BASE =~ ^[0-9]+$ ]] && [ "$PORT_BASE" -ge 1024 ] && [ "$PORT_BASE" -le 64500 ]; } ||
+    die "PORT_BASE must be auto or a number between 1024 and 64500"
 case $1 in *[[:space:]]*) die "DIR must not contain white space: $1";; esac
 
 mkdir -p "$1"
 cd -P -- "$1" || die "cannot enter $1"
 DIR=$PWD
 cd / || true
+[ "$PORT_BASE" = auto ] && pick_port_base "$DIR"
 
 IDP_PORT=$((PORT_BASE + 80))
 IDP_HTTPS_PORT=$((PORT_BASE + 443))

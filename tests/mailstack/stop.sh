@@ -13,6 +13,7 @@ dovecot_pid; [ -n "$REPLY" ] && pids+=("$REPLY")
 idp_pid; [ -n "$REPLY" ] && pids+=("$REPLY")
 [ ${#pids[@]} -gt 0 ] && stop_pids "${pids[@]}"
 rm -f "$DIR/run/idp.pid" "$DIR/spool/postfix/pid/master.pid"
+release_port_base "$DIR"
 now_ms
 note "stopped in $(( REPLY - T0_MS )) ms ($DIR)"
 exit 0

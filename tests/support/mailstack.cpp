@@ -36,7 +36,7 @@ MailStack::MailStack() {
     dir = (fs::temp_directory_path() / ("juniper-mail-" + std::to_string(rd()))).string();
     const char* base = std::getenv("JUNIPER_TEST_MAIL_PORT_BASE");
     const std::string cmd = "bash " JUNIPER_SOURCE_DIR "/tests/mailstack/start.sh " + dir + " " +
-                            (base != nullptr && *base != '\0' ? base : "29000") + " >/dev/null";
+                            (base != nullptr && *base != '\0' ? base : "auto") + " >/dev/null";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("cannot start the mail stack: " + cmd);
     owned_ = true;
   }

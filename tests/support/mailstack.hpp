@@ -1,6 +1,6 @@
 // The real mail stack (Postfix, Dovecot, simulated identity platform) for a test process:
 // started once on first use and stopped at exit, or an already running one named by
-// JUNIPER_MAILSTACK_DIR. Port base: JUNIPER_TEST_MAIL_PORT_BASE (default 29000).
+// JUNIPER_MAILSTACK_DIR. Port base: JUNIPER_TEST_MAIL_PORT_BASE (default: a free one, see start.sh).
 #pragma once
 
 #include <time.h>

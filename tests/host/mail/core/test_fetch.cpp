@@ -1,6 +1,7 @@
 // Fetching from the real Dovecot: \Seen only after storage, no duplicates after a crash.
 #include "mail_fixture.hpp"
 
+#include "core/crypto.hpp"
 #include "mail/fetcher.hpp"
 
 #include <catch2/catch.hpp>
@@ -51,12 +52,22 @@ TEST_CASE("Test & Confirm, then fetch: messages stored, then marked Seen; nothin
   CHECK(mail::fetch_all(e, t.host->modules().hooks(), t.conf()).stored == 0);  // all Seen now
 
   SECTION("a crash between the commit and \\Seen refetches, but does not store twice") {
-    t.stack.deliver(box, message("again-" + box, "Again"));
+    const std::string raw = message("again-" + box, "Again");
+    t.stack.deliver(box, raw);
     // Store it as a run that died before marking it Seen would have.
-    records::create(e, mail::kMessage, {{"message_id", "<again-" + box + ">"}, {"fetchmail_server_id", id}, {"subject", "Again"}});
+    records::create(e, mail::kMessage, {{"message_id", "<again-" + box + ">"}, {"fetchmail_server_id", id}, {"subject", "Again"},
+                                        {"content_hash", juniper::crypto::to_hex(juniper::crypto::sha256(raw))}});
     const auto again = mail::fetch_all(e, t.host->modules().hooks(), t.conf());
     CHECK(again.stored == 0);
     CHECK(again.duplicates == 1);
+    CHECK(stored(t) == 4);
+  }
+  SECTION("a different message reusing a stored Message-ID is stored, not dropped") {
+    // Whoever knows an ID must not be able to suppress a later message by reusing it.
+    t.stack.deliver(box, message("m0-" + box, "Not order 0 at all"));
+    const auto r2 = mail::fetch_all(e, t.host->modules().hooks(), t.conf());
+    CHECK(r2.stored == 1);
+    CHECK(r2.duplicates == 0);
     CHECK(stored(t) == 4);
   }
   SECTION("a message GMime cannot read is stored raw with the reason, then marked Seen") {

@@ -107,19 +107,19 @@ void MailStack::start() {
         load_env();
         return;
     }
-    int base = 28000;
-    if (const char* b = std::getenv("JUNIPER_TEST_MAIL_PORT_BASE"); b && *b) base = std::atoi(b);
+    std::string base = "auto";  // start.sh picks and claims a free port base
+    if (const char* b = std::getenv("JUNIPER_TEST_MAIL_PORT_BASE"); b && *b) base = b;
     char tmpl[] = "/tmp/juniper-imap-test-XXXXXX";
     if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
     owned_ = true;
     // PLAIN_IMAP=1 also opens PORT_BASE+143 for the STARTTLS test.
     std::string cmd = "PLAIN_IMAP=1 MAILSTACK_QUIET=1 bash " + shell_quote(scripts() + "/start.sh") +
-                      " " + shell_quote(dir_) + " " + std::to_string(base) + " </dev/null";
+                      " " + shell_quote(dir_) + " " + base + " </dev/null";
     if (std::system(cmd.c_str()) != 0) {
         ::rmdir(dir_.c_str());
         std::system(("rm -rf " + shell_quote(dir_)).c_str());
-        throw std::runtime_error("tests/mailstack/start.sh failed (port base " + std::to_string(base) +
+        throw std::runtime_error("tests/mailstack/start.sh failed (port base " + base +
                                  "; set JUNIPER_TEST_MAIL_PORT_BASE to another base, or "
                                  "JUNIPER_MAILSTACK_DIR to a running stack)");
     }
