@@ -449,6 +449,19 @@ ErrorBox::ErrorBox()
                          static_cast<std::string*>(user)->append(data, size);
                        }}} {}
 
+juniper_module_descriptor module_descriptor(const juniper_module_descriptor* d, std::string_view module) {
+  const std::string who = "module " + std::string(module) + ": ";
+  if (d == nullptr || d->struct_size < offsetof(juniper_module_descriptor, install)) {
+    throw UserError(who + "the library returned an invalid descriptor");
+  }
+  if (d->struct_size > sizeof(juniper_module_descriptor)) {
+    throw UserError(who + "its descriptor is newer than this host supports (struct_size " + std::to_string(d->struct_size) +
+                    " > " + std::to_string(sizeof(juniper_module_descriptor)) +
+                    "): upgrade juniper or rebuild the module against this SDK");
+  }
+  return sized_copy(d, "module");
+}
+
 void throw_if_failed(juniper_status st, const ErrorBox& box, std::string_view module, std::string_view what) {
   if (st == JUNIPER_OK) return;
   throw UserError("module " + std::string(module) + ": " + std::string(what) + " failed: " +
