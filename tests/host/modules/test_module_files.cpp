@@ -250,6 +250,26 @@ TEST_CASE("a descriptor bigger than this host knows is refused", "[modules][file
   }
 }
 
+TEST_CASE("an array of smaller (older) field descriptors is read at the module's stride", "[modules][files]") {
+  Site s;
+  for (const std::string ext : {".so", ".json"}) {
+    fs::copy_file(fs::path(PROBE_DIR) / ("probe_old_fields" + ext), s.mods / ("probe_old_fields" + ext));
+  }
+  s.start();
+  auto lock = s.host->db().lock();
+  s.host->modules().install({"probe_old_fields"});
+  const auto* t = s.host->env().registry.find_type("probe_old_fields.thing");
+  REQUIRE(t != nullptr);
+  REQUIRE(t->fields.size() >= 2);
+  const auto* alpha = t->field("alpha");
+  const auto* beta = t->field("beta");
+  REQUIRE(alpha != nullptr);
+  REQUIRE(beta != nullptr);
+  CHECK(beta->label == "Beta");
+  CHECK(beta->default_value == "7");
+  CHECK(beta->help.empty());  // beyond the old struct: zero
+}
+
 TEST_CASE("a smaller (older) descriptor is zero-extended, a too small one refused", "[modules][files]") {
   juniper_module_descriptor d{};
   d.struct_size = offsetof(juniper_module_descriptor, install);
