@@ -18,6 +18,7 @@ namespace fs = std::filesystem;
 Host::Host(HostOptions options)
     : options_(std::move(options)), data_(options_.data_dir), key_(data_.master_key()) {
   log::open(data_.log_file(), options_.log_to_stderr);
+  for (const auto& note : data_.permission_notes()) log::warning("data", note);
   // One place for the extra CA (private CAs, tests): every TLS client of the process reads it.
   if (const auto conf = data_.config(); conf.contains("ca_file") && std::getenv("JUNIPER_CA_FILE") == nullptr) {
     ::setenv("JUNIPER_CA_FILE", conf.at("ca_file").c_str(), 0);
@@ -26,7 +27,10 @@ Host::Host(HostOptions options)
   // HTTP workers and the scheduler exist.
   (void)mail::detail::parse_with_gmime("init@localhost");
   (void)mail::mime::make_message_id("localhost");
-  db_ = Database::open(options_.db_url, data_);
+  {
+    const PrivateUmask private_files;  // a new juniper.db (and its -wal, -shm) is born 0600
+    db_ = Database::open(options_.db_url, data_);
+  }
   auto paths = options_.module_paths.empty() ? default_module_paths() : options_.module_paths;
   modules_ = std::make_unique<modules::ModuleManager>(
       *db_, key_, std::move(paths),

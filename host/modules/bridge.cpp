@@ -37,6 +37,19 @@ T sized_copy(const T* in, std::string_view what) {
   return out;
 }
 
+// Element i of a module's array of sized structs. The stride is the module's struct_size, not
+// the host's sizeof: an older module's elements are smaller.
+template <class T>
+T sized_element(const T* array, size_t i, std::string_view what) {
+  if (array == nullptr) throw UserError(std::string(what) + " descriptors are missing");
+  const T first = sized_copy(array, what);  // refuses a bigger or sizeless first element
+  if (first.struct_size % alignof(T) != 0) {
+    throw UserError(std::string(what) + " descriptor size " + std::to_string(first.struct_size) + " is not a struct's size");
+  }
+  const char* base = reinterpret_cast<const char*>(array);
+  return sized_copy(reinterpret_cast<const T*>(base + i * first.struct_size), what);
+}
+
 FieldType field_type(juniper_field_type t, const std::string& field) {
   if (t < JUNIPER_FIELD_CHAR || t > JUNIPER_FIELD_SECRET) {
     throw UserError("field " + field + " has an unknown type " + std::to_string(t));
@@ -54,7 +67,7 @@ std::vector<records::FieldDef> fields(const juniper_record_type_desc& d, const s
   static const std::regex name_ok("[a-z][a-z0-9_]*");
   std::vector<records::FieldDef> out;
   for (size_t i = 0; i < d.field_count; ++i) {
-    const auto f = sized_copy(&d.fields[i], "field");
+    const auto f = sized_element(d.fields, i, "field");
     records::FieldDef def;
     def.name = s(f.name);
     if (!std::regex_match(def.name, name_ok) || def.name == "id") {
@@ -448,6 +461,19 @@ ErrorBox::ErrorBox()
           juniper_sink{&message, [](void* user, const char* data, size_t size) {
                          static_cast<std::string*>(user)->append(data, size);
                        }}} {}
+
+juniper_module_descriptor module_descriptor(const juniper_module_descriptor* d, std::string_view module) {
+  const std::string who = "module " + std::string(module) + ": ";
+  if (d == nullptr || d->struct_size < offsetof(juniper_module_descriptor, install)) {
+    throw UserError(who + "the library returned an invalid descriptor");
+  }
+  if (d->struct_size > sizeof(juniper_module_descriptor)) {
+    throw UserError(who + "its descriptor is newer than this host supports (struct_size " + std::to_string(d->struct_size) +
+                    " > " + std::to_string(sizeof(juniper_module_descriptor)) +
+                    "): upgrade juniper or rebuild the module against this SDK");
+  }
+  return sized_copy(d, "module");
+}
 
 void throw_if_failed(juniper_status st, const ErrorBox& box, std::string_view module, std::string_view what) {
   if (st == JUNIPER_OK) return;

@@ -75,6 +75,11 @@ inline void to_sink(juniper_sink* out, std::string_view v) {
   if (out != nullptr && out->write != nullptr) out->write(out->user, v.data(), v.size());
 }
 
+// The descriptor a module library returned, as this host knows it: an older (smaller) one is
+// zero-extended, a bigger one (built against a newer SDK) or one too small to hold the v1.0
+// members is refused with a UserError naming the module.
+juniper_module_descriptor module_descriptor(const juniper_module_descriptor* d, std::string_view module);
+
 // Throws UserError "<module>: <message>" when a module call failed (status != OK).
 void throw_if_failed(juniper_status st, const ErrorBox& box, std::string_view module, std::string_view what);
 

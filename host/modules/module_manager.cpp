@@ -7,6 +7,8 @@
 
 #include <boost/dll/shared_library.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <set>
 
@@ -16,7 +18,8 @@ namespace fs = std::filesystem;
 struct ModuleManager::Loaded {
   Manifest manifest;
   boost::dll::shared_library library;  // kept until exit: modules are never unloaded
-  const juniper_module_descriptor* desc = nullptr;
+  juniper_module_descriptor descriptor{};  // the host's copy, zero-extended
+  const juniper_module_descriptor* desc = nullptr;  // &descriptor once every check passed
   Declarations decl;
   bool started = false;
 };
@@ -125,20 +128,20 @@ ModuleManager::Loaded& ModuleManager::load(const Manifest& m) {
   check_manifest_abi(m);
   auto mod = std::make_unique<Loaded>();
   mod->manifest = m;
+  // Path, ownership and modes first: a refused library is never opened, so none of its code runs.
+  const fs::path lib = checked_library(m, ::geteuid());
   boost::dll::fs::error_code ec;
-  mod->library.load(m.library.string(), ec, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
-  if (ec) throw UserError("module " + m.name + ": cannot load " + m.library.string() + ": " + ec.message());
+  mod->library.load(lib.string(), ec, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  if (ec) throw UserError("module " + m.name + ": cannot load " + lib.string() + ": " + ec.message());
   if (!mod->library.has(JUNIPER_MODULE_ENTRY_SYMBOL)) {
-    throw UserError("module " + m.name + ": " + m.library.string() + " does not export " JUNIPER_MODULE_ENTRY_SYMBOL
+    throw UserError("module " + m.name + ": " + lib.string() + " does not export " JUNIPER_MODULE_ENTRY_SYMBOL
                     " (not a juniper module, or built for another ABI major)");
   }
   auto& entry = mod->library.get<const juniper_module_descriptor*()>(JUNIPER_MODULE_ENTRY_SYMBOL);
-  const juniper_module_descriptor* d = entry();
-  if (d == nullptr || d->struct_size < offsetof(juniper_module_descriptor, install)) {
-    throw UserError("module " + m.name + ": the library returned an invalid descriptor");
-  }
-  auto mismatch = [&](const std::string& what, const std::string& lib, const std::string& man) {
-    return UserError("module " + m.name + ": the library says " + what + " " + lib + " but its manifest " +
+  mod->descriptor = module_descriptor(entry(), m.name);
+  const juniper_module_descriptor* d = &mod->descriptor;
+  auto mismatch = [&](const std::string& what, const std::string& says, const std::string& man) {
+    return UserError("module " + m.name + ": the library says " + what + " " + says + " but its manifest " +
                      m.file.string() + " says " + man + "; reinstall the module files");
   };
   if (d->abi_major != m.abi_major || d->abi_minor != m.abi_minor) {

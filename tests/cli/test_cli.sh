@@ -61,6 +61,25 @@ expect "user passwd" 0 "password changed for admin" -- bash -c "echo 'correct ho
 expect "uninstall cascades to dependents" 0 "uninstalled test_base" -- jn module uninstall test_base
 expect "records of an uninstalled module are gone" 1 "unknown model 'test_base.partner'" -- jn record list test_base.partner
 
+# Module files: a library outside its manifest's folder, or a modules folder others can write,
+# is refused before the library is opened (exit 1, the module and the path named).
+mods="$data/mods"; mkdir -p "$mods/m"; chmod 755 "$mods" "$mods/m"
+cp "$build/tests/modules/test_base.so" "$mods/"
+/usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); m["library"]="../test_base.so"; json.dump(m, open(sys.argv[2],"w"))' \
+  "$build/tests/modules/test_base.json" "$mods/m/test_base.json"
+jm() { "$J" --data "$data" ${JUNIPER_TEST_DB:+--db "$JUNIPER_TEST_DB"} --modules-path "$mods/m" --modules-path "$build/modules" "$@"; }
+expect "a library outside its manifest's folder is refused" 1 "module test_base: refused, its manifest $mods/m/test_base.json names the library '../test_base.so'" -- jm module install test_base
+cp "$build/tests/modules/test_base.so" "$build/tests/modules/test_base.json" "$mods/m/"
+chmod 777 "$mods/m"
+expect "a world-writable modules folder is refused" 1 "chmod go-w $mods/m" -- jm module install test_base
+chmod 755 "$mods/m"
+expect "the same files, once private, install" 0 "installed test_base" -- jm module install test_base
+jn module uninstall test_base >/dev/null
+if [[ -z "${JUNIPER_TEST_DB:-}" ]]; then
+  modes=$(cd "$data" && stat -c '%n %a' . juniper.db juniper.log master.key | tr '\n' ' ')
+  [[ "$modes" == ". 700 juniper.db 600 juniper.log 600 master.key 600 " ]] && ok "data folder 0700, its files 0600" || ko "data folder modes: $modes"
+fi
+
 # Mail: routing as the seed describes it, and refusals at `mail send`.
 jn settings set external_email_server_default=true >/dev/null
 jn param set mail.default.from notifications >/dev/null
