@@ -83,8 +83,7 @@ TEST_CASE("empty and large literals; other attributes are skipped", "[imap][prot
 }
 
 TEST_CASE("RFC822.SIZE is read, for fetching in chunks of bounded memory", "[imap][protocol]") {
-    ResponseReader rd(chunked("* 7 FETCH (UID 31 RFC822.SIZE 20971520)
-", 7));
+    ResponseReader rd(chunked("* 7 FETCH (UID 31 RFC822.SIZE 20971520)\r\n", 7));
     Response r = rd.next();
     auto f = parse_fetch(r);
     REQUIRE(f);
