@@ -22,7 +22,7 @@ std::chrono::seconds Throttle::wait(std::string_view key) {
     return std::chrono::ceil<std::chrono::seconds>(left);
 }
 
-void Throttle::failure(std::string_view key) {
+std::chrono::seconds Throttle::failure(std::string_view key) {
     const auto now = opts_.now();
     std::lock_guard lock(mu_);
     std::string k = key_of(key);
@@ -31,11 +31,12 @@ void Throttle::failure(std::string_view key) {
     if (e.failures > 0 && now - e.last > opts_.forget_after) e = Entry{};
     ++e.failures;
     e.last = now;
-    if (e.failures <= opts_.free_failures) return;
+    if (e.failures <= opts_.free_failures) return std::chrono::seconds(0);
     // 1, 2, 4 ... times first_delay, capped (the shift is capped too, to stay defined).
     const unsigned doublings = std::min(e.failures - opts_.free_failures - 1, 20U);
     const auto delay = std::min<std::chrono::seconds>(opts_.first_delay * (1LL << doublings), opts_.max_delay);
     e.locked_until = now + delay;
+    return delay;
 }
 
 void Throttle::success(std::string_view key) {

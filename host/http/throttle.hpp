@@ -32,8 +32,10 @@ public:
     // the refused attempt is not counted.
     std::chrono::seconds wait(std::string_view key);
     // Counts a failed attempt (callers count before checking the password, so attempts in
-    // parallel are all counted, then call success() when it was right).
-    void failure(std::string_view key);
+    // parallel are all counted, then call success() when it was right). Returns the wait it
+    // imposes from now on (0 while failures are still free): callers log that, once per lock,
+    // rather than every refused attempt.
+    std::chrono::seconds failure(std::string_view key);
     void success(std::string_view key);
     std::size_t size() const;
 

@@ -144,13 +144,10 @@ http::Response WebApp::login_submit(const http::Request& req) {
   }
   // Refused while waiting: no password is even checked, so guessing gets no faster.
   const auto wait = std::max(by_address_.wait(req.remote), by_login_.wait(login));
-  if (wait.count() > 0) {
-    log::warning("web", "throttled login for '" + loggable(login) + "' from " + req.remote);
-    return too_many_attempts(req, redirect, wait);
-  }
+  if (wait.count() > 0) return too_many_attempts(req, redirect, wait);  // not logged: no log flood
   // Counted before checking, so attempts in parallel all count; forgiven on success.
-  by_address_.failure(req.remote);
-  by_login_.failure(login);
+  const auto address_wait = by_address_.failure(req.remote);
+  const auto login_wait = by_login_.failure(login);
   std::optional<records::StoredLogin> stored;
   {
     auto lock = host_.db().lock();
@@ -159,6 +156,14 @@ http::Response WebApp::login_submit(const http::Request& req) {
   const auto user = records::check_password(stored, req.form_param("password").value_or(""));  // scrypt, unlocked
   if (!user) {
     log::warning("web", "failed login for '" + loggable(login) + "' from " + req.remote);
+    if (address_wait.count() > 0) {
+      log::warning("web", "logins from " + req.remote + " refused for " + std::to_string(address_wait.count()) +
+                              " s (too many failures)");
+    }
+    if (login_wait.count() > 0) {
+      log::warning("web", "logins as '" + loggable(login) + "' refused for " + std::to_string(login_wait.count()) +
+                              " s (too many failures)");
+    }
     return login_page_response(req, 401, redirect, "Wrong login/password");
   }
   by_address_.success(req.remote);

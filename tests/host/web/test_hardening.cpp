@@ -17,8 +17,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <map>
+#include <thread>
 
 using juniper::test::TestHost;
 namespace http = juniper::http;
@@ -139,7 +142,7 @@ struct Site : TestHost {
   http::Server server;
   std::string base;
 
-  explicit Site(web::WebOptions o = {}) : app(*host, std::move(o)), server(options()) {
+  explicit Site(web::WebOptions o = {}, unsigned threads = 2) : app(*host, std::move(o)), server(options(threads)) {
     {
       auto lock = host->db().lock();
       records::set_password(host->db(), "admin", "admin-password");
@@ -163,9 +166,10 @@ struct Site : TestHost {
   }
 
  private:
-  static http::ServerOptions options() {
+  static http::ServerOptions options(unsigned threads) {
     http::ServerOptions o;
     o.port = 0;
+    o.threads = threads;
     o.max_body = web::kComposeBodyLimit;
     o.max_inflight_body = web::kInflightBodyLimit;
     return o;
@@ -368,4 +372,76 @@ TEST_CASE("health: 200 normally, 503 with the reason on a database error or a fu
     full = false;
     CHECK(b.get("/web/health").status == 200);
   }
+}
+
+TEST_CASE("password hashing runs outside the database lock", "[web][load]") {
+  web::WebOptions o;
+  o.address_throttle.free_failures = 1000;
+  o.login_throttle.free_failures = 1000;
+  Site t(o, 6);
+  using clock = std::chrono::steady_clock;
+  const std::string hash = juniper::crypto::hash_password("x");
+  const auto s0 = clock::now();
+  juniper::crypto::verify_password("y", hash);
+  const auto scrypt = clock::now() - s0;
+
+  std::atomic<int> running{4};
+  std::vector<std::thread> logins;
+  for (int i = 0; i < 4; ++i) {
+    logins.emplace_back([&] {
+      Browser b(t.base);
+      for (int k = 0; k < 3; ++k) b.login("admin", "wrong");
+      --running;
+    });
+  }
+  // While four logins hash passwords, the database stays free for everyone else. Sampled
+  // every few ms (a pacing, not a wait): back to back, this thread would starve the logins of
+  // the mutex and never see it held.
+  std::vector<clock::duration> waits;
+  while (running > 0) {
+    const auto a = clock::now();
+    { auto lock = t.host->db().lock(); }
+    waits.push_back(clock::now() - a);
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  }
+  for (auto& th : logins) th.join();
+  REQUIRE_FALSE(waits.empty());
+  std::sort(waits.begin(), waits.end());
+  const auto median = waits[waits.size() / 2];
+  using ms = std::chrono::duration<double, std::milli>;
+  const double scrypt_ms = ms(scrypt).count();
+  const double median_ms = ms(median).count();
+  INFO("one scrypt " << scrypt_ms << " ms, median wait for the lock " << median_ms << " ms over " << waits.size());
+  CHECK(median < scrypt / 4);
+}
+
+TEST_CASE("Compose takes a long text (up to its 4 MB limit) from a logged-in administrator", "[web][load]") {
+  Site t;
+  Browser b(t.base);
+  REQUIRE(b.login("admin", "admin-password").status == 303);
+  const std::string csrf = Browser::value_of(b.get("/web/compose").body, "name=\"csrf_token\" value=\"");
+  const std::string text(1024 * 1024, 'x');
+  const auto queued = b.post("/web/compose", "from=a%40example.com&to=b%40example.com&subject=Long&body=" + text +
+                                                 "&csrf_token=" + csrf);
+  CHECK(queued.status == 303);
+  CHECK(has(queued.header("location"), "/web/record/mail.mail/"));
+  CHECK(b.post("/web/compose", "body=" + std::string(web::kComposeBodyLimit, 'x')).status == 413);
+}
+
+TEST_CASE("a throttled address is logged once when it is locked, not at every refused attempt", "[web][abuse]") {
+  web::WebOptions o;
+  o.address_throttle.free_failures = 2;
+  o.address_throttle.first_delay = std::chrono::hours(1);
+  Site t(o);
+  Browser b(t.base, "127.0.0.9");
+  for (int i = 0; i < 3; ++i) CHECK(b.login("admin", "wrong").status == 401);
+  for (int i = 0; i < 30; ++i) CHECK(b.login("admin", "wrong").status == 429);
+  const std::string log = t.log();
+  std::size_t locked = 0;
+  for (auto p = log.find("logins from 127.0.0.9 refused for"); p != std::string::npos;
+       p = log.find("logins from 127.0.0.9 refused for", p + 1)) {
+    ++locked;
+  }
+  CHECK(locked == 1);
+  CHECK_FALSE(has(log, "throttled"));
 }
