@@ -59,8 +59,12 @@ void WebApp::refresh_secure_cookie() {
     auto env = host_.env();
     const std::string base = records::param_get(env, "web.base.url").value_or("");
     sessions_.set_secure_cookie(base.size() >= 8 && http::iequals(std::string_view(base).substr(0, 8), "https://"));
+    base_url_unreadable_ = false;
   } catch (const std::exception& e) {
-    log::warning("web", std::string("cannot read web.base.url, cookie flags unchanged: ") + e.what());
+    // Once per outage, not once per request: a flood of login pages must not flood the log.
+    if (!base_url_unreadable_.exchange(true)) {
+      log::warning("web", std::string("cannot read web.base.url, cookie flags unchanged: ") + e.what());
+    }
   }
 }
 
@@ -89,7 +93,7 @@ http::Response WebApp::health(const http::Request&) {
     }
   } catch (const std::exception& e) {
     db_ok = false;
-    why = std::string("database: ") + e.what();
+    why = "database: " + std::string(e.what()).substr(0, 200);
   }
   std::optional<std::string> disk;
   try {

@@ -7,6 +7,7 @@
 #include "http/session.hpp"
 #include "http/throttle.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -88,6 +89,7 @@ class WebApp {
   http::Throttle by_address_;
   http::Throttle by_login_;
   std::function<std::optional<std::string>()> disk_check_;
+  std::atomic<bool> base_url_unreadable_{false};
   std::function<void()> routes_changed_;
   std::function<void()> mail_queued_;
 };
