@@ -108,14 +108,21 @@ std::optional<std::string> Request::query_param(std::string_view name) const {
 }
 
 namespace {
+// Texts up to this size are also compared by content (a body rewritten in place keeps its
+// buffer and size); longer ones by buffer and size only, to keep one parse cheap.
+constexpr std::size_t kCompareUpTo = 64 * 1024;
+
 // The cached parse of `text`, redone when the string was replaced since.
 template <class Parse>
 const std::vector<std::pair<std::string, std::string>>& cached(auto& slot, const std::string& text,
                                                                std::string_view type, Parse&& parse) {
-    if (!slot.valid || slot.data != text.data() || slot.size != text.size() || slot.type != type) {
+    const bool small = text.size() <= kCompareUpTo;
+    if (!slot.valid || slot.data != text.data() || slot.size != text.size() || slot.type != type ||
+        (small && slot.small != text)) {
         slot.fields = parse();
         slot.data = text.data();
         slot.size = text.size();
+        slot.small = small ? text : std::string();
         slot.type = type;
         slot.valid = true;
         ++slot.parses;

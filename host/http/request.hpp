@@ -57,8 +57,9 @@ struct Request {
 
 private:
     struct Parsed {
-        const char* data = nullptr;  // what the cache was built from: the buffer and its size
+        const char* data = nullptr;  // what the cache was built from: the buffer and its size,
         std::size_t size = 0;
+        std::string small;           // and its text when short (a reassigned short body is seen)
         std::string type;  // the Content-Type it was parsed under (forms)
         bool valid = false;
         unsigned parses = 0;
