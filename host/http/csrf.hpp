@@ -23,7 +23,8 @@ public:
     explicit StatelessCsrf(std::string key = {}, std::chrono::seconds lifetime = std::chrono::hours(1),
                            std::function<std::chrono::system_clock::time_point()> now = {});
 
-    // Reuses `cookie_value` while it is valid (several tabs keep working), else a new one.
+    // Reuses `cookie_value` while it has half its lifetime left (several tabs keep working),
+    // else a new one.
     Issued issue(std::optional<std::string_view> cookie_value = std::nullopt) const;
     // True when the cookie is well formed, unexpired and the token is its HMAC.
     bool verify(std::string_view cookie_value, std::string_view form_token) const;
@@ -31,7 +32,7 @@ public:
 
 private:
     std::string mac(std::string_view cookie_value) const;
-    bool fresh(std::string_view cookie_value) const;
+    bool fresh(std::string_view cookie_value, std::chrono::seconds margin) const;
 
     std::string key_;
     std::chrono::seconds lifetime_;
