@@ -17,6 +17,8 @@ namespace {
 // the response instead of a connection reset caused by unread data.
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr std::size_t kTrimAfter = 1024 * 1024;
+// A request target in the log is cut here: a client must not be able to write 64 kB lines.
+constexpr std::size_t kLoggedTarget = 256;
 
 std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 beast::string_view bsv(std::string_view s) { return {s.data(), s.size()}; }
@@ -232,9 +234,11 @@ Response Connection::run_handler(const Request& req) {
     try {
         return router->handle(req);
     } catch (const std::exception& e) {
-        server_.log("handler for " + req.method + " " + req.target + " threw: " + e.what());
+        server_.log("handler for " + req.method.substr(0, 16) + " " + req.target.substr(0, kLoggedTarget) +
+                    " threw: " + e.what());
     } catch (...) {
-        server_.log("handler for " + req.method + " " + req.target + " threw a non-standard exception");
+        server_.log("handler for " + req.method.substr(0, 16) + " " + req.target.substr(0, kLoggedTarget) +
+                    " threw a non-standard exception");
     }
     return internal_error();
 }
