@@ -178,21 +178,26 @@ std::string browser_mac(sdk::Context& ctx, const std::string& browser) {
   return hmac_hex(database_secret(ctx), std::string("microsoft_outlook_browser\x1f") + browser);
 }
 
-// A new single-use state for (kind, id), created by the context's user; returns its nonce.
-std::string create_state(sdk::Context& ctx, const Kind& kind, std::int64_t id) {
+struct NewState {
+  std::string nonce;
+  std::string verifier;
+};
+
+// A new single-use state for (kind, id), created by the context's user.
+NewState create_state(sdk::Context& ctx, const Kind& kind, std::int64_t id) {
   if (!credentials_configured(ctx)) {
     throw sdk::Error(JUNIPER_ERR_INVALID, "Please configure your Outlook credentials in General Settings.");
   }
   (void)ctx.read(kind.model, id);  // refuses a missing record
-  const std::string nonce = random_token(16);
-  ctx.create(kStateModel, {{"nonce", nonce},
+  NewState st{random_token(16), random_token(48)};
+  ctx.create(kStateModel, {{"nonce", st.nonce},
                            {"model", kind.model},
                            {"res_id", id},
-                           {"code_verifier", random_token(48)},
+                           {"code_verifier", st.verifier},
                            {"expires_at", now_unix() + kStateLifetime},
                            {"used", false},
                            {"user_id", user_id_of(ctx)}});
-  return nonce;
+  return st;
 }
 
 // Microsoft's authorize URL for an existing state.
@@ -221,15 +226,13 @@ bool is_cookie_token(const std::string& v) {
 }  // namespace
 
 std::string authorize_url(sdk::Context& ctx, const Kind& kind, std::int64_t id) {
-  const std::string nonce = create_state(ctx, kind, id);
-  const auto states = ctx.search(kStateModel, {{"nonce", nonce}});
-  const json st = ctx.read(kStateModel, states.front());
-  return authorize_url_for(ctx, kind, id, nonce, text(st, "code_verifier"));
+  const NewState st = create_state(ctx, kind, id);
+  return authorize_url_for(ctx, kind, id, st.nonce, st.verifier);
 }
 
 std::string connect_url(sdk::Context& ctx, const Kind& kind, std::int64_t id) {
   if (user_id_of(ctx) == 0) return authorize_url(ctx, kind, id);
-  return std::string(kStartPath) + "?nonce=" + sdk::url_encode(create_state(ctx, kind, id));
+  return std::string(kStartPath) + "?nonce=" + sdk::url_encode(create_state(ctx, kind, id).nonce);
 }
 
 std::optional<std::string> browser_cookie(const std::optional<std::string>& header) {
