@@ -365,6 +365,46 @@ TEST_CASE("every refused callback answers 403 or the explained error page, and w
   CHECK(snapshot() == after);
 }
 
+TEST_CASE("a connect started in one browser session is refused in another, which writes nothing", "[outlook][callback]") {
+  OutlookHost t;
+  const auto id = t.outlook_server("Bound", unique_mailbox("bound"));
+  const std::string record = "/web/record/ir.mail_server/" + std::to_string(id);
+  // The button, as the browser sends it: the record form's token, then the start link.
+  const std::string csrf = juniper::test::csrf_from(t.browser->get(record).body);
+  const auto clicked = t.browser->post(record + "/action/outlook_connect", "csrf_token=" + csrf);
+  REQUIRE(clicked.status == 303);
+  REQUIRE(has(clicked.location, "/microsoft_outlook/start?nonce="));
+  WebClient other(t.site.base_url());  // the same admin, logged in from another browser
+  REQUIRE(other.login("admin", "admin-password"));
+  const auto to_microsoft = t.browser->get(clicked.location);
+  REQUIRE(to_microsoft.status == 303);
+  CHECK(has(to_microsoft.location, "/authorize?"));
+  CHECK(other.get(clicked.location).status == 403);  // a start link binds once
+  const auto ms = t.browser->get(to_microsoft.location + "&auto=1");
+  REQUIRE(ms.status == 302);
+  const std::string back = ms.location.substr(std::string("http://127.0.0.1:8069").size());
+  auto snapshot = [&] {
+    auto lock = t.host->db().lock();
+    return t.snapshot();
+  };
+  const auto before = snapshot();
+  const auto refused = other.get(back);
+  CHECK(refused.status == 403);
+  CHECK(has(refused.body, "403 Forbidden"));
+  CHECK(snapshot() == before);
+  WebClient fresh(t.site.base_url());  // logged in after the flow started: no binding either
+  REQUIRE(fresh.login("admin", "admin-password"));
+  CHECK(fresh.get(back).status == 403);
+  CHECK(snapshot() == before);
+  // The browser that started it finishes it.
+  const auto confirmed = t.browser->get(back);
+  CHECK(confirmed.status == 303);
+  CHECK(has(confirmed.location, record));
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  CHECK(records::read(e, mail::kOutgoingServer, id)["microsoft_outlook_token_status"] == "valid");
+}
+
 TEST_CASE("Outlook constraints refuse with the reference's messages", "[outlook]") {
   OutlookHost t;
   auto lock = t.host->db().lock();
