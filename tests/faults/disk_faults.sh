@@ -19,7 +19,7 @@ cleanup() {
 trap cleanup EXIT
 check() { local name=$1; shift; if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi; }
 mkdir -p "$W/disk"
-mount -t tmpfs -o size=16m tmpfs "$W/disk" || { echo "cannot mount a tmpfs here"; exit 1; }
+mount -t tmpfs -o size=64m tmpfs "$W/disk" || { echo "cannot mount a tmpfs here"; exit 1; }
 D=$W/disk/data
 J() { "$build/juniper" --data "$D" --modules-path "$build/modules" "$@"; }
 J init >/dev/null
