@@ -11,6 +11,7 @@
 #include <cctype>
 #include <chrono>
 #include <ctime>
+#include <thread>
 
 namespace outlook {
 
@@ -388,17 +389,26 @@ TokenResult refresh(sdk::Context& ctx, const Kind& kind, const std::string& refr
   return token_request(ctx, kind, {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token}});
 }
 
-std::string access_token(sdk::Context& ctx, const Kind& kind, std::int64_t id, bool force) {
-  // One refresh at a time per server, across threads and processes: lock the row, then look
-  // again (another sender may have refreshed while we waited).
-  ctx.lock(kind.model, id);
-  const json rec = ctx.read(kind.model, id);
-  const std::string name = text(rec, "name");
+namespace {
+
+std::int64_t expiry_of(const json& rec) {
+  const auto& e = rec.value("microsoft_outlook_access_token_expiration", json(0));
+  return e.is_number() ? e.get<std::int64_t>() : 0;
+}
+
+// The record's access token when it can be used: not about to expire and, when a fresh one is
+// wanted, not the one the caller saw refused.
+std::optional<std::string> usable(const json& rec, bool force, const std::string& refused) {
   const std::string access = text(rec, "microsoft_outlook_access_token");
-  const std::int64_t expires = rec.value("microsoft_outlook_access_token_expiration", json(0)).is_number()
-                                   ? rec["microsoft_outlook_access_token_expiration"].get<std::int64_t>()
-                                   : 0;
-  if (!force && !access.empty() && expires - kRefreshMargin > now_unix()) return access;
+  if (access.empty() || expiry_of(rec) - kRefreshMargin <= now_unix()) return std::nullopt;
+  if (force && access == refused) return std::nullopt;
+  return access;
+}
+
+// Refreshes with the record's refresh token and stores the result (or why it failed) at once:
+// the rotated refresh token is stored before the new access token is used.
+std::string refresh_and_store(sdk::Context& ctx, const Kind& kind, std::int64_t id, const json& rec) {
+  const std::string name = text(rec, "name");
   const std::string refresh_token = text(rec, "microsoft_outlook_refresh_token");
   if (refresh_token.empty()) {
     throw sdk::Error(JUNIPER_ERR_INVALID, "Connect the Outlook account of server \u201c" + name +
@@ -412,7 +422,6 @@ std::string access_token(sdk::Context& ctx, const Kind& kind, std::int64_t id, b
     if (r.error.temporary) throw sdk::Error(JUNIPER_ERR_TEMPORARY, r.error.message);
     throw sdk::Error(JUNIPER_ERR_INVALID, "Reconnect the Outlook account of server \u201c" + name + "\u201d: " + r.error.message);
   }
-  // The rotated refresh token is stored with the new access token, before the token is used.
   ctx.write(kind.model, id, {{"microsoft_outlook_refresh_token", r.tokens->refresh_token},
                              {"microsoft_outlook_access_token", r.tokens->access_token},
                              {"microsoft_outlook_access_token_expiration", r.tokens->expires_at},
@@ -421,6 +430,35 @@ std::string access_token(sdk::Context& ctx, const Kind& kind, std::int64_t id, b
                              {"microsoft_outlook_token_error_date", nullptr}});
   ctx.log(JUNIPER_LOG_INFO, "refreshed the Outlook access token of " + std::string(kind.model) + " " + std::to_string(id));
   return r.tokens->access_token;
+}
+
+}  // namespace
+
+std::string access_token(sdk::Context& ctx, const Kind& kind, std::int64_t id, bool force) {
+  // One refresh at a time per server, across threads and processes, with no transaction or row
+  // lock held while the identity platform answers: whoever takes the claim refreshes; the others
+  // wait for its result and use it (a refresh token rotates, so two refreshes would race).
+  const std::string claim = "refresh:" + std::string(kind.model) + ":" + std::to_string(id);
+  const std::string refused = force ? text(ctx.read(kind.model, id), "microsoft_outlook_access_token") : "";
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(kTokenTimeout * 3);
+  while (true) {
+    if (const auto t = usable(ctx.read(kind.model, id), force, refused)) return *t;
+    if (const auto held = ctx.try_claim(claim, std::chrono::seconds(kTokenTimeout * 3))) {
+      struct Release {
+        sdk::Context& ctx;
+        const std::string& name;
+        const std::string& token;
+        ~Release() { ctx.release(name, token); }
+      } release{ctx, claim, *held};
+      const json rec = ctx.read(kind.model, id);  // another holder may have refreshed just before
+      if (const auto t = usable(rec, force, refused)) return *t;
+      return refresh_and_store(ctx, kind, id, rec);
+    }
+    if (std::chrono::steady_clock::now() > give_up) {
+      throw sdk::Error(JUNIPER_ERR_TEMPORARY, "another refresh of this Outlook token is still running; retried later");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the holder's result is near
+  }
 }
 
 }  // namespace outlook

@@ -295,6 +295,35 @@ TEST_CASE("the identity platform timing out on refresh: the mail waits for a ret
   CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 1; }));
 }
 
+TEST_CASE("a hanging identity platform holds no database lock: others write meanwhile", "[outlook][refresh][faults]") {
+  OutlookHost t;
+  const auto [id, mail_id, rcpt] = t.queued_with_expired_token("Hanging", "hangidp");
+  t.stack.idp("/_control/inject_error",
+              json{{"endpoint", "token"}, {"grant_type", "refresh_token"}, {"hang_seconds", 12}}.dump());
+  const long before = t.refresh_requests();
+  // The sender waits on the identity platform in its own thread, with its own connection.
+  std::thread sender([&] {
+    auto lease = t.host->db().lock();
+    (void)t.process();
+  });
+  REQUIRE(eventually([&] { return t.refresh_requests() > before; }, 10000));  // the refresh is on the wire
+  // Meanwhile a page (another connection) writes and commits at once: no write lock is held
+  // across the refresh (before, this waited for the identity platform's 10 s timeout).
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    auto lease = t.host->db().lock();
+    auto e = t.env();
+    juniper::Transaction tr(t.host->db().session());
+    records::param_set(e, "hanging.idp.probe", "written");
+    tr.commit();
+  }
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  sender.join();
+  CHECK(waited < std::chrono::seconds(2));  // a liveness bound far above a normal write (ms)
+  auto lease = t.host->db().lock();
+  CHECK(t.mail(mail_id)["state"] == "outgoing");  // the mail waits for a retry
+}
+
 TEST_CASE("SMTP refusing a freshly refreshed token: the mail fails once with the likely causes", "[outlook][refresh]") {
   OutlookHost t;
   const std::string mailbox = unique_mailbox("signedin");
