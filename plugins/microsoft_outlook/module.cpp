@@ -41,7 +41,9 @@ void declare_outgoing(sdk::Registrar& reg) {
   reg.extend(k.model, token_fields());
   reg.extend_selection(k.model, "smtp_authentication", {{"outlook", "Outlook OAuth Authentication"}}, "login", "Outlook");
   reg.change_default(k.model, "smtp_authentication", "outlook",
-                     {{"smtp_host", "smtp.office365.com"}, {"smtp_port", 587}, {"smtp_encryption", "starttls"}});
+                     {{"smtp_host", "smtp.office365.com"}, {"smtp_port", 587}, {"smtp_encryption", "starttls"},
+                      // Exchange Online takes at most 500 recipients per message.
+                      {"max_recipients", 500}});
   reg.constraint(k.model, "smtp_authentication,smtp_pass,smtp_encryption,smtp_user", [](sdk::Context&, const json& r) {
     if (text(r, "smtp_authentication") != "outlook") return;
     if (!text(r, "smtp_pass").empty()) {

@@ -54,6 +54,7 @@ struct OutlookHost : MailHost {
     CHECK(rec["smtp_host"] == "smtp.office365.com");
     CHECK(rec["smtp_port"] == 587);
     CHECK(rec["smtp_encryption"] == "starttls");
+    CHECK(rec["max_recipients"] == 500);  // Exchange Online's limit per message
     CHECK(rec["from_filter"] == user);  // follows the username
     CHECK(rec["microsoft_outlook_token_status"] == "missing");
     records::write(e, mail::kOutgoingServer, id, {{"smtp_host", "127.0.0.1"}, {"smtp_port", stack["SMTP_PORT"]}});
