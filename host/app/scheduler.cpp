@@ -32,13 +32,18 @@ void MailScheduler::wake() {
 }
 
 std::chrono::seconds MailScheduler::interval(const char* param, std::chrono::seconds fallback) {
+  auto& known = known_[param];
   try {
     auto lock = host_.db().lock();
     auto env = host_.env();
-    if (const auto v = records::param_get(env, param)) return std::chrono::seconds(std::max(1, std::stoi(*v)));
+    const auto v = records::param_get(env, param);
+    known = v ? std::chrono::seconds(std::max(1, std::stoi(*v))) : fallback;
   } catch (const std::exception&) {
+    // The database is away (restarting): keep the last interval read, so the queue resumes as
+    // soon as it is back instead of after the default's minute.
+    if (known.count() == 0) known = fallback;
   }
-  return fallback;
+  return known;
 }
 
 void MailScheduler::run() {

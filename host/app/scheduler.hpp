@@ -6,6 +6,8 @@
 #include "app/host.hpp"
 
 #include <condition_variable>
+#include <map>
+#include <string>
 #include <mutex>
 #include <thread>
 
@@ -30,6 +32,7 @@ class MailScheduler {
   std::condition_variable cv_;
   bool stop_ = false;
   bool woken_ = false;
+  std::map<std::string, std::chrono::seconds> known_;  // last intervals read (scheduler thread only)
   std::thread thread_;
 };
 

@@ -22,6 +22,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 KILLS=${FAULT_KILLS:-6}
 COUNT=${FAULT_COUNT:-300}
 PROCS=${FAULT_PROCS:-4}
+LANES=6  # SMTP sessions one queue run sends on at once (host/mail/queue_run.cpp kMaxParallelLanes)
 PORT_BASE=${FAULT_PORT_BASE:-auto}  # the mail stack picks a free base; its env sets PORT_BASE
 NAME=faults
 . "$root/tests/faults/lib.sh"
@@ -93,7 +94,9 @@ read -r missing dups extra < <(delivered crash@example.com "$W/kill-ids.txt")
 echo "     at Dovecot: $missing missing, $dups duplicates, $extra unexpected"
 check "every mail was sent once the leases expired" [ "$left" = 0 ]
 check "no mail lost after $kills kills" [ "$missing" = 0 ]
-check "duplicates ($dups) <= kills ($kills)" [ "$dups" -le "$kills" ]
+# A run sends up to LANES mails at once (one per SMTP session), so a kill can leave that many
+# accepted by Postfix but not yet recorded as sent: those, and only those, go again.
+check "duplicates ($dups) <= kills ($kills) x mails in flight per run ($LANES)" [ "$dups" -le $((kills * LANES)) ]
 check "the database is consistent (PRAGMA integrity_check)" \
   [ "$("$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA integrity_check").fetchone()[0])' "$D/juniper.db")" = ok ]
 
@@ -247,7 +250,7 @@ if [ -n "$pg" ] && [ -n "$pg_dir" ]; then
   echo "     $before sent before the restart; at Dovecot: $missing missing, $dups duplicates"
   check "PostgreSQL was restarted mid-run" [ "$before" -lt "$COUNT" ]
   check "the serve processes reconnected and sent everything" [ "$(unsent_pg)" = 0 ]
-  check "no mail lost, at most the two in flight sent twice" [ "$missing $((dups <= 2))" = "0 1" ]
+  check "no mail lost, at most the mails in flight sent twice (2 processes x $LANES)" [ "$missing $((dups <= 2 * LANES))" = "0 1" ]
   check "both serve processes stopped on SIGTERM" [ "$stopped" = 0 ]
   grep -h "has been re-opened" "$D/juniper.log" | head -2 | sed 's/^/     /'
 fi
