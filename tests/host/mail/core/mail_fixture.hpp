@@ -12,6 +12,9 @@
 #include "records/settings.hpp"
 
 #include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace juniper::test {
 
@@ -68,5 +71,18 @@ inline std::string unique_mailbox(const std::string& who) {
   static int n = 0;
   return who + "-" + std::to_string(::getpid()) + "-" + std::to_string(++n) + "@example.com";
 }
+
+// `n` fresh mailboxes and the same as one comma-separated To list.
+inline std::pair<std::vector<std::string>, std::string> unique_mailboxes(const std::string& who, int n) {
+  std::vector<std::string> boxes;
+  std::string list;
+  for (int i = 0; i < n; ++i) {
+    boxes.push_back(unique_mailbox(who));
+    list += (list.empty() ? "" : ",") + boxes.back();
+  }
+  return {boxes, list};
+}
+
+inline bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace juniper::test

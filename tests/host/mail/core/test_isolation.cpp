@@ -13,9 +13,10 @@ using juniper::test::unique_mailbox;
 namespace mail = juniper::mail;
 namespace records = juniper::records;
 
-namespace {
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using juniper::test::has;
+using juniper::test::unique_mailboxes;
 
+namespace {
 // A queued mail written straight to the table, as an older version (or a module) could have
 // left it: enqueue's checks would refuse it.
 std::int64_t raw_mail(MailHost& t, const std::string& to, const std::string& attachments = "") {
@@ -69,14 +70,9 @@ TEST_CASE("a mail to more recipients than the server takes goes out in several t
   auto lock = t.host->db().lock();
   t.custom_servers(true);
   const auto server = t.postfix_server("Alice", "alice@example.com");
-  std::vector<std::string> rcpts;
-  std::string to;
   // Postfix takes at most 1 000 recipients per transaction (smtpd_recipient_limit) and answers
   // 452 for the rest: without splitting, 200 of these would never get the mail.
-  for (int i = 0; i < 1200; ++i) {
-    rcpts.push_back(unique_mailbox("many"));
-    to += (to.empty() ? "" : ",") + rcpts.back();
-  }
+  const auto [rcpts, to] = unique_mailboxes("many", 1200);
   {
     auto e = t.env();
     records::write(e, mail::kOutgoingServer, server, {{"max_recipients", 500}});
@@ -103,12 +99,7 @@ TEST_CASE("a split mail resumes after the recipients that already received it", 
     auto e = t.env();
     records::write(e, mail::kOutgoingServer, server, {{"max_recipients", 2}});
   }
-  std::vector<std::string> rcpts;
-  std::string to;
-  for (int i = 0; i < 5; ++i) {
-    rcpts.push_back(unique_mailbox("resume"));
-    to += (to.empty() ? "" : ",") + rcpts.back();
-  }
+  const auto [rcpts, to] = unique_mailboxes("resume", 5);
   const auto id = t.send("alice@example.com", to, "resume");
   // An earlier run delivered the first two transactions (4 recipients), then died.
   t.host->db().session() << "UPDATE mail_mail SET recipients_done = 4 WHERE id = :id", soci::use(id);

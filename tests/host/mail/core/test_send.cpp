@@ -13,9 +13,7 @@ using juniper::test::unique_mailbox;
 namespace mail = juniper::mail;
 namespace records = juniper::records;
 
-namespace {
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-}  // namespace
+using juniper::test::has;
 
 TEST_CASE("a mail goes through Postfix with the rewritten From header and the envelope", "[mail][send]") {
   MailHost t;
