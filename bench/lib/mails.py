@@ -6,7 +6,8 @@ plain ASCII text in lines of at most 76 characters (7bit, as a typical notificat
   mails.py stats [N]                        count, mean and total body size (JSON)
   mails.py fill-queue DB [N]                insert N outgoing mails into a Juniper database (an SQLite
                                             file, or a postgresql:// URL through psql), with the columns
-                                            `juniper mail send` writes; $MAILS_RECIPIENT overrides the To
+                                            `juniper mail send` writes; $MAILS_RECIPIENT overrides the To,
+                                            $MAILS_STATE the state (default outgoing)
   mails.py maildir DIR TO [N]               write N unseen messages into the maildir DIR (new/)
   mails.py maildir-large DIR TO N BYTES     write N unseen messages of about BYTES each into DIR (new/):
                                             a short text part and a base64 attachment of random bytes
@@ -92,7 +93,8 @@ def fill_queue(db, count=COUNT):
     """What `juniper mail send --from F --to T --subject S --body-file B` writes, in bulk."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     to = os.environ.get("MAILS_RECIPIENT") or RECIPIENT
-    rows = [("%s <%s>" % (name, addr), to, "", "", subject, body, "", message_id(), "outgoing", 0, now)
+    state = os.environ.get("MAILS_STATE") or "outgoing"
+    rows = [("%s <%s>" % (name, addr), to, "", "", subject, body, "", message_id(), state, 0, now)
             for _, name, addr, subject, body in spec(count)]
     columns = ('"email_from", "email_to", "email_cc", "email_bcc", "subject", "body_text", "body_html", '
                '"message_id", "state", "attempts", "create_date"')

@@ -178,10 +178,11 @@ def main():
         nreq = info.get("web_requests", "400")
         for key, label in (("health", "/web/health"), ("page", page_label + " (admin)")):
             row("Web %s idle, p99 (ms)" % label, g("web.idle.%s.p99_ms" % key), "ms", None,
-                "p50 %s ms, max %s ms, %s requests" % (num(g("web.idle.%s.p50_ms" % key), 2),
-                                                        num(g("web.idle.%s.max_ms" % key), 2),
-                                                        num(g("web.idle.%s.n" % key))),
-                None, "bench/lib/web_latency.py (one client, %s requests per path, 10 ms apart)" % nreq)
+                "p50 %s ms, max %s ms, %s requests, %d mails in the table; with an empty table: p50 %s, p99 %s ms" % (
+                    num(g("web.idle.%s.p50_ms" % key), 2), num(g("web.idle.%s.max_ms" % key), 2),
+                    num(g("web.idle.%s.n" % key)), count, num(g("web.empty.%s.p50_ms" % key), 2),
+                    num(g("web.empty.%s.p99_ms" % key), 2)),
+                None, "bench/lib/web_latency.py (one client; %s; 10 ms apart)" % nreq)
         phases = (("send", "while serve sends %d" % count),
                   ("fetch", "while serve fetches %d" % count),
                   ("silent", "SMTP server silent"))

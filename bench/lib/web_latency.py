@@ -1,12 +1,13 @@
 """Latency of web pages, one client: a fixed number of requests per path, a fixed pause between them.
 
-  web_latency.py --base URL [--paths /web/health,/web/list/mail.mail] [--requests 400]
+  web_latency.py --base URL [--paths /web/health:400,/web/list/mail.mail:100] [--requests 400]
                  [--interval 0.01] [--deadline 120] [--login admin --password PW]
                  [--probe-db SQLITE_FILE --probe-sql SQL]
 
-The paths are requested in turn (health, page, health, page, ...) over one keep-alive connection
-(reopened when the server closes it), `--interval` seconds apart, `--requests` times each, and at
-most `--deadline` seconds in all (fewer requests then, reported). With --login, the client logs in
+Each path is requested COUNT times (`--requests` when a path has no :COUNT), the paths interleaved
+in proportion (with 400 and 100: four of the first for one of the second, evenly spread), over one
+keep-alive connection (reopened when the server closes it), `--interval` seconds apart, and at most
+`--deadline` seconds in all (fewer requests then, reported). With --login, the client logs in
 first as a browser does: GET /web/login, the hidden csrf_token, POST login/password/csrf_token,
 and keeps the session cookie; every page answer must then be a 200 that is not the login form.
 
@@ -136,7 +137,12 @@ def main():
     ap.add_argument("--probe-sql")
     a = ap.parse_args()
 
-    paths = [p for p in a.paths.split(",") if p]
+    counts = {}
+    for item in a.paths.split(","):
+        if item:
+            path, _, n = item.partition(":")
+            counts[path] = int(n) if n else a.requests
+    paths = list(counts)
     client = Client(a.base, a.timeout)
     if a.login:
         login(client, a.login, a.password)
@@ -152,25 +158,29 @@ def main():
     errors = []
     t_start = time.monotonic()
     end = t_start + a.deadline
-    for _ in range(a.requests):
-        if time.monotonic() >= end:
+    done = {p: 0 for p in paths}
+    while time.monotonic() < end:
+        left = [p for p in paths if done[p] < counts[p]]
+        if not left:
             break
-        for p in paths:
-            t0 = time.perf_counter()
-            try:
-                status, location, _ = client.request("GET", p)
-            except (OSError, http.client.HTTPException) as e:
-                errors.append("%s: %s" % (p, e))
-                client.conn = None
-                continue
-            dt = (time.perf_counter() - t0) * 1000.0
-            if status != 200:  # a page that redirects to the login form is an error too
-                errors.append("%s: HTTP %d %s" % (p, status, location or ""))
-                continue
-            times[p].append(dt)
-            if probe is not None and (probe.value or 0) > 0:
-                loaded[p].append(dt)
-            time.sleep(a.interval)
+        # the path furthest behind its share goes next
+        p = min(left, key=lambda q: ((done[q] + 1) / counts[q], paths.index(q)))
+        done[p] += 1
+        t0 = time.perf_counter()
+        try:
+            status, location, _ = client.request("GET", p)
+        except (OSError, http.client.HTTPException) as e:
+            errors.append("%s: %s" % (p, e))
+            client.conn = None
+            continue
+        dt = (time.perf_counter() - t0) * 1000.0
+        if status != 200:  # a page that redirects to the login form is an error too
+            errors.append("%s: HTTP %d %s" % (p, status, location or ""))
+            continue
+        times[p].append(dt)
+        if probe is not None and (probe.value or 0) > 0:
+            loaded[p].append(dt)
+        time.sleep(a.interval)
     seconds = time.monotonic() - t_start
     if probe is not None:
         probe.stop.set()
@@ -180,7 +190,7 @@ def main():
                 "max_ms": max(v) if v else None, "mean_ms": sum(v) / len(v) if v else None}
 
     out = {"paths": {}, "errors": len(errors), "error_samples": errors[:5], "seconds": round(seconds, 2),
-           "reconnects": client.reconnects, "requests_per_path": a.requests, "interval_s": a.interval}
+           "reconnects": client.reconnects, "requests_per_path": counts, "interval_s": a.interval}
     for p in paths:
         out["paths"][p] = summary(times[p])
         if probe is not None:
