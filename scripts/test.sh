@@ -44,9 +44,10 @@ if [[ $pg_url != postgresql://* ]]; then
 fi
 step "module and record tests (PostgreSQL)" env JUNIPER_TEST_DB="$pg_url" build/tests/host/modules/test_host_modules
 step "mail core and Outlook tests (PostgreSQL)" bash -c "JUNIPER_TEST_DB='$pg_url' build/tests/host/mail/core/test_mail_core && JUNIPER_TEST_DB='$pg_url' build/tests/plugins/microsoft_outlook/test_microsoft_outlook"
-step "send faults: kill -9 mid-batch; 4 senders, one token refresh, a restart, on PostgreSQL" \
+step "send faults: kill -9 mid-batch, a poison mail; 4 senders, one token refresh, a restart, on PostgreSQL" \
   bash tests/faults/send_faults.sh build "$pg_url" "$work/pg"
 step "fetch faults: kill -9 mid-fetch, Dovecot stopped mid-fetch" bash tests/faults/fetch_faults.sh build
+step "blackhole faults: pages answer while the sender and fetcher wait on silent servers" bash tests/faults/blackhole_faults.sh build
 step "command line (SQLite)" bash tests/cli/test_cli.sh build
 step "command line (PostgreSQL)" env JUNIPER_TEST_DB="$pg_url" bash tests/cli/test_cli.sh build
 # The mail stack's own curl self-test (tests/mailstack/selftest.sh) is not a step: the SMTP, IMAP,

@@ -62,11 +62,11 @@ Binding* binding_of(const Database* db) {
 }
 
 std::size_t pool_size() {
-  // Enough for the web threads, the scheduler and a CLI command at once; more only costs memory.
+  // The web threads, the scheduler and its parallel send lanes at once; opened only when needed.
   if (const char* v = std::getenv("JUNIPER_DB_POOL"); v != nullptr && *v != '\0') {
     return std::clamp<std::size_t>(std::strtoul(v, nullptr, 10), 1, 64);
   }
-  return 8;
+  return 16;
 }
 
 }  // namespace

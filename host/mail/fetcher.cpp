@@ -16,7 +16,24 @@
 namespace juniper::mail {
 namespace {
 
-constexpr std::size_t kFetchChunk = 10;  // messages fetched and stored per round trip
+// Messages fetched, stored and marked read together: memory follows one chunk, not the batch.
+constexpr std::size_t kChunkMessages = 20;
+constexpr std::uint64_t kChunkBytes = 4u * 1024 * 1024;
+
+// The UIDs in chunks of at most kChunkMessages and kChunkBytes (a larger message goes alone).
+std::vector<std::vector<std::uint32_t>> chunks(const std::vector<std::pair<std::uint32_t, std::uint32_t>>& sizes) {
+  std::vector<std::vector<std::uint32_t>> out;
+  std::uint64_t bytes = 0;
+  for (const auto& [uid, size] : sizes) {
+    if (out.empty() || out.back().size() >= kChunkMessages || bytes + size > kChunkBytes) {
+      out.emplace_back();
+      bytes = 0;
+    }
+    out.back().push_back(uid);
+    bytes += size;
+  }
+  return out;
+}
 
 std::string ca_file(const std::map<std::string, std::string>& conf) {
   if (const char* ca = std::getenv("JUNIPER_CA_FILE"); ca != nullptr && *ca != '\0') return ca;
@@ -140,10 +157,7 @@ FetchReport fetch_all(records::Env& env, modules::HookBus& hooks, const std::map
       auto session = open(env, hooks, conf, server);
       std::vector<std::uint32_t> uids = session->search_unseen();
       if (uids.size() > batch) uids.resize(batch);
-      // In small chunks, so memory follows the chunk, not the whole batch.
-      for (std::size_t at = 0; at < uids.size(); at += kFetchChunk) {
-        const std::vector<std::uint32_t> chunk(uids.begin() + static_cast<std::ptrdiff_t>(at),
-                                               uids.begin() + static_cast<std::ptrdiff_t>(std::min(uids.size(), at + kFetchChunk)));
+      for (const auto& chunk : chunks(session->sizes(uids))) {
         {
           const auto messages = session->fetch_peek_many(chunk);
           Transaction tr(env.sql());

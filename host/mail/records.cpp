@@ -64,6 +64,8 @@ void declare_records(records::Registry& registry) {
                           // Recipients per SMTP transaction: a mail to more goes out in several.
                           // 100 is what RFC 5321 says every server must accept.
                           field("max_recipients", FieldType::integer, "Max Recipients per Message", "100"),
+                          // SMTP sessions one queue run may keep open to this server at once.
+                          field("max_connections", FieldType::integer, "Max Connections", "1"),
                           field("active", FieldType::boolean, "Active", "true")}));
   registry.add_type(type(kIncomingServer, "Incoming Mail Servers", "id",
                          {required(field("name", FieldType::chars, "Name")),

@@ -289,6 +289,8 @@ std::optional<FetchData> parse_fetch(Response& r) {
         std::string name = c.name();
         if (ieq(name, "UID")) {
             d.uid = c.number();
+        } else if (ieq(name, "RFC822.SIZE")) {
+            d.size = c.number();
         } else if (ieq(name, "BODY[]") || ieq(name, "BINARY[]") || ieq(name, "RFC822")) {
             d.body = c.nstring();
         } else {

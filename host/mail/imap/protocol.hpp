@@ -72,6 +72,7 @@ struct FetchData {
     std::uint32_t seq = 0;
     std::optional<std::uint32_t> uid;
     std::optional<std::string> body;  // BODY[] / BINARY[] content (NIL: absent)
+    std::optional<std::uint32_t> size;  // RFC822.SIZE
 };
 
 // nullopt when the response is not a FETCH response; throws ProtocolError when it is one

@@ -593,6 +593,24 @@ std::vector<std::pair<std::uint32_t, std::string>> Session::fetch_peek_many(
     return out;
 }
 
+std::vector<std::pair<std::uint32_t, std::uint32_t>> Session::sizes(const std::vector<std::uint32_t>& uids) {
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> out;
+    if (uids.empty()) return out;
+    std::vector<std::string> commands;
+    try {
+        for (auto& s : detail::uid_sets(uids)) commands.push_back("UID FETCH " + s + " (RFC822.SIZE)");
+    } catch (const std::invalid_argument& e) {
+        throw Error(ErrorKind::protocol, std::string("Invalid IMAP fetch request: ") + e.what() + ".");
+    }
+    impl_->run(commands, "reading message sizes", [&](detail::Response& r) {
+        auto f = detail::parse_fetch(r);
+        if (f && f->uid && f->size) out.emplace_back(*f->uid, *f->size);
+    });
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first == b.first; }), out.end());
+    return out;
+}
+
 void Session::mark_seen(const std::vector<std::uint32_t>& uids) {
     if (uids.empty()) return;
     std::vector<std::string> sets;

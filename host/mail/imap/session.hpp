@@ -100,6 +100,10 @@ public:
     // longer than 8000 characters is split, pipelined).  No-op for an empty list.
     void mark_seen(const std::vector<std::uint32_t>& uids);
 
+    // Sizes in bytes (RFC822.SIZE) of these messages, in one command, so a caller can fetch
+    // them in chunks of bounded memory. Messages gone meanwhile are absent.
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> sizes(const std::vector<std::uint32_t>& uids);
+
     // LOGOUT and close.  Never throws; no-op when not open.
     void close();
 

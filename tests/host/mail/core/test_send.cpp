@@ -206,3 +206,28 @@ TEST_CASE("a module sends and checks mail with the host's SMTP and IMAP clients 
                                         .dump());
   CHECK_THROWS_WITH(check->invoke(e, partner), Catch::Contains("uthenticat"));
 }
+
+TEST_CASE("max_connections: one run keeps that many SMTP sessions to a server and sends to several servers at once",
+          "[mail][send][parallel]") {
+  MailHost t;
+  auto lock = t.host->db().lock();
+  t.custom_servers(true);
+  const auto alice = t.postfix_server("Alice", "alice@example.com");
+  t.postfix_server("Bob", "bob@example.com");  // a second server record, same Postfix
+  {
+    auto e = t.env();
+    records::write(e, mail::kOutgoingServer, alice, {{"max_connections", 3}});
+  }
+  const std::string rcpt = unique_mailbox("lanes");
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 40; ++i) {
+    ids.push_back(t.send(i % 4 == 0 ? "bob@example.com" : "alice@example.com", rcpt, "lane " + std::to_string(i)));
+  }
+  const int before = t.stack.smtp_connections();
+  const auto report = t.process();
+  CHECK(report.sent == 40);
+  CHECK(report.connections == 4);  // 3 lanes to Alice's server, 1 to Bob's
+  CHECK(t.stack.smtp_connections() - before == 4);
+  for (const auto id : ids) CHECK(t.mail(id)["state"] == "sent");
+  CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 40; }, 15000));
+}

@@ -72,12 +72,23 @@ TEST_CASE("empty and large literals; other attributes are skipped", "[imap][prot
     REQUIRE(f1);
     CHECK(f1->uid == 1u);
     CHECK(f1->body == std::optional<std::string>(""));
+    CHECK(f1->size == std::optional<std::uint32_t>(0u));
     Response r2 = rd.next();
     auto f2 = parse_fetch(r2);
     REQUIRE(f2);
     CHECK(f2->uid == 2u);
     REQUIRE(f2->body);
     CHECK(*f2->body == big);
+    CHECK_FALSE(f2->size);
+}
+
+TEST_CASE("RFC822.SIZE is read, for fetching in chunks of bounded memory", "[imap][protocol]") {
+    ResponseReader rd(chunked("* 7 FETCH (UID 31 RFC822.SIZE 20971520)\r\n", 7));
+    Response r = rd.next();
+    auto f = parse_fetch(r);
+    REQUIRE(f);
+    CHECK(f->uid == 31u);
+    CHECK(f->size == std::optional<std::uint32_t>(20971520u));
 }
 
 TEST_CASE("status responses never carry literals", "[imap][protocol]") {

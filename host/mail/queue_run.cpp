@@ -1,0 +1,302 @@
+#include "mail/queue_run.hpp"
+
+#include "core/crypto.hpp"
+#include "core/errors.hpp"
+#include "core/log.hpp"
+#include "mail/address.hpp"
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+namespace juniper::mail {
+namespace {
+
+constexpr std::chrono::seconds kConfigurationWait{300};
+// Lanes sent at once by one run (each holds an SMTP session and a database connection).
+constexpr std::size_t kMaxParallelLanes = 6;
+
+}  // namespace
+
+QueueRun::QueueRun(records::Env& env, modules::HookBus& hooks, const std::map<std::string, std::string>& conf,
+                   const SenderOptions& o)
+    : env_(env), hooks_(hooks), options_(o), owner_(crypto::random_token(8)) {
+  Transaction tr(env_.sql());
+  cfg_ = load_mail_config(env_, conf);
+  tr.commit();
+  router_.emplace(make_router(cfg_));
+  lease_ = o.lease.count() > 0 ? o.lease : cfg_.lease;
+  lease_renewed_ = std::chrono::steady_clock::now();
+}
+
+QueueRun::~QueueRun() { close_all(); }
+
+SendReport QueueRun::run() {
+  std::size_t remaining = options_.limit == 0 ? SIZE_MAX : options_.limit;
+  while (remaining > 0) {
+    auto claimed = claim_batch(std::min(options_.batch, remaining));
+    if (claimed.empty()) break;
+    remaining -= claimed.size();
+    std::vector<Lane> lanes;
+    for (auto& [key, mails] : route(std::move(claimed))) add_lanes(key, std::move(mails), lanes);
+    run_lanes(lanes);
+  }
+  close_all();
+  if (report_.sent + report_.retried + report_.failed > 0) {
+    log::info("mail", "queue run: " + std::to_string(report_.sent) + " sent, " + std::to_string(report_.retried) +
+                          " to retry, " + std::to_string(report_.failed) + " failed over " +
+                          std::to_string(report_.connections) + " connection(s)");
+  }
+  return report_;
+}
+
+std::chrono::system_clock::time_point QueueRun::now() const {
+  return options_.clock ? options_.clock() : std::chrono::system_clock::now();
+}
+
+std::vector<QueuedMail> QueueRun::claim_batch(std::size_t n) {
+  Transaction tr(env_.sql());
+  auto claimed = claim(env_, owner_, n, lease_);
+  tr.commit();
+  std::lock_guard g(mu_);
+  lease_renewed_ = std::chrono::steady_clock::now();
+  return claimed;
+}
+
+// Keeps this run's claim alive while a long batch is sent (called before each mail).
+void QueueRun::keep_lease() {
+  std::lock_guard g(mu_);
+  if (std::chrono::steady_clock::now() - lease_renewed_ < lease_ / 3) return;
+  Transaction tr(env_.sql());
+  renew_lease(env_, owner_, lease_);
+  tr.commit();
+  lease_renewed_ = std::chrono::steady_clock::now();
+}
+
+// Routes every mail now (not at enqueue time) and groups them by (server, envelope sender).
+std::map<QueueRun::GroupKey, std::vector<QueueRun::Routed>> QueueRun::route(std::vector<QueuedMail> claimed) {
+  std::map<GroupKey, std::vector<Routed>> groups;
+  for (auto& m : claimed) {
+    try {
+      RouteDecision d;
+      if (m.mail_server_id) {
+        d.server_id = m.mail_server_id;
+        d.from_header = encode_address_header(m.email_from);
+        d.envelope_from = envelope_address(m.email_from);
+      } else {
+        d = router_->route(m.email_from);
+      }
+      groups[{d.server_id.value_or(0), d.envelope_from}].push_back({std::move(m), d.from_header, d.envelope_from});
+    } catch (const std::exception& e) {
+      record(m, {Outcome::failed, std::string("cannot route this mail: ") + e.what()});
+    }
+  }
+  return groups;
+}
+
+// Resolves the group's transport once (a failure applies to every mail of the group) and deals
+// its mails round-robin into up to max_connections lanes.
+void QueueRun::add_lanes(const GroupKey& key, std::vector<Routed> mails, std::vector<Lane>& lanes) {
+  Transport transport;
+  try {
+    transport = key.first != 0 ? server_transport(env_, hooks_, cfg_, key.first, false) : default_transport(cfg_);
+  } catch (const TemporaryError& e) {
+    for (const auto& r : mails) record(r.mail, {Outcome::retry, e.what()});
+    return;
+  } catch (const std::exception& e) {
+    // Configuration to fix (no server, an account to reconnect): the mails wait with the
+    // reason, without burning attempts, and go out once it is fixed.
+    for (const auto& r : mails) record(r.mail, {Outcome::wait, e.what()});
+    return;
+  }
+  const std::size_t n = std::clamp<std::size_t>(transport.max_connections, 1, mails.size());
+  const std::size_t first = lanes.size();
+  for (std::size_t i = 0; i < n; ++i) lanes.push_back({{key.first, key.second, i}, transport, {}});
+  for (std::size_t i = 0; i < mails.size(); ++i) lanes[first + i % n].mails.push_back(std::move(mails[i]));
+}
+
+void QueueRun::run_lanes(std::vector<Lane>& lanes) {
+  const std::size_t workers = std::min(lanes.size(), kMaxParallelLanes);
+  if (workers <= 1) {
+    for (auto& lane : lanes) send_lane(lane);
+    return;
+  }
+  std::atomic<std::size_t> next{0};
+  std::mutex failure_mu;
+  std::exception_ptr failure;
+  std::vector<std::thread> threads;
+  for (std::size_t w = 0; w < workers; ++w) {
+    threads.emplace_back([&] {
+      try {
+        auto lease = env_.db.lock();  // this thread's own database connection
+        for (std::size_t i; (i = next++) < lanes.size();) send_lane(lanes[i]);
+      } catch (...) {  // a database error: the run ends, the leases bring the mails back
+        std::lock_guard g(failure_mu);
+        if (!failure) failure = std::current_exception();
+        next = lanes.size();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
+void QueueRun::send_lane(Lane& lane) {
+  auto& mails = lane.mails;
+  bool refreshed = false;
+  // The next message is built (GMime) on a second thread while this one is on the wire.
+  auto prepare_at = [&mails](std::size_t i) {
+    return std::async(std::launch::async, [&mails, i] { return prepare(mails[i].mail, mails[i].from_header); });
+  };
+  std::future<Prepared> next = prepare_at(0);
+  for (std::size_t i = 0; i < mails.size(); ++i) {
+    Prepared p = next.get();
+    if (i + 1 < mails.size()) next = prepare_at(i + 1);
+    keep_lease();
+    if (!p.error.empty()) {
+      record(mails[i].mail, {Outcome::failed, p.error});
+      continue;
+    }
+    smtp::Result res;
+    record(mails[i].mail, send_one(lane, refreshed, mails[i], p, res));
+    if (res.outcome == smtp::Outcome::connection_failed || res.outcome == smtp::Outcome::auth_failed ||
+        res.outcome == smtp::Outcome::tls_failed) {
+      // The server is unusable right now: the rest of the lane waits with the same reason.
+      if (i + 1 < mails.size()) (void)next.get();
+      for (std::size_t j = i + 1; j < mails.size(); ++j) {
+        record(mails[j].mail, {res.transient() ? Outcome::retry : Outcome::failed, res.message});
+      }
+      drop_session(lane.key);
+      return;
+    }
+  }
+}
+
+// Sends one mail in transactions of at most the server's max_recipients, going on from the
+// recipients an earlier, interrupted run already served.
+QueueRun::Outcome QueueRun::send_one(Lane& lane, bool& refreshed, const Routed& r, const Prepared& p, smtp::Result& res) {
+  Transport& transport = lane.transport;
+  const std::size_t total = p.recipients.size();
+  const std::size_t chunk = transport.max_recipients == 0 ? total : transport.max_recipients;
+  std::size_t done = std::min(r.mail.recipients_done, total);
+  while (done < total) {
+    const std::size_t end = std::min(total, done + chunk);
+    smtp::Outgoing out{r.envelope,
+                       {p.recipients.begin() + static_cast<std::ptrdiff_t>(done),
+                        p.recipients.begin() + static_cast<std::ptrdiff_t>(end)},
+                       p.data};
+    res = session_for(lane.key, transport).send(out);
+    if (res.outcome == smtp::Outcome::auth_failed && transport.credentials.kind == smtp::AuthKind::xoauth2 && !refreshed &&
+        transport.server_id) {
+      // The token may have been revoked or expired early: ask once for a fresh one.
+      refreshed = true;
+      try {
+        transport = server_transport(env_, hooks_, cfg_, *transport.server_id, true);
+        drop_session(lane.key);
+        res = session_for(lane.key, transport).send(out);
+      } catch (const std::exception& e) {
+        res.outcome = smtp::Outcome::temporary;
+        res.message = e.what();
+      }
+    }
+    if (res.outcome != smtp::Outcome::sent) break;
+    done = end;
+    if (done < total) {
+      Transaction tr(env_.sql());
+      mark_recipients_done(env_, r.mail.id, done);
+      tr.commit();
+    }
+  }
+  if (done >= total) {
+    // A server may refuse some recipients and take the rest: the mail is sent, the refusals noted.
+    std::string note;
+    for (const auto& a : res.refused_recipients) note += (note.empty() ? "" : ", ") + a;
+    if (!note.empty()) note = "sent, but the server refused these recipients: " + note + " (" + res.message + ")";
+    return {Outcome::sent, note, transport.server_id};
+  }
+  std::string reason = res.message + " (" + server_label(transport) + (res.transient() ? "; will retry)" : ")");
+  if (done > 0) reason += " " + std::to_string(done) + " of " + std::to_string(total) + " recipients already received it.";
+  if (res.transient()) return {Outcome::retry, reason};
+  if (res.outcome == smtp::Outcome::auth_failed && transport.credentials.kind == smtp::AuthKind::xoauth2) {
+    reason += ". The token was accepted by the identity provider but refused by the mail server: SMTP AUTH may be "
+              "disabled for this mailbox or tenant (5.7.139), the Username may not match the account that signed in, "
+              "or it lacks send-as rights for this sender.";
+  }
+  return {Outcome::failed, reason};
+}
+
+// Records one mail's outcome in its own transaction; a database error ends the run (the claimed
+// mails go out again when their lease expires).
+void QueueRun::record(const QueuedMail& m, const Outcome& out) {
+  Transaction tr(env_.sql());
+  std::size_t* counter = &report_.failed;
+  switch (out.kind) {
+    case Outcome::sent:
+      mark_sent(env_, m.id, out.server_id, out.reason);
+      counter = &report_.sent;
+      break;
+    case Outcome::retry:
+      if (age_of(m.create_date, now()) > cfg_.max_age) {
+        mark_exception(env_, m.id, "gave up: still failing " + std::to_string(cfg_.max_age.count() / 3600) +
+                                       " hours after it was queued (mail.queue.max_age). Last reason: " + out.reason);
+      } else {
+        mark_retry(env_, m, out.reason);
+        counter = &report_.retried;
+      }
+      break;
+    case Outcome::wait:
+      mark_waiting(env_, m, out.reason, kConfigurationWait);
+      counter = &report_.retried;
+      break;
+    case Outcome::failed:
+      mark_exception(env_, m.id, out.reason);
+      break;
+  }
+  tr.commit();
+  std::lock_guard g(mu_);
+  ++*counter;
+}
+
+smtp::Session& QueueRun::session_for(const LaneKey& key, const Transport& t) {
+  Open* o = nullptr;
+  {
+    std::lock_guard g(mu_);
+    o = &open_[key];  // map nodes stay put: only this lane uses this entry
+  }
+  const bool same = o->session && o->endpoint.host == t.endpoint.host && o->endpoint.port == t.endpoint.port &&
+                    o->endpoint.security == t.endpoint.security && o->credentials.kind == t.credentials.kind &&
+                    o->credentials.user == t.credentials.user && o->credentials.secret == t.credentials.secret;
+  if (!same) {  // first use, or new settings / a refreshed token: a new connection
+    count_connections(*o);
+    *o = {t.endpoint, t.credentials, std::make_unique<smtp::Session>(t.endpoint, t.credentials)};
+  }
+  return *o->session;
+}
+
+void QueueRun::drop_session(const LaneKey& key) {
+  Open* o = nullptr;
+  {
+    std::lock_guard g(mu_);
+    if (auto it = open_.find(key); it != open_.end()) o = &it->second;
+  }
+  if (o == nullptr) return;
+  count_connections(*o);
+  o->session.reset();  // QUIT
+}
+
+void QueueRun::count_connections(Open& o) {
+  if (!o.session) return;
+  const std::size_t n = o.session->connections_opened();
+  std::lock_guard g(mu_);
+  report_.connections += n;
+}
+
+void QueueRun::close_all() {
+  for (auto& [key, o] : open_) {
+    count_connections(o);
+    o.session.reset();  // QUIT
+  }
+  open_.clear();
+}
+
+}  // namespace juniper::mail

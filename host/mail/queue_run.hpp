@@ -1,0 +1,83 @@
+// One `Sender::process`: claims due mails in batches, routes each at send time, groups them by
+// (server, envelope sender), splits each group into lanes (up to the server's max_connections),
+// and sends the lanes in parallel, each over its own SMTP session kept for the whole run.
+// Each mail's outcome is recorded in its own short transaction; no transaction is open during
+// network I/O, and one mail's problem is that mail's outcome, never the run's.
+#pragma once
+
+#include "mail/config.hpp"
+#include "mail/prepare.hpp"
+#include "mail/queue.hpp"
+#include "mail/sender.hpp"
+#include "mail/transport.hpp"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+
+namespace juniper::mail {
+
+class QueueRun {
+ public:
+  QueueRun(records::Env& env, modules::HookBus& hooks, const std::map<std::string, std::string>& conf,
+           const SenderOptions& options);
+  ~QueueRun();
+  QueueRun(const QueueRun&) = delete;
+  QueueRun& operator=(const QueueRun&) = delete;
+
+  SendReport run();
+
+ private:
+  struct Routed {
+    QueuedMail mail;
+    std::string from_header;
+    std::string envelope;
+  };
+  using GroupKey = std::pair<std::int64_t, std::string>;  // (server id or 0, envelope sender)
+  using LaneKey = std::tuple<std::int64_t, std::string, std::size_t>;
+  struct Lane {
+    LaneKey key;
+    Transport transport;
+    std::vector<Routed> mails;
+  };
+  // What happened to one mail, decided without touching the database.
+  struct Outcome {
+    enum Kind { sent, retry, wait, failed } kind = sent;
+    std::string reason;
+    std::optional<std::int64_t> server_id;  // sent: through which server record
+  };
+  struct Open {  // an SMTP session kept across batches: one connection per lane per run
+    smtp::Endpoint endpoint;
+    smtp::Credentials credentials;
+    std::unique_ptr<smtp::Session> session;
+  };
+
+  std::chrono::system_clock::time_point now() const;
+  std::vector<QueuedMail> claim_batch(std::size_t n);
+  void keep_lease();
+  std::map<GroupKey, std::vector<Routed>> route(std::vector<QueuedMail> claimed);
+  void add_lanes(const GroupKey& key, std::vector<Routed> mails, std::vector<Lane>& lanes);
+  void run_lanes(std::vector<Lane>& lanes);
+  void send_lane(Lane& lane);
+  Outcome send_one(Lane& lane, bool& refreshed, const Routed& r, const Prepared& p, smtp::Result& res);
+  void record(const QueuedMail& m, const Outcome& out);
+  smtp::Session& session_for(const LaneKey& key, const Transport& t);
+  void drop_session(const LaneKey& key);
+  void close_all();
+  void count_connections(Open& o);
+
+  records::Env& env_;
+  modules::HookBus& hooks_;
+  SenderOptions options_;
+  std::string owner_;
+  MailConfig cfg_;
+  std::optional<Router> router_;
+  std::chrono::seconds lease_{60};
+  std::mutex mu_;  // guards the report, the lease clock and the map of open sessions
+  std::chrono::steady_clock::time_point lease_renewed_;
+  std::map<LaneKey, Open> open_;
+  SendReport report_;
+};
+
+}  // namespace juniper::mail

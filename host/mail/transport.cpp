@@ -1,0 +1,73 @@
+#include "mail/transport.hpp"
+
+#include "core/errors.hpp"
+#include "mail/records.hpp"
+#include "mail/sender.hpp"
+#include "records/record_service.hpp"
+
+#include <algorithm>
+
+namespace juniper::mail {
+namespace {
+
+smtp::Security security(const std::string& s) {
+  if (s == "starttls") return smtp::Security::starttls;
+  if (s == "ssl") return smtp::Security::ssl;
+  return smtp::Security::none;
+}
+
+smtp::Credentials to_credentials(const nlohmann::json& c) {
+  smtp::Credentials out;
+  const std::string auth = c.value("auth", "none");
+  out.kind = auth == "xoauth2" ? smtp::AuthKind::xoauth2 : auth == "password" ? smtp::AuthKind::password : smtp::AuthKind::none;
+  out.user = c.value("user", "");
+  out.secret = c.value("secret", "");
+  return out;
+}
+
+}  // namespace
+
+Transport server_transport(records::Env& env, modules::HookBus& hooks, const MailConfig& cfg, std::int64_t id, bool fresh) {
+  const auto server = records::read(env, kOutgoingServer, id, records::Secrets::revealed);
+  Transport t;
+  t.server_id = id;
+  t.name = server["name"].get<std::string>();
+  t.endpoint.host = server["smtp_host"].is_string() ? server["smtp_host"].get<std::string>() : "";
+  t.endpoint.port = server["smtp_port"].is_number() ? server["smtp_port"].get<int>() : 25;
+  t.endpoint.security = security(server["smtp_encryption"].is_string() ? server["smtp_encryption"].get<std::string>() : "none");
+  t.endpoint.ca_file = cfg.ca_file;
+  if (t.endpoint.host.empty()) {
+    throw UserError("the outgoing mail server \"" + t.name + "\" has no SMTP Server (host): set it on the server record");
+  }
+  if (server.contains("max_recipients") && server["max_recipients"].is_number()) {
+    t.max_recipients = static_cast<std::size_t>(std::max<std::int64_t>(0, server["max_recipients"].get<std::int64_t>()));
+  }
+  if (server.contains("max_connections") && server["max_connections"].is_number()) {
+    t.max_connections = static_cast<std::size_t>(std::clamp<std::int64_t>(server["max_connections"].get<std::int64_t>(), 1, 16));
+  }
+  t.credentials = to_credentials(transport_credentials(env, hooks, server, fresh));
+  return t;
+}
+
+Transport default_transport(const MailConfig& cfg) {
+  if (!cfg.smtp.configured()) {
+    throw UserError(cfg.custom_servers
+                        ? "no outgoing mail server matches and none is configured: create one under Settings > Outgoing Email "
+                          "Servers"
+                        : "no outgoing mail server: enable Custom Email Servers in Settings and create an outgoing server, or "
+                          "set smtp_server in juniper.conf");
+  }
+  Transport t;
+  t.name = "juniper.conf (" + cfg.smtp.host + ")";
+  t.endpoint.host = cfg.smtp.host;
+  t.endpoint.port = cfg.smtp.port;
+  t.endpoint.security = security(cfg.smtp.encryption);
+  t.endpoint.ca_file = cfg.ca_file;
+  if (!cfg.smtp.user.empty()) t.credentials = {smtp::AuthKind::password, cfg.smtp.user, cfg.smtp.password};
+  t.max_recipients = cfg.smtp.max_recipients;
+  return t;
+}
+
+std::string server_label(const Transport& t) { return t.server_id ? "outgoing server \"" + t.name + "\"" : t.name; }
+
+}  // namespace juniper::mail

@@ -1,0 +1,31 @@
+// Where a group of mails goes: a server record (credentials from the host or a module's
+// `mail.transport` hook) or juniper.conf's default SMTP settings, with the server's limits.
+#pragma once
+
+#include "mail/config.hpp"
+#include "mail/smtp/session.hpp"
+#include "modules/hook_bus.hpp"
+#include "records/env.hpp"
+
+#include <optional>
+#include <string>
+
+namespace juniper::mail {
+
+struct Transport {
+  std::optional<std::int64_t> server_id;  // none: juniper.conf's default SMTP settings
+  std::string name;
+  smtp::Endpoint endpoint;
+  smtp::Credentials credentials;
+  std::size_t max_recipients = 100;  // per SMTP transaction; 0: no limit
+  std::size_t max_connections = 1;   // SMTP sessions one run may keep open to this server
+};
+
+// Throws TemporaryError (retry later) or UserError (configuration to fix).
+Transport server_transport(records::Env& env, modules::HookBus& hooks, const MailConfig& cfg, std::int64_t id, bool fresh);
+Transport default_transport(const MailConfig& cfg);
+
+// "outgoing server \"Name\"" or "juniper.conf (host)", for reasons shown to an administrator.
+std::string server_label(const Transport& t);
+
+}  // namespace juniper::mail
