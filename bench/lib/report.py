@@ -113,8 +113,9 @@ def main():
         vs_smtplib = rate_ratio(o, smtplib_rate)
         conns_seen = g("conns.%d.connections" % n)
         row("Send %d, max_connections = %d (mails/s)" % (count, n), o, "mails/s", b,
-            "smtp-source -d -s %d, plain Postfix; ours vs smtplib loop: %s; SMTP connections seen: %s" % (
-                n, "-" if vs_smtplib is None else num(vs_smtplib, 2) + " x", num(conns_seen)),
+            "smtp-source -d -s %d, plain Postfix; ours vs smtplib loop: %s; SMTP connections seen: %s; "
+            "peak RSS %s kB" % (n, "-" if vs_smtplib is None else num(vs_smtplib, 2) + " x", num(conns_seen),
+                                num(g("conns.%d.rss_kb" % n))),
             rate_ratio(o, b),
             ("juniper record write ir.mail_server ID max_connections=%d; juniper mail process" % n)
             if o is not None else info.get("conns_note", "(not measured)"))
