@@ -48,6 +48,8 @@ step "send faults: kill -9 mid-batch, a poison mail; 4 senders, one token refres
   bash tests/faults/send_faults.sh build "$pg_url" "$work/pg"
 step "fetch faults: kill -9 mid-fetch, Dovecot stopped mid-fetch" bash tests/faults/fetch_faults.sh build
 step "blackhole faults: pages answer while the sender and fetcher wait on silent servers" bash tests/faults/blackhole_faults.sh build
+step "HTTP faults: 1 100 connections under ulimit -n 1024, anonymous flood, big bodies, full disk" bash tests/faults/http_faults.sh build
+step "disk faults: a full disk under serve (health 503, the form keeps the input, logged)" bash tests/faults/disk_faults.sh build
 step "command line (SQLite)" bash tests/cli/test_cli.sh build
 step "command line (PostgreSQL)" env JUNIPER_TEST_DB="$pg_url" bash tests/cli/test_cli.sh build
 # The mail stack's own curl self-test (tests/mailstack/selftest.sh) is not a step: the SMTP, IMAP,

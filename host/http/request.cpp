@@ -107,21 +107,48 @@ std::optional<std::string> Request::query_param(std::string_view name) const {
     return first_of(query_params(), name);
 }
 
-std::vector<std::pair<std::string, std::string>> Request::query_params() const {
-    return parse_urlencoded(query);
+namespace {
+// Texts up to this size are also compared by content (a body rewritten in place keeps its
+// buffer and size); longer ones by buffer and size only, to keep one parse cheap.
+constexpr std::size_t kCompareUpTo = 64 * 1024;
+
+// The cached parse of `text`, redone when the string was replaced since.
+template <class Parse>
+const std::vector<std::pair<std::string, std::string>>& cached(auto& slot, const std::string& text,
+                                                               std::string_view type, Parse&& parse) {
+    const bool small = text.size() <= kCompareUpTo;
+    if (!slot.valid || slot.data != text.data() || slot.size != text.size() || slot.type != type ||
+        (small && slot.small != text)) {
+        slot.fields = parse();
+        slot.data = text.data();
+        slot.size = text.size();
+        slot.small = small ? text : std::string();
+        slot.type = type;
+        slot.valid = true;
+        ++slot.parses;
+    }
+    return slot.fields;
+}
+}  // namespace
+
+const std::vector<std::pair<std::string, std::string>>& Request::query_params() const {
+    return cached(query_, query, {}, [&] { return parse_urlencoded(query); });
 }
 
 std::optional<std::string> Request::form_param(std::string_view name) const {
     return first_of(form_params(), name);
 }
 
-std::vector<std::pair<std::string, std::string>> Request::form_params() const {
-    // Never parse multipart or JSON bodies as if they were form data.
-    if (auto ct = header("Content-Type")) {
-        std::string_view type = trim(std::string_view(*ct).substr(0, ct->find(';')));
-        if (!iequals(type, "application/x-www-form-urlencoded")) return {};
-    }
-    return parse_urlencoded(body);
+const std::vector<std::pair<std::string, std::string>>& Request::form_params() const {
+    const auto ct = header("Content-Type");
+    return cached(form_, body, ct ? std::string_view(*ct) : "\n(none)", [&]() -> std::vector<std::pair<std::string, std::string>> {
+        // Never parse multipart or JSON bodies as if they were form data.
+        if (ct) {
+            std::string_view type = trim(std::string_view(*ct).substr(0, ct->find(';')));
+            if (!iequals(type, "application/x-www-form-urlencoded")) return {};
+        }
+        return parse_urlencoded(body);
+    });
 }
 
 std::optional<std::string> Request::cookie(std::string_view name) const {

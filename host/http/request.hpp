@@ -41,14 +41,32 @@ struct Request {
     std::string body;
     std::string remote;  // peer IP address
 
-    // First value wins for repeated keys.
+    // First value wins for repeated keys. The query and the form are parsed once, on first
+    // use, and kept (a big form costs one decode per request, not one per field looked up);
+    // they are parsed again only if `query`, `body` or Content-Type were replaced meanwhile. Like the rest of
+    // a Request, not for use from several threads at once.
     std::optional<std::string> query_param(std::string_view name) const;
-    std::vector<std::pair<std::string, std::string>> query_params() const;
+    const std::vector<std::pair<std::string, std::string>>& query_params() const;
     // Only for x-www-form-urlencoded bodies (or when Content-Type is absent).
     std::optional<std::string> form_param(std::string_view name) const;
-    std::vector<std::pair<std::string, std::string>> form_params() const;
+    const std::vector<std::pair<std::string, std::string>>& form_params() const;
     std::optional<std::string> cookie(std::string_view name) const;
     std::optional<std::string> header(std::string_view name) const;
+    // How many times the body was decoded as a form (tests: "parsed once").
+    unsigned form_parse_count() const noexcept { return form_.parses; }
+
+private:
+    struct Parsed {
+        const char* data = nullptr;  // what the cache was built from: the buffer and its size,
+        std::size_t size = 0;
+        std::string small;           // and its text when short (a reassigned short body is seen)
+        std::string type;  // the Content-Type it was parsed under (forms)
+        bool valid = false;
+        unsigned parses = 0;
+        std::vector<std::pair<std::string, std::string>> fields;
+    };
+    mutable Parsed query_;
+    mutable Parsed form_;
 };
 
 struct CookieOptions {

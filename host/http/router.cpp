@@ -58,6 +58,31 @@ const Router::Methods* Router::match(const std::string& path) const {
     return nullptr;
 }
 
+const std::string* Router::match_key(const std::string& path) const {
+    if (auto it = exact_.find(path); it != exact_.end()) return &it->first;
+    for (const auto& p : prefixes_)
+        if (path.starts_with(p.prefix)) return &p.prefix;
+    return nullptr;
+}
+
+void Router::set_body_limit(const std::string& method, const std::string& path, std::size_t bytes) {
+    const auto it = exact_.find(path);
+    const bool exact = it != exact_.end() && it->second.contains(method);
+    const bool prefix = std::any_of(prefixes_.begin(), prefixes_.end(), [&](const Prefix& p) {
+        return p.prefix == path && p.methods.contains(method);
+    });
+    if (!exact && !prefix) throw std::invalid_argument("body limit for unknown route " + method + " " + path);
+    body_limits_[{method, path}] = bytes;
+}
+
+std::optional<std::size_t> Router::body_limit(std::string_view method, const std::string& path) const {
+    if (const std::string* key = match_key(path)) {
+        const std::string m(method == "HEAD" ? "GET" : method);
+        if (auto it = body_limits_.find({m, *key}); it != body_limits_.end()) return it->second;
+    }
+    return default_body_limit_;
+}
+
 std::optional<Response> Router::dispatch(const Request& req) const {
     const Methods* methods = match(req.path);
     if (!methods) return std::nullopt;
@@ -86,6 +111,8 @@ std::size_t Router::size() const noexcept {
 void Router::swap(Router& other) noexcept {
     exact_.swap(other.exact_);
     prefixes_.swap(other.prefixes_);
+    default_body_limit_.swap(other.default_body_limit_);
+    body_limits_.swap(other.body_limits_);
 }
 
 }  // namespace juniper::http

@@ -71,15 +71,56 @@ bool ServerImpl::is_stopping() const {
 void ServerImpl::do_accept() {
     acceptor->async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
         if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
-        if (ec) {
-            // e.g. EMFILE: keep the server alive and try again.
-            log("accept failed: " + ec.message());
-        } else {
-            std::make_shared<Connection>(std::move(socket), *this)->start();
-        }
+        if (ec) return on_accept_error(ec);
+        on_accept_ok();
+        std::make_shared<Connection>(std::move(socket), *this)->start();
         do_accept();
     });
 }
+
+void ServerImpl::on_accept_error(const beast::error_code& ec) {
+    // A client that gave up before we accepted it: nothing is short, go on at once.
+    if (ec == asio::error::connection_aborted) return do_accept();
+    // EMFILE and friends: retrying at once would spin (and log) until a descriptor is
+    // freed, so pause, longer while it lasts. The pending connection waits in the backlog.
+    accept_backoff = accept_backoff.count() == 0 ? opts.accept_backoff_min
+                                                 : std::min(accept_backoff * 2, opts.accept_backoff_max);
+    ++accept_failures;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - accept_logged >= opts.accept_log_interval) {
+        log("accept failed: " + ec.message() + " (" + std::to_string(accept_failures) +
+            " time(s) since the last report); pausing accept for " + std::to_string(accept_backoff.count()) + " ms");
+        accept_failures = 0;
+        accept_logged = now;
+    }
+    if (!accept_timer) accept_timer.emplace(acceptor->get_executor());
+    accept_timer->expires_after(accept_backoff);
+    accept_timer->async_wait([this](beast::error_code e) {
+        if (e || !acceptor->is_open()) return;
+        do_accept();
+    });
+}
+
+void ServerImpl::on_accept_ok() {
+    if (accept_backoff.count() == 0) return;
+    accept_backoff = std::chrono::milliseconds(0);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - accept_logged >= opts.accept_log_interval) {
+        log("accept resumed (" + std::to_string(accept_failures) + " failure(s) since the last report)");
+        accept_logged = now;
+    }
+    accept_failures = 0;
+}
+
+bool ServerImpl::reserve_body(std::size_t bytes) noexcept {
+    std::size_t cur = inflight_body.load();
+    do {
+        if (bytes > opts.max_inflight_body || cur > opts.max_inflight_body - bytes) return false;
+    } while (!inflight_body.compare_exchange_weak(cur, cur + bytes));
+    return true;
+}
+
+void ServerImpl::release_body(std::size_t bytes) noexcept { inflight_body.fetch_sub(bytes); }
 
 std::vector<std::shared_ptr<Connection>> ServerImpl::live_connections() {
     std::vector<std::shared_ptr<Connection>> out;
@@ -113,6 +154,8 @@ std::shared_ptr<const Router> Server::router() const { return impl_->load_router
 unsigned short Server::port() const noexcept { return impl_->port.load(); }
 
 bool Server::running() const noexcept { return impl_->running.load(); }
+
+std::size_t Server::inflight_body_bytes() const noexcept { return impl_->inflight_body.load(); }
 
 void Server::start() {
     detail::ServerImpl& d = *impl_;
@@ -182,6 +225,7 @@ void Server::stop() {
     asio::post(d.acceptor->get_executor(), [&d, closed] {
         beast::error_code ec;
         d.acceptor->close(ec);
+        if (d.accept_timer) d.accept_timer->cancel();  // a paused accept must not restart
         closed->set_value();
     });
     closed_f.wait_for(d.opts.stop_grace);

@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <climits>
 #include <stdexcept>
 #include <vector>
@@ -30,6 +31,8 @@ std::string random_token(std::size_t bytes) {
 
 SessionStore::SessionStore(SessionOptions opts) : opts_(std::move(opts)) {
     if (!opts_.now) opts_.now = [] { return std::chrono::steady_clock::now(); };
+    if (opts_.max_sessions == 0) opts_.max_sessions = 1;
+    secure_ = opts_.secure_cookie;
     last_purge_ = now();
 }
 
@@ -45,6 +48,7 @@ Session SessionStore::create_locked(std::chrono::steady_clock::time_point t) {
         std::erase_if(sessions_, [&](const auto& kv) { return expired(kv.second, t); });
         last_purge_ = t;
     }
+    make_room_locked(t);
     Session s;
     do {
         s.id = random_token(32);
@@ -53,6 +57,18 @@ Session SessionStore::create_locked(std::chrono::steady_clock::time_point t) {
     s.last_seen = t;
     sessions_.emplace(s.id, s);
     return s;
+}
+
+void SessionStore::make_room_locked(std::chrono::steady_clock::time_point t) {
+    if (sessions_.size() < opts_.max_sessions) return;
+    std::erase_if(sessions_, [&](const auto& kv) { return expired(kv.second, t); });
+    last_purge_ = t;
+    while (sessions_.size() >= opts_.max_sessions) {
+        auto idlest = std::min_element(sessions_.begin(), sessions_.end(), [](const auto& a, const auto& b) {
+            return a.second.last_seen < b.second.last_seen;
+        });
+        sessions_.erase(idlest);
+    }
 }
 
 Session SessionStore::create() {
@@ -120,13 +136,13 @@ bool SessionStore::check_csrf(const Session& session, std::string_view token) {
 
 std::string SessionStore::session_cookie(std::string_view id) const {
     CookieOptions o;
-    o.secure = opts_.secure_cookie;
+    o.secure = secure_cookie();
     return make_set_cookie(opts_.cookie_name, id, o);
 }
 
 std::string SessionStore::clear_cookie() const {
     CookieOptions o;
-    o.secure = opts_.secure_cookie;
+    o.secure = secure_cookie();
     o.max_age = std::chrono::seconds(0);
     return make_set_cookie(opts_.cookie_name, "", o);
 }

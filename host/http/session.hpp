@@ -1,6 +1,7 @@
 // In-memory, thread-safe login sessions with per-session CSRF tokens.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -29,7 +30,10 @@ struct Session {
 
 struct SessionOptions {
     std::chrono::seconds idle_timeout = std::chrono::hours(12);
-    bool secure_cookie = false;  // set when the public base URL is https
+    bool secure_cookie = false;  // set when the public base URL is https (see set_secure_cookie)
+    // At most this many sessions: creating one more drops expired ones, then the one idle
+    // the longest (memory stays bounded whatever a client does).
+    std::size_t max_sessions = 10000;
     std::string cookie_name = "session_id";
     // Injectable clock so expiry can be tested without sleeping.
     std::function<std::chrono::steady_clock::time_point()> now;
@@ -63,13 +67,18 @@ public:
     std::string session_cookie(std::string_view id) const;
     std::string clear_cookie() const;
     const std::string& cookie_name() const noexcept { return opts_.cookie_name; }
+    // Whether cookies carry Secure; may change while serving (web.base.url changed).
+    void set_secure_cookie(bool on) noexcept { secure_.store(on); }
+    bool secure_cookie() const noexcept { return secure_.load(); }
 
 private:
     std::chrono::steady_clock::time_point now() const;
     bool expired(const Session& s, std::chrono::steady_clock::time_point now) const;
     Session create_locked(std::chrono::steady_clock::time_point now);
+    void make_room_locked(std::chrono::steady_clock::time_point now);
 
     SessionOptions opts_;
+    std::atomic<bool> secure_{false};
     mutable std::mutex mu_;
     std::unordered_map<std::string, Session> sessions_;
     std::chrono::steady_clock::time_point last_purge_;

@@ -11,12 +11,10 @@
 namespace juniper::mail {
 
 modules::HookResult emit_committed(records::Env& env, modules::HookBus& hooks, const char* hook, const nlohmann::json& payload) {
-  // In its own transaction, committed whatever the answer: a token refresh (or its failure,
-  // recorded on the server) is stored before the token is used.
-  Transaction tr(env.sql());
-  auto r = hooks.emit(hook, env, payload.dump());
-  tr.commit();
-  return r;
+  // Outside any transaction: what the handler writes (a refreshed token, or why the refresh
+  // failed) commits at once, before the token is used, and no lock is held while the handler
+  // waits on its identity provider (it takes a claim for one-at-a-time work instead).
+  return hooks.emit(hook, env, payload.dump());
 }
 
 nlohmann::json transport_credentials(records::Env& env, modules::HookBus& hooks, const nlohmann::json& server, bool fresh) {

@@ -42,7 +42,7 @@ class Sender {
 nlohmann::json transport_credentials(records::Env& env, modules::HookBus& hooks, const nlohmann::json& server,
                                      bool fresh = false);
 
-// Emits a credentials hook in its own, always committed transaction.
+// Emits a credentials hook outside any transaction: each write of the handler commits at once.
 modules::HookResult emit_committed(records::Env& env, modules::HookBus& hooks, const char* hook, const nlohmann::json& payload);
 
 // The "Test Connection" action: "Connection Test Successful!" or throws UserError with one

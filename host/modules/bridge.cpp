@@ -8,9 +8,11 @@
 #include "http/request.hpp"
 #include "modules/declarations.hpp"
 #include "modules/hook_bus.hpp"
+#include "records/claims.hpp"
 #include "records/params.hpp"
 #include "records/record_service.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <regex>
@@ -425,6 +427,32 @@ juniper_status record_lock(juniper_ctx* ctx, juniper_str model, int64_t id, juni
 
 void url_encode(juniper_str text, juniper_sink* out) { to_sink(out, http::url_encode(view(text))); }
 
+// Claims are named per module: one module cannot hold or free another's.
+std::string claim_name(juniper_ctx* ctx, juniper_str name) { return ctx->module + ":" + std::string(view(name)); }
+
+juniper_status claim_acquire(juniper_ctx* ctx, juniper_str name, int32_t seconds, juniper_sink* out_token,
+                             juniper_error* err) {
+  juniper_status held = JUNIPER_OK;
+  const juniper_status st = guarded(err, [&] {
+    const auto token = records::claim_acquire(env_of(ctx).db, claim_name(ctx, name),
+                                              std::chrono::seconds(std::clamp(seconds, 1, 3600)));
+    if (!token) {
+      held = JUNIPER_ERR_CONFLICT;
+      return;
+    }
+    to_sink(out_token, *token);
+  });
+  return st != JUNIPER_OK ? st : held;
+}
+
+void claim_release(juniper_ctx* ctx, juniper_str name, juniper_str token) {
+  try {
+    records::claim_release(env_of(ctx).db, claim_name(ctx, name), std::string(view(token)));
+  } catch (const std::exception& e) {  // it expires by itself
+    log::warning("modules", std::string("releasing a claim of module ") + ctx->module + " failed: " + e.what());
+  }
+}
+
 const juniper_host_api kHost = {sizeof(juniper_host_api),
                                 JUNIPER_ABI_MAJOR,
                                 JUNIPER_ABI_MINOR,
@@ -450,7 +478,9 @@ const juniper_host_api kHost = {sizeof(juniper_host_api),
                                 smtp_open,
                                 smtp_send,
                                 smtp_close,
-                                imap_check};
+                                imap_check,
+                                claim_acquire,
+                                claim_release};
 
 }  // namespace
 

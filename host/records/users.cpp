@@ -31,18 +31,29 @@ void set_password(Database& db, std::string_view login, std::string_view passwor
 }
 
 std::optional<User> authenticate(Database& db, std::string_view login, std::string_view password) {
-  const std::string l(login);
-  std::string hash;
+  return check_password(find_login(db, login), password);
+}
+
+std::optional<StoredLogin> find_login(Database& db, std::string_view login) {
+  StoredLogin s;
+  s.login = std::string(login);
   long long id = 0;
   int admin = 0;
-  db.session() << "SELECT id, password_hash, is_admin FROM res_users WHERE login = :l", soci::use(l), soci::into(id),
-      soci::into(hash), soci::into(admin);
-  if (!db.session().got_data()) {
+  db.session() << "SELECT id, password_hash, is_admin FROM res_users WHERE login = :l", soci::use(s.login), soci::into(id),
+      soci::into(s.password_hash), soci::into(admin);
+  if (!db.session().got_data()) return std::nullopt;
+  s.id = id;
+  s.is_admin = admin != 0;
+  return s;
+}
+
+std::optional<User> check_password(const std::optional<StoredLogin>& stored, std::string_view password) {
+  if (!stored) {
     crypto::verify_password(password, "scrypt$AAAAAAAAAAAAAAAAAAAAAA==$x");  // same cost for unknown logins
     return std::nullopt;
   }
-  if (!crypto::verify_password(password, hash)) return std::nullopt;
-  return User{id, l, admin != 0};
+  if (!crypto::verify_password(password, stored->password_hash)) return std::nullopt;
+  return User{stored->id, stored->login, stored->is_admin};
 }
 
 }  // namespace juniper::records

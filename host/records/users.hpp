@@ -11,4 +11,16 @@ std::optional<std::string> ensure_admin(Database& db);
 void set_password(Database& db, std::string_view login, std::string_view password);
 std::optional<User> authenticate(Database& db, std::string_view login, std::string_view password);
 
+// authenticate() in two steps, so the slow part (scrypt, ~0.1 s and 32 MB) runs without
+// holding the database: read under the lock, check after releasing it.
+struct StoredLogin {
+  std::int64_t id = 0;
+  std::string login;
+  std::string password_hash;
+  bool is_admin = false;
+};
+std::optional<StoredLogin> find_login(Database& db, std::string_view login);
+// No database access. An unknown login (nullopt) costs the same scrypt as a known one.
+std::optional<User> check_password(const std::optional<StoredLogin>& stored, std::string_view password);
+
 }  // namespace juniper::records

@@ -1,6 +1,8 @@
 #include "web/admin_pages.hpp"
 
+#include "core/crypto.hpp"
 #include "core/errors.hpp"
+#include "core/log.hpp"
 #include "http/html.hpp"
 #include "mail/queue.hpp"
 #include "mail/records.hpp"
@@ -206,6 +208,19 @@ std::vector<const records::FieldDef*> list_columns(const records::RecordType& t)
 
 // ---- handlers --------------------------------------------------------------------------------
 
+// What a form shows when saving failed: a refusal as it is; anything else (a full disk, a broken
+// database) logged with a reference, and said in words with what to do. The input is kept.
+std::string failure_text(const std::exception& e, const std::string& what) {
+  if (dynamic_cast<const UserError*>(&e) != nullptr) return e.what();
+  const std::string ref = crypto::random_token(4);
+  log::error("web", what + " failed (reference " + ref + "): " + e.what());
+  std::string why = e.what();
+  while (!why.empty() && why.back() == '.') why.pop_back();
+  return "Could not save " + what + ": " + why +
+         ". Nothing was changed and what you typed is kept below. Check the server's free disk space and database, then "
+         "save again (reference " + ref + " in juniper.log).";
+}
+
 class Pages {
  public:
   explicit Pages(WebApp& app) : app_(app), host_(app.host()) {}
@@ -219,6 +234,8 @@ class Pages {
       return f(s);
     } catch (const UserError& e) {
       return html(s, "Refused", banner(e.what(), true), 400);
+    } catch (const std::exception& e) {
+      return html(s, "Error", banner(failure_text(e, "the page " + req.path), true), 500);
     }
   }
 
@@ -326,8 +343,8 @@ class Pages {
         records::setting_set(env, def.name, *p);
       }
       tr.commit();
-    } catch (const UserError& e) {
-      return settings(req, e.what(), true);
+    } catch (const std::exception& e) {
+      return settings(req, failure_text(e, "the settings"), true);
     }
     return settings(req, "Settings saved.", false);
   }
@@ -398,14 +415,16 @@ class Pages {
           records::write(env, model, id, values);
         }
         tr.commit();
-      } catch (const UserError& e) {
+      } catch (const std::exception& e) {
         // The refusal next to the form, with what was typed kept (secrets excepted).
+        const std::string why = failure_text(e, t.label + " record" + (is_new ? "" : " " + std::to_string(id)));
         json rec = is_new ? defaults_of(t) : records::read(env, model, id);
         for (const auto& [k, v] : values.items()) rec[k] = v;
         for (const auto& f : t.fields) {
           if (f.is_secret()) rec[f.name] = nullptr;
         }
-        return html(s, t.label, record_form(env, s, t, rec, e.what(), true), 400);
+        const bool refused = dynamic_cast<const UserError*>(&e) != nullptr;
+        return html(s, t.label, record_form(env, s, t, rec, why, true), refused ? 400 : 500);
       }
       return Response::redirect("/web/record/" + model + "/" + std::to_string(id) + "?message=" + http::url_encode("Saved."));
     });
@@ -466,13 +485,13 @@ class Pages {
         if (key.empty() || key.find_first_of(" \r\n\t") != std::string::npos) throw UserError("a parameter key has no spaces");
         records::param_set(env, key, req.form_param("value").value_or(""));
       }
-    } catch (const UserError& e) {
-      return params(req, e.what(), true);
+    } catch (const std::exception& e) {
+      return params(req, failure_text(e, "the system parameter " + key), true);
     }
     return params(req, remove ? "Deleted " + key + "." : "Saved " + key + ".", false);
   }
 
-  Response compose(const Request& req, const std::string& message = "", bool error = false) {
+  Response compose(const Request& req, const std::string& message = "", bool error = false, int status = 200) {
     return admin(req, [&](const http::Session& s) {
       auto v = [&](const char* k) { return escape_html(req.form_param(k).value_or("")); };
       const std::string body =
@@ -482,7 +501,7 @@ class Pages {
           "<label for=\"c_subject\">Subject</label><input id=\"c_subject\" name=\"subject\" value=\"" + v("subject") + "\">" +
           "<label for=\"c_body\">Body</label><textarea id=\"c_body\" name=\"body\" rows=\"8\">" + v("body") + "</textarea>" +
           "<p><button type=\"submit\">Send</button></p></form>";
-      return html(s, "Compose", body);
+      return html(s, "Compose", body, status);
     });
   }
 
@@ -503,8 +522,8 @@ class Pages {
       Transaction tr(host_.db().session());
       id = mail::enqueue(env, d);
       tr.commit();
-    } catch (const UserError& e) {
-      return compose(req, e.what(), true);
+    } catch (const std::exception& e) {
+      return compose(req, failure_text(e, "the mail"), true, dynamic_cast<const UserError*>(&e) != nullptr ? 400 : 500);
     }
     app_.mail_queued();
     return Response::redirect("/web/record/mail.mail/" + std::to_string(id) + "?message=" +

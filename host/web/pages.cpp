@@ -1,6 +1,9 @@
 #include "web/pages.hpp"
 
 #include "http/html.hpp"
+#include "http/request.hpp"
+
+#include <algorithm>
 
 namespace juniper::web {
 
@@ -39,6 +42,60 @@ std::string message_page(std::string_view title, std::string_view message, std::
   std::string body = "<h1>" + escape_html(title) + "</h1><p>" + escape_html(message) + "</p>";
   if (!back_url.empty()) body += "<p><a href=\"" + escape_html(back_url) + "\">Go back</a></p>";
   return page(title, body);
+}
+
+namespace {
+
+constexpr std::size_t kMaxRedirect = 2048;
+constexpr int kMaxDecodeLayers = 4;
+
+bool is_control(unsigned char c) { return c < 0x20 || c == 0x7F; }
+
+// One layer (raw or decoded): a local path, nothing a browser would rewrite.
+bool local_layer(std::string_view s) {
+  if (s.empty() || s.front() != '/' || s.starts_with("//")) return false;
+  if (s.find('\\') != std::string_view::npos) return false;
+  if (std::any_of(s.begin(), s.end(), [](char c) { return is_control(static_cast<unsigned char>(c)); })) return false;
+  const std::string_view path = s.substr(0, s.find_first_of("?#"));
+  return path.find(' ') == std::string_view::npos;
+}
+
+}  // namespace
+
+std::string safe_redirect(const std::optional<std::string>& target) {
+  static const std::string kHome = "/web";
+  if (!target || target->empty() || target->size() > kMaxRedirect) return kHome;
+  const std::string& raw = *target;
+  // The value itself goes into the Location header: printable ASCII only.
+  if (std::any_of(raw.begin(), raw.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u <= 0x20 || u >= 0x7F;
+      })) {
+    return kHome;
+  }
+  std::string layer = raw;
+  for (int i = 0; i <= kMaxDecodeLayers; ++i) {
+    if (!local_layer(layer)) return kHome;
+    std::string next = http::url_decode(layer);
+    if (next == layer) return raw;
+    layer = std::move(next);
+  }
+  return kHome;  // still encoded after that many layers: nobody legitimate does that
+}
+
+std::string loggable(std::string_view value, std::size_t max) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < value.size() && i < max; ++i) {
+    const auto u = static_cast<unsigned char>(value[i]);
+    if (is_control(u)) {
+      out += u == '\n' ? "\\n" : u == '\r' ? "\\r" : u == '\t' ? "\\t" : std::string{'\\', 'x', kHex[u >> 4], kHex[u & 15]};
+    } else {
+      out += value[i];
+    }
+  }
+  if (value.size() > max) out += "... (" + std::to_string(value.size()) + " bytes)";
+  return out;
 }
 
 }  // namespace juniper::web

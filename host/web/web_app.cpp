@@ -6,123 +6,199 @@
 #include "http/html.hpp"
 #include "http/server.hpp"
 #include "modules/bridge.hpp"
+#include "records/params.hpp"
 #include "records/users.hpp"
 #include "web/admin_pages.hpp"
 #include "web/pages.hpp"
 
+#include <sys/statvfs.h>
+
+#include <algorithm>
 #include <csignal>
 
 namespace juniper::web {
 namespace {
 
-// Only local paths: an open redirect after login would hand the session to another site.
-std::string safe_redirect(std::optional<std::string> target) {
-  if (!target || target->empty() || (*target)[0] != '/' || target->starts_with("//") ||
-      target->find('\\') != std::string::npos) {
-    return "/web";
-  }
-  return *target;
-}
+constexpr const char* kLoginCsrfCookie = "login_csrf";
 
 http::Response forbidden(std::string_view why) {
   return http::Response::html(403, message_page("Access denied", why, "/web"));
 }
 
+std::optional<std::string> statvfs_check(const std::filesystem::path& dir) {
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) != 0) return "cannot read the free space of " + dir.string();
+  const std::uint64_t free_bytes = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+  if (free_bytes >= kMinFreeDisk) return std::nullopt;
+  return "disk full: " + std::to_string(free_bytes / 1024) + " kB free in " + dir.string();
+}
+
+http::CookieOptions login_cookie_options(bool secure, std::chrono::seconds max_age) {
+  http::CookieOptions o;
+  o.path = "/web/login";
+  o.secure = secure;
+  o.same_site = "Strict";  // only our own form posts it
+  o.max_age = max_age;
+  return o;
+}
+
 }  // namespace
 
-WebApp::WebApp(Host& host) : host_(host) {}
+WebApp::WebApp(Host& host, WebOptions opts)
+    : host_(host),
+      sessions_(std::move(opts.sessions)),
+      by_address_(std::move(opts.address_throttle)),
+      by_login_(std::move(opts.login_throttle)),
+      disk_check_(std::move(opts.disk_check)) {
+  if (!disk_check_) disk_check_ = [dir = host_.data().root()] { return statvfs_check(dir); };
+}
 
-http::Session WebApp::session_for(const http::Request& req, http::Response* res) {
-  if (const auto id = req.cookie(sessions_.cookie_name())) {
-    if (auto s = sessions_.find(*id)) return *s;
+void WebApp::refresh_secure_cookie() {
+  try {
+    auto lock = host_.db().lock();
+    auto env = host_.env();
+    const std::string base = records::param_get(env, "web.base.url").value_or("");
+    sessions_.set_secure_cookie(base.size() >= 8 && http::iequals(std::string_view(base).substr(0, 8), "https://"));
+    base_url_unreadable_ = false;
+  } catch (const std::exception& e) {
+    // Once per outage, not once per request: a flood of login pages must not flood the log.
+    if (!base_url_unreadable_.exchange(true)) {
+      log::warning("web", std::string("cannot read web.base.url, cookie flags unchanged: ") + e.what());
+    }
   }
-  http::Session s = sessions_.create();
-  if (res != nullptr) res->set_cookie(sessions_.session_cookie(s.id));
-  return s;
+}
+
+std::optional<http::Session> WebApp::current_session(const http::Request& req) {
+  if (const auto id = req.cookie(sessions_.cookie_name())) return sessions_.find(*id);
+  return std::nullopt;
 }
 
 std::variant<http::Session, http::Response> WebApp::require_admin(const http::Request& req) {
-  const http::Session s = session_for(req, nullptr);
-  if (s.user_id == 0) return http::Response::redirect("/web/login?redirect=" + http::url_encode(req.target));
-  if (!s.is_admin) return forbidden("This page is reserved to administrators.");
-  return s;
+  const auto s = current_session(req);
+  if (!s || s->user_id == 0) return http::Response::redirect("/web/login?redirect=" + http::url_encode(req.target));
+  if (!s->is_admin) return forbidden("This page is reserved to administrators.");
+  return *s;
 }
 
 http::Response WebApp::health(const http::Request&) {
-  auto lock = host_.db().lock();
   nlohmann::json modules = nlohmann::json::array();
-  for (const auto& s : host_.modules().list()) {
-    if (s.state == "installed") modules.push_back(s.manifest.name);
-  }
   bool db_ok = true;
+  std::string why;
   try {
+    auto lock = host_.db().lock();
     int one = 0;
     host_.db().session() << "SELECT 1", soci::into(one);
-  } catch (const std::exception&) {
+    for (const auto& s : host_.modules().list()) {
+      if (s.state == "installed") modules.push_back(s.manifest.name);
+    }
+  } catch (const std::exception& e) {
     db_ok = false;
+    why = "database: " + std::string(e.what()).substr(0, 200);
   }
-  const nlohmann::json j = {{"status", db_ok ? "ok" : "degraded"},
-                            {"database", host_.db().is_postgres() ? "postgresql" : "sqlite"},
-                            {"database_ok", db_ok},
-                            {"modules", modules}};
-  return http::Response::json(db_ok ? 200 : 503, j.dump());
+  std::optional<std::string> disk;
+  try {
+    disk = disk_check_();
+  } catch (const std::exception& e) {
+    disk = std::string("disk check failed: ") + e.what();
+  }
+  const bool ok = db_ok && !disk;
+  if (disk) why += (why.empty() ? "" : "; ") + *disk;
+  nlohmann::json j = {{"status", ok ? "ok" : "degraded"},
+                      {"database", host_.db().is_postgres() ? "postgresql" : "sqlite"},
+                      {"database_ok", db_ok},
+                      {"disk_ok", !disk},
+                      {"modules", modules},
+                      {"sessions", sessions_.size()}};
+  if (!ok) j["reason"] = why;
+  return http::Response::json(ok ? 200 : 503, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+http::Response WebApp::login_page_response(const http::Request& req, int status, const std::string& redirect,
+                                           std::string_view error) {
+  const auto cookie = req.cookie(kLoginCsrfCookie);
+  const auto issued = login_csrf_.issue(cookie ? std::optional<std::string_view>(*cookie) : std::nullopt);
+  http::Response res = http::Response::html(status, login_page(issued.form_token, redirect, error));
+  if (!cookie || *cookie != issued.cookie_value) {
+    res.set_cookie(kLoginCsrfCookie, issued.cookie_value,
+                   login_cookie_options(sessions_.secure_cookie(), login_csrf_.lifetime()));
+  }
+  return res;
 }
 
 http::Response WebApp::login_form(const http::Request& req) {
-  http::Response res;
-  const http::Session s = session_for(req, &res);
-  res.status = 200;
-  res.set_header("Content-Type", "text/html; charset=utf-8");
-  res.body = login_page(s.csrf_token, safe_redirect(req.query_param("redirect")), "");
+  refresh_secure_cookie();
+  return login_page_response(req, 200, safe_redirect(req.query_param("redirect")), "");
+}
+
+http::Response WebApp::too_many_attempts(const http::Request& req, const std::string& redirect,
+                                         std::chrono::seconds wait) {
+  http::Response res = login_page_response(
+      req, 429, redirect, "Too many failed logins. Try again in " + std::to_string(wait.count()) + " seconds.");
+  res.set_header("Retry-After", std::to_string(wait.count()));
   return res;
 }
 
 http::Response WebApp::login_submit(const http::Request& req) {
-  http::Response res;
-  const http::Session s = session_for(req, &res);
+  refresh_secure_cookie();
   const std::string redirect = safe_redirect(req.form_param("redirect"));
-  auto refuse = [&](int status, std::string_view why) {
-    res.status = status;
-    res.set_header("Content-Type", "text/html; charset=utf-8");
-    res.body = login_page(s.csrf_token, redirect, why);
-    return res;
-  };
-  if (!http::SessionStore::check_csrf(s, req.form_param("csrf_token").value_or(""))) {
-    return refuse(403, "Your session expired or the form was tampered with. Please log in again.");
+  const std::string login = req.form_param("login").value_or("");
+  if (!login_csrf_.verify(req.cookie(kLoginCsrfCookie).value_or(""), req.form_param("csrf_token").value_or(""))) {
+    return login_page_response(req, 403, redirect,
+                               "Your session expired or the form was tampered with. Please log in again.");
   }
-  std::optional<records::User> user;
+  // Refused while waiting: no password is even checked, so guessing gets no faster.
+  const auto wait = std::max(by_address_.wait(req.remote), by_login_.wait(login));
+  if (wait.count() > 0) return too_many_attempts(req, redirect, wait);  // not logged: no log flood
+  // Counted before checking, so attempts in parallel all count; forgiven on success.
+  const auto address_wait = by_address_.failure(req.remote);
+  const auto login_wait = by_login_.failure(login);
+  std::optional<records::StoredLogin> stored;
   {
     auto lock = host_.db().lock();
-    user = records::authenticate(host_.db(), req.form_param("login").value_or(""), req.form_param("password").value_or(""));
+    stored = records::find_login(host_.db(), login);
   }
+  const auto user = records::check_password(stored, req.form_param("password").value_or(""));  // scrypt, unlocked
   if (!user) {
-    log::warning("web", "failed login for '" + req.form_param("login").value_or("") + "' from " + req.remote);
-    return refuse(401, "Wrong login/password");
+    log::warning("web", "failed login for '" + loggable(login) + "' from " + req.remote);
+    if (address_wait.count() > 0) {
+      log::warning("web", "logins from " + req.remote + " refused for " + std::to_string(address_wait.count()) +
+                              " s (too many failures)");
+    }
+    if (login_wait.count() > 0) {
+      log::warning("web", "logins as '" + loggable(login) + "' refused for " + std::to_string(login_wait.count()) +
+                              " s (too many failures)");
+    }
+    return login_page_response(req, 401, redirect, "Wrong login/password");
   }
-  http::Session fresh = sessions_.rotate(s.id);  // a new id at login: no session fixation
+  by_address_.success(req.remote);
+  by_login_.success(login);
+  // A new id at login, the old session (if any) dropped: no session fixation.
+  http::Session fresh = sessions_.rotate(req.cookie(sessions_.cookie_name()).value_or(""));
   fresh.user_id = user->id;
   fresh.login = user->login;
   fresh.is_admin = user->is_admin;
   sessions_.update(fresh);
   http::Response ok = http::Response::redirect(redirect);
   ok.set_cookie(sessions_.session_cookie(fresh.id));
+  ok.set_cookie(kLoginCsrfCookie, "", login_cookie_options(sessions_.secure_cookie(), std::chrono::seconds(0)));
   return ok;
 }
 
 http::Response WebApp::logout(const http::Request& req) {
   // A POST with the session's token: a cross-site link or image cannot log the admin out.
-  const http::Session s = session_for(req, nullptr);
-  if (!http::SessionStore::check_csrf(s, req.form_param("csrf_token").value_or(""))) {
+  const auto s = current_session(req);
+  if (!s || !http::SessionStore::check_csrf(*s, req.form_param("csrf_token").value_or(""))) {
     return forbidden("The form's security token is missing or wrong. Reload the page and try again.");
   }
-  if (const auto id = req.cookie(sessions_.cookie_name())) sessions_.erase(*id);
+  refresh_secure_cookie();
+  sessions_.erase(s->id);
   http::Response res = http::Response::redirect("/web/login");
   res.set_cookie(sessions_.clear_cookie());
   return res;
 }
 
 http::Response WebApp::module_route(const modules::RouteDef& route, const http::Request& req) {
-  const http::Session s = session_for(req, nullptr);
+  const http::Session s = current_session(req).value_or(http::Session{});
   if (route.auth != JUNIPER_AUTH_NONE && s.user_id == 0) {
     return http::Response::redirect("/web/login?redirect=" + http::url_encode(req.target));
   }
@@ -179,7 +255,11 @@ std::shared_ptr<const http::Router> WebApp::build_router() {
   }
   for (const auto& route : routes) {
     r->add(route.method, route.path, [this, route](const http::Request& q) { return module_route(route, q); });
+    r->set_body_limit(route.method, route.path, kModuleBodyLimit);
   }
+  r->set_default_body_limit(kFormBodyLimit);
+  r->set_body_limit("POST", "/web/login", kLoginBodyLimit);
+  r->set_body_limit("POST", "/web/compose", kComposeBodyLimit);
   return r;
 }
 
@@ -194,6 +274,8 @@ void serve(Host& host, const std::string& listen) {
     throw UsageError("--listen expects HOST:PORT, e.g. 127.0.0.1:8069");
   }
   o.log = [](std::string_view m) { log::error("http", m); };
+  o.max_body = kComposeBodyLimit;  // the largest route limit
+  o.max_inflight_body = kInflightBodyLimit;
   // Block the signals before any thread starts so only sigwait below sees them.
   sigset_t set;
   sigemptyset(&set);
@@ -202,6 +284,7 @@ void serve(Host& host, const std::string& listen) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   WebApp app(host);
+  app.refresh_secure_cookie();
   http::Server server(o);
   server.set_router(app.build_router());
   app.on_routes_changed([&] { server.set_router(app.build_router()); });

@@ -2,18 +2,52 @@
 #pragma once
 
 #include "app/host.hpp"
+#include "http/csrf.hpp"
 #include "http/router.hpp"
 #include "http/session.hpp"
+#include "http/throttle.hpp"
 
+#include <atomic>
+#include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <variant>
 
 namespace juniper::web {
 
+// Request body limits (413 above them, refused before the body is read). The login form
+// carries a login, a password, a token and a redirect path: 16 kB is plenty. Every other host
+// form (settings, records, parameters) gets 256 kB, module routes 1 MB, and Compose 4 MB for
+// a long mail text (it has no file upload).
+inline constexpr std::size_t kLoginBodyLimit = 16 * 1024;
+inline constexpr std::size_t kFormBodyLimit = 256 * 1024;
+inline constexpr std::size_t kModuleBodyLimit = 1024 * 1024;
+inline constexpr std::size_t kComposeBodyLimit = 4 * 1024 * 1024;
+// Every body being received at once, all routes together (503 beyond).
+inline constexpr std::size_t kInflightBodyLimit = 32 * 1024 * 1024;
+// /web/health reports the disk as full below this much free space in the data folder.
+inline constexpr std::uint64_t kMinFreeDisk = 16 * 1024 * 1024;
+
+struct WebOptions {
+  http::SessionOptions sessions;
+  // Failed logins per client address, and per login name (any address).
+  http::ThrottleOptions address_throttle;
+  http::ThrottleOptions login_throttle = [] {
+    http::ThrottleOptions o;
+    o.free_failures = 10;
+    o.max_delay = std::chrono::seconds(60);  // an attacker can delay the real admin, not lock them out for long
+    return o;
+  }();
+  // nullopt when the data folder can take writes, else why not. Default: statvfs of the data
+  // folder against kMinFreeDisk.
+  std::function<std::optional<std::string>()> disk_check;
+};
+
 class WebApp {
  public:
-  explicit WebApp(Host& host);
+  explicit WebApp(Host& host, WebOptions opts = {});
 
   // A fresh route table for the modules started now (rebuilt after install/uninstall).
   std::shared_ptr<const http::Router> build_router();
@@ -32,6 +66,8 @@ class WebApp {
   void mail_queued() {
     if (mail_queued_) mail_queued_();
   }
+  // Cookies get Secure when web.base.url is https; read again by every response that sets one.
+  void refresh_secure_cookie();
 
  private:
   http::Response health(const http::Request& req);
@@ -40,11 +76,20 @@ class WebApp {
   http::Response logout(const http::Request& req);
   http::Response module_route(const modules::RouteDef& route, const http::Request& req);
 
-  // The request's session, or a new anonymous one (with its cookie added to `res`).
-  http::Session session_for(const http::Request& req, http::Response* res);
+  // The request's stored session, if any: nothing is stored for anonymous visitors.
+  std::optional<http::Session> current_session(const http::Request& req);
+  // The login page with a pre-login CSRF token (its cookie added to `res` when new).
+  http::Response login_page_response(const http::Request& req, int status, const std::string& redirect,
+                                     std::string_view error);
+  http::Response too_many_attempts(const http::Request& req, const std::string& redirect, std::chrono::seconds wait);
 
   Host& host_;
   http::SessionStore sessions_;
+  http::StatelessCsrf login_csrf_;
+  http::Throttle by_address_;
+  http::Throttle by_login_;
+  std::function<std::optional<std::string>()> disk_check_;
+  std::atomic<bool> base_url_unreadable_{false};
   std::function<void()> routes_changed_;
   std::function<void()> mail_queued_;
 };

@@ -7,6 +7,9 @@
 
 #include <juniper/sdk/module.hpp>
 
+#include <algorithm>
+#include <cctype>
+
 namespace {
 
 namespace sdk = juniper::sdk;
@@ -38,7 +41,9 @@ void declare_outgoing(sdk::Registrar& reg) {
   reg.extend(k.model, token_fields());
   reg.extend_selection(k.model, "smtp_authentication", {{"outlook", "Outlook OAuth Authentication"}}, "login", "Outlook");
   reg.change_default(k.model, "smtp_authentication", "outlook",
-                     {{"smtp_host", "smtp.office365.com"}, {"smtp_port", 587}, {"smtp_encryption", "starttls"}});
+                     {{"smtp_host", "smtp.office365.com"}, {"smtp_port", 587}, {"smtp_encryption", "starttls"},
+                      // Exchange Online takes at most 500 recipients per message.
+                      {"max_recipients", 500}});
   reg.constraint(k.model, "smtp_authentication,smtp_pass,smtp_encryption,smtp_user", [](sdk::Context&, const json& r) {
     if (text(r, "smtp_authentication") != "outlook") return;
     if (!text(r, "smtp_pass").empty()) {
@@ -83,7 +88,7 @@ void declare_connect(sdk::Registrar& reg, const Kind& k) {
         if (!ctx.is_admin()) throw sdk::Error(JUNIPER_ERR_DENIED, "Only the administrator can link an Outlook mail server.");
         const json rec = ctx.read(k.model, id);
         if (!is_outlook(k, rec)) throw sdk::Error(JUNIPER_ERR_INVALID, "This server does not use Outlook OAuth Authentication.");
-        return json{{"url", outlook::authorize_url(ctx, k, id)}};
+        return json{{"url", outlook::connect_url(ctx, k, id)}};
       },
       [&k](sdk::Context& ctx, const json& rec) {
         // Shown to connect, and to reconnect after a failed refresh (unlike Odoo).
@@ -91,6 +96,33 @@ void declare_connect(sdk::Registrar& reg, const Kind& k) {
                (text(rec, "microsoft_outlook_refresh_token").empty() || text(rec, "microsoft_outlook_token_status") == "refresh_failed");
       },
       true);
+}
+
+bool https_base(sdk::Context& ctx) {
+  const std::string base = ctx.param("web.base.url").value_or("");
+  return base.size() >= 8 && std::equal(base.begin(), base.begin() + 8, "https://", [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == b;
+         });
+}
+
+// GET /microsoft_outlook/start?nonce=...: the browser that clicked "Connect your Outlook
+// account" gets (or keeps) its binding cookie, the state is bound to it, then off to Microsoft.
+void start(sdk::Context& ctx, const sdk::Request& rq, sdk::Response& rs) {
+  const auto existing = outlook::browser_cookie(rq.header("Cookie"));
+  const std::string browser = existing.value_or(outlook::new_browser_cookie());
+  const auto r = outlook::start_flow(ctx, rq.query("nonce").value_or(""), browser);
+  if (!r.ok) {
+    ctx.log(JUNIPER_LOG_WARNING, "refused to start an OAuth flow: " + r.why);
+    rs.html(403, outlook::forbidden_page());
+    return;
+  }
+  if (!existing) {
+    // Lax: the callback is a top-level navigation from Microsoft, which must carry it.
+    rs.header("Set-Cookie", std::string(outlook::kBrowserCookie) + "=" + browser +
+                                "; Path=/microsoft_outlook/; Max-Age=86400; HttpOnly; SameSite=Lax" +
+                                (https_base(ctx) ? "; Secure" : ""));
+  }
+  rs.redirect(r.redirect_url, 303);
 }
 
 // GET /microsoft_outlook/confirm?code=...&state=... (or error=...&error_description=...)
@@ -102,12 +134,12 @@ void confirm(sdk::Context& ctx, const sdk::Request& rq, sdk::Response& rs) {
   const std::string state_text = rq.query("state").value_or("");
   if (const auto error = rq.query("error")) {
     // Explained error page; nothing is written. The back link needs a valid state.
-    const auto c = outlook::check_state(ctx, state_text);
+    const auto c = outlook::check_state(ctx, state_text, outlook::browser_cookie(rq.header("Cookie")));
     const std::string back = c.ok ? record_url(*c.kind, c.record_id) : "/web";
     rs.html(200, outlook::error_page(outlook::explain(*error, rq.query("error_description").value_or("")), back));
     return;
   }
-  const auto c = outlook::check_state(ctx, state_text);
+  const auto c = outlook::check_state(ctx, state_text, outlook::browser_cookie(rq.header("Cookie")));
   if (!c.ok) {
     ctx.log(JUNIPER_LOG_WARNING, "refused an OAuth callback: " + c.why);
     rs.html(403, outlook::forbidden_page());
@@ -196,12 +228,16 @@ struct MicrosoftOutlook {
     reg.record_type(outlook::kStateModel, "Outlook OAuth State",
                     {sdk::Field::chars("nonce", "Nonce").required(), sdk::Field::chars("model", "Model").required(),
                      sdk::Field::integer("res_id", "Record").required(), sdk::Field::secret("code_verifier", "PKCE Verifier"),
-                     sdk::Field::integer("expires_at", "Expires At"), sdk::Field::boolean("used", "Used")});
+                     sdk::Field::integer("expires_at", "Expires At"), sdk::Field::boolean("used", "Used"),
+                     // Who started the flow (0: the command line) and the HMAC of the binding
+                     // cookie of the browser that did (see /microsoft_outlook/start).
+                     sdk::Field::integer("user_id", "Started By"), sdk::Field::chars("browser", "Browser Binding")});
     declare_outgoing(reg);
     declare_incoming(reg);
     declare_connect(reg, outlook::kOutgoing);
     declare_connect(reg, outlook::kIncoming);
     reg.route("GET", "/microsoft_outlook/confirm", JUNIPER_AUTH_USER, confirm);
+    reg.route("GET", outlook::kStartPath, JUNIPER_AUTH_ADMIN, start);
     reg.hook("record.changed", 10, follow_username);
     reg.hook("mail.transport", 10, credentials);
     reg.hook("mail.fetch.login", 10, credentials);

@@ -7,8 +7,11 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <ctime>
+#include <thread>
 
 namespace outlook {
 
@@ -161,20 +164,48 @@ bool credentials_configured(sdk::Context& ctx) {
   return id && !id->empty() && secret && !secret->empty();
 }
 
-std::string authorize_url(sdk::Context& ctx, const Kind& kind, std::int64_t id) {
+namespace {
+
+std::int64_t user_id_of(sdk::Context& ctx) { return ctx.info().value("user_id", std::int64_t{0}); }
+
+std::string database_secret(sdk::Context& ctx) {
+  const auto secret = ctx.param("database.secret");
+  if (!secret || secret->empty()) throw sdk::Error(JUNIPER_ERR_INTERNAL, "database.secret is missing: run `juniper init`");
+  return *secret;
+}
+
+// What the state record keeps of the browser cookie.
+std::string browser_mac(sdk::Context& ctx, const std::string& browser) {
+  return hmac_hex(database_secret(ctx), std::string("microsoft_outlook_browser\x1f") + browser);
+}
+
+struct NewState {
+  std::string nonce;
+  std::string verifier;
+};
+
+// A new single-use state for (kind, id), created by the context's user.
+NewState create_state(sdk::Context& ctx, const Kind& kind, std::int64_t id) {
   if (!credentials_configured(ctx)) {
     throw sdk::Error(JUNIPER_ERR_INVALID, "Please configure your Outlook credentials in General Settings.");
   }
-  const json rec = ctx.read(kind.model, id);
-  const std::string login = text(rec, kind.user_field);
-  const std::string nonce = random_token(16);
-  const std::string verifier = random_token(48);
-  ctx.create(kStateModel, {{"nonce", nonce},
+  (void)ctx.read(kind.model, id);  // refuses a missing record
+  NewState st{random_token(16), random_token(48)};
+  ctx.create(kStateModel, {{"nonce", st.nonce},
                            {"model", kind.model},
                            {"res_id", id},
-                           {"code_verifier", verifier},
+                           {"code_verifier", st.verifier},
                            {"expires_at", now_unix() + kStateLifetime},
-                           {"used", false}});
+                           {"used", false},
+                           {"user_id", user_id_of(ctx)}});
+  return st;
+}
+
+// Microsoft's authorize URL for an existing state.
+std::string authorize_url_for(sdk::Context& ctx, const Kind& kind, std::int64_t id, const std::string& nonce,
+                              const std::string& verifier) {
+  const json rec = ctx.read(kind.model, id);
+  const std::string login = text(rec, kind.user_field);
   const json state = {{"model", kind.model}, {"id", id}, {"nonce", nonce}, {"csrf_token", csrf_token(ctx, kind.model, id, nonce)}};
   std::vector<std::pair<std::string, std::string>> q = {{"client_id", *ctx.param("microsoft_outlook_client_id")},
                                                         {"response_type", "code"},
@@ -186,6 +217,70 @@ std::string authorize_url(sdk::Context& ctx, const Kind& kind, std::int64_t id) 
   q.emplace_back("code_challenge", pkce_challenge(verifier));
   q.emplace_back("code_challenge_method", "S256");
   return authority(ctx) + "authorize?" + form_query(q);
+}
+
+bool is_cookie_token(const std::string& v) {
+  return v.size() >= 32 && v.size() <= 128 &&
+         std::all_of(v.begin(), v.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; });
+}
+
+}  // namespace
+
+std::string authorize_url(sdk::Context& ctx, const Kind& kind, std::int64_t id) {
+  const NewState st = create_state(ctx, kind, id);
+  return authorize_url_for(ctx, kind, id, st.nonce, st.verifier);
+}
+
+std::string connect_url(sdk::Context& ctx, const Kind& kind, std::int64_t id) {
+  if (user_id_of(ctx) == 0) return authorize_url(ctx, kind, id);
+  return std::string(kStartPath) + "?nonce=" + sdk::url_encode(create_state(ctx, kind, id).nonce);
+}
+
+std::optional<std::string> browser_cookie(const std::optional<std::string>& header) {
+  if (!header) return std::nullopt;
+  const std::string name = std::string(kBrowserCookie) + "=";
+  std::string_view s = *header;
+  while (!s.empty()) {
+    const auto semi = s.find(';');
+    std::string_view part = s.substr(0, semi);
+    s = semi == std::string_view::npos ? std::string_view{} : s.substr(semi + 1);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    if (!part.starts_with(name)) continue;
+    std::string v(part.substr(name.size()));
+    while (!v.empty() && v.back() == ' ') v.pop_back();
+    if (is_cookie_token(v)) return v;
+  }
+  return std::nullopt;
+}
+
+std::string new_browser_cookie() { return random_token(32); }
+
+StartResult start_flow(sdk::Context& ctx, const std::string& nonce, const std::string& browser) {
+  StartResult r;
+  const auto states = nonce.empty() ? std::vector<std::int64_t>{} : ctx.search(kStateModel, {{"nonce", nonce}});
+  if (states.empty()) {
+    r.why = "unknown state";
+    return r;
+  }
+  const json st = ctx.read(kStateModel, states.front());
+  const Kind* kind = kind_of(text(st, "model"));
+  if (kind == nullptr || st.value("used", false) || st.value("expires_at", 0L) < now_unix()) {
+    r.why = "state used, expired or for an unknown model";
+    return r;
+  }
+  if (!text(st, "browser").empty()) {
+    r.why = "state already started in a browser";
+    return r;
+  }
+  if (st.value("user_id", std::int64_t{0}) != user_id_of(ctx) || user_id_of(ctx) == 0) {
+    r.why = "state belongs to another user";
+    return r;
+  }
+  const std::int64_t id = st.value("res_id", std::int64_t{0});
+  ctx.write(kStateModel, states.front(), {{"browser", browser_mac(ctx, browser)}});
+  r.redirect_url = authorize_url_for(ctx, *kind, id, nonce, text(st, "code_verifier"));
+  r.ok = true;
+  return r;
 }
 
 std::string state_mac(const std::string& secret, const std::string& model, std::int64_t id, const std::string& nonce) {
@@ -224,7 +319,7 @@ bool mac_matches(const std::string& expected, const std::string& given) {
   return !given.empty() && given.size() == expected.size() && CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
 }
 
-StateCheck check_state(sdk::Context& ctx, const std::string& state_text) {
+StateCheck check_state(sdk::Context& ctx, const std::string& state_text, const std::optional<std::string>& browser) {
   StateCheck c;
   const ParsedState p = parse_state(state_text);
   c.kind = p.kind;
@@ -261,6 +356,24 @@ StateCheck check_state(sdk::Context& ctx, const std::string& state_text) {
     c.why = "state belongs to another record";
     return c;
   }
+  // Started by a logged-in user: only that user, in the browser that started it (the
+  // binding cookie), may finish it. States from the command line have no browser.
+  const std::int64_t creator = st.value("user_id", std::int64_t{0});
+  const std::string bound = text(st, "browser");
+  if (creator != 0 || !bound.empty()) {
+    if (bound.empty()) {
+      c.why = "state was never started in a browser";
+      return c;
+    }
+    if (!browser || !mac_matches(bound, browser_mac(ctx, *browser))) {
+      c.why = "state belongs to another browser session";
+      return c;
+    }
+    if (creator != user_id_of(ctx)) {
+      c.why = "state belongs to another user";
+      return c;
+    }
+  }
   c.ok = true;
   c.record_id = id;
   c.state_id = states.front();
@@ -276,17 +389,26 @@ TokenResult refresh(sdk::Context& ctx, const Kind& kind, const std::string& refr
   return token_request(ctx, kind, {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token}});
 }
 
-std::string access_token(sdk::Context& ctx, const Kind& kind, std::int64_t id, bool force) {
-  // One refresh at a time per server, across threads and processes: lock the row, then look
-  // again (another sender may have refreshed while we waited).
-  ctx.lock(kind.model, id);
-  const json rec = ctx.read(kind.model, id);
-  const std::string name = text(rec, "name");
+namespace {
+
+std::int64_t expiry_of(const json& rec) {
+  const auto& e = rec.value("microsoft_outlook_access_token_expiration", json(0));
+  return e.is_number() ? e.get<std::int64_t>() : 0;
+}
+
+// The record's access token when it can be used: not about to expire and, when a fresh one is
+// wanted, not the one the caller saw refused.
+std::optional<std::string> usable(const json& rec, bool force, const std::string& refused) {
   const std::string access = text(rec, "microsoft_outlook_access_token");
-  const std::int64_t expires = rec.value("microsoft_outlook_access_token_expiration", json(0)).is_number()
-                                   ? rec["microsoft_outlook_access_token_expiration"].get<std::int64_t>()
-                                   : 0;
-  if (!force && !access.empty() && expires - kRefreshMargin > now_unix()) return access;
+  if (access.empty() || expiry_of(rec) - kRefreshMargin <= now_unix()) return std::nullopt;
+  if (force && access == refused) return std::nullopt;
+  return access;
+}
+
+// Refreshes with the record's refresh token and stores the result (or why it failed) at once:
+// the rotated refresh token is stored before the new access token is used.
+std::string refresh_and_store(sdk::Context& ctx, const Kind& kind, std::int64_t id, const json& rec) {
+  const std::string name = text(rec, "name");
   const std::string refresh_token = text(rec, "microsoft_outlook_refresh_token");
   if (refresh_token.empty()) {
     throw sdk::Error(JUNIPER_ERR_INVALID, "Connect the Outlook account of server \u201c" + name +
@@ -300,7 +422,6 @@ std::string access_token(sdk::Context& ctx, const Kind& kind, std::int64_t id, b
     if (r.error.temporary) throw sdk::Error(JUNIPER_ERR_TEMPORARY, r.error.message);
     throw sdk::Error(JUNIPER_ERR_INVALID, "Reconnect the Outlook account of server \u201c" + name + "\u201d: " + r.error.message);
   }
-  // The rotated refresh token is stored with the new access token, before the token is used.
   ctx.write(kind.model, id, {{"microsoft_outlook_refresh_token", r.tokens->refresh_token},
                              {"microsoft_outlook_access_token", r.tokens->access_token},
                              {"microsoft_outlook_access_token_expiration", r.tokens->expires_at},
@@ -309,6 +430,35 @@ std::string access_token(sdk::Context& ctx, const Kind& kind, std::int64_t id, b
                              {"microsoft_outlook_token_error_date", nullptr}});
   ctx.log(JUNIPER_LOG_INFO, "refreshed the Outlook access token of " + std::string(kind.model) + " " + std::to_string(id));
   return r.tokens->access_token;
+}
+
+}  // namespace
+
+std::string access_token(sdk::Context& ctx, const Kind& kind, std::int64_t id, bool force) {
+  // One refresh at a time per server, across threads and processes, with no transaction or row
+  // lock held while the identity platform answers: whoever takes the claim refreshes; the others
+  // wait for its result and use it (a refresh token rotates, so two refreshes would race).
+  const std::string claim = "refresh:" + std::string(kind.model) + ":" + std::to_string(id);
+  const std::string refused = force ? text(ctx.read(kind.model, id), "microsoft_outlook_access_token") : "";
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(kTokenTimeout * 3);
+  while (true) {
+    if (const auto t = usable(ctx.read(kind.model, id), force, refused)) return *t;
+    if (const auto held = ctx.try_claim(claim, std::chrono::seconds(kTokenTimeout * 3))) {
+      struct Release {
+        sdk::Context& ctx;
+        const std::string& name;
+        const std::string& token;
+        ~Release() { ctx.release(name, token); }
+      } release{ctx, claim, *held};
+      const json rec = ctx.read(kind.model, id);  // another holder may have refreshed just before
+      if (const auto t = usable(rec, force, refused)) return *t;
+      return refresh_and_store(ctx, kind, id, rec);
+    }
+    if (std::chrono::steady_clock::now() > give_up) {
+      throw sdk::Error(JUNIPER_ERR_TEMPORARY, "another refresh of this Outlook token is still running; retried later");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the holder's result is near
+  }
 }
 
 }  // namespace outlook

@@ -32,7 +32,30 @@ std::string redirect_uri(sdk::Context& ctx);
 bool credentials_configured(sdk::Context& ctx);
 
 // Creates a single-use state (10 minutes) with its PKCE verifier; returns the authorize URL.
+// The state is not bound to a browser: for the command line (`record action`), where no
+// browser session exists.
 std::string authorize_url(sdk::Context& ctx, const Kind& kind, std::int64_t id);
+
+// What "Connect your Outlook account" answers. For a logged-in user (a browser) the state is
+// created for that user and the URL is kStartPath?nonce=...: that route binds the state to the
+// browser (start_flow) before sending it to Microsoft. For the system user (CLI): authorize_url.
+std::string connect_url(sdk::Context& ctx, const Kind& kind, std::int64_t id);
+inline constexpr const char* kStartPath = "/microsoft_outlook/start";
+// The browser's binding cookie: random, HttpOnly, Path=/microsoft_outlook/. The state keeps
+// only its HMAC, so the callback must come from the browser that started the flow.
+inline constexpr const char* kBrowserCookie = "microsoft_outlook_browser";
+// The cookie's value in a Cookie header, if well formed.
+std::optional<std::string> browser_cookie(const std::optional<std::string>& cookie_header);
+std::string new_browser_cookie();
+
+struct StartResult {
+  bool ok = false;
+  std::string why;           // for the log
+  std::string redirect_url;  // Microsoft's authorize URL
+};
+// Binds the state `nonce` (created by connect_url for this user, unused, unexpired, not yet
+// bound) to `browser` and builds the authorize URL. Nothing is written when refused.
+StartResult start_flow(sdk::Context& ctx, const std::string& nonce, const std::string& browser);
 
 struct StateCheck {
   bool ok = false;
@@ -56,8 +79,10 @@ std::string state_mac(const std::string& secret, const std::string& model, std::
 // Constant-time comparison; false for an empty `given`.
 bool mac_matches(const std::string& expected, const std::string& given);
 
-// Parses and verifies a returned state without writing anything.
-StateCheck check_state(sdk::Context& ctx, const std::string& state_text);
+// Parses and verifies a returned state without writing anything. A state started in a
+// browser is only accepted from that browser (`browser`: its binding cookie) and user.
+StateCheck check_state(sdk::Context& ctx, const std::string& state_text,
+                       const std::optional<std::string>& browser = std::nullopt);
 
 struct Tokens {
   std::string access_token;

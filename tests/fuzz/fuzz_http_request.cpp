@@ -20,6 +20,8 @@ juniper::http::Router make_router() {
     (void)q.query_params();
     return Response::text(200, q.query_param("state").value_or(""));
   });
+  r.set_default_body_limit(256 * 1024);
+  r.set_body_limit("POST", "/web/login", 16 * 1024);
   return r;
 }
 }  // namespace
@@ -35,6 +37,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   parser.put(d::asio::buffer(data, size), ec);
   if (ec || !parser.is_header_done()) return 0;
   auto& msg = parser.get();
+  // The server asks for the route's body limit from the head alone (before request_from).
+  const std::string_view target(msg.target().data(), msg.target().size());
+  if (!target.empty() && target.front() == '/') {
+    (void)router.body_limit(std::string_view(msg.method_string().data(), msg.method_string().size()),
+                            juniper::http::url_decode(target.substr(0, target.find('?'))));
+  }
   if (const auto req = d::request_from(msg, "127.0.0.1")) {
     (void)router.handle(*req);
     (void)req->header("Host");

@@ -5,6 +5,10 @@
 #include <climits>
 #include <ctime>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 namespace juniper::http::detail {
 
 namespace {
@@ -12,6 +16,9 @@ namespace {
 // After a 413 we keep reading (and discarding) for a moment so the client sees
 // the response instead of a connection reset caused by unread data.
 constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr std::size_t kTrimAfter = 1024 * 1024;
+// A request target in the log is cut here: a client must not be able to write 64 kB lines.
+constexpr std::size_t kLoggedTarget = 256;
 
 std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 beast::string_view bsv(std::string_view s) { return {s.data(), s.size()}; }
@@ -74,7 +81,10 @@ Connection::Connection(tcp::socket&& socket, ServerImpl& server) : server_(serve
     stream_.socket().set_option(tcp::no_delay(true), ec);
 }
 
-Connection::~Connection() { server_.remove_connection(this); }
+Connection::~Connection() {
+    release_body();
+    server_.remove_connection(this);
+}
 
 void Connection::start() {
     if (!server_.add_connection(shared_from_this())) {
@@ -96,6 +106,7 @@ void Connection::force_close() {
 }
 
 void Connection::close() {
+    release_body();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.socket().close(ec);
@@ -111,8 +122,51 @@ void Connection::read_header() {
                              [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
 }
 
+std::size_t Connection::route_body_limit() const {
+    const auto& msg = parser_->get();
+    const std::string_view target = sv(msg.target());
+    std::size_t limit = server_.opts.max_body;
+    if (target.empty() || target.front() != '/') return limit;  // answered 400 later
+    const std::string path = url_decode(target.substr(0, target.find('?')));
+    if (const auto route = server_.load_router()->body_limit(sv(msg.method_string()), path))
+        limit = std::min(limit, *route);
+    return limit;
+}
+
+bool Connection::admit_body() {
+    if (parser_->is_done()) return true;  // no body
+    const std::size_t limit = route_body_limit();
+    const auto length = parser_->content_length();
+    if (length && *length > limit) {
+        send_error_and_close(413, "Payload Too Large\n");
+        return false;
+    }
+    parser_->body_limit(limit);  // also bounds a chunked body as it arrives
+    const std::size_t share = length ? static_cast<std::size_t>(*length) : limit;
+    if (!server_.reserve_body(share)) {
+        Response r = Response::text(503, "Service Unavailable: too many uploads at once, try again\n");
+        r.add_header("Retry-After", "1");
+        send_error_and_close(std::move(r));
+        return false;
+    }
+    reserved_ = share;
+    return true;
+}
+
+void Connection::release_body() noexcept {
+    if (reserved_ == 0) return;
+    server_.release_body(reserved_);
+#ifdef __GLIBC__
+    // glibc keeps freed large blocks in its arenas; after a big body, give them back so a
+    // burst of uploads does not leave the process holding their peak for good.
+    if (reserved_ >= kTrimAfter) malloc_trim(0);
+#endif
+    reserved_ = 0;
+}
+
 void Connection::on_header(beast::error_code ec) {
     if (ec) return on_read_error(ec);
+    if (!admit_body()) return;
     const auto& msg = parser_->get();
     if (!parser_->is_done() && msg.version() >= 11 && iequals(sv(msg[bhttp::field::expect]), "100-continue")) {
         // The body fits the limit (checked with the head), so invite the client to send it.
@@ -161,12 +215,16 @@ void Connection::handle() {
     try {
         auto req = request_from(msg, remote_);
         parser_.reset();  // don't hold the body twice while the handler runs
-        if (!req) return send(Response::text(400, "Bad Request\n"), false, head, version);
+        if (!req) {
+            release_body();
+            return send(Response::text(400, "Bad Request\n"), false, head, version);
+        }
         res = run_handler(*req);
     } catch (const std::exception& e) {
         server_.log(std::string("request setup failed: ") + e.what());
         res = internal_error();
     }
+    release_body();  // the body went with the Request
     send(std::move(res), keep_alive, head, version);
 }
 
@@ -176,9 +234,11 @@ Response Connection::run_handler(const Request& req) {
     try {
         return router->handle(req);
     } catch (const std::exception& e) {
-        server_.log("handler for " + req.method + " " + req.target + " threw: " + e.what());
+        server_.log("handler for " + req.method.substr(0, 16) + " " + req.target.substr(0, kLoggedTarget) +
+                    " threw: " + e.what());
     } catch (...) {
-        server_.log("handler for " + req.method + " " + req.target + " threw a non-standard exception");
+        server_.log("handler for " + req.method.substr(0, 16) + " " + req.target.substr(0, kLoggedTarget) +
+                    " threw a non-standard exception");
     }
     return internal_error();
 }
@@ -232,9 +292,16 @@ void Connection::on_write(beast::error_code ec, bool close_after) {
 }
 
 void Connection::send_error_and_close(int status, const char* text) {
+    send_error_and_close(Response::text(status, text));
+}
+
+void Connection::send_error_and_close(Response r) {
     parser_.reset();
-    lingering_ = status == 413;
-    send(Response::text(status, text), false, false, 11);
+    release_body();
+    // The client may still be sending a body we refused: read and drop it for a moment so
+    // it sees the answer rather than a reset.
+    lingering_ = r.status == 413 || r.status == 503;
+    send(std::move(r), false, false, 11);
 }
 
 void Connection::linger() {

@@ -5,6 +5,7 @@
 #include "http/server.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -26,6 +27,12 @@ struct ServerImpl {
     void remove_connection(Connection* c) noexcept;
     bool is_stopping() const;
     void do_accept();
+    // Both run on the acceptor's strand.
+    void on_accept_error(const beast::error_code& ec);
+    void on_accept_ok();
+    // false (nothing reserved) when `bytes` more would exceed opts.max_inflight_body.
+    bool reserve_body(std::size_t bytes) noexcept;
+    void release_body(std::size_t bytes) noexcept;
     std::vector<std::shared_ptr<Connection>> live_connections();
 
     ServerOptions opts;
@@ -51,6 +58,13 @@ struct ServerImpl {
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
     std::optional<tcp::acceptor> acceptor;
     std::vector<std::thread> threads;
+
+    std::atomic<std::size_t> inflight_body{0};
+    // Accept back-off state, touched only on the acceptor's strand.
+    std::optional<asio::steady_timer> accept_timer;
+    std::chrono::milliseconds accept_backoff{0};  // 0 = accepting normally
+    std::size_t accept_failures = 0;              // since the last log line
+    std::chrono::steady_clock::time_point accept_logged{};
 };
 
 }  // namespace juniper::http::detail

@@ -39,7 +39,8 @@ std::string read_file(const fs::path& p) {
 }
 
 std::string manifest_json(const std::string& name, const std::string& library) {
-  return R"({"name": ")" + name + R"(", "version": "1.0.0", "abi": {"major": 1, "minor": 1}, "depends": [], )" +
+  return R"({"name": ")" + name + R"(", "version": "1.0.0", "abi": {"major": 1, "minor": )" +
+         std::to_string(JUNIPER_ABI_MINOR) + R"(}, "depends": [], )" +
          R"("library": ")" + library + R"("})";
 }
 

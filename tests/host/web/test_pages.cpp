@@ -131,7 +131,7 @@ TEST_CASE("System Parameters and Compose", "[web]") {
             "example.com"));
   CHECK(has(t.browser->post("/web/params/delete", "key=mail.catchall.domain&csrf_token=" + csrf).body, "Deleted"));
   const auto refused = t.browser->post("/web/compose", "from=a%40example.com&to=not+an+address&subject=x&body=y&csrf_token=" + csrf);
-  CHECK(refused.status == 200);
+  CHECK(refused.status == 400);  // refused, with the reason and the input kept
   CHECK(has(refused.body, "invalid To address"));
   CHECK(has(refused.body, "value=\"not an address\""));
   const auto queued = t.browser->post("/web/compose", "from=a%40example.com&to=b%40example.com&subject=Hi&body=y&csrf_token=" + csrf);

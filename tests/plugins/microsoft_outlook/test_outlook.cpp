@@ -54,6 +54,7 @@ struct OutlookHost : MailHost {
     CHECK(rec["smtp_host"] == "smtp.office365.com");
     CHECK(rec["smtp_port"] == 587);
     CHECK(rec["smtp_encryption"] == "starttls");
+    CHECK(rec["max_recipients"] == 500);  // Exchange Online's limit per message
     CHECK(rec["from_filter"] == user);  // follows the username
     CHECK(rec["microsoft_outlook_token_status"] == "missing");
     records::write(e, mail::kOutgoingServer, id, {{"smtp_host", "127.0.0.1"}, {"smtp_port", stack["SMTP_PORT"]}});
@@ -295,6 +296,35 @@ TEST_CASE("the identity platform timing out on refresh: the mail waits for a ret
   CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 1; }));
 }
 
+TEST_CASE("a hanging identity platform holds no database lock: others write meanwhile", "[outlook][refresh][faults]") {
+  OutlookHost t;
+  const auto [id, mail_id, rcpt] = t.queued_with_expired_token("Hanging", "hangidp");
+  t.stack.idp("/_control/inject_error",
+              json{{"endpoint", "token"}, {"grant_type", "refresh_token"}, {"hang_seconds", 12}}.dump());
+  const long before = t.refresh_requests();
+  // The sender waits on the identity platform in its own thread, with its own connection.
+  std::thread sender([&] {
+    auto lease = t.host->db().lock();
+    (void)t.process();
+  });
+  REQUIRE(eventually([&] { return t.refresh_requests() > before; }, 10000));  // the refresh is on the wire
+  // Meanwhile a page (another connection) writes and commits at once: no write lock is held
+  // across the refresh (before, this waited for the identity platform's 10 s timeout).
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    auto lease = t.host->db().lock();
+    auto e = t.env();
+    juniper::Transaction tr(t.host->db().session());
+    records::param_set(e, "hanging.idp.probe", "written");
+    tr.commit();
+  }
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  sender.join();
+  CHECK(waited < std::chrono::seconds(2));  // a liveness bound far above a normal write (ms)
+  auto lease = t.host->db().lock();
+  CHECK(t.mail(mail_id)["state"] == "outgoing");  // the mail waits for a retry
+}
+
 TEST_CASE("SMTP refusing a freshly refreshed token: the mail fails once with the likely causes", "[outlook][refresh]") {
   OutlookHost t;
   const std::string mailbox = unique_mailbox("signedin");
@@ -363,6 +393,46 @@ TEST_CASE("every refused callback answers 403 or the explained error page, and w
   const auto after = snapshot();
   CHECK(t.browser->get(back).status == 403);
   CHECK(snapshot() == after);
+}
+
+TEST_CASE("a connect started in one browser session is refused in another, which writes nothing", "[outlook][callback]") {
+  OutlookHost t;
+  const auto id = t.outlook_server("Bound", unique_mailbox("bound"));
+  const std::string record = "/web/record/ir.mail_server/" + std::to_string(id);
+  // The button, as the browser sends it: the record form's token, then the start link.
+  const std::string csrf = juniper::test::csrf_from(t.browser->get(record).body);
+  const auto clicked = t.browser->post(record + "/action/outlook_connect", "csrf_token=" + csrf);
+  REQUIRE(clicked.status == 303);
+  REQUIRE(has(clicked.location, "/microsoft_outlook/start?nonce="));
+  WebClient other(t.site.base_url());  // the same admin, logged in from another browser
+  REQUIRE(other.login("admin", "admin-password"));
+  const auto to_microsoft = t.browser->get(clicked.location);
+  REQUIRE(to_microsoft.status == 303);
+  CHECK(has(to_microsoft.location, "/authorize?"));
+  CHECK(other.get(clicked.location).status == 403);  // a start link binds once
+  const auto ms = t.browser->get(to_microsoft.location + "&auto=1");
+  REQUIRE(ms.status == 302);
+  const std::string back = ms.location.substr(std::string("http://127.0.0.1:8069").size());
+  auto snapshot = [&] {
+    auto lock = t.host->db().lock();
+    return t.snapshot();
+  };
+  const auto before = snapshot();
+  const auto refused = other.get(back);
+  CHECK(refused.status == 403);
+  CHECK(has(refused.body, "403 Forbidden"));
+  CHECK(snapshot() == before);
+  WebClient fresh(t.site.base_url());  // logged in after the flow started: no binding either
+  REQUIRE(fresh.login("admin", "admin-password"));
+  CHECK(fresh.get(back).status == 403);
+  CHECK(snapshot() == before);
+  // The browser that started it finishes it.
+  const auto confirmed = t.browser->get(back);
+  CHECK(confirmed.status == 303);
+  CHECK(has(confirmed.location, record));
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  CHECK(records::read(e, mail::kOutgoingServer, id)["microsoft_outlook_token_status"] == "valid");
 }
 
 TEST_CASE("Outlook constraints refuse with the reference's messages", "[outlook]") {

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -139,6 +140,22 @@ class Context {
   void lock(std::string_view model, std::int64_t id) const {
     require(JUNIPER_HOST_HAS(&host(), record_lock), "record_lock");
     call([&](juniper_error* e) { return host().record_lock(ctx_, detail::str(model), id, e); });
+  }
+  // One holder at a time across threads and processes, without a transaction held during the
+  // work: the token to release(), or nullopt while another holds `name` (ABI 1.2).
+  std::optional<std::string> try_claim(std::string_view name, std::chrono::seconds hold) const {
+    require(JUNIPER_HOST_HAS(&host(), claim_release), "claim_acquire");
+    std::string out;
+    auto sink = detail::string_sink(out);
+    detail::ErrorBox box;
+    const juniper_status st =
+        host().claim_acquire(ctx_, detail::str(name), static_cast<int32_t>(hold.count()), &sink, &box.err);
+    if (st == JUNIPER_ERR_CONFLICT) return std::nullopt;
+    if (st != JUNIPER_OK) throw Error(st, box.message.empty() ? "host call failed: claim_acquire" : box.message);
+    return out;
+  }
+  void release(std::string_view name, std::string_view token) const noexcept {
+    if (JUNIPER_HOST_HAS(&host(), claim_release)) host().claim_release(ctx_, detail::str(name), detail::str(token));
   }
   // The host's IMAP client: login + SELECT INBOX; {"uidvalidity": n, "unseen": [uids]}.
   nlohmann::json imap_check(const nlohmann::json& endpoint) const {

@@ -21,9 +21,11 @@
 #endif
 
 /* Major: breaking change (it is part of the entry symbol's name). Minor: additive only.
- * 1.1: juniper_selection_extension_desc.checkbox_label. */
+ * 1.1: juniper_selection_extension_desc.checkbox_label; host table smtp_open, smtp_send,
+ *      smtp_close, imap_check.
+ * 1.2: host table claim_acquire, claim_release. */
 #define JUNIPER_ABI_MAJOR 1
-#define JUNIPER_ABI_MINOR 1
+#define JUNIPER_ABI_MINOR 2
 
 #define JUNIPER_MODULE_EXPORT JUNIPER_EXTERN_C __attribute__((visibility("default")))
 

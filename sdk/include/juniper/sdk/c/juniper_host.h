@@ -105,7 +105,18 @@ typedef struct juniper_host_api {
    * JUNIPER_ERR_TEMPORARY (connection, identity provider down) or JUNIPER_ERR_INVALID (refused
    * login, TLS, protocol) with the reason. */
   juniper_status (*imap_check)(juniper_ctx* ctx, juniper_str endpoint_json, juniper_sink* out_json, juniper_error* err);
-  /* v1.1 ends here; append only. */
+  /* v1.1 ends here. */
+
+  /* v1.2: a named claim held by one caller at a time across threads and processes, for work
+   * that must not run twice at once and must not hold a transaction while it waits on the
+   * network (a token refresh). The name is private to the module. OK with the holder's token in
+   * out_token; JUNIPER_ERR_CONFLICT while another holds it (wait, then look again). It frees
+   * itself after `seconds`, so a holder that dies blocks nobody for long. Commits at once: call
+   * it outside a transaction (hooks such as mail.transport run outside one). */
+  juniper_status (*claim_acquire)(juniper_ctx* ctx, juniper_str name, int32_t seconds, juniper_sink* out_token,
+                                  juniper_error* err);
+  void (*claim_release)(juniper_ctx* ctx, juniper_str name, juniper_str token);
+  /* v1.2 ends here; append only. */
 } juniper_host_api;
 
 /* Whether `api` is new enough to have `member` (OBS's HAS_VAL). */

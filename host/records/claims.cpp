@@ -1,0 +1,41 @@
+#include "records/claims.hpp"
+
+#include "core/crypto.hpp"
+
+namespace juniper::records {
+namespace {
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+void ensure_table(Database& db) {
+  // Created on first use, so a database initialised by an older version needs no upgrade step.
+  db.session() << "CREATE TABLE IF NOT EXISTS juniper_claim (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until_unix " +
+                      db.integer_type() + " NOT NULL)";
+}
+
+}  // namespace
+
+std::optional<std::string> claim_acquire(Database& db, const std::string& name, std::chrono::seconds hold) {
+  auto lease = db.lock();
+  ensure_table(db);
+  const std::string token = crypto::random_token(12);
+  const std::int64_t now = unix_now();
+  const std::int64_t until = now + hold.count();
+  // One statement: insert, or take over an expired claim; 0 rows changed means someone holds it.
+  soci::statement st = (db.session().prepare << "INSERT INTO juniper_claim (name, owner, until_unix) VALUES (:n, :o, :u) "
+                                                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until_unix = "
+                                                "excluded.until_unix WHERE juniper_claim.until_unix < :now",
+                        soci::use(name), soci::use(token), soci::use(until), soci::use(now));
+  st.execute(true);
+  if (st.get_affected_rows() < 1) return std::nullopt;
+  return token;
+}
+
+void claim_release(Database& db, const std::string& name, const std::string& token) {
+  auto lease = db.lock();
+  db.session() << "DELETE FROM juniper_claim WHERE name = :n AND owner = :o", soci::use(name), soci::use(token);
+}
+
+}  // namespace juniper::records

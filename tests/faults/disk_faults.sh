@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# A full disk under `juniper serve` (its data folder on a small tmpfs, filled up): /web/health
+# answers 503 with the reason, a form that cannot be saved shows the error next to it with what
+# was typed kept (not a bare 500), the failure is logged (to stderr when the log file cannot be
+# written), and once space is freed the same form saves and health is 200 again.
+#
+# Usage: tests/faults/disk_faults.sh BUILD_DIR        (root: mounts a tmpfs)
+set -uo pipefail
+build=$(cd "${1:?usage: disk_faults.sh BUILD_DIR}" && pwd)
+PY=/usr/bin/python3
+W=$(mktemp -d /tmp/juniper-disk.XXXXXX)
+fails=0
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  umount "$W/disk" 2>/dev/null
+  [ "${FAULT_KEEP:-0}" = 1 ] && echo "work folder kept: $W" || rm -rf "$W"
+}
+trap cleanup EXIT
+check() { local name=$1; shift; if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi; }
+mkdir -p "$W/disk"
+mount -t tmpfs -o size=64m tmpfs "$W/disk" || { echo "cannot mount a tmpfs here"; exit 1; }
+D=$W/disk/data
+J() { "$build/juniper" --data "$D" --modules-path "$build/modules" "$@"; }
+J init >/dev/null
+echo "disk-admin" | J user passwd admin >/dev/null
+PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$build/juniper" --data "$D" --modules-path "$build/modules" serve --listen "127.0.0.1:$PORT" >"$W/serve.out" 2>"$W/serve.err" &
+pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/web/health" >/dev/null 2>&1 && break; sleep 0.1; done
+
+# client.py PHASE: logs in, then prints "health_status compose_status kept logged_ref"
+cat >"$W/client.py" <<'PYEOF'
+import http.cookiejar, json, re, sys, urllib.error, urllib.parse, urllib.request
+base = sys.argv[1]
+jar = http.cookiejar.CookieJar()
+op = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+def req(path, data=None):
+    try:
+        with op.open(base + path, data=data, timeout=30) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+_, page = req("/web/login")
+token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+req("/web/login", urllib.parse.urlencode({"login": "admin", "password": "disk-admin", "csrf_token": token, "redirect": "/web"}).encode())
+health, hbody = req("/web/health")
+_, page = req("/web/compose")
+token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+subject = "Quarterly figures kept-" + sys.argv[2]
+form = {"from": "alice@example.com", "to": "bob@example.com", "subject": subject, "body": "x" * 200000, "csrf_token": token}
+status, body = req("/web/compose", urllib.parse.urlencode(form).encode())
+kept = subject in body or status in (200, 303)
+ref = re.search(r"reference ([A-Za-z0-9_-]+) in juniper.log", body)
+print(health, status, int(kept), ref.group(1) if ref else "-")
+print(hbody.replace("\n", " ")[:200])
+banner = re.search(r'class="error"[^>]*>(.*?)</', body, re.S)
+print(re.sub(r"\s+", " ", banner.group(1) if banner else body)[:300])
+PYEOF
+
+# Fill the disk.
+dd if=/dev/zero of="$W/disk/filler" bs=64k >/dev/null 2>&1
+"$PY" "$W/client.py" "http://127.0.0.1:$PORT" full >"$W/full.txt" 2>"$W/full.err" || cat "$W/full.err"
+read -r health status kept ref <"$W/full.txt"
+echo "     disk full: health $health ($(sed -n 2p "$W/full.txt" | cut -c1-120)); compose $status: $(sed -n 3p "$W/full.txt" | cut -c1-160)"
+check "health answers 503 on a full disk" [ "$health" = 503 ]
+check "the compose form shows the error (5xx, not a bare page) with the input kept" [ "${status:0:1} $kept" = "5 1" ]
+check "the failure is logged with its reference (stderr: the log file is on the full disk)" \
+  grep -q "reference $ref" "$W/serve.err" "$D/juniper.log"
+rm -f "$W/disk/filler"
+"$PY" "$W/client.py" "http://127.0.0.1:$PORT" freed >"$W/freed.txt" 2>"$W/freed.err" || cat "$W/freed.err"
+read -r health status kept ref <"$W/freed.txt"
+echo "     space freed: health $health, compose $status"
+check "health is 200 again once space is freed" [ "$health" = 200 ]
+check "the same form saves once space is freed" [ "$status" = 200 ] || [ "$status" = 303 ]
+echo "disk faults: $fails failed"
+[ "$fails" = 0 ]
