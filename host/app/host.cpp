@@ -5,6 +5,7 @@
 #include "core/log.hpp"
 #include "mail/address.hpp"
 #include "mail/mime/message.hpp"
+#include "records/claims.hpp"
 #include "records/params.hpp"
 #include "records/users.hpp"
 
@@ -67,6 +68,7 @@ std::optional<std::string> Host::init() {
     records::ensure_params_table(*db_);
     records::ensure_users_table(*db_);
     modules::ModuleManager::ensure_tables(*db_);
+    records::ensure_claims_table(*db_);
     password = records::ensure_admin(*db_);
     tr.commit();
   }

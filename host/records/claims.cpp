@@ -9,28 +9,40 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-void ensure_table(Database& db) {
-  // Created on first use, so a database initialised by an older version needs no upgrade step.
-  db.session() << "CREATE TABLE IF NOT EXISTS juniper_claim (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until_unix " +
-                      db.integer_type() + " NOT NULL)";
-}
-
-}  // namespace
-
-std::optional<std::string> claim_acquire(Database& db, const std::string& name, std::chrono::seconds hold) {
-  auto lease = db.lock();
-  ensure_table(db);
-  const std::string token = crypto::random_token(12);
-  const std::int64_t now = unix_now();
-  const std::int64_t until = now + hold.count();
+bool try_acquire(Database& db, const std::string& name, const std::string& token, std::int64_t until, std::int64_t now) {
   // One statement: insert, or take over an expired claim; 0 rows changed means someone holds it.
   soci::statement st = (db.session().prepare << "INSERT INTO juniper_claim (name, owner, until_unix) VALUES (:n, :o, :u) "
                                                 "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until_unix = "
                                                 "excluded.until_unix WHERE juniper_claim.until_unix < :now",
                         soci::use(name), soci::use(token), soci::use(until), soci::use(now));
   st.execute(true);
-  if (st.get_affected_rows() < 1) return std::nullopt;
-  return token;
+  return st.get_affected_rows() >= 1;
+}
+
+}  // namespace
+
+void ensure_claims_table(Database& db) {
+  db.session() << "CREATE TABLE IF NOT EXISTS juniper_claim (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until_unix " +
+                      db.integer_type() + " NOT NULL)";
+}
+
+std::optional<std::string> claim_acquire(Database& db, const std::string& name, std::chrono::seconds hold) {
+  auto lease = db.lock();
+  const std::string token = crypto::random_token(12);
+  const std::int64_t now = unix_now();
+  const std::int64_t until = now + hold.count();
+  try {
+    return try_acquire(db, name, token, until, now) ? std::optional(token) : std::nullopt;
+  } catch (const soci::soci_error&) {
+    if (db.table_exists("juniper_claim")) throw;
+  }
+  // A database initialised before claims existed: make the table (another process may be
+  // making it at the same moment: its error is no error), then try again.
+  try {
+    ensure_claims_table(db);
+  } catch (const soci::soci_error&) {
+  }
+  return try_acquire(db, name, token, until, now) ? std::optional(token) : std::nullopt;
 }
 
 void claim_release(Database& db, const std::string& name, const std::string& token) {

@@ -11,6 +11,9 @@
 
 namespace juniper::records {
 
+// Creates the table (`juniper init`; also made on first use by a database from before it).
+void ensure_claims_table(Database& db);
+
 // The holder's token when `name` was free (or its last holder's time ran out), else nullopt.
 // Each call commits on its own: call it outside any transaction.
 std::optional<std::string> claim_acquire(Database& db, const std::string& name, std::chrono::seconds hold);

@@ -15,6 +15,7 @@ TestHost::TestHost() {
   if (const char* url = std::getenv("JUNIPER_TEST_DB"); url != nullptr && *url != '\0') {
     o.db_url = url;
     auto db = Database::open(url, DataDir(dir));
+    auto lease = db->lock();
     db->session() << "DROP SCHEMA IF EXISTS public CASCADE";
     db->session() << "CREATE SCHEMA public";
   }
