@@ -6,8 +6,12 @@ plain ASCII text in lines of at most 76 characters (7bit, as a typical notificat
   mails.py stats [N]                        count, mean and total body size (JSON)
   mails.py fill-queue DB [N]                insert N outgoing mails into a Juniper database (an SQLite
                                             file, or a postgresql:// URL through psql), with the columns
-                                            `juniper mail send` writes; $MAILS_RECIPIENT overrides the To
+                                            `juniper mail send` writes; $MAILS_RECIPIENT overrides the To,
+                                            $MAILS_STATE the state (default outgoing)
   mails.py maildir DIR TO [N]               write N unseen messages into the maildir DIR (new/)
+  mails.py maildir-large DIR TO N BYTES     write N unseen messages of about BYTES each into DIR (new/):
+                                            a short text part and a base64 attachment of random bytes
+                                            (a different one per message)
 
 Python standard library only (run with /usr/bin/python3).
 """
@@ -89,7 +93,8 @@ def fill_queue(db, count=COUNT):
     """What `juniper mail send --from F --to T --subject S --body-file B` writes, in bulk."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     to = os.environ.get("MAILS_RECIPIENT") or RECIPIENT
-    rows = [("%s <%s>" % (name, addr), to, "", "", subject, body, "", message_id(), "outgoing", 0, now)
+    state = os.environ.get("MAILS_STATE") or "outgoing"
+    rows = [("%s <%s>" % (name, addr), to, "", "", subject, body, "", message_id(), state, 0, now)
             for _, name, addr, subject, body in spec(count)]
     columns = ('"email_from", "email_to", "email_cc", "email_bcc", "subject", "body_text", "body_html", '
                '"message_id", "state", "attempts", "create_date"')
@@ -132,6 +137,31 @@ def fill_maildir(maildir, to, count=COUNT):
     return count
 
 
+def fill_maildir_large(maildir, to, count, size):
+    """Large messages as a mail client sends them: text part + one base64 (76-column) attachment."""
+    import base64
+    import email.utils
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(maildir, sub), exist_ok=True)
+    base = int(time.time())
+    date = email.utils.formatdate(base)
+    raw = max(1, (size - 1024) * 57 // 77)  # 57 bytes -> 76 base64 characters and a newline
+    for i in range(count):
+        boundary = "=_bench_%s" % secrets.token_hex(8)
+        b64 = base64.encodebytes(os.urandom(raw))  # lines of 76 characters
+        head = ("From: Sender %02d <sender%02d@%s>\nTo: %s\nSubject: Large bench mail %04d\nDate: %s\n"
+                "Message-ID: %s\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"%s\"\n\n"
+                "--%s\nContent-Type: text/plain; charset=us-ascii\n\nThe scanned documents are attached.\n\n"
+                "--%s\nContent-Type: application/pdf; name=\"scan-%04d.pdf\"\n"
+                "Content-Disposition: attachment; filename=\"scan-%04d.pdf\"\nContent-Transfer-Encoding: base64\n\n"
+                % (i % SENDERS, i % SENDERS, DOMAIN, to, i, date, message_id(), boundary, boundary, boundary, i, i))
+        data = head.encode() + b64 + ("\n--%s--\n" % boundary).encode()
+        fn = "%d.L%dP%d.bench,S=%d" % (base, i, os.getpid(), len(data))
+        with open(os.path.join(maildir, "new", fn), "wb") as f:
+            f.write(data)
+    return count
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "stats":
         print(json.dumps(stats(int(argv[2]) if len(argv) > 2 else COUNT)))
@@ -139,6 +169,8 @@ def main(argv):
         print(fill_queue(argv[2], int(argv[3]) if len(argv) > 3 else COUNT))
     elif len(argv) >= 4 and argv[1] == "maildir":
         print(fill_maildir(argv[2], argv[3], int(argv[4]) if len(argv) > 4 else COUNT))
+    elif len(argv) >= 6 and argv[1] == "maildir-large":
+        print(fill_maildir_large(argv[2], argv[3], int(argv[4]), int(argv[5])))
     else:
         sys.stderr.write(__doc__)
         return 2

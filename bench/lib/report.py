@@ -52,6 +52,20 @@ def main():
     def rate_ratio(a, b):
         return a / b if a is not None and b else None
 
+    def verdict(ok):
+        return "unknown" if ok is None else ("met" if ok else "MISSED")
+
+    def within(v, limit):
+        return None if v is None else v <= limit
+
+    targets = []
+
+    def target(text, figure, ok):
+        targets.append({"target": text, "figure": figure, "verdict": verdict(ok)})
+        return verdict(ok)
+
+    MB = 1024.0  # kB per MB (RSS figures are in kB)
+
     # 1. routing
     sizes = sorted({int(k.split(".")[1]) for k in med if k.startswith("routing.")})
     for n in sizes:
@@ -91,6 +105,28 @@ def main():
         "smtplib loop (holds the %d pre-built messages)" % count,
         rate_ratio(g("send.smtplib_plain.rss_kb"), g("send.plain.rss_kb")), "/usr/bin/time -v")
 
+    # 2b. send with N connections
+    smtplib_rate = g("send.smtplib_plain.rate")
+    conns_ns = [n for n in (1, 2, 4) if g("conns.%d.smtp_source_rate" % n) is not None]
+    for n in conns_ns:
+        o, b = g("conns.%d.ours_rate" % n), g("conns.%d.smtp_source_rate" % n)
+        vs_smtplib = rate_ratio(o, smtplib_rate)
+        conns_seen = g("conns.%d.connections" % n)
+        row("Send %d, max_connections = %d (mails/s)" % (count, n), o, "mails/s", b,
+            "smtp-source -d -s %d, plain Postfix; ours vs smtplib loop: %s; SMTP connections seen: %s; "
+            "peak RSS %s kB" % (n, "-" if vs_smtplib is None else num(vs_smtplib, 2) + " x", num(conns_seen),
+                                num(g("conns.%d.rss_kb" % n))),
+            rate_ratio(o, b),
+            ("juniper record write ir.mail_server ID max_connections=%d; juniper mail process" % n)
+            if o is not None else info.get("conns_note", "(not measured)"))
+        if o is not None or n == 1:
+            target("sending >= 0.8x smtp-source with %d connection(s) / session(s)" % n,
+                   "%sx" % num(rate_ratio(o, b), 2), None if o is None else rate_ratio(o, b) >= 0.8)
+            target("sending >= 10x the smtplib loop with %d connection(s)" % n,
+                   "%sx" % num(vs_smtplib, 2), None if vs_smtplib is None else vs_smtplib >= 10)
+    if conns_ns and info.get("conns_note"):
+        row("  note", None, "", None, info["conns_note"], None, "")
+
     # 3. send, Outlook
     o = g("send.outlook.ours_rate")
     row("Send %d, Outlook XOAUTH2, 1 token refresh (mails/s)" % count, o, "mails/s", ours,
@@ -110,6 +146,92 @@ def main():
         "juniper mail fetch --server ID (mail.fetch.batch=%d)  vs  bench/lib/imaplib_fetch.py" % count)
     row("  peak RSS of mail fetch", g("fetch.rss_kb"), "kB", None, "", None, "/usr/bin/time -v")
 
+    # 4b. peak RSS
+    def rss_row(measure, key, limit_mb, command):
+        v = g(key)
+        if v is None:
+            return
+        ok = within(v, limit_mb * MB)
+        row(measure, v, "kB", None, "target <= %d MB: %s" % (limit_mb, verdict(ok)), None, command)
+        target("%s <= %d MB" % (measure.strip(), limit_mb), "%s MB" % num(v / MB, 1), ok)
+
+    if any(k.startswith("serve_idle.") or k.startswith("fetch_large.") for k in med):
+        rss_row("Peak RSS, juniper mail process, %d mails" % count, "send.plain.rss_kb", 24,
+                "/usr/bin/time -v juniper mail process (the PLAIN-login row)")
+        rss_row("Peak RSS, juniper mail fetch, %d x ~%s kB" % (count, num(float(info.get("mean_bytes", 0)) / 1000)),
+                "fetch.rss_kb", 48, "/usr/bin/time -v juniper mail fetch (the fetch row)")
+        large = info.get("large", "25 x 20000000 bytes").split()
+        rss_row("Peak RSS, juniper mail fetch, %s x %s MB" % (large[0], num(float(large[2]) / 1e6)),
+                "fetch_large.rss_kb", 48,
+                "/usr/bin/time -v juniper mail fetch (mail.fetch.batch=%d; bench/lib/mails.py maildir-large); %s msgs/s"
+                % (count, num(g("fetch_large.ours_rate"), 2)))
+        v = g("serve_idle.rss_kb")
+        if v is not None:
+            ok = within(v, 16 * MB)
+            row("RSS, juniper serve idle after start (VmRSS)", v, "kB", None,
+                "target <= 16 MB: %s; VmHWM %s kB; of VmRSS: RssAnon %s kB, RssFile %s kB (binary + shared "
+                "libraries); Pss %s kB" % (verdict(ok), num(g("serve_idle.hwm_kb")), num(g("serve_idle.anon_kb")),
+                                           num(g("serve_idle.file_kb")), num(g("serve_idle.pss_kb"))), None,
+                "/proc/PID/status 2 s after /web/health answers (fresh database)")
+            target("juniper serve idle RSS <= 16 MB", "%s MB" % num(v / MB, 1), ok)
+
+    # 4c. web latency under mail load
+    page_label = "/web/list/mail.mail"
+    if g("web.idle.health.p99_ms") is not None:
+        nreq = info.get("web_requests", "400")
+        for key, label in (("health", "/web/health"), ("page", page_label + " (admin)")):
+            row("Web %s idle, p99 (ms)" % label, g("web.idle.%s.p99_ms" % key), "ms", None,
+                "p50 %s ms, max %s ms, %s requests, %d mails in the table; with an empty table: p50 %s, p99 %s ms" % (
+                    num(g("web.idle.%s.p50_ms" % key), 2), num(g("web.idle.%s.max_ms" % key), 2),
+                    num(g("web.idle.%s.n" % key)), count, num(g("web.empty.%s.p50_ms" % key), 2),
+                    num(g("web.empty.%s.p99_ms" % key), 2)),
+                None, "bench/lib/web_latency.py (one client; %s; 10 ms apart)" % nreq)
+        phases = (("send", "while serve sends %d" % count),
+                  ("fetch", "while serve fetches %d" % count),
+                  ("silent", "SMTP server silent"))
+        for phase, what in phases:
+            if g("web.%s.health.n" % phase) is None:
+                continue
+            parts, parts_ms = [], []
+            ok_x, ok_ms = True, True
+            for key, label in (("health", "/web/health"), ("page", "admin page")):
+                idle99 = g("web.idle.%s.p99_ms" % key)
+                # loaded requests only (the probe saw work left)
+                p99 = g("web.%s.%s.loaded_p99_ms" % (phase, key))
+                p50 = g("web.%s.%s.loaded_p50_ms" % (phase, key))
+                n_loaded = g("web.%s.%s.loaded_n" % (phase, key)) or 0
+                x = rate_ratio(p99, idle99)
+                row("Web %s %s, p99 (ms)" % (label, what), p99, "ms", idle99, "p99 idle (same serve); p50 %s ms "
+                    "(idle %s); %s of %s requests under load" % (
+                        num(p50, 2), num(g("web.idle.%s.p50_ms" % key), 2), num(n_loaded),
+                        num(g("web.%s.%s.n" % (phase, key)))),
+                    x, "loaded p99 / idle p99", ratio_kind="times")
+                ok_x = None if x is None or ok_x is None else (ok_x and x <= 3)
+                ok_ms = None if p99 is None or ok_ms is None else (ok_ms and p99 <= 50)
+                parts.append("%s %sx" % (key, num(x, 1)))
+                parts_ms.append("%s %s ms" % (key, num(p99, 1)))
+            held = "; %s conn held" % num(g("web.silent.connections")) if phase == "silent" else ""
+            target("web p99 %s <= 3x idle" % what, ", ".join(parts) + held, ok_x)
+            target("web p99 %s <= 50 ms" % what, ", ".join(parts_ms), ok_ms)
+
+    # 4d. two processes on one PostgreSQL
+    t1, t2 = g("pg.1.seconds"), g("pg.2.seconds")
+    if t1 is not None or t2 is not None:
+        speed = rate_ratio(t1, t2)
+        dups = (g("pg.2.duplicates") or 0) + (g("pg.1.duplicates") or 0) if t2 is not None else None
+        missing = (g("pg.2.missing") or 0) + (g("pg.1.missing") or 0) if t2 is not None else None
+        ceiling = rate_ratio(g("conns.2.smtp_source_rate"), g("conns.1.smtp_source_rate"))
+        row("Send %d on one PostgreSQL queue, 2 processes (s)" % count, t2, "s", t1,
+            "1 process, same queue size; sent per process %s; at Dovecot: %s duplicates, %s missing%s" % (
+                info.get("pg_split_2", "?"), num(dups), num(missing),
+                "" if ceiling is None else "; mail server's own 2-session gain (smtp-source -s 2 / -s 1): %sx"
+                % num(ceiling, 2)),
+            speed, "2 x juniper --db URL mail process at once (tests/pg/start.sh)")
+        target("2 processes on one PostgreSQL >= 1.6x one process", "%sx" % num(speed, 2),
+               None if speed is None else speed >= 1.6)
+        target("2 processes on one PostgreSQL: 0 duplicates (Message-IDs at Dovecot)", "%s" % num(dups),
+               None if dups is None else dups == 0)
+
     # 5. host
     row("Host: exec -> module list output (us)", g("host.list.ours"), "us", g("host.list.baseline"),
         "spawn of `true`", rate_ratio(g("host.list.ours"), g("host.list.baseline")),
@@ -121,16 +243,13 @@ def main():
         "bench/host_startup.sh $BUILD_DIR 10")
 
     # targets
-    def verdict(ok):
-        return "unknown" if ok is None else ("met" if ok else "MISSED")
-
     big = sizes[-1] if sizes else None
     r_ns = g("routing.%d.ours" % big) if big else None
     r_gr = g("routing.%d.ours_growth" % big) if big else None
     smtplib_x = rate_ratio(ours, g("send.smtplib_plain.rate"))
     source_x = rate_ratio(ours, g("send.smtp_source.rate"))
     fetch_x = rate_ratio(f, g("fetch.imaplib_rate"))
-    targets = [
+    targets[:0] = [
         {"target": "routing <= 1 us per route at 100 000 servers", "figure": "%s ns" % num(r_ns),
          "verdict": verdict(None if r_ns is None else r_ns <= 1000)},
         {"target": "routing flat: 10 -> 100 000 servers costs <= 2x", "figure": "%sx" % num(r_gr, 2),
@@ -144,6 +263,10 @@ def main():
         {"target": "fetching >= 5x the imaplib loop", "figure": "%sx" % num(fetch_x, 2),
          "verdict": verdict(None if fetch_x is None else fetch_x >= 5)},
     ]
+
+    # rows left out by --only: no figure, no verdict
+    rows[:] = [r for r in rows if r["ours"] is not None or r["baseline"] is not None or r["measure"].strip() == "note"]
+    targets = [t for t in targets if not (t["verdict"] == "unknown" and t["figure"].startswith("-"))]
 
     profile = None
     try:
@@ -173,7 +296,7 @@ def main():
     def fig(v, unit):
         if v is None:
             return "-"
-        digits = 0 if (unit in ("kB", "us", "conn", "req") or abs(v) >= 100) else (2 if unit in ("x", "ms") else 1)
+        digits = 0 if (unit in ("kB", "us", "conn", "req") or abs(v) >= 100) else (2 if unit in ("x", "ms", "s") else 1)
         return "%s %s" % (num(v, digits), unit)
 
     def ratio_text(r):
@@ -181,6 +304,8 @@ def main():
             return "-"
         if r["ratio_kind"] == "cost":
             return "%s x spawn" % num(r["ratio"], 1)
+        if r["ratio_kind"] == "times":
+            return "%s x idle" % num(r["ratio"], 2)
         return "%s x" % num(r["ratio"], 2)
 
     table = [("measure", "ours", "baseline", "ratio", "baseline is / command")]
@@ -196,7 +321,8 @@ def main():
             print("-+-".join("-" * w for w in widths) + "-+-" + "-" * 20)
     print()
     print("Ratio: times better than the baseline (rates: ours/baseline; memory and routing time: baseline/ours);")
-    print("host start-up rows: ours/baseline, the baseline being the cost of spawning a process.")
+    print("host start-up rows: ours/baseline, the baseline being the cost of spawning a process; web rows:")
+    print("p99 under load / p99 idle (lower is better); PostgreSQL row: 1-process time / 2-process time.")
     print("Targets (printed, not asserted):")
     for t in targets:
         print("  %-88s %-10s %s" % (t["target"], t["figure"], t["verdict"]))
