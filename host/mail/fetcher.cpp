@@ -77,11 +77,14 @@ std::unique_ptr<imap::Session> open(records::Env& env, modules::HookBus& hooks, 
 // The same message already stored from this server: same content, and the same Message-ID
 // when it has one. A different message reusing a known Message-ID is stored, not dropped.
 bool already_stored(records::Env& env, const std::string& message_id, const std::string& hash, std::int64_t server_id) {
-  int n = 0;
-  env.sql() << "SELECT COUNT(*) FROM mail_message WHERE fetchmail_server_id = :s AND content_hash = :h AND "
-               "COALESCE(message_id, '') = :m",
-      soci::use(server_id), soci::use(hash), soci::use(message_id), soci::into(n);
-  return n > 0;
+  // By (server, content hash) first: that index answers it without reading any message body.
+  soci::rowset<soci::row> rs = (env.sql().prepare << "SELECT message_id FROM mail_message WHERE fetchmail_server_id = :s "
+                                                     "AND content_hash = :h",
+                                soci::use(server_id), soci::use(hash));
+  for (const auto& r : rs) {
+    if ((r.get_indicator(0) == soci::i_null ? std::string() : r.get<std::string>(0)) == message_id) return true;
+  }
+  return false;
 }
 
 // False when the message was already stored (a crash between commit and \Seen refetches it).

@@ -122,10 +122,11 @@ std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::
   }
   std::vector<QueuedMail> out;
   if (ids.empty()) return out;
-  // One read for the whole batch (the rows this claim just took), in id order.
+  // One read for the whole batch (the rows this claim just took), in id order; the bodies stay
+  // in the database until each mail is prepared (load_body), so memory does not follow the batch.
   soci::rowset<soci::row> rows =
-      (env.sql().prepare << "SELECT CAST(id AS TEXT), email_from, email_to, email_cc, email_bcc, subject, body_text, "
-                            "body_html, attachments, message_id, CAST(mail_server_id AS TEXT), CAST(attempts AS TEXT), "
+      (env.sql().prepare << "SELECT CAST(id AS TEXT), email_from, email_to, email_cc, email_bcc, subject, '', "
+                            "'', '', message_id, CAST(mail_server_id AS TEXT), CAST(attempts AS TEXT), "
                             "CAST(recipients_done AS TEXT), create_date "
                             "FROM mail_mail WHERE lease_owner = :o AND lease_until = :u AND state = 'sending' ORDER BY id",
        soci::use(owner), soci::use(until));
@@ -148,6 +149,22 @@ std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::
     out.push_back(std::move(m));
   }
   return out;
+}
+
+void load_body(records::Env& env, QueuedMail& m) {
+  soci::rowset<soci::row> rows = (env.sql().prepare << "SELECT body_text, body_html, attachments FROM mail_mail WHERE id = :id",
+                                  soci::use(m.id));
+  for (const auto& r : rows) {
+    m.body_text = opt(r, 0).value_or("");
+    m.body_html = opt(r, 1).value_or("");
+    m.attachments_json = opt(r, 2).value_or("");
+  }
+}
+
+void drop_body(QueuedMail& m) {
+  std::string().swap(m.body_text);
+  std::string().swap(m.body_html);
+  std::string().swap(m.attachments_json);
 }
 
 void renew_lease(records::Env& env, const std::string& owner, std::chrono::seconds lease) {

@@ -46,6 +46,11 @@ struct QueuedMail {
 std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::size_t limit,
                               std::chrono::seconds lease = std::chrono::seconds(60));
 
+// claim() leaves the bodies (text, HTML, attachments) in the database: load_body reads them when
+// the mail is prepared, drop_body frees them once it is built.
+void load_body(records::Env& env, QueuedMail& mail);
+void drop_body(QueuedMail& mail);
+
 // Extends the lease of every mail `owner` still holds: a batch that takes longer than its lease
 // (slow server, timeouts) must not be claimed, and sent, by another process meanwhile.
 void renew_lease(records::Env& env, const std::string& owner, std::chrono::seconds lease);

@@ -148,10 +148,16 @@ void QueueRun::send_lane(Lane& lane) {
   auto prepare_at = [&mails](std::size_t i) {
     return std::async(std::launch::async, [&mails, i] { return prepare(mails[i].mail, mails[i].from_header); });
   };
+  // Bodies are read one mail ahead and freed once built: memory follows the lane, not the batch.
+  load_body(env_, mails[0].mail);
   std::future<Prepared> next = prepare_at(0);
   for (std::size_t i = 0; i < mails.size(); ++i) {
     Prepared p = next.get();
-    if (i + 1 < mails.size()) next = prepare_at(i + 1);
+    drop_body(mails[i].mail);
+    if (i + 1 < mails.size()) {
+      load_body(env_, mails[i + 1].mail);
+      next = prepare_at(i + 1);
+    }
     keep_lease();
     if (!p.error.empty()) {
       record(mails[i].mail, {Outcome::failed, p.error});

@@ -123,7 +123,8 @@ void declare_records(records::Registry& registry) {
                           field("parse_error", FieldType::text, "Parse Error"),
                           field("raw", FieldType::text, "Original Message"),
                           readonly(field("content_hash", FieldType::chars, "Content SHA-256"))},
-                         {{"message_id", "fetchmail_server_id"}}));  // the fetch's duplicate check
+                         // the fetch's duplicate check; lookups by Message-ID
+                         {{"fetchmail_server_id", "content_hash"}, {"message_id", "fetchmail_server_id"}}));
   records::SettingDef custom;
   custom.name = kCustomServersSetting;
   custom.config_parameter = "mail.external_email_server_default";
