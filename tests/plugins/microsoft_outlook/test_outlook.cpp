@@ -221,8 +221,8 @@ TEST_CASE("an expired token is refreshed exactly once for 50 mails from 4 thread
   {
     auto lock = t.host->db().lock();
     soci::rowset<soci::row> rs = (t.host->db().session().prepare
-                                  << "SELECT state, COALESCE(failure_reason, ''), COUNT(*) FROM mail_mail GROUP BY 1, 2");
-    for (const auto& r : rs) UNSCOPED_INFO(r.get<std::string>(0) << ": " << r.get<std::string>(1) << " x" << r.get<long long>(2));
+                                  << "SELECT state, COALESCE(failure_reason, ''), CAST(COUNT(*) AS TEXT) FROM mail_mail GROUP BY 1, 2");
+    for (const auto& r : rs) UNSCOPED_INFO(r.get<std::string>(0) << ": " << r.get<std::string>(1) << " x" << r.get<std::string>(2));
   }
   CHECK(sent == 50);
   CHECK(t.refresh_requests() - before == 1);
