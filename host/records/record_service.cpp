@@ -116,7 +116,7 @@ nlohmann::json read(Env& env, std::string_view model, std::int64_t id, Secrets s
 }
 
 std::vector<std::int64_t> search(Env& env, std::string_view model, const nlohmann::json& filter,
-                                 std::optional<std::size_t> limit) {
+                                 std::optional<std::size_t> limit, std::size_t offset) {
   const RecordType& t = env.registry.type(model);
   check_order(t);
   std::string where;
@@ -135,6 +135,10 @@ std::vector<std::int64_t> search(Env& env, std::string_view model, const nlohman
   }
   std::string q = "SELECT CAST(id AS TEXT) FROM " + t.table() + where + " ORDER BY " + t.order;
   if (limit) q += " LIMIT " + std::to_string(*limit);
+  if (offset > 0) {
+    if (!limit) q += env.db.is_postgres() ? " LIMIT ALL" : " LIMIT -1";
+    q += " OFFSET " + std::to_string(offset);
+  }
   soci::statement st(env.sql());
   std::string idtext;
   st.exchange(soci::into(idtext));

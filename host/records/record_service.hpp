@@ -12,9 +12,9 @@ enum class Secrets { masked, revealed };  // masked: "set" / null, for output to
 
 // Record as JSON: {"id": 3, "name": ..., secret fields "set"/null unless revealed}.
 nlohmann::json read(Env& env, std::string_view model, std::int64_t id, Secrets secrets = Secrets::masked);
-// Ids matching every {"field": value} pair, in the type's order.
+// Ids matching every {"field": value} pair, in the type's order; `limit` of them after `offset`.
 std::vector<std::int64_t> search(Env& env, std::string_view model, const nlohmann::json& filter = nlohmann::json::object(),
-                                 std::optional<std::size_t> limit = std::nullopt);
+                                 std::optional<std::size_t> limit = std::nullopt, std::size_t offset = 0);
 std::vector<nlohmann::json> list(Env& env, std::string_view model, const nlohmann::json& filter = nlohmann::json::object(),
                                  Secrets secrets = Secrets::masked);
 
