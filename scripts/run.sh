@@ -9,7 +9,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 listen=${LISTEN:-127.0.0.1:8069}
 base_url="http://$listen"
 bash "$root/scripts/install-deps.sh"
-BUILD_DIR="$root/build" bash "$root/scripts/build.sh"
+# Only what the demo runs: the binary and the module (no tests, benchmarks or fuzz replays). The
+# same build folder and flags as the test command, so either one reuses the other's objects.
+BUILD_DIR="$root/build" LINE_TABLES_ONLY=1 TARGETS="juniper microsoft_outlook" bash "$root/scripts/build.sh"
 
 export JUNIPER_DATA=${JUNIPER_DATA:-$root/juniper-data}
 stack=$(mktemp -d /tmp/juniper-demo.XXXXXX)

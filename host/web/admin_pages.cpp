@@ -12,7 +12,10 @@
 #include "web/pages.hpp"
 #include "web/web_app.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <set>
+#include <string_view>
 
 namespace juniper::web {
 namespace {
@@ -190,11 +193,50 @@ std::string record_form(records::Env& env, const http::Session& s, const records
                  csrf_input(s) + "<button type=\"submit\">" + escape_html(a.label) + "</button></form> ";
     }
     if (!buttons.empty()) body += "<p class=\"actions\">" + buttons + "</p>";
-    body += "<form method=\"post\" action=\"" + escape_html(base + "/delete") + "\">" + csrf_input(s) +
-            "<button type=\"submit\">Delete</button></form>";
+    // A GET to the confirmation page: only its POST deletes.
+    body += "<form method=\"get\" action=\"" + escape_html(base + "/delete") + "\"><button type=\"submit\">Delete</button></form>";
   }
   body += "<p><a href=\"/web/list/" + escape_html(t.name) + "\">Back to the list</a></p>";
   return body;
+}
+
+// ---- confirmations of destructive actions ---------------------------------------------------
+
+// "Outgoing Mail Servers" -> "Outgoing Mail Server": type labels are plural (list titles).
+std::string singular(std::string label) {
+  if (label.size() > 1 && label.back() == 's') label.pop_back();
+  return label;
+}
+
+// What a confirmation calls a record: its name (or subject), else its id.
+std::string record_title(const json& rec) {
+  for (const char* k : {"name", "subject"}) {
+    if (rec.contains(k) && !str(rec[k]).empty()) return str(rec[k]);
+  }
+  return "#" + str(rec.value("id", json()));
+}
+
+// "Delete X?" with a Confirm button (a POST carrying the CSRF token and `hidden`) and a Cancel
+// link back: plain HTML, no script. `what` is shown escaped.
+std::string confirm_delete_form(const http::Session& s, const std::string& what, const std::string& action,
+                                const std::string& hidden, const std::string& cancel_url) {
+  return "<p>Delete " + escape_html(what) + "? This cannot be undone.</p><form method=\"post\" action=\"" + escape_html(action) +
+         "\">" + csrf_input(s) + hidden + "<button type=\"submit\">Confirm</button> <a href=\"" + escape_html(cancel_url) +
+         "\">Cancel</a></form>";
+}
+
+// Parameters the host itself needs: deleting database.secret would make every stored secret unreadable.
+bool protected_param(std::string_view key) {
+  static constexpr std::string_view kProtected[] = {"database.secret"};
+  return std::find(std::begin(kProtected), std::end(kProtected), key) != std::end(kProtected);
+}
+
+Response param_protected(const http::Session& s, const std::string& key) {
+  return html(s, "Refused",
+              banner("The system parameter " + key + " is protected: the host needs it, it cannot be deleted or changed here. "
+                     "Nothing was changed.",
+                     true) + "<p><a href=\"/web/params\">Back to System Parameters</a></p>",
+              403);
 }
 
 std::vector<const records::FieldDef*> list_columns(const records::RecordType& t) {
@@ -394,6 +436,7 @@ class Pages {
           return Response::html(404, message_page("Not found", "No such record.", "/web"));
         }
       }
+      if (req.method == "GET" && sub == "delete" && !is_new) return confirm_record_delete(env, s, t, id);
       if (req.method == "GET") {
         const json rec = is_new ? defaults_of(t) : records::read(env, model, id);
         return html(s, t.label, record_form(env, s, t, rec, req.query_param("message").value_or(""), false));
@@ -430,6 +473,13 @@ class Pages {
     });
   }
 
+  Response confirm_record_delete(records::Env& env, const http::Session& s, const records::RecordType& t, std::int64_t id) {
+    const json rec = records::read(env, t.name, id);
+    const std::string base = "/web/record/" + t.name + "/" + std::to_string(id);
+    const std::string what = singular(t.label) + " \u201c" + record_title(rec) + "\u201d";
+    return html(s, "Delete " + singular(t.label), confirm_delete_form(s, what, base + "/delete", "", base));
+  }
+
   Response run_action(records::Env& env, const http::Session& s, const records::RecordType& t, std::int64_t id,
                       const std::string& name) {
     const auto* a = env.registry.action(t.name, name);
@@ -458,15 +508,28 @@ class Pages {
       auto env = host_.env();
       std::string body = banner(message, error) + "<table><thead><tr><th>Key</th><th>Value</th><th></th></tr></thead><tbody>";
       for (const auto& p : records::param_list(env)) {
-        body += "<tr><td>" + escape_html(p.key) + "</td><td>" + escape_html(p.secret ? "(secret, set)" : *p.value) +
-                "</td><td><form method=\"post\" action=\"/web/params/delete\">" + csrf_input(s) +
-                "<input type=\"hidden\" name=\"key\" value=\"" + escape_html(p.key) + "\"><button type=\"submit\">Delete"
-                "</button></form></td></tr>";
+        // Delete is a GET to the confirmation page; protected keys have none.
+        const std::string del = protected_param(p.key)
+                                    ? "<small>protected</small>"
+                                    : "<form method=\"get\" action=\"/web/params/delete\"><input type=\"hidden\" name=\"key\" "
+                                      "value=\"" + escape_html(p.key) + "\"><button type=\"submit\">Delete</button></form>";
+        body += "<tr><td>" + escape_html(p.key) + "</td><td>" + escape_html(p.secret ? "(secret, set)" : *p.value) + "</td><td>" +
+                del + "</td></tr>";
       }
       body += "</tbody></table><h2>Set a parameter</h2><form method=\"post\" action=\"/web/params\">" + csrf_input(s) +
               "<label for=\"param_key\">Key</label><input id=\"param_key\" name=\"key\" required><label for=\"param_value\">"
               "Value</label><input id=\"param_value\" name=\"value\"><p><button type=\"submit\">Save</button></p></form>";
       return html(s, "System Parameters", body);
+    });
+  }
+
+  Response confirm_param_delete(const Request& req) {
+    return admin(req, [&](const http::Session& s) {
+      const std::string key = req.query_param("key").value_or("");
+      if (protected_param(key)) return param_protected(s, key);
+      const std::string hidden = "<input type=\"hidden\" name=\"key\" value=\"" + escape_html(key) + "\">";
+      return html(s, "Delete System Parameter",
+                  confirm_delete_form(s, "system parameter \u201c" + key + "\u201d", "/web/params/delete", hidden, "/web/params"));
     });
   }
 
@@ -476,6 +539,7 @@ class Pages {
     const auto& s = std::get<http::Session>(who);
     if (!csrf_ok(req, s)) return csrf_refused();
     const std::string key = req.form_param("key").value_or("");
+    if (protected_param(key)) return param_protected(s, key);  // overwriting it loses the secrets as well
     try {
       auto lock = host_.db().lock();
       auto env = host_.env();
@@ -550,6 +614,7 @@ void add_admin_pages(http::Router& router, WebApp& app) {
   router.add_prefix("POST", "/web/record/", [p](const Request& q) { return p->record(q); });
   router.add("GET", "/web/params", [p](const Request& q) { return p->params(q); });
   router.add("POST", "/web/params", [p](const Request& q) { return p->params_change(q, false); });
+  router.add("GET", "/web/params/delete", [p](const Request& q) { return p->confirm_param_delete(q); });
   router.add("POST", "/web/params/delete", [p](const Request& q) { return p->params_change(q, true); });
   router.add("GET", "/web/compose", [p](const Request& q) { return p->compose(q); });
   router.add("POST", "/web/compose", [p](const Request& q) { return p->compose_send(q); });

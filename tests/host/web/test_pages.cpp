@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <optional>
 
 using juniper::test::csrf_from;
 using juniper::test::TestHost;
@@ -21,6 +22,16 @@ struct Site : TestHost {
   std::string csrf(const std::string& path) { return csrf_from(browser->get(path).body); }
 };
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+std::size_t count(Site& t, const std::string& model) {
+  auto lock = t.host->db().lock();
+  auto env = t.host->env();
+  return records::list(env, model).size();
+}
+std::optional<std::string> param(Site& t, const std::string& key) {
+  auto lock = t.host->db().lock();
+  auto env = t.host->env();
+  return records::param_get(env, key);
+}
 }  // namespace
 
 TEST_CASE("Apps: search finds Microsoft Outlook; Install needs the CSRF token", "[web]") {
@@ -237,13 +248,15 @@ TEST_CASE("a script in any field shown renders as text on every list and form", 
     }
     records::param_set(env, "xss.param", xss);
   }
-  std::vector<std::string> pages = {"/web", "/web/apps", "/web/settings", "/web/params", "/web/compose"};
+  std::vector<std::string> pages = {"/web", "/web/apps", "/web/settings", "/web/params", "/web/compose",
+                                    "/web/params/delete?key=%3Cscript%3Ealert(1)%3C%2Fscript%3E"};
   {
     auto lock = t.host->db().lock();
     auto env = t.host->env();
     for (const auto& [name, type] : env.registry.types()) {
       pages.push_back("/web/list/" + type.name);
       pages.push_back("/web/record/" + type.name + "/1");
+      pages.push_back("/web/record/" + type.name + "/1/delete");  // the confirmation names the record
     }
   }
   for (const auto& p : pages) {
@@ -252,4 +265,73 @@ TEST_CASE("a script in any field shown renders as text on every list and form", 
     CHECK_FALSE(has(r.body, "<script>alert(1)"));
   }
   CHECK(has(t.browser->get("/web/list/mail.message").body, "&lt;script&gt;alert(1)&lt;/script&gt;subject"));
+}
+
+TEST_CASE("Delete on a record asks first: Cancel keeps it, only the confirmed POST with the token deletes", "[web]") {
+  Site t;
+  {
+    auto lock = t.host->db().lock();
+    auto env = t.host->env();
+    records::create(env, "ir.mail_server", {{"name", "Old <Relay>"}, {"smtp_host", "127.0.0.1"}});
+  }
+  const auto form = t.browser->get("/web/record/ir.mail_server/1").body;
+  // The form's Delete only leads to the confirmation (a GET); no form posts to delete from here.
+  CHECK(has(form, "<form method=\"get\" action=\"/web/record/ir.mail_server/1/delete\"><button type=\"submit\">Delete</button>"));
+  CHECK_FALSE(has(form, "method=\"post\" action=\"/web/record/ir.mail_server/1/delete\""));
+  const auto confirm = t.browser->get("/web/record/ir.mail_server/1/delete");
+  REQUIRE(confirm.status == 200);
+  CHECK(has(confirm.body, "Delete Outgoing Mail Server \u201cOld &lt;Relay&gt;\u201d? This cannot be undone."));
+  CHECK(has(confirm.body, "<form method=\"post\" action=\"/web/record/ir.mail_server/1/delete\"><input type=\"hidden\" "
+                          "name=\"csrf_token\""));
+  CHECK(has(confirm.body, "<button type=\"submit\">Confirm</button> <a href=\"/web/record/ir.mail_server/1\">Cancel</a>"));
+  CHECK(count(t, "ir.mail_server") == 1);  // showing the question deleted nothing
+  // Cancel: back to the record, still there.
+  CHECK(t.browser->get("/web/record/ir.mail_server/1").status == 200);
+  CHECK(count(t, "ir.mail_server") == 1);
+  // The confirming POST without (or with a wrong) token is refused and changes nothing.
+  CHECK(t.browser->post("/web/record/ir.mail_server/1/delete", "").status == 403);
+  CHECK(t.browser->post("/web/record/ir.mail_server/1/delete", "csrf_token=wrong").status == 403);
+  CHECK(count(t, "ir.mail_server") == 1);
+  // Confirm: the page's own form (its token) deletes.
+  const auto done = t.browser->post("/web/record/ir.mail_server/1/delete", "csrf_token=" + csrf_from(confirm.body));
+  CHECK(done.status == 303);
+  CHECK(has(done.location, "/web/list/ir.mail_server"));
+  CHECK(count(t, "ir.mail_server") == 0);
+}
+
+TEST_CASE("Delete on a system parameter asks first; protected parameters cannot be deleted", "[web]") {
+  Site t;
+  {
+    auto lock = t.host->db().lock();
+    auto env = t.host->env();
+    records::param_set(env, "mail.catchall.domain", "example.com");
+  }
+  const auto secret_before = param(t, "database.secret");
+  REQUIRE(secret_before);
+  const auto list = t.browser->get("/web/params").body;
+  CHECK(has(list, "<form method=\"get\" action=\"/web/params/delete\"><input type=\"hidden\" name=\"key\" "
+                  "value=\"mail.catchall.domain\"><button type=\"submit\">Delete</button></form>"));
+  CHECK_FALSE(has(list, "value=\"database.secret\""));  // no Delete offered for it
+  const auto confirm = t.browser->get("/web/params/delete?key=mail.catchall.domain");
+  REQUIRE(confirm.status == 200);
+  CHECK(has(confirm.body, "Delete system parameter \u201cmail.catchall.domain\u201d? This cannot be undone."));
+  CHECK(has(confirm.body, "<input type=\"hidden\" name=\"key\" value=\"mail.catchall.domain\"><button type=\"submit\">"
+                          "Confirm</button> <a href=\"/web/params\">Cancel</a>"));
+  CHECK(param(t, "mail.catchall.domain") == "example.com");  // asking (or cancelling) deletes nothing
+  CHECK(t.browser->post("/web/params/delete", "key=mail.catchall.domain").status == 403);
+  CHECK(param(t, "mail.catchall.domain") == "example.com");
+  const std::string csrf = csrf_from(confirm.body);
+  const auto done = t.browser->post("/web/params/delete", "key=mail.catchall.domain&csrf_token=" + csrf);
+  CHECK(done.status == 200);
+  CHECK(has(done.body, "Deleted mail.catchall.domain."));
+  CHECK_FALSE(param(t, "mail.catchall.domain"));
+  // database.secret: no confirmation page, and a POST with a valid token is refused too.
+  const auto ask = t.browser->get("/web/params/delete?key=database.secret");
+  CHECK(ask.status == 403);
+  CHECK(has(ask.body, "is protected"));
+  const auto refused = t.browser->post("/web/params/delete", "key=database.secret&csrf_token=" + csrf);
+  CHECK(refused.status == 403);
+  CHECK(has(refused.body, "The system parameter database.secret is protected"));
+  CHECK(t.browser->post("/web/params", "key=database.secret&value=guessed&csrf_token=" + csrf).status == 403);
+  CHECK(param(t, "database.secret") == secret_before);
 }
