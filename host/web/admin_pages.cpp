@@ -239,6 +239,24 @@ Response param_protected(const http::Session& s, const std::string& key) {
               403);
 }
 
+constexpr std::size_t kListPage = 100;  // rows per list page
+
+std::size_t page_number(const Request& req) {
+  const std::string p = req.query_param("page").value_or("1");
+  if (p.empty() || p.size() > 6 || !std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; })) return 1;
+  return std::max<std::size_t>(1, std::stoul(p));
+}
+
+// "Previous | Page N | Next" under a list; links only where there is a page to go to.
+std::string pager(const std::string& base, std::size_t page, bool more) {
+  if (page == 1 && !more) return "";
+  std::string out = "<p class=\"pager\">";
+  if (page > 1) out += "<a href=\"" + escape_html(base) + "?page=" + std::to_string(page - 1) + "\">Previous</a> | ";
+  out += "Page " + std::to_string(page);
+  if (more) out += " | <a href=\"" + escape_html(base) + "?page=" + std::to_string(page + 1) + "\">Next</a>";
+  return out + "</p>";
+}
+
 std::vector<const records::FieldDef*> list_columns(const records::RecordType& t) {
   std::vector<const records::FieldDef*> cols;
   for (const auto& f : t.fields) {
@@ -402,12 +420,19 @@ class Pages {
                          escape_html(model) + "/new\">New</a></p><table><thead><tr><th>ID</th>";
       for (const auto* c : cols) body += "<th>" + escape_html(c->label) + "</th>";
       body += "</tr></thead><tbody>";
-      for (const auto& rec : records::list(env, model)) {
+      // One page at a time: a list of 100 000 mails reads 100 of them, not all with their bodies.
+      const std::size_t page = page_number(req);
+      auto ids = records::search(env, model, json::object(), kListPage + 1, (page - 1) * kListPage);
+      const bool more = ids.size() > kListPage;
+      if (more) ids.pop_back();
+      for (const auto id : ids) {
+        const json rec = records::read(env, model, id);
         body += "<tr><td><a href=\"/web/record/" + escape_html(model) + "/" + str(rec["id"]) + "\">" + str(rec["id"]) + "</a></td>";
         for (const auto* c : cols) body += "<td>" + escape_html(display(*c, rec.value(c->name, json()))) + "</td>";
         body += "</tr>";
       }
-      return html(s, t.label, body + "</tbody></table>");
+      body += "</tbody></table>" + pager("/web/list/" + model, page, more);
+      return html(s, t.label, body);
     });
   }
 

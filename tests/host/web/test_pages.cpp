@@ -335,3 +335,33 @@ TEST_CASE("Delete on a system parameter asks first; protected parameters cannot 
   CHECK(t.browser->post("/web/params", "key=database.secret&value=guessed&csrf_token=" + csrf).status == 403);
   CHECK(param(t, "database.secret") == secret_before);
 }
+
+TEST_CASE("lists come a page at a time, with Previous and Next", "[web][list]") {
+  Site t;
+  {
+    auto lock = t.host->db().lock();
+    auto env = t.host->env();
+    juniper::Transaction tr(t.host->db().session());
+    for (int i = 1; i <= 250; ++i) {
+      juniper::records::create(env, "ir.mail_server", {{"name", "Relay " + std::to_string(i)}, {"smtp_host", "127.0.0.1"}});
+    }
+    tr.commit();
+  }
+  auto rows = [](const std::string& page) {
+    std::size_t n = 0;
+    for (auto p = page.find("<tr><td>"); p != std::string::npos; p = page.find("<tr><td>", p + 1)) ++n;
+    return n;
+  };
+  const auto first = t.browser->get("/web/list/ir.mail_server").body;
+  CHECK(rows(first) == 100);
+  CHECK(has(first, "Relay 1<"));
+  CHECK_FALSE(has(first, "Relay 101<"));
+  CHECK(has(first, "?page=2\">Next</a>"));
+  CHECK_FALSE(has(first, "Previous"));
+  const auto last = t.browser->get("/web/list/ir.mail_server?page=3").body;
+  CHECK(rows(last) == 50);
+  CHECK(has(last, "Relay 250<"));
+  CHECK(has(last, "?page=2\">Previous</a>"));
+  CHECK_FALSE(has(last, "Next"));
+  CHECK(rows(t.browser->get("/web/list/ir.mail_server?page=x%3Cscript").body) == 100);  // junk: the first page
+}
