@@ -35,6 +35,11 @@ struct MailHost : TestHost {
                             {"smtp_encryption", "starttls"}, {"smtp_user", "alice@example.com"},
                             {"smtp_pass", "alice-password"}, {"from_filter", from_filter}, {"sequence", sequence}});
   }
+  // Changes an outgoing server's fields (limits, a port to fail on).
+  void write_server(std::int64_t id, const nlohmann::json& values) {
+    auto e = env();
+    records::write(e, mail::kOutgoingServer, id, values);
+  }
   void custom_servers(bool on) {
     auto e = env();
     records::setting_set(e, mail::kCustomServersSetting, on ? "true" : "false");

@@ -73,10 +73,7 @@ TEST_CASE("a mail to more recipients than the server takes goes out in several t
   // Postfix takes at most 1 000 recipients per transaction (smtpd_recipient_limit) and answers
   // 452 for the rest: without splitting, 200 of these would never get the mail.
   const auto [rcpts, to] = unique_mailboxes("many", 1200);
-  {
-    auto e = t.env();
-    records::write(e, mail::kOutgoingServer, server, {{"max_recipients", 500}});
-  }
+  t.write_server(server, {{"max_recipients", 500}});
   const auto id = t.send("alice@example.com", to, "to 1200");
   const auto report = t.process();
   CHECK(report.sent == 1);
@@ -95,10 +92,7 @@ TEST_CASE("a split mail resumes after the recipients that already received it", 
   auto lock = t.host->db().lock();
   t.custom_servers(true);
   const auto server = t.postfix_server("Alice", "alice@example.com");
-  {
-    auto e = t.env();
-    records::write(e, mail::kOutgoingServer, server, {{"max_recipients", 2}});
-  }
+  t.write_server(server, {{"max_recipients", 2}});
   const auto [rcpts, to] = unique_mailboxes("resume", 5);
   const auto id = t.send("alice@example.com", to, "resume");
   // An earlier run delivered the first two transactions (4 recipients), then died.
@@ -113,10 +107,7 @@ TEST_CASE("a mail still failing after mail.queue.max_age becomes an exception wi
   auto lock = t.host->db().lock();
   t.custom_servers(true);
   const auto server = t.postfix_server("Alice", "alice@example.com");
-  {
-    auto e = t.env();
-    records::write(e, mail::kOutgoingServer, server, {{"smtp_port", 1}});  // refused: transient
-  }
+  t.write_server(server, {{"smtp_port", 1}});  // refused: transient
   t.param("mail.queue.max_age", "2d");
   const auto id = t.send("alice@example.com", unique_mailbox("old"), "old");
   auto run_at = [&](std::chrono::hours later) {

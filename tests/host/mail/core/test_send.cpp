@@ -212,10 +212,7 @@ TEST_CASE("max_connections: one run keeps that many SMTP sessions to a server an
   t.custom_servers(true);
   const auto alice = t.postfix_server("Alice", "alice@example.com");
   t.postfix_server("Bob", "bob@example.com");  // a second server record, same Postfix
-  {
-    auto e = t.env();
-    records::write(e, mail::kOutgoingServer, alice, {{"max_connections", 3}});
-  }
+  t.write_server(alice, {{"max_connections", 3}});
   const std::string rcpt = unique_mailbox("lanes");
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 40; ++i) {
