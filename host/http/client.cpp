@@ -5,27 +5,52 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <cctype>
 #include <memory>
 #include <stdexcept>
 
 namespace juniper::http {
 namespace {
 
+struct Collector {
+  ClientResponse* r;
+  std::size_t max;
+  bool overflow = false;
+};
 
 size_t collect(char* p, size_t s, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(p, s * n);
+  auto* c = static_cast<Collector*>(user);
+  if (c->r->body.size() + s * n > c->max) {
+    c->overflow = true;
+    return 0;  // aborts the transfer
+  }
+  c->r->body.append(p, s * n);
+  return s * n;
+}
+
+size_t header(char* p, size_t s, size_t n, void* user) {
+  auto* r = static_cast<ClientResponse*>(user);
+  std::string line(p, s * n);
+  if (line.rfind("HTTP/", 0) == 0) r->headers.clear();  // a new response (after 100 Continue)
+  const auto colon = line.find(':');
+  if (colon == std::string::npos || r->headers.size() >= 100) return s * n;
+  std::string name = line.substr(0, colon);
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string value = line.substr(colon + 1);
+  const auto b = value.find_first_not_of(" \t");
+  const auto e = value.find_last_not_of(" \t\r\n");
+  r->headers[name] = b == std::string::npos ? "" : value.substr(b, e - b + 1);
   return s * n;
 }
 
 }  // namespace
 
-ClientResponse post_form(const std::string& url, const std::vector<std::pair<std::string, std::string>>& form,
-                         std::chrono::seconds timeout, const std::string& extra_ca_file) {
+ClientResponse request(const ClientRequest& rq, const std::string& extra_ca_file) {
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> c(curl_easy_init(), curl_easy_cleanup);
   if (!c) throw std::runtime_error("cannot initialise libcurl");
-  std::string body;
-  for (const auto& [k, v] : form) body += (body.empty() ? "" : "&") + url_encode(k) + "=" + url_encode(v);
   ClientResponse r;
+  Collector sink{&r, rq.max_response};
   char error[CURL_ERROR_SIZE] = {0};
   if (!extra_ca_file.empty()) {
     // The private CA in addition to (not instead of) the system's trust store.
@@ -35,20 +60,49 @@ ClientResponse post_form(const std::string& url, const std::vector<std::pair<std
     curl_blob blob{const_cast<char*>(bundle->data()), bundle->size(), CURL_BLOB_COPY};
     curl_easy_setopt(c.get(), CURLOPT_CAINFO_BLOB, &blob);
   }
-  curl_easy_setopt(c.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c.get(), CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(c.get(), CURLOPT_TIMEOUT, static_cast<long>(timeout.count()));
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr, curl_slist_free_all);
+  for (const auto& [name, value] : rq.headers) {
+    if ((name + value).find_first_of("\r\n") != std::string::npos) throw std::runtime_error("invalid request header " + name);
+    headers.reset(curl_slist_append(headers.release(), (name + ": " + value).c_str()));
+  }
+  headers.reset(curl_slist_append(headers.release(), "Expect:"));  // no 100-continue round trip
+  curl_easy_setopt(c.get(), CURLOPT_URL, rq.url.c_str());
+  curl_easy_setopt(c.get(), CURLOPT_CUSTOMREQUEST, rq.method.c_str());
+  if (rq.method == "HEAD") curl_easy_setopt(c.get(), CURLOPT_NOBODY, 1L);
+  if (!rq.body.empty() || rq.method == "POST" || rq.method == "PUT" || rq.method == "PATCH") {
+    curl_easy_setopt(c.get(), CURLOPT_POSTFIELDS, rq.body.data());
+    curl_easy_setopt(c.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(rq.body.size()));
+  }
+  curl_easy_setopt(c.get(), CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(c.get(), CURLOPT_TIMEOUT, static_cast<long>(rq.timeout.count()));
   curl_easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c.get(), CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c.get(), CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(c.get(), CURLOPT_HEADERFUNCTION, header);
+  curl_easy_setopt(c.get(), CURLOPT_HEADERDATA, &r);
   const CURLcode rc = curl_easy_perform(c.get());
+  if (sink.overflow) {
+    throw std::runtime_error("cannot reach " + rq.url + ": the answer is larger than " +
+                             std::to_string(rq.max_response >> 20) + " MB");
+  }
   if (rc != CURLE_OK) {
-    throw std::runtime_error("cannot reach " + url + ": " + (error[0] ? std::string(error) : curl_easy_strerror(rc)));
+    throw std::runtime_error("cannot reach " + rq.url + ": " + (error[0] ? std::string(error) : curl_easy_strerror(rc)));
   }
   curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &r.status);
   return r;
+}
+
+ClientResponse post_form(const std::string& url, const std::vector<std::pair<std::string, std::string>>& form,
+                         std::chrono::seconds timeout, const std::string& extra_ca_file) {
+  ClientRequest rq;
+  rq.method = "POST";
+  rq.url = url;
+  rq.timeout = timeout;
+  rq.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
+  for (const auto& [k, v] : form) rq.body += (rq.body.empty() ? "" : "&") + url_encode(k) + "=" + url_encode(v);
+  return request(rq, extra_ca_file);
 }
 
 }  // namespace juniper::http

@@ -44,6 +44,7 @@ Prepared prepare(const QueuedMail& mail, const std::string& from_header) noexcep
       for (const auto& m : list->empty() ? std::vector<Mailbox>{} : email_split(*list)) {
         try {
           p.recipients.push_back(to_ascii_address(m.address));
+          if (list == &mail.email_bcc) ++p.hidden;
         } catch (const std::exception& e) {
           throw std::runtime_error("the recipient " + m.address + " cannot be carried by SMTP (" + e.what() + ")");
         }

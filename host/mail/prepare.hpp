@@ -12,6 +12,7 @@ namespace juniper::mail {
 struct Prepared {
   std::string data;                     // the MIME text
   std::vector<std::string> recipients;  // envelope addresses, To + Cc + Bcc
+  std::size_t hidden = 0;               // the last `hidden` recipients are the Bcc ones
   std::string error;                    // why it cannot be sent; empty when ready
 };
 

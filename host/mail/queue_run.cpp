@@ -4,6 +4,7 @@
 #include "core/errors.hpp"
 #include "core/log.hpp"
 #include "mail/address.hpp"
+#include "mail/records.hpp"
 
 #include <atomic>
 #include <future>
@@ -163,6 +164,17 @@ void QueueRun::send_lane(Lane& lane) {
       record(mails[i].mail, {Outcome::failed, p.error});
       continue;
     }
+    if (lane.transport.module_delivery) {
+      const Outcome out = deliver_by_module(lane, mails[i], p);
+      record(mails[i].mail, out);
+      if (out.kind == Outcome::throttled || out.kind == Outcome::wait) {
+        // The service asked to slow down, or needs a fix: the rest of the lane waits as well.
+        if (i + 1 < mails.size()) (void)next.get();
+        for (std::size_t j = i + 1; j < mails.size(); ++j) record(mails[j].mail, {out.kind, out.reason, {}, out.delay});
+        return;
+      }
+      continue;
+    }
     smtp::Result res;
     record(mails[i].mail, send_one(lane, refreshed, mails[i], p, res));
     if (res.outcome == smtp::Outcome::connection_failed || res.outcome == smtp::Outcome::auth_failed ||
@@ -231,6 +243,45 @@ QueueRun::Outcome QueueRun::send_one(Lane& lane, bool& refreshed, const Routed& 
   return {Outcome::failed, reason};
 }
 
+// Hands one mail to the module of the server's kind (an HTTP mail API instead of SMTP), outside
+// any transaction: the module may refresh a token and wait on its service.
+QueueRun::Outcome QueueRun::deliver_by_module(const Lane& lane, const Routed& r, const Prepared& p) {
+  const Transport& t = lane.transport;
+  const auto hidden_from = p.recipients.end() - static_cast<std::ptrdiff_t>(p.hidden);
+  const nlohmann::json payload = {{"model", kOutgoingServer},
+                                  {"id", t.server_id.value_or(0)},
+                                  {"kind", t.kind},
+                                  {"mail_id", r.mail.id},
+                                  {"from", r.envelope},
+                                  {"to", std::vector<std::string>(p.recipients.begin(), hidden_from)},
+                                  {"bcc", std::vector<std::string>(hidden_from, p.recipients.end())},
+                                  {"message", p.data}};
+  const auto res = emit_committed(env_, hooks_, "mail.deliver", payload);
+  const std::string where = " (" + server_label(t) + ")";
+  if (res.status == JUNIPER_ERR_UNSUPPORTED) {
+    return {Outcome::wait, "no installed module delivers mail for the authentication \"" + t.kind + "\"" + where +
+                               ": install the module that provides it, or change the server's authentication"};
+  }
+  if (res.status == JUNIPER_ERR_TEMPORARY) return {Outcome::retry, res.error + where};
+  if (res.status != JUNIPER_OK) return {Outcome::wait, res.error + where};
+  nlohmann::json a;
+  try {
+    a = nlohmann::json::parse(res.reply_json);
+  } catch (const nlohmann::json::exception&) {
+    return {Outcome::retry, "the module's answer could not be read" + where};
+  }
+  const std::string outcome = a.value("outcome", "");
+  const std::string reason = a.value("reason", "");
+  if (outcome == "sent") return {Outcome::sent, reason, t.server_id};
+  if (outcome == "throttled") {
+    const auto after = std::chrono::seconds(std::clamp<std::int64_t>(a.value("retry_after", 60), 1, 24 * 3600));
+    return {Outcome::throttled, reason + where, {}, after};
+  }
+  if (outcome == "wait") return {Outcome::wait, reason + where};
+  if (outcome == "failed") return {Outcome::failed, reason + where};
+  return {Outcome::retry, (reason.empty() ? "the module gave no outcome" : reason) + where};
+}
+
 // Records one mail's outcome in its own transaction; a database error ends the run (the claimed
 // mails go out again when their lease expires).
 void QueueRun::record(const QueuedMail& m, const Outcome& out) {
@@ -249,6 +300,10 @@ void QueueRun::record(const QueuedMail& m, const Outcome& out) {
         mark_retry(env_, m, out.reason);
         counter = &report_.retried;
       }
+      break;
+    case Outcome::throttled:
+      mark_waiting(env_, m, out.reason, out.delay);
+      counter = &report_.retried;
       break;
     case Outcome::wait:
       mark_waiting(env_, m, out.reason, kConfigurationWait);

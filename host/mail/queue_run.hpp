@@ -43,9 +43,10 @@ class QueueRun {
   };
   // What happened to one mail, decided without touching the database.
   struct Outcome {
-    enum Kind { sent, retry, wait, failed } kind = sent;
+    enum Kind { sent, retry, throttled, wait, failed } kind = sent;
     std::string reason;
     std::optional<std::int64_t> server_id;  // sent: through which server record
+    std::chrono::seconds delay{0};          // throttled: how long the server asked to wait
   };
   struct Open {  // an SMTP session kept across batches: one connection per lane per run
     smtp::Endpoint endpoint;
@@ -61,6 +62,7 @@ class QueueRun {
   void run_lanes(std::vector<Lane>& lanes);
   void send_lane(Lane& lane);
   Outcome send_one(Lane& lane, bool& refreshed, const Routed& r, const Prepared& p, smtp::Result& res);
+  Outcome deliver_by_module(const Lane& lane, const Routed& r, const Prepared& p);
   void record(const QueuedMail& m, const Outcome& out);
   smtp::Session& session_for(const LaneKey& key, const Transport& t);
   void drop_session(const LaneKey& key);

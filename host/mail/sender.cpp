@@ -66,6 +66,11 @@ std::string test_smtp_connection(records::Env& env, modules::HookBus& hooks, con
   } catch (const std::exception& e) {
     throw UserError(e.what());
   }
+  if (t.module_delivery) {  // the module's own service: it knows how to check it
+    const auto r = emit_committed(env, hooks, "mail.check", {{"model", kOutgoingServer}, {"id", server_id}, {"kind", t.kind}});
+    if (r.status != JUNIPER_OK) throw UserError(r.error);
+    return nlohmann::json::parse(r.reply_json).value("message", "Connection Test Successful!");
+  }
   smtp::Session session(t.endpoint, t.credentials);
   const std::string to = "noreply@" + email_domain_extract(from).value_or("example.com");
   const smtp::Result r = session.test(envelope_address(from), to);

@@ -36,16 +36,19 @@ Transport server_transport(records::Env& env, modules::HookBus& hooks, const Mai
   t.endpoint.port = server["smtp_port"].is_number() ? server["smtp_port"].get<int>() : 25;
   t.endpoint.security = security(server["smtp_encryption"].is_string() ? server["smtp_encryption"].get<std::string>() : "none");
   t.endpoint.ca_file = cfg.ca_file;
-  if (t.endpoint.host.empty()) {
-    throw UserError("the outgoing mail server \"" + t.name + "\" has no SMTP Server (host): set it on the server record");
-  }
   if (server.contains("max_recipients") && server["max_recipients"].is_number()) {
     t.max_recipients = static_cast<std::size_t>(std::max<std::int64_t>(0, server["max_recipients"].get<std::int64_t>()));
   }
   if (server.contains("max_connections") && server["max_connections"].is_number()) {
     t.max_connections = static_cast<std::size_t>(std::clamp<std::int64_t>(server["max_connections"].get<std::int64_t>(), 1, 16));
   }
-  t.credentials = to_credentials(transport_credentials(env, hooks, server, fresh));
+  t.kind = server["smtp_authentication"].is_string() ? server["smtp_authentication"].get<std::string>() : "login";
+  const nlohmann::json how = transport_credentials(env, hooks, server, fresh);
+  t.module_delivery = how.value("delivery", "") == "module";
+  if (!t.module_delivery && t.endpoint.host.empty()) {
+    throw UserError("the outgoing mail server \"" + t.name + "\" has no SMTP Server (host): set it on the server record");
+  }
+  t.credentials = to_credentials(how);
   return t;
 }
 

@@ -15,6 +15,8 @@ namespace juniper::mail {
 struct Transport {
   std::optional<std::int64_t> server_id;  // none: juniper.conf's default SMTP settings
   std::string name;
+  std::string kind;             // the server's smtp_authentication ("login", or a module's kind)
+  bool module_delivery = false;  // the module of `kind` delivers each mail (hook mail.deliver)
   smtp::Endpoint endpoint;
   smtp::Credentials credentials;
   std::size_t max_recipients = 100;  // per SMTP transaction; 0: no limit

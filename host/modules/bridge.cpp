@@ -415,6 +415,31 @@ juniper_status http_post_form(juniper_ctx* ctx, juniper_str url, juniper_str for
   return st;
 }
 
+juniper_status http_request(juniper_ctx* ctx, juniper_str request_json, juniper_str body, juniper_sink* out_json,
+                            juniper_sink* out_body, juniper_error* err) {
+  (void)ctx;
+  return guarded(err, [&] {
+    const nlohmann::json rq = nlohmann::json::parse(view(request_json));
+    http::ClientRequest r;
+    r.method = rq.value("method", "GET");
+    r.url = rq.value("url", "");
+    r.timeout = std::chrono::seconds(std::clamp(rq.value("timeout", 30), 1, 600));
+    if (rq.contains("headers") && rq["headers"].is_object()) {
+      for (const auto& [k, v] : rq["headers"].items()) r.headers.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
+    }
+    r.body.assign(body.data, body.size);
+    http::ClientResponse answer;
+    try {
+      answer = http::request(r, tls::extra_ca_file());
+    } catch (const std::runtime_error& e) {
+      throw TemporaryError(e.what());
+    }
+    to_sink(out_json, nlohmann::json{{"status", answer.status}, {"headers", answer.headers}}.dump(-1, ' ', false,
+                                                                                               nlohmann::json::error_handler_t::replace));
+    to_sink(out_body, answer.body);
+  });
+}
+
 juniper_status record_lock(juniper_ctx* ctx, juniper_str model, int64_t id, juniper_error* err) {
   return guarded(err, [&] {
     auto& env = env_of(ctx);
@@ -480,7 +505,8 @@ const juniper_host_api kHost = {sizeof(juniper_host_api),
                                 smtp_close,
                                 imap_check,
                                 claim_acquire,
-                                claim_release};
+                                claim_release,
+                                http_request};
 
 }  // namespace
 

@@ -76,6 +76,8 @@ const std::map<std::string, HookPolicy, std::less<>>& catalog() {
   static const std::map<std::string, HookPolicy, std::less<>> c = {
       {"record.changed", HookPolicy::notify},          // {"model","id","op"} after create/write/delete
       {"mail.transport", HookPolicy::first_handled},   // credentials for an outgoing server kind
+      {"mail.deliver", HookPolicy::first_handled},     // one mail, by the module (juniper_mail.h)
+      {"mail.check", HookPolicy::first_handled},       // Test Connection of a module-delivered server
       {"mail.fetch.login", HookPolicy::first_handled}  // credentials for an incoming server kind
   };
   return c;

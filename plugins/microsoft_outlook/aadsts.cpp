@@ -20,8 +20,8 @@ std::string explain(const std::string& error, const std::string& description) {
       {50194, "This Azure app is single-tenant: set the Tenant in Settings to your tenant ID or domain instead of "
               "'common'."},
       {700016, "No app with this Client ID exists in that directory: check the Client ID and the Tenant in Settings."},
-      {65001, "The permissions were not granted: an administrator must consent to SMTP.Send / IMAP.AccessAsUser.All "
-              "for this app, then connect the account again."},
+      {65001, "The permissions were not granted: consent to SMTP.Send / IMAP.AccessAsUser.All (or Mail.Send / "
+              "Mail.ReadWrite for Microsoft Graph) for this app, then connect the account again."},
       {65004, "The sign-in was cancelled at Microsoft (consent declined). Connect the account again and accept the "
               "permissions."},
       {70000, "The sign-in has expired or was already used: connect the account again."},

@@ -2,6 +2,7 @@
 // and incoming (IMAP XOAUTH2) mail servers. It supplies credentials and policy; the host sends
 // and fetches (hooks mail.transport and mail.fetch.login).
 #include "aadsts.hpp"
+#include "graph.hpp"
 #include "oauth.hpp"
 #include "pages.hpp"
 
@@ -27,6 +28,8 @@ std::vector<sdk::Field> token_fields() {
   return {sdk::Field::secret("microsoft_outlook_refresh_token", "Outlook Refresh Token").hidden(),
           sdk::Field::secret("microsoft_outlook_access_token", "Outlook Access Token").hidden(),
           sdk::Field::integer("microsoft_outlook_access_token_expiration", "Outlook Access Token Expiration").hidden(),
+          // The scopes the access token was issued for (a token serves one resource).
+          sdk::Field::chars("microsoft_outlook_token_scope", "Outlook Token Scope").hidden(),
           sdk::Field::selection("microsoft_outlook_token_status", "Outlook Token",
                                 {{"missing", "Outlook Token Missing"}, {"valid", "Outlook Token Valid"},
                                  {"refresh_failed", "Outlook Token Invalid"}})
@@ -39,6 +42,11 @@ std::vector<sdk::Field> token_fields() {
 void declare_outgoing(sdk::Registrar& reg) {
   const Kind& k = outlook::kOutgoing;
   reg.extend(k.model, token_fields());
+  reg.extend(k.model, {sdk::Field::selection("outlook_transport", "Outlook Transport",
+                                             {{"smtp", "SMTP (XOAUTH2)"}, {"graph", "Microsoft Graph API"}})
+                           .defaults("smtp")
+                           .help("Microsoft Graph API when Authenticated SMTP is disabled for the mailbox or tenant "
+                                 "(5.7.139). Switching needs the consent for the other permissions: reconnect if asked.")});
   reg.extend_selection(k.model, "smtp_authentication", {{"outlook", "Outlook OAuth Authentication"}}, "login", "Outlook");
   reg.change_default(k.model, "smtp_authentication", "outlook",
                      {{"smtp_host", "smtp.office365.com"}, {"smtp_port", 587}, {"smtp_encryption", "starttls"},
@@ -150,7 +158,8 @@ void confirm(sdk::Context& ctx, const sdk::Request& rq, sdk::Response& rs) {
     rs.html(403, outlook::forbidden_page());
     return;
   }
-  const auto r = outlook::redeem_code(ctx, *c.kind, code, c.verifier);
+  const std::string scope = outlook::scope_for(*c.kind, ctx.read(c.kind->model, c.record_id));
+  const auto r = outlook::redeem_code(ctx, scope, code, c.verifier);
   if (!r.tokens) {
     rs.html(200, outlook::error_page(r.error.message, record_url(*c.kind, c.record_id)));
     return;
@@ -160,6 +169,7 @@ void confirm(sdk::Context& ctx, const sdk::Request& rq, sdk::Response& rs) {
             {{"microsoft_outlook_refresh_token", r.tokens->refresh_token},
              {"microsoft_outlook_access_token", r.tokens->access_token},
              {"microsoft_outlook_access_token_expiration", r.tokens->expires_at},
+             {"microsoft_outlook_token_scope", scope},
              {"microsoft_outlook_token_status", "valid"},
              {"microsoft_outlook_token_error", nullptr},
              {"microsoft_outlook_token_error_date", nullptr}});
@@ -174,6 +184,8 @@ std::optional<json> credentials(sdk::Context& ctx, const json& payload) {
   const Kind* k = outlook::kind_of(payload.value("model", ""));
   if (k == nullptr) return std::nullopt;
   const std::int64_t id = payload.value("id", 0L);
+  // Graph: the module sends each mail itself (mail.deliver), no SMTP credentials needed.
+  if (k == &outlook::kOutgoing && outlook::graph::selected(ctx.read(k->model, id))) return json{{"delivery", "module"}};
   const std::string token = outlook::access_token(ctx, *k, id, payload.value("fresh", false));
   const json rec = ctx.read(k->model, id);
   return json{{"auth", "xoauth2"}, {"user", text(rec, k->user_field)}, {"secret", token}};
@@ -241,6 +253,8 @@ struct MicrosoftOutlook {
     reg.hook("record.changed", 10, follow_username);
     reg.hook("mail.transport", 10, credentials);
     reg.hook("mail.fetch.login", 10, credentials);
+    reg.hook(JUNIPER_HOOK_MAIL_DELIVER, 10, outlook::graph::deliver);
+    reg.hook(JUNIPER_HOOK_MAIL_CHECK, 10, outlook::graph::check);
   }
 
   // Nothing sends with a half configuration: Outlook servers are deactivated before the host

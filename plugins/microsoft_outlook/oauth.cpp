@@ -78,9 +78,7 @@ std::string form_query(const std::vector<std::pair<std::string, std::string>>& p
   return q;
 }
 
-std::string scope_of(const Kind& kind) { return std::string("offline_access ") + kind.scope; }
-
-TokenResult token_request(sdk::Context& ctx, const Kind& kind, json form) {
+TokenResult token_request(sdk::Context& ctx, const std::string& scope, json form) {
   TokenResult r;
   const auto id = ctx.param("microsoft_outlook_client_id");
   const auto secret = ctx.param("microsoft_outlook_client_secret");
@@ -90,7 +88,7 @@ TokenResult token_request(sdk::Context& ctx, const Kind& kind, json form) {
   }
   form["client_id"] = *id;
   form["client_secret"] = *secret;
-  form["scope"] = scope_of(kind);
+  form["scope"] = "offline_access " + scope;
   form["redirect_uri"] = redirect_uri(ctx);
   json reply;
   try {
@@ -141,6 +139,18 @@ std::string now_iso() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+std::string scope_for(const Kind& kind, const json& rec) {
+  const bool graph = rec.contains("outlook_transport") && rec["outlook_transport"] == "graph";
+  if (!graph) return kind.scope;
+  return std::string(&kind == &kOutgoing ? "https://graph.microsoft.com/Mail.Send" : "https://graph.microsoft.com/Mail.ReadWrite") +
+         " https://graph.microsoft.com/User.Read";
+}
+
+std::string token_scope(const Kind& kind, const json& rec) {
+  const auto& s = rec.value("microsoft_outlook_token_scope", json());
+  return s.is_string() && !s.get<std::string>().empty() ? s.get<std::string>() : kind.scope;  // before 1.1: Exchange
 }
 
 std::string authority(sdk::Context& ctx) {
@@ -211,7 +221,7 @@ std::string authorize_url_for(sdk::Context& ctx, const Kind& kind, std::int64_t 
                                                         {"response_type", "code"},
                                                         {"redirect_uri", redirect_uri(ctx)},
                                                         {"response_mode", "query"},
-                                                        {"scope", scope_of(kind)}};
+                                                        {"scope", "offline_access " + scope_for(kind, rec)}};
   if (!login.empty()) q.emplace_back("login_hint", login);
   q.emplace_back("state", state.dump());
   q.emplace_back("code_challenge", pkce_challenge(verifier));
@@ -381,12 +391,12 @@ StateCheck check_state(sdk::Context& ctx, const std::string& state_text, const s
   return c;
 }
 
-TokenResult redeem_code(sdk::Context& ctx, const Kind& kind, const std::string& code, const std::string& verifier) {
-  return token_request(ctx, kind, {{"grant_type", "authorization_code"}, {"code", code}, {"code_verifier", verifier}});
+TokenResult redeem_code(sdk::Context& ctx, const std::string& scope, const std::string& code, const std::string& verifier) {
+  return token_request(ctx, scope, {{"grant_type", "authorization_code"}, {"code", code}, {"code_verifier", verifier}});
 }
 
-TokenResult refresh(sdk::Context& ctx, const Kind& kind, const std::string& refresh_token) {
-  return token_request(ctx, kind, {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token}});
+TokenResult refresh(sdk::Context& ctx, const std::string& scope, const std::string& refresh_token) {
+  return token_request(ctx, scope, {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token}});
 }
 
 namespace {
@@ -398,9 +408,10 @@ std::int64_t expiry_of(const json& rec) {
 
 // The record's access token when it can be used: not about to expire and, when a fresh one is
 // wanted, not the one the caller saw refused.
-std::optional<std::string> usable(const json& rec, bool force, const std::string& refused) {
+std::optional<std::string> usable(const Kind& kind, const json& rec, bool force, const std::string& refused) {
   const std::string access = text(rec, "microsoft_outlook_access_token");
   if (access.empty() || expiry_of(rec) - kRefreshMargin <= now_unix()) return std::nullopt;
+  if (token_scope(kind, rec) != scope_for(kind, rec)) return std::nullopt;  // issued for the other resource
   if (force && access == refused) return std::nullopt;
   return access;
 }
@@ -414,7 +425,8 @@ std::string refresh_and_store(sdk::Context& ctx, const Kind& kind, std::int64_t 
     throw sdk::Error(JUNIPER_ERR_INVALID, "Connect the Outlook account of server \u201c" + name +
                                               "\u201d (Connect your Outlook account) before using it.");
   }
-  const TokenResult r = refresh(ctx, kind, refresh_token);
+  const std::string scope = scope_for(kind, rec);
+  const TokenResult r = refresh(ctx, scope, refresh_token);
   if (!r.tokens) {
     ctx.write(kind.model, id, {{"microsoft_outlook_token_status", "refresh_failed"},
                                {"microsoft_outlook_token_error", r.error.message},
@@ -425,6 +437,7 @@ std::string refresh_and_store(sdk::Context& ctx, const Kind& kind, std::int64_t 
   ctx.write(kind.model, id, {{"microsoft_outlook_refresh_token", r.tokens->refresh_token},
                              {"microsoft_outlook_access_token", r.tokens->access_token},
                              {"microsoft_outlook_access_token_expiration", r.tokens->expires_at},
+                             {"microsoft_outlook_token_scope", scope},
                              {"microsoft_outlook_token_status", "valid"},
                              {"microsoft_outlook_token_error", nullptr},
                              {"microsoft_outlook_token_error_date", nullptr}});
@@ -442,7 +455,7 @@ std::string access_token(sdk::Context& ctx, const Kind& kind, std::int64_t id, b
   const std::string refused = force ? text(ctx.read(kind.model, id), "microsoft_outlook_access_token") : "";
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(kTokenTimeout * 3);
   while (true) {
-    if (const auto t = usable(ctx.read(kind.model, id), force, refused)) return *t;
+    if (const auto t = usable(kind, ctx.read(kind.model, id), force, refused)) return *t;
     if (const auto held = ctx.try_claim(claim, std::chrono::seconds(kTokenTimeout * 3))) {
       struct Release {
         sdk::Context& ctx;
@@ -451,7 +464,7 @@ std::string access_token(sdk::Context& ctx, const Kind& kind, std::int64_t id, b
         ~Release() { ctx.release(name, token); }
       } release{ctx, claim, *held};
       const json rec = ctx.read(kind.model, id);  // another holder may have refreshed just before
-      if (const auto t = usable(rec, force, refused)) return *t;
+      if (const auto t = usable(kind, rec, force, refused)) return *t;
       return refresh_and_store(ctx, kind, id, rec);
     }
     if (std::chrono::steady_clock::now() > give_up) {

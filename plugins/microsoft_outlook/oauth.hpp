@@ -100,8 +100,14 @@ struct TokenResult {
   std::optional<Tokens> tokens;
   TokenError error;
 };
-TokenResult redeem_code(sdk::Context& ctx, const Kind& kind, const std::string& code, const std::string& verifier);
-TokenResult refresh(sdk::Context& ctx, const Kind& kind, const std::string& refresh_token);
+// The scopes a record's tokens are for (one resource per token: Microsoft refuses mixed
+// requests): Exchange's SMTP.Send / IMAP.AccessAsUser.All, or Graph's when the record's
+// outlook_transport is "graph". token_scope: what the stored access token was issued for.
+std::string scope_for(const Kind& kind, const json& rec);
+std::string token_scope(const Kind& kind, const json& rec);
+
+TokenResult redeem_code(sdk::Context& ctx, const std::string& scope, const std::string& code, const std::string& verifier);
+TokenResult refresh(sdk::Context& ctx, const std::string& scope, const std::string& refresh_token);
 
 // A fresh access token for the record (refreshed 5 minutes ahead of expiry, one refresh at a
 // time, the rotated refresh token stored in the same commit). `force` refreshes anyway.

@@ -319,6 +319,14 @@ bool tls_error(CURLcode rc) {
   }
 }
 
+// A handshake the peer cut (EOF or reset) rather than one it refused (alert, bad certificate).
+bool handshake_cut(CURL* h, std::string_view detail) {
+  long os_errno = 0;
+  if (h) curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+  return os_errno == ECONNRESET || os_errno == EPIPE || icontains(detail, "unexpected eof") ||
+         icontains(detail, "SSL_ERROR_SYSCALL") || icontains(detail, "connection reset");
+}
+
 bool connection_error(CURLcode rc) {
   switch (rc) {
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -650,6 +658,10 @@ Result Session::Impl::classify(CURLcode rc, CURL* h, const Transcript& t, const 
   } else if (rc == CURLE_LOGIN_DENIED || rc == CURLE_AUTH_ERROR) {
     if (refusal && t.last_phase == Phase::auth) return classify_reply(t, from, recipients, size);
     out = make(Outcome::auth_failed, auth_rejected(t));
+  } else if (rc == CURLE_SSL_CONNECT_ERROR && handshake_cut(h, detail)) {
+    // The server went away in the handshake (a restart, a stop): nothing to fix in the settings.
+    out = make(Outcome::connection_failed, "The connection to " + hp + " was closed during the TLS handshake (" + detail +
+                                               "). The mail will be retried; if this persists, check the server.");
   } else if (tls_error(rc)) {
     if (refusal && t.last_phase == Phase::starttls) return classify_reply(t, from, recipients, size);
     switch (rc) {

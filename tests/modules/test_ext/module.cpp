@@ -24,6 +24,7 @@ struct TestExt {
       }
     });
     mail_probe(reg);
+    api_delivery(reg);
   }
   static void uninstall(sdk::Context& ctx) { ctx.set_param("test_ext.uninstalled", "yes"); }
 
@@ -44,6 +45,29 @@ struct TestExt {
     });
     reg.action("test_base.partner", "imap_probe", "IMAP Probe", [](sdk::Context& ctx, std::int64_t) {
       return ctx.imap_check(json::parse(ctx.param("test_ext.imap_endpoint").value_or("{}")));
+    });
+  }
+
+  // A mail API instead of SMTP (ABI 1.3): outgoing servers of kind "test_api" are delivered by
+  // this module. It answers what the parameter test_ext.deliver says (default: sent) and notes
+  // each payload it got in test_ext.delivered (a JSON array).
+  static void api_delivery(sdk::Registrar& reg) {
+    reg.extend_selection("ir.mail_server", "smtp_authentication", {{"test_api", "Test API"}}, "login");
+    reg.hook(JUNIPER_HOOK_MAIL_TRANSPORT, 20, [](sdk::Context&, const json& p) -> std::optional<json> {
+      if (p.value("kind", "") != "test_api") return std::nullopt;
+      return json{{"delivery", "module"}};
+    });
+    reg.hook(JUNIPER_HOOK_MAIL_DELIVER, 20, [](sdk::Context& ctx, const json& p) -> std::optional<json> {
+      if (p.value("kind", "") != "test_api") return std::nullopt;
+      json seen = json::parse(ctx.param("test_ext.delivered").value_or("[]"));
+      json note = p;
+      note.erase("message");
+      note["has_message_id"] = p.value("message", "").find("Message-ID: <") != std::string::npos;
+      seen.push_back(note);
+      ctx.set_param("test_ext.delivered", seen.dump());
+      const json answer = json::parse(ctx.param("test_ext.deliver").value_or(R"({"outcome": "sent"})"));
+      if (answer.contains("throw")) throw sdk::Error(answer["throw"].get<int>(), answer.value("reason", "thrown"));
+      return answer;
     });
   }
 };

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <juniper/sdk/c/juniper_host.h>
+#include <juniper/sdk/c/juniper_mail.h>
 
 #include <nlohmann/json.hpp>
 
@@ -167,6 +168,34 @@ class Context {
     return nlohmann::json::parse(out);
   }
   // {"status": 200, "body": "..."}; throws Error(JUNIPER_ERR_TEMPORARY) when unreachable.
+  // Any HTTP request (ABI 1.3). Throws Error(JUNIPER_ERR_TEMPORARY) on a transport failure;
+  // every HTTP status is an answer.
+  struct HttpReply {
+    long status = 0;
+    nlohmann::json headers;  // lower-case names
+    std::string body;
+    std::string header(const std::string& name) const {
+      return headers.contains(name) && headers[name].is_string() ? headers[name].get<std::string>() : "";
+    }
+  };
+  HttpReply http(std::string_view method, std::string_view url, const nlohmann::json& headers, std::string_view body = {},
+                 int32_t timeout_seconds = 30) const {
+    require(JUNIPER_HOST_HAS(&host(), http_request), "http_request");
+    const std::string rq =
+        nlohmann::json{{"method", method}, {"url", url}, {"headers", headers}, {"timeout", timeout_seconds}}.dump();
+    std::string meta;
+    HttpReply out;
+    auto meta_sink = detail::string_sink(meta);
+    auto body_sink = detail::string_sink(out.body);
+    call([&](juniper_error* e) {
+      return host().http_request(ctx_, detail::str(rq), detail::str(body), &meta_sink, &body_sink, e);
+    });
+    const auto m = nlohmann::json::parse(meta);
+    out.status = m.value("status", 0L);
+    out.headers = m.value("headers", nlohmann::json::object());
+    return out;
+  }
+
   nlohmann::json post_form(std::string_view url, const nlohmann::json& form, int32_t timeout_seconds = 10) const {
     require(JUNIPER_HOST_HAS(&host(), http_post_form), "http_post_form");
     std::string out;

@@ -138,6 +138,10 @@ void Server::serve(int fd) {
       send_line(fd, "221 2.0.0 Bye");
       return;
     } else if (verb == "STARTTLS") {
+      if (script_.close_at_starttls) {
+        send_line(fd, "220 2.0.0 Ready to start TLS");
+        return;
+      }
       send_line(fd, "454 4.7.0 TLS not available");
     } else {
       send_line(fd, "502 5.5.2 Error: command not recognized");

@@ -16,6 +16,7 @@ struct Script {
   std::string greeting = "220 fake.test ESMTP";
   bool silent = false;           // accept, never say anything
   bool offer_starttls = false;   // (never actually starts TLS)
+  bool close_at_starttls = false;  // "220 Ready to start TLS", then close (a server going down)
   bool offer_auth = true;        // "250-AUTH PLAIN LOGIN"
   std::string auth_reply = "235 2.7.0 Authentication successful";
   std::string mail_reply = "250 2.1.0 Ok";

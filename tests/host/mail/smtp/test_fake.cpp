@@ -201,6 +201,21 @@ TEST_CASE("fake: STARTTLS required but not offered: tls_failed", "[fake]") {
   CHECK(server.messages() == 0);
 }
 
+TEST_CASE("fake: the server closes the connection in the TLS handshake: connection_failed, retried", "[fake]") {
+  // What a stopping Postfix does to a session that just said STARTTLS: not a TLS setting to fix.
+  fake_smtp::Script s;
+  s.offer_starttls = true;
+  s.close_at_starttls = true;
+  fake_smtp::Server server(s);
+  Endpoint e = plain(server);
+  e.security = Security::starttls;
+  const Result r = Session(e, creds()).send(mail());
+  INFO(describe(r));
+  CHECK(r.outcome == Outcome::connection_failed);
+  CHECK(r.transient());
+  CHECK(server.messages() == 0);
+}
+
 TEST_CASE("fake: a server that never greets: connection_failed after the timeout", "[fake]") {
   fake_smtp::Script s;
   s.silent = true;

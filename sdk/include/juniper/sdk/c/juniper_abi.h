@@ -23,9 +23,11 @@
 /* Major: breaking change (it is part of the entry symbol's name). Minor: additive only.
  * 1.1: juniper_selection_extension_desc.checkbox_label; host table smtp_open, smtp_send,
  *      smtp_close, imap_check.
- * 1.2: host table claim_acquire, claim_release. */
+ * 1.2: host table claim_acquire, claim_release.
+ * 1.3: host table http_request; the mail.transport answer {"delivery": "module"} and the
+ *      mail.deliver hook (juniper_mail.h). */
 #define JUNIPER_ABI_MAJOR 1
-#define JUNIPER_ABI_MINOR 2
+#define JUNIPER_ABI_MINOR 3
 
 #define JUNIPER_MODULE_EXPORT JUNIPER_EXTERN_C __attribute__((visibility("default")))
 

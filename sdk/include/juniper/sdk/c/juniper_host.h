@@ -116,7 +116,18 @@ typedef struct juniper_host_api {
   juniper_status (*claim_acquire)(juniper_ctx* ctx, juniper_str name, int32_t seconds, juniper_sink* out_token,
                                   juniper_error* err);
   void (*claim_release)(juniper_ctx* ctx, juniper_str name, juniper_str token);
-  /* v1.2 ends here; append only. */
+  /* v1.2 ends here. */
+
+  /* v1.3: any HTTP request, for a provider's REST API (libcurl; certificates always verified).
+   * request_json: {"method": "POST", "url": "https://...", "headers": {"Authorization": "...",
+   * "Content-Type": "text/plain"}, "timeout": 30}; body: the request body. Whatever the HTTP
+   * status: out_json {"status": 202, "headers": {"retry-after": "3", ...}} (names in lower
+   * case) and the answer's bytes in out_body. A transport failure (refused, timeout, TLS, an
+   * answer over 16 MB) is JUNIPER_ERR_TEMPORARY with the reason; request headers never appear
+   * in it. Call it outside a transaction (hooks such as mail.deliver run outside one). */
+  juniper_status (*http_request)(juniper_ctx* ctx, juniper_str request_json, juniper_str body, juniper_sink* out_json,
+                                 juniper_sink* out_body, juniper_error* err);
+  /* v1.3 ends here; append only. */
 } juniper_host_api;
 
 /* Whether `api` is new enough to have `member` (OBS's HAS_VAL). */

@@ -1,0 +1,154 @@
+#include "graph.hpp"
+
+#include "oauth.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace outlook::graph {
+namespace {
+
+std::string text(const json& rec, const char* field) {
+  return rec.contains(field) && rec[field].is_string() ? rec[field].get<std::string>() : "";
+}
+
+std::string base64(std::string_view data) {
+  std::string out(4 * ((data.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(data.data()),
+                                static_cast<int>(data.size()));
+  out.resize(static_cast<std::size_t>(std::max(n, 0)));
+  return out;
+}
+
+// Graph takes the recipients of a MIME message from its headers: the Bcc ones, which the host
+// keeps out of the message, go back in as a Bcc header (Graph removes it on delivery).
+std::string with_bcc(std::string mime, const json& bcc) {
+  if (!bcc.is_array() || bcc.empty()) return mime;
+  std::string line = "Bcc: ";
+  for (std::size_t i = 0; i < bcc.size(); ++i) line += (i ? ",\r\n " : "") + bcc[i].get<std::string>();
+  return line + "\r\n" + mime;
+}
+
+long seconds_of(const std::string& retry_after, long fallback) {
+  if (retry_after.empty() || !std::all_of(retry_after.begin(), retry_after.end(), [](unsigned char c) { return std::isdigit(c); }) ||
+      retry_after.size() > 6) {
+    return fallback;
+  }
+  return std::clamp(std::stol(retry_after), 1L, 24L * 3600);
+}
+
+json result(const char* outcome, const std::string& reason) { return {{"outcome", outcome}, {"reason", reason}}; }
+
+// The badge shows the problem and the Connect button comes back.
+void needs_reconnect(sdk::Context& ctx, std::int64_t id, const std::string& why) {
+  ctx.write(kOutgoing.model, id, {{"microsoft_outlook_token_status", "refresh_failed"},
+                                  {"microsoft_outlook_token_error", why},
+                                  {"microsoft_outlook_token_error_date", now_iso()}});
+}
+
+bool ours(const json& payload) {
+  return payload.value("kind", "") == "outlook" && payload.value("model", "") == kOutgoing.model;
+}
+
+json bearer(const std::string& token, const char* content_type = nullptr) {
+  json h = {{"Authorization", "Bearer " + token}};
+  if (content_type != nullptr) h["Content-Type"] = content_type;
+  return h;
+}
+
+}  // namespace
+
+bool selected(const json& server) { return text(server, "outlook_transport") == "graph"; }
+
+std::string endpoint(sdk::Context& ctx) {
+  std::string e = ctx.param("microsoft_outlook.graph_endpoint").value_or("https://graph.microsoft.com/v1.0/");
+  if (e.empty() || e.back() != '/') e += '/';
+  return e;
+}
+
+json outcome_of(long status, const std::string& body, const std::string& retry_after, const std::string& mailbox,
+                const std::string& from) {
+  if (status == 202 || status == 200) return result("sent", "");
+  std::string code, message;
+  try {
+    const json j = json::parse(body);
+    code = j.at("error").value("code", "");
+    message = j.at("error").value("message", "");
+  } catch (const json::exception&) {
+  }
+  const std::string said = "Microsoft Graph answered " + std::to_string(status) + (code.empty() ? "" : " " + code) +
+                           (message.empty() ? "" : " (" + message + ")");
+  if (status == 429 || status == 503 || status == 504) {
+    const long after = seconds_of(retry_after, status == 429 ? 60 : 30);
+    json out = result("throttled", said + ". Microsoft asked to slow down: this server's mails wait " + std::to_string(after) +
+                                       " s, no attempt counted.");
+    out["retry_after"] = after;
+    return out;
+  }
+  if (status == 401) {
+    return result("wait", said + ". Microsoft Graph refused the access token of " + mailbox +
+                              ": reconnect the Outlook account (Connect your Outlook account).");
+  }
+  if (status == 403 && code == "ErrorSendAsDenied") {
+    return result("failed", said + ". " + mailbox + " may not send as " + from +
+                                ": give it Send As rights on that mailbox in Exchange, or send from " + mailbox + ".");
+  }
+  if (status == 403) {
+    return result("wait", said + ". The consent lacks Mail.Send for " + mailbox +
+                              ": reconnect the Outlook account (Connect your Outlook account) and accept sending mail.");
+  }
+  if (status == 413) {
+    return result("failed", said + ". The message is larger than Microsoft Graph takes in one request (4 MB): reduce the "
+                                   "attachments, or send this server's mail through SMTP.");
+  }
+  if (status >= 500 || status == 0) return result("retry", said + ". The mail will be retried.");
+  return result("failed", said + ". Correct the mail (or cancel it) and retry.");
+}
+
+std::optional<json> deliver(sdk::Context& ctx, const json& payload) {
+  if (!ours(payload)) return std::nullopt;
+  const std::int64_t id = payload.value("id", std::int64_t{0});
+  const json server = ctx.read(kOutgoing.model, id);
+  if (!selected(server)) return std::nullopt;
+  const std::string mailbox = text(server, "smtp_user");
+  const std::string from = payload.value("from", "");
+  // One copy in base64 (what Graph's MIME form wants); the plain text is dropped at once.
+  const std::string body = base64(with_bcc(payload.value("message", ""), payload.value("bcc", json::array())));
+  if (body.size() > kMaxRequest) {
+    return result("failed", "The message is " + std::to_string(body.size() >> 20) +
+                                " MB once encoded: larger than the 4 MB Microsoft Graph takes in one request. Reduce the "
+                                "attachments, or send this server's mail through SMTP.");
+  }
+  const std::string url = endpoint(ctx) + "me/sendMail";
+  for (int attempt = 0;; ++attempt) {
+    const std::string token = access_token(ctx, kOutgoing, id, attempt > 0);
+    const auto r = ctx.http("POST", url, bearer(token, "text/plain"), body, 60);
+    if (r.status == 401 && attempt == 0) continue;  // revoked or expired early: one fresh token
+    json out = outcome_of(r.status, r.body, r.header("retry-after"), mailbox, from);
+    if (out["outcome"] == "wait") needs_reconnect(ctx, id, out["reason"].get<std::string>());
+    return out;
+  }
+}
+
+std::optional<json> check(sdk::Context& ctx, const json& payload) {
+  if (!ours(payload)) return std::nullopt;
+  const std::int64_t id = payload.value("id", std::int64_t{0});
+  const json server = ctx.read(kOutgoing.model, id);
+  if (!selected(server)) return std::nullopt;
+  const std::string mailbox = text(server, "smtp_user");
+  const auto r = ctx.http("GET", endpoint(ctx) + "me", bearer(access_token(ctx, kOutgoing, id, false)), {}, 30);
+  if (r.status != 200) {
+    throw sdk::Error(JUNIPER_ERR_INVALID, outcome_of(r.status, r.body, r.header("retry-after"), mailbox, mailbox)["reason"]);
+  }
+  std::string who = mailbox;
+  try {
+    const json me = json::parse(r.body);
+    who = me.value("mail", me.value("userPrincipalName", mailbox));
+  } catch (const json::exception&) {
+  }
+  return json{{"message", "Connection Test Successful! Microsoft Graph accepts the token of " + who + "."}};
+}
+
+}  // namespace outlook::graph

@@ -1,0 +1,33 @@
+// Sending through Microsoft Graph (POST /me/sendMail, the message as MIME) for Outlook servers
+// whose transport is "graph": tenants where Authenticated SMTP is disabled (5.7.139).
+#pragma once
+
+#include <juniper/sdk/context.hpp>
+
+#include <optional>
+#include <string>
+
+namespace outlook::graph {
+
+namespace sdk = juniper::sdk;
+using json = nlohmann::json;
+
+// Graph takes at most 4 MB per request (the base64 MIME included).
+inline constexpr std::size_t kMaxRequest = 4u << 20;
+
+// Whether an outgoing server record sends through Graph.
+bool selected(const json& server);
+
+// "https://graph.microsoft.com/v1.0/" or the microsoft_outlook.graph_endpoint parameter.
+std::string endpoint(sdk::Context& ctx);
+
+// What a Graph answer means for the mail (outcome/reason/retry_after of the mail.deliver
+// hook). `mailbox`: the signed-in account; `from`: the sender the mail asked for.
+json outcome_of(long status, const std::string& body, const std::string& retry_after, const std::string& mailbox,
+                const std::string& from);
+
+// Hooks mail.deliver and mail.check (std::nullopt: not an Outlook server on Graph).
+std::optional<json> deliver(sdk::Context& ctx, const json& payload);
+std::optional<json> check(sdk::Context& ctx, const json& payload);
+
+}  // namespace outlook::graph

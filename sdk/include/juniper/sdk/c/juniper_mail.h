@@ -1,0 +1,46 @@
+/* The host's mail hooks: names, payloads (JSON) and answers. A handler answers
+ * JUNIPER_ERR_UNSUPPORTED for a record that is not its business; the next handler is asked.
+ * Every mail hook runs outside any transaction and may wait on the network.
+ *
+ * "mail.transport"   (an outgoing server whose smtp_authentication the host does not know)
+ *   payload {"model": "ir.mail_server", "id": 3, "kind": "outlook", "fresh": false}
+ *   answer  {"auth": "xoauth2" | "password" | "none", "user": "...", "secret": "..."}: the host
+ *           sends over SMTP with these credentials ("fresh": true after a refused login: the
+ *           cached token was refused, bring a new one);
+ *       or  {"delivery": "module"} (ABI 1.3): the module delivers each mail itself through
+ *           "mail.deliver" (an HTTP mail API instead of SMTP).
+ *
+ * "mail.deliver"     (ABI 1.3; for servers whose transport answered {"delivery": "module"})
+ *   payload {"model": "ir.mail_server", "id": 3, "kind": "outlook", "mail_id": 12,
+ *            "from": "<envelope sender>", "to": ["..."], "message": "<RFC 5322 text, CRLF>"}
+ *   answer  {"outcome": "sent" | "retry" | "throttled" | "wait" | "failed",
+ *            "reason": "<a sentence for the administrator: what happened, what to do>",
+ *            "retry_after": 30}
+ *     sent       delivered;
+ *     retry      a transient failure: retried with back-off, an attempt counted;
+ *     throttled  the service asked to slow down: this mail and the rest of the server's batch
+ *                wait retry_after seconds, no attempt counted;
+ *     wait       a configuration to fix (consent, rights): the mail waits with the reason and
+ *                goes once fixed, no attempt counted;
+ *     failed     this mail cannot be delivered as it is (exception, with the reason).
+ *
+ * "mail.check"       (ABI 1.3; Test Connection of such a server)
+ *   payload {"model": "ir.mail_server", "id": 3, "kind": "outlook"}
+ *   answer  {"message": "Connection Test Successful! ..."}; an error status with the reason.
+ *
+ * "mail.fetch.login" (an incoming server whose server_type the host does not know)
+ *   payload {"model": "fetchmail.server", "id": 2, "kind": "outlook", "fresh": false}
+ *   answer  as mail.transport's credentials; the host fetches over IMAP.
+ *
+ * "record.changed"   payload {"model": "...", "id": 3, "op": "create" | "write" | "delete"}
+ */
+#ifndef JUNIPER_SDK_C_JUNIPER_MAIL_H
+#define JUNIPER_SDK_C_JUNIPER_MAIL_H
+
+#define JUNIPER_HOOK_MAIL_TRANSPORT "mail.transport"
+#define JUNIPER_HOOK_MAIL_DELIVER "mail.deliver"
+#define JUNIPER_HOOK_MAIL_CHECK "mail.check"
+#define JUNIPER_HOOK_MAIL_FETCH_LOGIN "mail.fetch.login"
+#define JUNIPER_HOOK_RECORD_CHANGED "record.changed"
+
+#endif

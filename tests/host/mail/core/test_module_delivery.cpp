@@ -1,0 +1,120 @@
+// Servers whose module delivers each mail itself (SDK 1.3: mail.transport answers
+// {"delivery": "module"}, then mail.deliver per mail): what the host does with each outcome.
+// The test_ext module plays the mail API; its answer is the parameter test_ext.deliver.
+#include "mail_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+using juniper::test::has;
+using juniper::test::MailHost;
+using json = nlohmann::json;
+namespace mail = juniper::mail;
+namespace records = juniper::records;
+
+namespace {
+
+struct ApiHost : MailHost {
+  std::int64_t server = 0;
+  ApiHost() {
+    auto lock = host->db().lock();
+    host->modules().install({"test_ext"});
+    custom_servers(true);
+    auto e = env();
+    server = records::create(e, mail::kOutgoingServer,
+                             {{"name", "Mail API"}, {"smtp_authentication", "test_api"}, {"from_filter", "example.com"}});
+  }
+  json delivered() {
+    auto e = env();
+    return json::parse(records::param_get(e, "test_ext.delivered").value_or("[]"));
+  }
+  std::chrono::seconds wait_of(const json& m) {
+    return -mail::age_of(m["next_try"].get<std::string>(), std::chrono::system_clock::now());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("module delivery: sent mails carry the envelope, the Bcc apart and the built message", "[mail][module-delivery]") {
+  ApiHost t;
+  auto lock = t.host->db().lock();
+  std::int64_t id = 0;
+  {
+    auto e = t.env();
+    mail::Draft d;
+    d.email_from = "shop@example.com";
+    d.email_to = "a@example.org";
+    d.email_cc = "b@example.org";
+    d.email_bcc = "hidden@example.org";
+    d.subject = "By API";
+    d.body_text = "hello";
+    id = mail::enqueue(e, d);
+  }
+  const auto report = t.process();
+  CHECK(report.sent == 1);
+  CHECK(report.connections == 0);  // no SMTP session
+  const auto m = t.mail(id);
+  CHECK(m["state"] == "sent");
+  CHECK(m["server_used_id"] == t.server);
+  const auto seen = t.delivered();
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0]["id"] == t.server);
+  CHECK(seen[0]["mail_id"] == id);
+  CHECK(seen[0]["from"] == "shop@example.com");
+  CHECK(seen[0]["to"] == json::array({"a@example.org", "b@example.org"}));
+  CHECK(seen[0]["bcc"] == json::array({"hidden@example.org"}));
+  CHECK(seen[0]["has_message_id"] == true);
+}
+
+TEST_CASE("module delivery: each outcome becomes the mail's state, and a throttle holds the rest of the batch",
+          "[mail][module-delivery]") {
+  ApiHost t;
+  auto lock = t.host->db().lock();
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(t.send("shop@example.com", "c@example.org", "mail " + std::to_string(i)));
+
+  SECTION("throttled: every mail of the server waits retry_after, no attempt counted, asked once") {
+    t.param("test_ext.deliver", R"({"outcome": "throttled", "retry_after": 90, "reason": "slow down"})");
+    CHECK(t.process().sent == 0);
+    CHECK(t.delivered().size() == 1);  // the rest of the batch was not sent into the throttle
+    for (const auto id : ids) {
+      const auto m = t.mail(id);
+      INFO(m.dump());
+      CHECK(m["state"] == "outgoing");
+      CHECK(m["attempts"] == 0);
+      CHECK(has(m["failure_reason"].get<std::string>(), "slow down"));
+      CHECK(has(m["failure_reason"].get<std::string>(), "Mail API"));  // which server
+      CHECK(t.wait_of(m) > std::chrono::seconds(80));
+      CHECK(t.wait_of(m) <= std::chrono::seconds(90));
+    }
+  }
+  SECTION("retry: an attempt is counted, the back-off applies, the others still go") {
+    t.param("test_ext.deliver", R"({"outcome": "retry", "reason": "busy"})");
+    CHECK(t.process().sent == 0);
+    CHECK(t.delivered().size() == 3);
+    for (const auto id : ids) CHECK(t.mail(id)["attempts"] == 1);
+  }
+  SECTION("failed: that mail is an exception with the reason") {
+    t.param("test_ext.deliver", R"({"outcome": "failed", "reason": "refused recipient"})");
+    t.process();
+    for (const auto id : ids) {
+      CHECK(t.mail(id)["state"] == "exception");
+      CHECK(has(t.mail(id)["failure_reason"].get<std::string>(), "refused recipient"));
+    }
+  }
+  SECTION("wait: a configuration to fix holds the server's mails without counting attempts") {
+    t.param("test_ext.deliver", R"({"outcome": "wait", "reason": "reconnect the account"})");
+    t.process();
+    CHECK(t.delivered().size() == 1);
+    for (const auto id : ids) {
+      CHECK(t.mail(id)["state"] == "outgoing");
+      CHECK(t.mail(id)["attempts"] == 0);
+    }
+  }
+  SECTION("a module error: temporary is retried, anything else waits; the run goes on") {
+    t.param("test_ext.deliver", R"({"throw": 6, "reason": "service down"})");
+    const auto report = t.process();
+    CHECK(report.retried == 3);
+    CHECK(has(t.mail(ids[0])["failure_reason"].get<std::string>(), "service down"));
+    CHECK(t.mail(ids[0])["attempts"] == 1);
+  }
+}

@@ -1,0 +1,104 @@
+// The Outlook suites' fixture: a host with the module installed, the simulated identity
+// platform configured, and helpers to create, connect and use Outlook servers.
+#pragma once
+
+#include "mail_fixture.hpp"
+#include "test_site.hpp"
+
+#include "core/errors.hpp"
+#include "records/users.hpp"
+
+#include <catch2/catch.hpp>
+
+namespace outlook_test {
+
+using juniper::test::MailHost;
+using juniper::test::unique_mailbox;
+using juniper::test::WebClient;
+using json = nlohmann::json;
+namespace mail = juniper::mail;
+namespace records = juniper::records;
+
+struct OutlookHost : MailHost {
+  // Members initialise in order: the module is installed before the site builds its routes.
+  bool configured = configure();
+  juniper::test::TestSite site{*host};
+  WebClient* browser = site.browser.get();
+
+  bool configure() {
+    auto lock = host->db().lock();
+    host->modules().install({"microsoft_outlook"});
+    custom_servers(true);
+    auto e = env();
+    records::setting_set(e, "microsoft_outlook_client_identifier", "juniper-test");
+    records::setting_set(e, "microsoft_outlook_client_secret", "test-secret");
+    param("microsoft_outlook.endpoint", stack["IDP_URL"] + "/{tenant}/oauth2/v2.0/");
+    param("web.base.url", "http://127.0.0.1:8069");
+    return true;
+  }
+
+  // An Outlook outgoing server pointed at the test Postfix (the change-default filled in
+  // smtp.office365.com:587, which we override like a tenant-specific endpoint would).
+  std::int64_t outlook_server(const std::string& name, const std::string& user) {
+    auto lock = host->db().lock();
+    auto e = env();
+    const auto id = records::create(e, mail::kOutgoingServer,
+                                    {{"name", name}, {"smtp_authentication", "outlook"}, {"smtp_user", user}});
+    const auto rec = records::read(e, mail::kOutgoingServer, id);
+    CHECK(rec["smtp_host"] == "smtp.office365.com");
+    CHECK(rec["smtp_port"] == 587);
+    CHECK(rec["smtp_encryption"] == "starttls");
+    CHECK(rec["max_recipients"] == 500);  // Exchange Online's limit per message
+    CHECK(rec["from_filter"] == user);  // follows the username
+    CHECK(rec["microsoft_outlook_token_status"] == "missing");
+    records::write(e, mail::kOutgoingServer, id, {{"smtp_host", "127.0.0.1"}, {"smtp_port", stack["SMTP_PORT"]}});
+    return id;
+  }
+
+  std::string connect_url(const char* model, std::int64_t id) {
+    auto lock = host->db().lock();
+    auto e = env();
+    const auto* action = e.registry.action(model, "outlook_connect");
+    REQUIRE(action != nullptr);
+    REQUIRE(action->visible(e, records::read(e, model, id)));
+    juniper::Transaction tr(host->db().session());
+    const std::string url = action->invoke(e, id)["url"];
+    tr.commit();
+    return url;
+  }
+
+  // The browser goes to Microsoft (automatic consent) and comes back to the confirm route.
+  juniper::test::Reply consent_and_confirm(const std::string& authorize_url) {
+    const auto ms = browser->get(authorize_url + "&auto=1");
+    REQUIRE(ms.status == 302);
+    const std::string back = ms.location;
+    REQUIRE(back.starts_with("http://127.0.0.1:8069/microsoft_outlook/confirm?"));
+    return browser->get(back.substr(std::string("http://127.0.0.1:8069").size()));
+  }
+
+  // A connected Outlook server with one mail queued to a fresh mailbox, its access token expired.
+  struct Queued {
+    std::int64_t server_id = 0;
+    std::int64_t mail_id = 0;
+    std::string rcpt;
+  };
+  Queued queued_with_expired_token(const std::string& name, const std::string& tag) {
+    const std::string mailbox = unique_mailbox(tag);
+    Queued q;
+    q.server_id = outlook_server(name, mailbox);
+    REQUIRE(consent_and_confirm(connect_url(mail::kOutgoingServer, q.server_id)).status == 303);
+    q.rcpt = unique_mailbox(tag + "-rcpt");
+    auto lock = host->db().lock();
+    q.mail_id = send(mailbox, q.rcpt, tag);
+    host->db().session() << "UPDATE ir_mail_server SET microsoft_outlook_access_token_expiration = 0";
+    return q;
+  }
+
+  json idp_counts() { return json::parse(stack.idp("/_control/counts", "")); }
+  long refresh_requests() {
+    const auto c = idp_counts();
+    return c.at("token").value("refresh_token", 0L);
+  }
+};
+
+}  // namespace outlook_test
