@@ -176,14 +176,13 @@ void QueueRun::send_lane(Lane& lane) {
       continue;
     }
     smtp::Result res;
-    record(mails[i].mail, send_one(lane, refreshed, mails[i], p, res));
+    const Outcome out = send_one(lane, refreshed, mails[i], p, res);
+    record(mails[i].mail, out);
     if (res.outcome == smtp::Outcome::connection_failed || res.outcome == smtp::Outcome::auth_failed ||
         res.outcome == smtp::Outcome::tls_failed) {
       // The server is unusable right now: the rest of the lane waits with the same reason.
       if (i + 1 < mails.size()) (void)next.get();
-      for (std::size_t j = i + 1; j < mails.size(); ++j) {
-        record(mails[j].mail, {res.transient() ? Outcome::retry : Outcome::failed, res.message});
-      }
+      for (std::size_t j = i + 1; j < mails.size(); ++j) record(mails[j].mail, {out.kind, out.reason});
       drop_session(lane.key);
       return;
     }
@@ -235,10 +234,10 @@ QueueRun::Outcome QueueRun::send_one(Lane& lane, bool& refreshed, const Routed& 
   std::string reason = res.message + " (" + server_label(transport) + (res.transient() ? "; will retry)" : ")");
   if (done > 0) reason += " " + std::to_string(done) + " of " + std::to_string(total) + " recipients already received it.";
   if (res.transient()) return {Outcome::retry, reason};
-  if (res.outcome == smtp::Outcome::auth_failed && transport.credentials.kind == smtp::AuthKind::xoauth2) {
-    reason += ". The token was accepted by the identity provider but refused by the mail server: SMTP AUTH may be "
-              "disabled for this mailbox or tenant (5.7.139), the Username may not match the account that signed in, "
-              "or it lacks send-as rights for this sender.";
+  if (res.outcome == smtp::Outcome::auth_failed) {
+    if (auto explained = explain_refusal(env_, hooks_, transport, res)) {
+      return {explained->wait ? Outcome::wait : Outcome::failed, explained->reason + " (" + server_label(transport) + ")"};
+    }
   }
   return {Outcome::failed, reason};
 }

@@ -74,6 +74,9 @@ std::string test_smtp_connection(records::Env& env, modules::HookBus& hooks, con
   smtp::Session session(t.endpoint, t.credentials);
   const std::string to = "noreply@" + email_domain_extract(from).value_or("example.com");
   const smtp::Result r = session.test(envelope_address(from), to);
+  if (r.outcome == smtp::Outcome::auth_failed) {
+    if (const auto explained = explain_refusal(env, hooks, t, r)) throw UserError(r.message + " " + explained->reason);
+  }
   if (r.outcome != smtp::Outcome::sent) throw UserError(r.message);
   return "Connection Test Successful!";
 }

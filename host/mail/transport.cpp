@@ -71,6 +71,22 @@ Transport default_transport(const MailConfig& cfg) {
   return t;
 }
 
+std::optional<Explained> explain_refusal(records::Env& env, modules::HookBus& hooks, const Transport& t,
+                                         const smtp::Result& refused) {
+  if (!t.server_id || t.kind == "login") return std::nullopt;
+  const nlohmann::json payload = {{"model", kOutgoingServer}, {"id", *t.server_id}, {"kind", t.kind}, {"code", refused.code},
+                                  {"reply", refused.reply}, {"message", refused.message}};
+  const auto r = emit_committed(env, hooks, "mail.refused", payload);
+  if (r.status != JUNIPER_OK) return std::nullopt;
+  try {
+    const auto a = nlohmann::json::parse(r.reply_json);
+    if (a.value("reason", "").empty()) return std::nullopt;
+    return Explained{a.value("reason", ""), a.value("outcome", "") == "wait"};
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
 std::string server_label(const Transport& t) { return t.server_id ? "outgoing server \"" + t.name + "\"" : t.name; }
 
 }  // namespace juniper::mail

@@ -203,6 +203,26 @@ std::optional<json> follow_username(sdk::Context& ctx, const json& payload) {
   return json::object();
 }
 
+// mail.refused: what a refused XOAUTH2 login means at Microsoft 365.
+std::optional<json> explain_refusal(sdk::Context& ctx, const json& payload) {
+  if (payload.value("kind", "") != "outlook" || payload.value("model", "") != outlook::kOutgoing.model) return std::nullopt;
+  const json rec = ctx.read(outlook::kOutgoing.model, payload.value("id", std::int64_t{0}));
+  const std::string mailbox = text(rec, "smtp_user");
+  const std::string said = payload.value("message", "");
+  if (payload.value("reply", "").find("5.7.139") != std::string::npos || said.find("5.7.139") != std::string::npos) {
+    // A tenant setting, not this mail: the mails wait and go once it is changed.
+    return json{{"outcome", "wait"},
+                {"reason", said + " Authenticated SMTP is disabled for " + mailbox +
+                               " or its tenant: enable it in the Microsoft 365 admin center (Active users → Mail "
+                               "→ Manage email apps → Authenticated SMTP), or switch this server's Outlook "
+                               "Transport to Microsoft Graph API."}};
+  }
+  return json{{"outcome", "failed"},
+              {"reason", said + " The token was accepted by Microsoft but refused by the mail server: SMTP AUTH may be "
+                                "disabled for this mailbox or tenant (5.7.139), the Username may not match the account "
+                                "that signed in, or it lacks send-as rights for this sender."}};
+}
+
 struct MicrosoftOutlook {
   static constexpr const char* name = "microsoft_outlook";
   static constexpr const char* display_name = "Microsoft Outlook";
@@ -255,6 +275,7 @@ struct MicrosoftOutlook {
     reg.hook("mail.fetch.login", 10, credentials);
     reg.hook(JUNIPER_HOOK_MAIL_DELIVER, 10, outlook::graph::deliver);
     reg.hook(JUNIPER_HOOK_MAIL_CHECK, 10, outlook::graph::check);
+    reg.hook(JUNIPER_HOOK_MAIL_REFUSED, 10, explain_refusal);
   }
 
   // Nothing sends with a half configuration: Outlook servers are deactivated before the host

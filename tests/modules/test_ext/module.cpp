@@ -52,10 +52,17 @@ struct TestExt {
   // this module. It answers what the parameter test_ext.deliver says (default: sent) and notes
   // each payload it got in test_ext.delivered (a JSON array).
   static void api_delivery(sdk::Registrar& reg) {
-    reg.extend_selection("ir.mail_server", "smtp_authentication", {{"test_api", "Test API"}}, "login");
-    reg.hook(JUNIPER_HOOK_MAIL_TRANSPORT, 20, [](sdk::Context&, const json& p) -> std::optional<json> {
+    reg.extend_selection("ir.mail_server", "smtp_authentication", {{"test_api", "Test API"}, {"test_token", "Test Token"}},
+                         "login");
+    reg.hook(JUNIPER_HOOK_MAIL_TRANSPORT, 20, [](sdk::Context& ctx, const json& p) -> std::optional<json> {
+      if (p.value("kind", "") == "test_token") return json::parse(ctx.param("test_ext.token_login").value_or("{}"));
       if (p.value("kind", "") != "test_api") return std::nullopt;
       return json{{"delivery", "module"}};
+    });
+    // A refused login of a "test_token" server, explained: the mails wait.
+    reg.hook(JUNIPER_HOOK_MAIL_REFUSED, 20, [](sdk::Context&, const json& p) -> std::optional<json> {
+      if (p.value("kind", "") != "test_token") return std::nullopt;
+      return json{{"outcome", "wait"}, {"reason", "explained by test_ext: " + std::to_string(p.value("code", 0))}};
     });
     reg.hook(JUNIPER_HOOK_MAIL_DELIVER, 20, [](sdk::Context& ctx, const json& p) -> std::optional<json> {
       if (p.value("kind", "") != "test_api") return std::nullopt;

@@ -118,3 +118,30 @@ TEST_CASE("module delivery: each outcome becomes the mail's state, and a throttl
     CHECK(t.mail(ids[0])["attempts"] == 1);
   }
 }
+
+TEST_CASE("a refused login explained by the server's module: the mails wait for the fix, no attempt counted",
+          "[mail][module-delivery]") {
+  ApiHost t;
+  auto lock = t.host->db().lock();
+  std::int64_t server = 0;
+  {
+    auto e = t.env();
+    server = records::create(e, mail::kOutgoingServer,
+                             {{"name", "Token server"}, {"smtp_authentication", "test_token"}, {"smtp_host", "127.0.0.1"},
+                              {"smtp_port", t.stack["SMTP_PORT"]}, {"smtp_encryption", "starttls"},
+                              {"from_filter", "token.example.com"}, {"sequence", 1}});
+  }
+  t.param("test_ext.token_login", R"({"auth": "password", "user": "alice@example.com", "secret": "wrong"})");
+  const auto a = t.send("me@token.example.com", "x@example.org", "one");
+  const auto b = t.send("me@token.example.com", "x@example.org", "two");
+  t.process();
+  for (const auto id : {a, b}) {
+    const auto m = t.mail(id);
+    INFO(m.dump());
+    CHECK(m["state"] == "outgoing");
+    CHECK(m["attempts"] == 0);
+    CHECK(has(m["failure_reason"].get<std::string>(), "explained by test_ext: 535"));
+    CHECK(has(m["failure_reason"].get<std::string>(), "Token server"));
+  }
+  (void)server;
+}

@@ -28,6 +28,13 @@
  *   payload {"model": "ir.mail_server", "id": 3, "kind": "outlook"}
  *   answer  {"message": "Connection Test Successful! ..."}; an error status with the reason.
  *
+ * "mail.refused"     (ABI 1.3; the SMTP server refused the login of a server of the module's kind)
+ *   payload {"model": "ir.mail_server", "id": 3, "kind": "outlook", "code": 535,
+ *            "reply": "<the server's reply>", "message": "<the host's sentence>"}
+ *   answer  {"outcome": "wait" | "failed", "reason": "<what it means, what to do>"}: "wait" holds
+ *           the server's mails until it is fixed, no attempt counted. UNSUPPORTED: the host's
+ *           own sentence, the mails fail.
+ *
  * "mail.fetch.login" (an incoming server whose server_type the host does not know)
  *   payload {"model": "fetchmail.server", "id": 2, "kind": "outlook", "fresh": false}
  *   answer  as mail.transport's credentials; the host fetches over IMAP.
@@ -40,6 +47,7 @@
 #define JUNIPER_HOOK_MAIL_TRANSPORT "mail.transport"
 #define JUNIPER_HOOK_MAIL_DELIVER "mail.deliver"
 #define JUNIPER_HOOK_MAIL_CHECK "mail.check"
+#define JUNIPER_HOOK_MAIL_REFUSED "mail.refused"
 #define JUNIPER_HOOK_MAIL_FETCH_LOGIN "mail.fetch.login"
 #define JUNIPER_HOOK_RECORD_CHANGED "record.changed"
 
