@@ -173,8 +173,9 @@ void renew_lease(records::Env& env, const std::string& owner, std::chrono::secon
       soci::use(owner);
 }
 
-void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> server_id, const std::string& note) {
-  const std::string now = now_iso();
+void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> server_id, const std::string& note,
+               std::chrono::system_clock::time_point when) {
+  const std::string now = iso_time(when);
   long long server = server_id.value_or(0);
   soci::indicator ind = server_id ? soci::i_ok : soci::i_null;
   soci::indicator note_ind = note.empty() ? soci::i_null : soci::i_ok;
@@ -200,6 +201,19 @@ void mark_exception(records::Env& env, std::int64_t id, const std::string& reaso
   env.sql() << "UPDATE mail_mail SET state = 'exception', failure_reason = :r, lease_owner = NULL, lease_until = NULL "
                "WHERE id = :id",
       soci::use(reason), soci::use(id);
+}
+
+SentSince sent_since(records::Env& env, std::int64_t server_id, std::chrono::system_clock::time_point since) {
+  const std::string from = iso_time(since);
+  long long n = 0;
+  std::string earliest;
+  soci::indicator ind = soci::i_null;
+  env.sql() << "SELECT COUNT(*), MIN(date_sent) FROM mail_mail WHERE server_used_id = :s AND date_sent > :f",
+      soci::use(server_id), soci::use(from), soci::into(n), soci::into(earliest, ind);
+  SentSince out;
+  out.count = static_cast<std::size_t>(n);
+  if (ind == soci::i_ok && !earliest.empty()) out.earliest = since - age_of(earliest, since);
+  return out;
 }
 
 void mark_recipients_done(records::Env& env, std::int64_t id, std::size_t done) {

@@ -56,7 +56,14 @@ void drop_body(QueuedMail& mail);
 void renew_lease(records::Env& env, const std::string& owner, std::chrono::seconds lease);
 
 // `note`: kept as the failure reason of a sent mail (recipients the server refused).
-void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> server_id, const std::string& note = {});
+void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> server_id, const std::string& note = {},
+               std::chrono::system_clock::time_point when = std::chrono::system_clock::now());
+// Mails sent through `server_id` since `since`, and the earliest of them (for a pace window).
+struct SentSince {
+  std::size_t count = 0;
+  std::optional<std::chrono::system_clock::time_point> earliest;
+};
+SentSince sent_since(records::Env& env, std::int64_t server_id, std::chrono::system_clock::time_point since);
 // Transient failure: back to outgoing, retried after a delay that grows with the attempts.
 void mark_retry(records::Env& env, const QueuedMail& mail, const std::string& reason);
 // Waits without burning attempts (e.g. "Reconnect the Outlook account of server X").

@@ -164,13 +164,23 @@ void QueueRun::send_lane(Lane& lane) {
       record(mails[i].mail, {Outcome::failed, p.error});
       continue;
     }
+    if (auto held = pace(lane)) {  // the server's budget for this minute is spent
+      if (i + 1 < mails.size()) (void)next.get();
+      hold_rest(mails, i, *held);
+      return;
+    }
+    struct Paced {
+      QueueRun& run;
+      const Lane& lane;
+      ~Paced() { run.done_pacing(lane); }
+    } paced{*this, lane};
     if (lane.transport.module_delivery) {
       const Outcome out = deliver_by_module(lane, mails[i], p);
       record(mails[i].mail, out);
       if (out.kind == Outcome::throttled || out.kind == Outcome::wait) {
         // The service asked to slow down, or needs a fix: the rest of the lane waits as well.
         if (i + 1 < mails.size()) (void)next.get();
-        for (std::size_t j = i + 1; j < mails.size(); ++j) record(mails[j].mail, {out.kind, out.reason, {}, out.delay});
+        hold_rest(mails, i + 1, out);
         return;
       }
       continue;
@@ -178,6 +188,12 @@ void QueueRun::send_lane(Lane& lane) {
     smtp::Result res;
     const Outcome out = send_one(lane, refreshed, mails[i], p, res);
     record(mails[i].mail, out);
+    if (out.kind == Outcome::throttled) {
+      if (i + 1 < mails.size()) (void)next.get();
+      hold_rest(mails, i + 1, out);
+      drop_session(lane.key);
+      return;
+    }
     if (res.outcome == smtp::Outcome::connection_failed || res.outcome == smtp::Outcome::auth_failed ||
         res.outcome == smtp::Outcome::tls_failed) {
       // The server is unusable right now: the rest of the lane waits with the same reason.
@@ -233,6 +249,11 @@ QueueRun::Outcome QueueRun::send_one(Lane& lane, bool& refreshed, const Routed& 
   }
   std::string reason = res.message + " (" + server_label(transport) + (res.transient() ? "; will retry)" : ")");
   if (done > 0) reason += " " + std::to_string(done) + " of " + std::to_string(total) + " recipients already received it.";
+  if (res.transient() && (res.code == 432 || res.reply.find("4.3.2") != std::string::npos)) {
+    // "Too many messages / connections": the server asks this sender to slow down.
+    return {Outcome::throttled, reason + " The server asked to slow down: its mails wait a minute, no attempt counted.", {},
+            std::chrono::seconds(60)};
+  }
   if (res.transient()) return {Outcome::retry, reason};
   if (res.outcome == smtp::Outcome::auth_failed) {
     if (auto explained = explain_refusal(env_, hooks_, transport, res)) {
@@ -240,6 +261,39 @@ QueueRun::Outcome QueueRun::send_one(Lane& lane, bool& refreshed, const Routed& 
     }
   }
   return {Outcome::failed, reason};
+}
+
+// A paced server (max_per_minute) takes at most that many mails in any 60 s, counted over every
+// process from the mails it sent (plus this run's in flight). Past it the lane's mails wait for
+// the window to move on, without an attempt counted, and nothing sleeps holding a claim.
+std::optional<QueueRun::Outcome> QueueRun::pace(const Lane& lane) {
+  const std::size_t max = lane.transport.max_per_minute;
+  if (max == 0 || !lane.transport.server_id) return std::nullopt;
+  const std::int64_t id = *lane.transport.server_id;
+  const auto t = now();
+  std::lock_guard g(mu_);
+  const SentSince sent = sent_since(env_, id, t - std::chrono::seconds(60));
+  if (sent.count + in_flight_[id] < max) {
+    ++in_flight_[id];
+    return std::nullopt;
+  }
+  const auto free_at = sent.earliest.value_or(t) + std::chrono::seconds(61);
+  const auto wait = std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(free_at - t));
+  return Outcome{Outcome::throttled,
+                 "paced: " + server_label(lane.transport) + " takes at most " + std::to_string(max) +
+                     " mails per minute (Max Mails per Minute); this mail goes in " + std::to_string(wait.count()) + " s",
+                 {}, wait};
+}
+
+void QueueRun::done_pacing(const Lane& lane) {
+  if (lane.transport.max_per_minute == 0 || !lane.transport.server_id) return;
+  std::lock_guard g(mu_);
+  auto& n = in_flight_[*lane.transport.server_id];
+  if (n > 0) --n;
+}
+
+void QueueRun::hold_rest(std::vector<Routed>& mails, std::size_t from, const Outcome& why) {
+  for (std::size_t j = from; j < mails.size(); ++j) record(mails[j].mail, {why.kind, why.reason, {}, why.delay});
 }
 
 // Hands one mail to the module of the server's kind (an HTTP mail API instead of SMTP), outside
@@ -288,7 +342,7 @@ void QueueRun::record(const QueuedMail& m, const Outcome& out) {
   std::size_t* counter = &report_.failed;
   switch (out.kind) {
     case Outcome::sent:
-      mark_sent(env_, m.id, out.server_id, out.reason);
+      mark_sent(env_, m.id, out.server_id, out.reason, now());
       counter = &report_.sent;
       break;
     case Outcome::retry:

@@ -63,6 +63,9 @@ class QueueRun {
   void send_lane(Lane& lane);
   Outcome send_one(Lane& lane, bool& refreshed, const Routed& r, const Prepared& p, smtp::Result& res);
   Outcome deliver_by_module(const Lane& lane, const Routed& r, const Prepared& p);
+  std::optional<Outcome> pace(const Lane& lane);
+  void done_pacing(const Lane& lane);
+  void hold_rest(std::vector<Routed>& mails, std::size_t from, const Outcome& why);
   void record(const QueuedMail& m, const Outcome& out);
   smtp::Session& session_for(const LaneKey& key, const Transport& t);
   void drop_session(const LaneKey& key);
@@ -79,6 +82,7 @@ class QueueRun {
   std::mutex mu_;  // guards the report, the lease clock and the map of open sessions
   std::chrono::steady_clock::time_point lease_renewed_;
   std::map<LaneKey, Open> open_;
+  std::map<std::int64_t, std::size_t> in_flight_;  // paced servers: mails being sent by this run
   SendReport report_;
 };
 

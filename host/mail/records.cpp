@@ -66,6 +66,8 @@ void declare_records(records::Registry& registry) {
                           field("max_recipients", FieldType::integer, "Max Recipients per Message", "100"),
                           // SMTP sessions one queue run may keep open to this server at once.
                           field("max_connections", FieldType::integer, "Max Connections", "1"),
+                          // Mails this server takes per minute (Exchange Online: 30); 0: no limit.
+                          field("max_per_minute", FieldType::integer, "Max Mails per Minute", "0"),
                           field("active", FieldType::boolean, "Active", "true")}));
   registry.add_type(type(kIncomingServer, "Incoming Mail Servers", "id",
                          {required(field("name", FieldType::chars, "Name")),
@@ -107,7 +109,8 @@ void declare_records(records::Registry& registry) {
                           readonly(field("date_sent", FieldType::datetime, "Sent On")),
                           readonly(field("create_date", FieldType::datetime, "Created On"))},
                          // the queue's claim looks for due mails; the claimed rows are read back by owner
-                         {{"state", "next_try"}, {"lease_owner"}}));
+                         // ...and a paced server's sends of the last minute
+                         {{"state", "next_try"}, {"lease_owner"}, {"server_used_id", "date_sent"}}));
   registry.add_type(type(kMessage, "Incoming Messages", "id",
                          {field("message_id", FieldType::chars, "Message-Id"),
                           field("email_from", FieldType::chars, "From"),

@@ -39,6 +39,9 @@ Transport server_transport(records::Env& env, modules::HookBus& hooks, const Mai
   if (server.contains("max_recipients") && server["max_recipients"].is_number()) {
     t.max_recipients = static_cast<std::size_t>(std::max<std::int64_t>(0, server["max_recipients"].get<std::int64_t>()));
   }
+  if (server.contains("max_per_minute") && server["max_per_minute"].is_number()) {
+    t.max_per_minute = static_cast<std::size_t>(std::max<std::int64_t>(0, server["max_per_minute"].get<std::int64_t>()));
+  }
   if (server.contains("max_connections") && server["max_connections"].is_number()) {
     t.max_connections = static_cast<std::size_t>(std::clamp<std::int64_t>(server["max_connections"].get<std::int64_t>(), 1, 16));
   }

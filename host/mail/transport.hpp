@@ -21,6 +21,7 @@ struct Transport {
   smtp::Credentials credentials;
   std::size_t max_recipients = 100;  // per SMTP transaction; 0: no limit
   std::size_t max_connections = 1;   // SMTP sessions one run may keep open to this server
+  std::size_t max_per_minute = 0;    // mails per rolling minute (all processes); 0: no limit
 };
 
 // Throws TemporaryError (retry later) or UserError (configuration to fix).

@@ -51,7 +51,9 @@ void declare_outgoing(sdk::Registrar& reg) {
   reg.change_default(k.model, "smtp_authentication", "outlook",
                      {{"smtp_host", "smtp.office365.com"}, {"smtp_port", 587}, {"smtp_encryption", "starttls"},
                       // Exchange Online takes at most 500 recipients per message.
-                      {"max_recipients", 500}});
+                      {"max_recipients", 500},
+                      // Exchange Online: 30 messages per minute per mailbox.
+                      {"max_per_minute", 30}});
   reg.constraint(k.model, "smtp_authentication,smtp_pass,smtp_encryption,smtp_user", [](sdk::Context&, const json& r) {
     if (text(r, "smtp_authentication") != "outlook") return;
     if (!text(r, "smtp_pass").empty()) {

@@ -201,7 +201,7 @@ if [ -n "$pg" ]; then
   printf 'ca_file = %s\n' "$CA_FILE" >"$D/juniper.conf"
   OID=$(J "$D" --db "$pg" record create ir.mail_server name=Notifications smtp_authentication=outlook smtp_user="$U" --json |
     "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-  J "$D" --db "$pg" record write ir.mail_server "$OID" smtp_host=127.0.0.1 smtp_port="$SMTP_PORT" \
+  J "$D" --db "$pg" record write ir.mail_server "$OID" smtp_host=127.0.0.1 smtp_port="$SMTP_PORT" max_per_minute=0 \
     microsoft_outlook_refresh_token="$REFRESH" microsoft_outlook_access_token_expiration=0 \
     microsoft_outlook_token_status=valid >/dev/null
   MAILS_RECIPIENT=outlook@example.com "$PY" "$root/bench/lib/mails.py" fill-queue "$pg" "$COUNT" >/dev/null

@@ -8,6 +8,9 @@ Standard library only.  Speaks:
                                              client_credentials
   GET      /{tenant}/v2.0/.well-known/openid-configuration
   GET      /tokeninfo?access_token=T         for Dovecot's oauth2 passdb (200 valid / 401)
+  *        /v1.0/...                         simulated Microsoft Graph mail API (graph.py-like
+                                             section below: sendMail delivered over Dovecot
+                                             LMTP, messages read over IMAPS)
   GET|POST /_control/...                     test controls (see README.md)
 
 All state is in memory, guarded by one lock.  Tokens are opaque random strings.
@@ -17,12 +20,19 @@ Requests are logged (one line each) without secrets; tokens/codes show 4 chars +
 import argparse
 import base64
 import datetime
+import email
+import email.header
+import email.policy
+import email.utils
 import hashlib
 import html
+import imaplib
 import json
 import os
 import re
 import secrets
+import smtplib
+import socket
 import ssl
 import string
 import sys
@@ -253,6 +263,9 @@ class State:
     def __init__(self, args):
         self.lock = threading.Lock()
         self.args = args
+        # Short-lived tokens the Graph simulation uses to log in to Dovecot (IMAP) as a
+        # mailbox; tokeninfo answers them without counting and without injections.
+        self.internal_tokens = {}
         self.reset()
 
     # -- lifecycle ---------------------------------------------------------
@@ -265,6 +278,8 @@ class State:
         self.injections = []
         self.revoked_users = {}        # user -> TokensValidFrom timestamp
         self.no_consent = set()        # (user, client_id or "*")
+        self.graph_send_as = {}        # user -> set of addresses the user may send as
+        self.graph_delta = {}          # $skiptoken / $deltatoken -> sync state
         self.settings = {
             "access_token_lifetime": 3600,
             "code_lifetime": 600,
@@ -297,6 +312,15 @@ class State:
             "tokeninfo_valid": 0,
             "tokeninfo_invalid": 0,
             "injected": 0,
+        }
+        self.graph_counts = {
+            "sendmail_accepted": 0,
+            "sendmail_accepted_by_user": {},
+            "requests_total": 0,
+            "requests": {},
+            "errors": {},
+            "injected": 0,
+            "sent": [],
         }
 
     # -- apps ----------------------------------------------------------------
@@ -351,11 +375,15 @@ class State:
                 raise AadError(700016, client_id=app["client_id"], tenant=tenant)
 
     # -- injections ----------------------------------------------------------
-    def take_injection(self, endpoint, grant_type=None):
+    def take_injection(self, endpoint, grant_type=None, path=None, method=None):
         for inj in self.injections:
             if inj["endpoint"] != endpoint:
                 continue
             if inj.get("grant_type") and inj["grant_type"] != grant_type:
+                continue
+            if inj.get("path") and str(inj["path"]).lower() not in (path or "").lower():
+                continue
+            if inj.get("method") and str(inj["method"]).upper() != (method or "").upper():
                 continue
             inj["remaining"] -= 1
             if inj["remaining"] <= 0:
@@ -477,7 +505,1103 @@ def scope_words(scope):
     return scope
 
 
-class Handler(BaseHTTPRequestHandler):
+# ==================================================================== Microsoft Graph (mail)
+# Served under /v1.0/ by the same servers.  sendMail hands the message to Dovecot's LMTP
+# socket (the stack's delivery path: Postfix's submission port only takes authenticated
+# clients), the read side logs in to Dovecot over IMAPS with a short-lived internal token.
+
+GRAPH_MAX_REQUEST = 4 * 1024 * 1024
+GRAPH_WWW_AUTHENTICATE = ('Bearer realm="", authorization_uri="https://login.microsoftonline.com/'
+                          'common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"')
+GRAPH_DEFAULT_ERRORS = {
+    400: ("BadRequest", "Invalid request."),
+    401: ("InvalidAuthenticationToken", "Access token validation failure."),
+    403: ("ErrorAccessDenied", "Access is denied. Check credentials and try again."),
+    404: ("ErrorItemNotFound", "The specified object was not found in the store."),
+    413: ("RequestEntityTooLarge", "The request is larger than the maximum request length of 4MB."),
+    429: ("ApplicationThrottled", "Application is over its MailboxConcurrency limit."),
+    500: ("InternalServerError", "An internal server error occurred. The operation failed."),
+    502: ("BadGateway", "Bad gateway."),
+    503: ("ServiceUnavailable", "Service is unavailable. Please try again later."),
+    504: ("GatewayTimeout", "The operation timed out."),
+}
+GRAPH_ACCESS_DENIED = "Access is denied. Check credentials and try again."
+GRAPH_SEND_AS_DENIED = ("The user account which was used to submit this request does not have the "
+                        "right to send mail on behalf of the specified sending account., Cannot "
+                        "submit message.")
+GRAPH_IDX14100 = ("IDX14100: JWT is not well formed, there are no dots (.).\nThe token needs to be "
+                  "in JWS or JWE Compact Serialization Format. (JWS): 'EncodedHeader.EndcodedPayload."
+                  "EncodedSignature'. (JWE): 'EncodedProtectedHeader.EncodedEncryptedKey."
+                  "EncodedInitializationVector.EncodedCiphertext.EncodedAuthenticationTag'.")
+GRAPH_INEFFICIENT = "The restriction or sort order is too complex for this operation."
+WELL_KNOWN_FOLDERS = {"inbox": "INBOX", "sentitems": "Sent", "drafts": "Drafts",
+                      "deleteditems": "Trash"}
+MESSAGE_PROPS = ("createdDateTime", "lastModifiedDateTime", "changeKey", "categories",
+                 "receivedDateTime", "sentDateTime", "hasAttachments", "internetMessageId",
+                 "subject", "bodyPreview", "importance", "parentFolderId", "conversationId",
+                 "isDeliveryReceiptRequested", "isReadReceiptRequested", "isRead", "isDraft",
+                 "webLink", "inferenceClassification", "body", "sender", "from", "toRecipients",
+                 "ccRecipients", "bccRecipients", "replyTo", "flag")
+FILTER_PROPS = {"isread": "isRead", "receiveddatetime": "receivedDateTime",
+                "sentdatetime": "sentDateTime", "subject": "subject", "isdraft": "isDraft",
+                "hasattachments": "hasAttachments", "internetmessageid": "internetMessageId",
+                "from/emailaddress/address": "from/emailAddress/address",
+                "flag/flagstatus": "flag/flagStatus"}
+ORDER_PROPS = {"receiveddatetime": "receivedDateTime", "sentdatetime": "sentDateTime",
+               "subject": "subject"}
+
+
+class GraphError(Exception):
+    def __init__(self, status, code=None, message=None, headers=None):
+        super().__init__(code)
+        default = GRAPH_DEFAULT_ERRORS.get(status, ("UnknownError", "An error occurred."))
+        self.status, self.code = status, code or default[0]
+        self.message = message or default[1]
+        self.headers = headers or {}
+
+
+class GraphResponse:
+    def __init__(self, status, body=b"", ctype=None, headers=None):
+        self.status, self.body, self.ctype = status, body, ctype
+        self.headers = headers or {}
+
+
+def graph_iso(ts):
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def graph_parse_datetime(text):
+    t = text.strip()
+    if t.endswith("Z"):
+        t = t[:-1] + "+00:00"
+    d = datetime.datetime.fromisoformat(t)
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=datetime.timezone.utc)
+    return d.timestamp()
+
+
+def graph_oid(user):
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, user))
+
+
+def message_id_for(user, folder, uidvalidity, uid):
+    tag = hashlib.sha256(user.encode()).hexdigest()[:8]
+    return "AAMk" + b64url(("%s|%s|%s|%s" % (tag, folder, uidvalidity, uid)).encode())
+
+
+def parse_message_id(user, mid):
+    try:
+        if not mid.startswith("AAMk"):
+            raise ValueError
+        raw = mid[4:]
+        tag, folder, uidvalidity, uid = base64.urlsafe_b64decode(
+            raw + "=" * (-len(raw) % 4)).decode().split("|")
+        if tag != hashlib.sha256(user.encode()).hexdigest()[:8]:
+            raise KeyError
+        return folder, int(uidvalidity), int(uid)
+    except KeyError:
+        raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+    except (ValueError, UnicodeDecodeError, TypeError):
+        raise GraphError(400, "ErrorInvalidIdMalformed", "Id is malformed.")
+
+
+def folder_id(folder):
+    return "AQMk" + b64url(("folder|" + folder).encode())
+
+
+def split_header_block(raw):
+    """(header bytes incl. the blank line, body bytes) of an RFC 5322 message."""
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        i = raw.find(sep)
+        if i >= 0:
+            j = min([k for k in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if k >= 0])
+            if j == i:
+                return raw[:i + len(sep)], raw[i + len(sep):]
+    return raw, b""
+
+
+def remove_header(raw, name):
+    """The message without the header `name` (continuation lines included); other bytes kept."""
+    head, body = split_header_block(raw)
+    lines = head.splitlines(keepends=True)
+    out, skipping = [], False
+    prefix = name.lower().encode() + b":"
+    for line in lines:
+        if line[:1] in (b" ", b"\t") and skipping:
+            continue
+        skipping = line.lower().startswith(prefix)
+        if not skipping:
+            out.append(line)
+    return b"".join(out) + body
+
+
+def parse_imap_date(text):
+    return datetime.datetime.strptime(text.strip(), "%d-%b-%Y %H:%M:%S %z").timestamp()
+
+
+def graph_address(name, addr):
+    return {"emailAddress": {"name": name or addr, "address": addr}}
+
+
+class MailboxSession:
+    """An IMAPS session on one mailbox as its owner (internal token, XOAUTH2/OAUTHBEARER)."""
+
+    def __init__(self, state, user):
+        args = state.args
+        if not args.imaps_port:
+            raise GraphError(503, "ServiceUnavailable", "Mailbox store not configured (no IMAPS port).")
+        self.state, self.user = state, user
+        ctx = ssl.create_default_context(cafile=args.ca_file) if args.ca_file and \
+            os.path.exists(args.ca_file) else ssl._create_unverified_context()
+        token = rand_token(64, "int-")
+        with state.lock:
+            state.internal_tokens[token] = user
+        try:
+            self.imap = imaplib.IMAP4_SSL("127.0.0.1", args.imaps_port, ssl_context=ctx, timeout=20)
+            caps = self.imap.capabilities
+            if "AUTH=XOAUTH2" in caps:
+                self.imap.authenticate("XOAUTH2", lambda _: (
+                    "user=%s\x01auth=Bearer %s\x01\x01" % (user, token)).encode())
+            else:
+                self.imap.authenticate("OAUTHBEARER", lambda _: (
+                    "n,a=%s,\x01auth=Bearer %s\x01\x01" % (user, token)).encode())
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise GraphError(503, "ServiceUnavailable",
+                             "Service is unavailable (mailbox store: %s)." % exc)
+        finally:
+            with state.lock:
+                state.internal_tokens.pop(token, None)
+        self.folder = None
+
+    def close(self):
+        try:
+            self.imap.logout()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def select(self, folder, readonly=False):
+        typ, data = self.imap.select('"%s"' % folder, readonly=readonly)
+        if typ != "OK":
+            raise GraphError(404, "ErrorItemNotFound", "The specified folder was not found in the store.")
+        self.exists = int(data[0] or 0)
+        typ, data = self.imap.response("UIDVALIDITY")
+        self.uidvalidity = int(data[0]) if data and data[0] else 0
+        self.folder = folder
+
+    def fetch(self, uids, what):
+        """{uid: {"flags", "internaldate", "raw"}} for a uid list (or "1:*")."""
+        if uids == "1:*" and self.exists == 0:
+            return {}
+        if not uids:
+            return {}
+        seq = uids if isinstance(uids, str) else ",".join(str(u) for u in uids)
+        typ, data = self.imap.uid("FETCH", seq, "(UID FLAGS INTERNALDATE %s)" % what)
+        if typ != "OK":
+            raise GraphError(503, "ServiceUnavailable", "Mailbox store error: %r" % data)
+        out = {}
+        for item in data:
+            if isinstance(item, tuple):
+                meta, raw = item[0].decode("utf-8", "replace"), item[1]
+            elif isinstance(item, bytes):
+                meta, raw = item.decode("utf-8", "replace"), None
+            else:
+                continue
+            m_uid = re.search(r"UID (\d+)", meta)
+            m_flags = re.search(r"FLAGS \(([^)]*)\)", meta)
+            m_date = re.search(r'INTERNALDATE "([^"]+)"', meta)
+            if not m_uid:
+                continue
+            out[int(m_uid.group(1))] = {
+                "flags": set(m_flags.group(1).split()) if m_flags else set(),
+                "internaldate": parse_imap_date(m_date.group(1)) if m_date else now(),
+                "raw": raw,
+            }
+        return out
+
+    def store(self, uid, op, flag):
+        typ, data = self.imap.uid("STORE", str(uid), op, "(%s)" % flag)
+        if typ != "OK":
+            raise GraphError(503, "ServiceUnavailable", "Mailbox store error: %r" % data)
+
+    def append(self, folder, flags, raw):
+        self.imap.append('"%s"' % folder, flags, None, raw)
+
+
+class GraphMixin:
+    """Microsoft Graph mail endpoints; mixed into Handler."""
+
+    # ---------------------------------------------------------------- plumbing
+    def graph_http(self, method, parts):
+        st = self.server.state
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        req = {"method": method, "parts": parts, "query": self.query, "headers": headers,
+               "body": self.raw_body, "too_large": self.body_too_large}
+        path = "/".join(parts)
+        with st.lock:
+            inj = st.take_injection("graph", path=path, method=method)
+        if inj:
+            self.note += " injected%s" % json.dumps({k: v for k, v in inj.items() if k != "remaining"})
+            hang = float(inj.get("hang_seconds") or 0)
+            if hang > 0:
+                time.sleep(hang)
+            if inj.get("close") or (hang > 0 and not inj.get("process_after_hang") and
+                                    inj.get("status") is None and inj.get("code") is None):
+                self.close_connection = True
+                self.note += " (connection dropped)"
+                self.graph_count(method, parts, None)
+                return
+            if not inj.get("process_after_hang") or inj.get("status") or inj.get("code"):
+                resp = self.graph_injected(inj)
+                self.graph_count(method, parts, resp.status, injected=True)
+                self.graph_send(resp)
+                return
+        resp = self.graph_handle(req)
+        self.graph_send(resp)
+
+    def graph_send(self, resp):
+        headers = {"request-id": self.trace_id, "client-request-id": self.correlation_id}
+        headers.update(resp.headers)
+        if resp.ctype is None and not resp.body:
+            self.status = resp.status
+            self.send_response(resp.status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_body(resp.status, resp.body, resp.ctype or "application/json", headers)
+
+    def graph_error_response(self, err):
+        body = {"error": {"code": err.code, "message": err.message, "innerError": {
+            "date": graph_iso(now()), "request-id": self.trace_id,
+            "client-request-id": self.correlation_id}}}
+        headers = dict(err.headers)
+        if err.status == 401 and "WWW-Authenticate" not in headers:
+            headers["WWW-Authenticate"] = GRAPH_WWW_AUTHENTICATE
+        self.note += " %d %s" % (err.status, err.code)
+        return GraphResponse(err.status, json.dumps(body).encode(), "application/json", headers)
+
+    def graph_injected(self, inj):
+        if inj.get("raw_body") is not None:
+            return GraphResponse(int(inj.get("status") or 500), str(inj["raw_body"]).encode(),
+                                 inj.get("content_type") or "text/html; charset=utf-8",
+                                 self.retry_after(inj))
+        status = int(inj.get("status") or 503)
+        headers = {}
+        retry = inj.get("retry_after")
+        if retry is None and status in (429, 503):
+            retry = 1 if status == 429 else None
+        if retry:
+            headers["Retry-After"] = str(retry)
+        return self.graph_error_response(GraphError(status, inj.get("code") or inj.get("error"),
+                                                    inj.get("message"), headers))
+
+    def graph_count(self, method, parts, status, injected=False, endpoint=None):
+        st = self.server.state
+        name = endpoint or self.graph_endpoint_name(method, parts)
+        with st.lock:
+            c = st.graph_counts
+            c["requests_total"] += 1
+            c["requests"][name] = c["requests"].get(name, 0) + 1
+            if injected:
+                c["injected"] += 1
+            if status is not None and status >= 400:
+                c["errors"][str(status)] = c["errors"].get(str(status), 0) + 1
+
+    @staticmethod
+    def graph_endpoint_name(method, parts):
+        out = []
+        for i, p in enumerate(parts):
+            prev = parts[i - 1].lower() if i else ""
+            if prev == "users":
+                out.append("{user}")
+            elif prev == "mailfolders":
+                out.append("{folder}")
+            elif prev == "messages" and p.lower() not in ("delta",):
+                out.append("{id}")
+            else:
+                out.append(p)
+        return "%s /%s" % (method, "/".join(out))
+
+    def graph_handle(self, req, batch_token=None):
+        """One Graph request (top level or inside $batch) -> GraphResponse."""
+        method, parts = req["method"], req["parts"]
+        try:
+            if parts[:1] == ["v1.0"]:
+                parts = req["parts"] = parts[1:]
+            if req.get("too_large"):
+                raise GraphError(413, "RequestEntityTooLarge",
+                                 "The request is larger than the maximum request length of 4MB.")
+            rec = self.graph_auth(req)
+            if parts == ["$batch"]:
+                if batch_token is not None:
+                    raise GraphError(400, "BadRequest", "Nested batch requests are not supported.")
+                resp = self.graph_batch(req)
+            else:
+                resp = self.graph_route(req, rec)
+        except GraphError as err:
+            resp = self.graph_error_response(err)
+        except (OSError, imaplib.IMAP4.error, smtplib.SMTPException) as exc:
+            resp = self.graph_error_response(GraphError(
+                503, "ServiceUnavailable", "Service is unavailable (mail store: %s)." % exc))
+        self.graph_count(method, parts, resp.status)
+        return resp
+
+    # ---------------------------------------------------------------- auth
+    def graph_auth(self, req):
+        st = self.server.state
+        auth = req["headers"].get("authorization") or ""
+        token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        if not token:
+            raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.")
+        with st.lock:
+            rec = st.access_tokens.get(token)
+            rec = dict(rec) if rec else None
+        if rec is None:
+            raise GraphError(401, "InvalidAuthenticationToken", GRAPH_IDX14100)
+        if rec["revoked"]:
+            raise GraphError(401, "InvalidAuthenticationToken",
+                             "Continuous access evaluation resulted in challenge with result: "
+                             "InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp")
+        if rec["expires"] <= now():
+            raise GraphError(401, "InvalidAuthenticationToken",
+                             "Lifetime validation failed, the token is expired.")
+        if (rec["resource"] or "").lower() != GRAPH:
+            raise GraphError(401, "InvalidAuthenticationToken",
+                             "Access token validation failure. Invalid audience.")
+        self.note += " %s" % (rec["user"] or "app:" + rec["client_id"])
+        return rec
+
+    @staticmethod
+    def graph_has(rec, need):
+        names = {s.rsplit("/", 1)[-1].lower() for s in rec["scopes"]}
+        if rec["user"] is None or ".default" in names:
+            return True
+        if need == "send":
+            return bool(names & {"mail.send", "mail.send.shared"})
+        if need == "read":
+            return bool(names & {"mail.read", "mail.readwrite", "mail.read.shared",
+                                 "mail.readwrite.shared"})
+        return bool(names & {"mail.readwrite", "mail.readwrite.shared"})
+
+    def graph_mailbox(self, rec, parts):
+        st = self.server.state
+        if not parts:
+            raise GraphError(400, "BadRequest", "Invalid request.")
+        head = parts[0].lower()
+        if head == "me":
+            if rec["user"] is None:
+                raise GraphError(400, "BadRequest",
+                                 "/me request is only valid with delegated authentication flow.")
+            return rec["user"], parts[1:]
+        if head == "users" and len(parts) >= 2:
+            x = parts[1].strip().lower()
+            with st.lock:
+                granted = set(st.graph_send_as.get(rec["user"] or "", ()))
+                known = {r["user"] for r in st.access_tokens.values() if r["user"]}
+                known |= set(st.graph_send_as)
+                for a in st.graph_send_as.values():
+                    known |= a
+            if "@" not in x:
+                match = [u for u in known if graph_oid(u) == x]
+                if not match:
+                    raise GraphError(404, "ErrorInvalidUser",
+                                     "The requested user '%s' is invalid." % parts[1])
+                x = match[0]
+            if rec["user"] and x != rec["user"] and x not in granted:
+                raise GraphError(403, "ErrorAccessDenied", GRAPH_ACCESS_DENIED)
+            return x, parts[2:]
+        raise GraphError(400, "BadRequest", "Resource not found for the segment '%s'." % parts[0])
+
+    # ---------------------------------------------------------------- routing
+    def graph_route(self, req, rec):
+        method = req["method"]
+        mailbox, rest = self.graph_mailbox(rec, req["parts"])
+        low = [p.lower() for p in rest]
+        if not low:  # the user's profile (Test Connection): needs User.Read
+            self.graph_allow(method, "GET")
+            names = {x.rsplit("/", 1)[-1].lower() for x in rec["scopes"]}
+            if rec["user"] is not None and not names & {"user.read", ".default"}:
+                raise GraphError(403, "Authorization_RequestDenied",
+                                 "Insufficient privileges to complete the operation.")
+            profile = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
+                       "id": graph_oid(mailbox), "userPrincipalName": mailbox, "mail": mailbox,
+                       "displayName": mailbox.split("@")[0]}
+            return GraphResponse(200, json.dumps(profile).encode(), "application/json")
+        if low == ["sendmail"]:
+            self.graph_allow(method, "POST")
+            return self.graph_sendmail(req, rec, mailbox)
+        folder, msg_parts = None, None
+        if len(low) >= 3 and low[0] == "mailfolders" and low[2] == "messages":
+            folder = WELL_KNOWN_FOLDERS.get(low[1])
+            if folder is None:
+                folder = self.graph_folder_from_id(rest[1])
+            tail = rest[3:]
+        elif low[:1] == ["messages"]:
+            tail = rest[1:]
+        else:
+            raise GraphError(400, "BadRequest", "Resource not found for the segment '%s'." % (
+                rest[0] if rest else req["parts"][0]))
+        if not tail:
+            self.graph_allow(method, "GET")
+            self.graph_need(rec, "read")
+            return self.graph_list(req, mailbox, folder or "INBOX")
+        if [t.lower() for t in tail] == ["delta"]:
+            self.graph_allow(method, "GET")
+            self.graph_need(rec, "read")
+            if folder is None:
+                raise GraphError(400, "BadRequest", "Change tracking is only supported on a folder's messages.")
+            return self.graph_delta(req, mailbox, folder)
+        msg_parts = tail
+        mfolder, uidvalidity, uid = parse_message_id(mailbox, msg_parts[0])
+        if len(msg_parts) == 2 and msg_parts[1] == "$value":
+            self.graph_allow(method, "GET")
+            self.graph_need(rec, "read")
+            return self.graph_value(mailbox, mfolder, uidvalidity, uid)
+        if len(msg_parts) != 1:
+            raise GraphError(400, "BadRequest", "Resource not found for the segment '%s'." % msg_parts[1])
+        if method == "GET":
+            self.graph_need(rec, "read")
+            return self.graph_get(req, mailbox, mfolder, uidvalidity, uid)
+        if method == "PATCH":
+            self.graph_need(rec, "write")
+            return self.graph_patch(req, mailbox, mfolder, uidvalidity, uid)
+        if method == "DELETE":
+            self.graph_need(rec, "write")
+            return self.graph_delete(mailbox, mfolder, uidvalidity, uid)
+        raise GraphError(405, "ErrorInvalidRequest", "The OData request is not supported.")
+
+    @staticmethod
+    def graph_allow(method, allowed):
+        if method != allowed:
+            raise GraphError(405, "ErrorInvalidRequest", "The OData request is not supported.")
+
+    def graph_need(self, rec, need):
+        if not self.graph_has(rec, need):
+            raise GraphError(403, "ErrorAccessDenied", GRAPH_ACCESS_DENIED)
+
+    @staticmethod
+    def graph_folder_from_id(fid):
+        try:
+            raw = fid[4:]
+            kind, name = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode().split("|", 1)
+            if fid.startswith("AQMk") and kind == "folder":
+                return name
+        except (ValueError, UnicodeDecodeError):
+            pass
+        raise GraphError(400, "ErrorInvalidIdMalformed", "Id is malformed.")
+
+    # ---------------------------------------------------------------- sendMail
+    def graph_sendmail(self, req, rec, mailbox):
+        st = self.server.state
+        self.graph_need(rec, "send")
+        ctype = (req["headers"].get("content-type") or "").split(";")[0].strip().lower()
+        body = req["body"]
+        save_sent = True
+        if ctype == "text/plain":
+            text = re.sub(rb"\s+", b"", body)
+            try:
+                raw = base64.b64decode(text, validate=True)
+                if not raw:
+                    raise ValueError("empty")
+            except (ValueError, base64.binascii.Error):
+                raise GraphError(400, "ErrorMimeContentInvalidBase64String",
+                                 "Invalid base64 string for MIME content.")
+            msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+            from_addr = email.utils.parseaddr(msg.get("From", ""))[1].strip().lower()
+            rcpts = [a for _, a in email.utils.getaddresses(
+                msg.get_all("To", []) + msg.get_all("Cc", []) + msg.get_all("Bcc", []))]
+            if not from_addr:
+                head, rest = split_header_block(raw)
+                nl = b"\r\n" if b"\r\n" in head else b"\n"
+                raw = ("From: %s" % mailbox).encode() + nl + raw
+                from_addr = mailbox
+        elif ctype == "application/json":
+            try:
+                payload = json.loads(body.decode("utf-8"))
+                message = payload["message"]
+                if not isinstance(message, dict):
+                    raise ValueError
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                raise GraphError(400, "ErrorInvalidRequest" if body.strip() else "BadRequest",
+                                 "Empty Payload. JSON content expected." if not body.strip() else
+                                 "Unable to read JSON request payload. Please ensure Content-Type "
+                                 "header is set and payload is of valid JSON format.")
+            save_sent = payload.get("saveToSentItems", True) is not False
+            raw, from_addr, rcpts = self.graph_build_mime(message, mailbox)
+        else:
+            raise GraphError(415 if ctype else 400, "UnsupportedMediaType" if ctype else "BadRequest",
+                             "Unsupported Media Type: %s" % ctype if ctype else
+                             "Unable to read JSON request payload. Please ensure Content-Type "
+                             "header is set and payload is of valid JSON format.")
+        with st.lock:
+            granted = set(st.graph_send_as.get(rec["user"] or mailbox, ()))
+        allowed = {mailbox} | granted | ({rec["user"]} if rec["user"] else set())
+        if from_addr not in allowed:
+            raise GraphError(403, "ErrorSendAsDenied", GRAPH_SEND_AS_DENIED)
+        seen, unique = set(), []
+        for r in rcpts:
+            r = r.strip()
+            if not r or "@" not in r or r.startswith("@") or r.endswith("@"):
+                raise GraphError(400, "ErrorInvalidRecipients",
+                                 "At least one recipient is not valid., Recipient '%s' is not "
+                                 "resolved. All recipients must be resolved before a message can "
+                                 "be submitted." % r)
+            if r.lower() not in seen:
+                seen.add(r.lower())
+                unique.append(r)
+        if not unique:
+            raise GraphError(400, "ErrorInvalidRecipients",
+                             "At least one recipient is required, but none were found.")
+        if len(unique) > 500:
+            raise GraphError(400, "ErrorTooManyRecipients",
+                             "A message can't have more than 500 recipients.")
+        raw = remove_header(raw, "Bcc")
+        self.graph_deliver(from_addr, unique, raw)
+        if save_sent and st.settings.get("graph_save_to_sent_items", True):
+            try:
+                with MailboxSession(st, mailbox) as mbx:
+                    mbx.append("Sent", r"(\Seen)", raw)
+            except (GraphError, OSError, imaplib.IMAP4.error) as exc:
+                self.note += " (Sent Items copy failed: %s)" % exc
+        mid = email.message_from_bytes(raw, policy=email.policy.compat32).get("Message-ID", "")
+        with st.lock:
+            c = st.graph_counts
+            c["sendmail_accepted"] += 1
+            c["sendmail_accepted_by_user"][mailbox] = c["sendmail_accepted_by_user"].get(mailbox, 0) + 1
+            c["sent"].append({"mailbox": mailbox, "token_user": rec["user"], "from": from_addr,
+                              "recipients": unique, "message_id": mid.strip(), "bytes": len(raw)})
+            del c["sent"][:-50]
+        self.note += " sent from=%s rcpts=%d" % (from_addr, len(unique))
+        return GraphResponse(202)
+
+    def graph_build_mime(self, m, mailbox):
+        from email.message import EmailMessage
+
+        def addrs(key):
+            out = []
+            for r in m.get(key) or []:
+                ea = (r or {}).get("emailAddress") or {}
+                out.append((ea.get("name") or "", (ea.get("address") or "").strip()))
+            return out
+
+        msg = EmailMessage()
+        frm = addrs("from") if m.get("from") else []
+        if isinstance(m.get("from"), dict):
+            ea = m["from"].get("emailAddress") or {}
+            frm = [(ea.get("name") or "", (ea.get("address") or "").strip())]
+        from_addr = (frm[0][1] if frm and frm[0][1] else mailbox).lower()
+        msg["From"] = email.utils.formataddr((frm[0][0] if frm else "", from_addr))
+        to, cc, bcc = addrs("toRecipients"), addrs("ccRecipients"), addrs("bccRecipients")
+        if to:
+            msg["To"] = ", ".join(email.utils.formataddr(a) for a in to)
+        if cc:
+            msg["Cc"] = ", ".join(email.utils.formataddr(a) for a in cc)
+        if addrs("replyTo"):
+            msg["Reply-To"] = ", ".join(email.utils.formataddr(a) for a in addrs("replyTo"))
+        msg["Subject"] = m.get("subject") or ""
+        msg["Date"] = email.utils.formatdate(usegmt=True)
+        msg["Message-ID"] = m.get("internetMessageId") or email.utils.make_msgid(
+            domain=from_addr.split("@")[-1] or "graph.local")
+        for h in m.get("internetMessageHeaders") or []:
+            if str(h.get("name", "")).lower().startswith("x-"):
+                msg[h["name"]] = str(h.get("value", ""))
+        if (m.get("importance") or "").lower() in ("high", "low"):
+            msg["Importance"] = m["importance"].lower()
+        b = m.get("body") or {}
+        content = b.get("content") or ""
+        if (b.get("contentType") or "text").lower() == "html":
+            msg.set_content(content, subtype="html")
+        else:
+            msg.set_content(content)
+        for a in m.get("attachments") or []:
+            data = base64.b64decode(a.get("contentBytes") or "")
+            mtype = (a.get("contentType") or "application/octet-stream").split("/", 1)
+            if len(mtype) != 2:
+                mtype = ["application", "octet-stream"]
+            msg.add_attachment(data, maintype=mtype[0], subtype=mtype[1],
+                               filename=a.get("name") or "attachment")
+        raw = msg.as_bytes(policy=email.policy.SMTP)
+        return raw, from_addr, [a for _, a in to + cc + bcc]
+
+    def graph_deliver(self, sender, rcpts, raw):
+        path = self.server.state.args.lmtp_socket
+        if not path:
+            raise GraphError(503, "ServiceUnavailable", "Mail delivery not configured (no LMTP socket).")
+        try:
+            with smtplib.LMTP(path, timeout=30) as c:
+                c.ehlo("graph.mailstack.localhost")
+                opts = ["BODY=8BITMIME"] if c.has_extn("8bitmime") and any(b > 127 for b in raw) else []
+                code, resp = c.mail(sender, opts)
+                if code != 250:
+                    raise smtplib.SMTPSenderRefused(code, resp, sender)
+                for r in rcpts:
+                    code, resp = c.rcpt(r)
+                    if code not in (250, 251):
+                        raise smtplib.SMTPRecipientsRefused({r: (code, resp)})
+                code, resp = c.data(raw)
+                replies = [(code, resp)] + [c.getreply() for _ in rcpts[1:]]
+                bad = [x for x in replies if x[0] != 250]
+                if bad:
+                    raise smtplib.SMTPDataError(*bad[0])
+        except (OSError, smtplib.SMTPException) as exc:
+            self.note += " (LMTP delivery failed: %s)" % exc
+            raise GraphError(503, "ServiceUnavailable",
+                             "Service is unavailable. Please try again later. (delivery: %s)" % exc)
+
+    # ---------------------------------------------------------------- read side
+    def graph_message_json(self, mailbox, folder, uidvalidity, uid, item, select=None):
+        raw = item["raw"] or b""
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+
+        def hdr(name):
+            try:
+                v = msg.get(name)
+                return str(v) if v is not None else ""
+            except Exception:
+                return ""
+
+        def addr_list(name):
+            try:
+                vals = msg.get_all(name) or []
+                return [graph_address(n, a) for n, a in email.utils.getaddresses(
+                    [str(v) for v in vals]) if a]
+            except Exception:
+                return []
+
+        flags = item["flags"]
+        mid = message_id_for(mailbox, folder, uidvalidity, uid)
+        received = graph_iso(item["internaldate"])
+        try:
+            sent = graph_iso(email.utils.parsedate_to_datetime(hdr("Date")).timestamp())
+        except (TypeError, ValueError):
+            sent = received
+        text_body, html_body, has_att = None, None, False
+        for part in msg.walk():
+            if part.is_multipart():
+                continue
+            disp = part.get_content_disposition()
+            if disp == "attachment":
+                has_att = True
+                continue
+            ctype = part.get_content_type()
+            try:
+                if ctype == "text/html" and html_body is None:
+                    html_body = part.get_content()
+                elif ctype == "text/plain" and text_body is None:
+                    text_body = part.get_content()
+            except Exception:
+                pass
+        if html_body is not None:
+            body = {"contentType": "html", "content": html_body}
+            preview = re.sub(r"<[^>]*>", " ", html_body)
+        else:
+            body = {"contentType": "text", "content": text_body or ""}
+            preview = text_body or ""
+        preview = " ".join(html.unescape(preview).split())[:255]
+        frm = addr_list("From")
+        etag_src = ("%s|%s" % (uid, " ".join(sorted(flags)))).encode()
+        change_key = "CQAAABYAAA" + b64url(hashlib.sha1(etag_src).digest()[:12])
+        importance = (hdr("Importance") or "normal").lower()
+        if hdr("X-Priority")[:1] in ("1", "2"):
+            importance = "high"
+        out = {
+            "@odata.etag": 'W/"%s"' % change_key,
+            "id": mid,
+            "createdDateTime": received,
+            "lastModifiedDateTime": received,
+            "changeKey": change_key,
+            "categories": [],
+            "receivedDateTime": received,
+            "sentDateTime": sent,
+            "hasAttachments": has_att,
+            "internetMessageId": hdr("Message-ID").strip(),
+            "subject": hdr("Subject"),
+            "bodyPreview": preview,
+            "importance": importance if importance in ("low", "normal", "high") else "normal",
+            "parentFolderId": folder_id(folder),
+            "conversationId": "AAQk" + b64url(hashlib.sha1(re.sub(
+                r"^((re|fw|fwd|aw|wg):\s*)+", "", hdr("Subject"), flags=re.I).encode()).digest()),
+            "isDeliveryReceiptRequested": False,
+            "isReadReceiptRequested": bool(hdr("Disposition-Notification-To")),
+            "isRead": "\\Seen" in flags,
+            "isDraft": "\\Draft" in flags,
+            "webLink": "https://outlook.office365.com/owa/?ItemID=%s&exvsurl=1&viewmodel=ReadMessageItem"
+                       % urllib.parse.quote(mid, safe=""),
+            "inferenceClassification": "focused",
+            "body": body,
+            "sender": (addr_list("Sender") or frm or [None])[0],
+            "from": (frm or [None])[0],
+            "toRecipients": addr_list("To"),
+            "ccRecipients": addr_list("Cc"),
+            "bccRecipients": addr_list("Bcc"),
+            "replyTo": addr_list("Reply-To"),
+            "flag": {"flagStatus": "flagged" if "\\Flagged" in flags else "notFlagged"},
+        }
+        if select:
+            keep = {"@odata.etag", "id"} | set(select)
+            out = {k: v for k, v in out.items() if k in keep}
+        return out
+
+    @staticmethod
+    def graph_select(query):
+        raw = query.get("$select")
+        if not raw:
+            return None
+        props = [p.strip() for p in raw.split(",") if p.strip()]
+        lower = {p.lower(): p for p in MESSAGE_PROPS + ("id",)}
+        out = []
+        for p in props:
+            if p.lower() not in lower:
+                raise GraphError(400, "RequestBroker--ParseUri",
+                                 "Could not find a property named '%s' on type "
+                                 "'microsoft.graph.message'." % p)
+            out.append(lower[p.lower()])
+        return out
+
+    @staticmethod
+    def graph_parse_filter(text):
+        """[(prop, op, value)]: clauses joined by 'and'."""
+        if not text or not text.strip():
+            return []
+        clauses = []
+        for part in re.split(r"\s+and\s+", text.strip(), flags=re.I):
+            m = re.match(r"^\s*([A-Za-z/]+)\s+(eq|ne|gt|ge|lt|le)\s+(.+?)\s*$", part, re.I)
+            if not m:
+                raise GraphError(400, "BadRequest", "Invalid filter clause: %s" % part.strip())
+            prop = FILTER_PROPS.get(m.group(1).lower())
+            if prop is None:
+                if "/" in m.group(1) or re.match(r"^[A-Za-z]+$", m.group(1)):
+                    raise GraphError(400, "RequestBroker--ParseUri",
+                                     "Could not find a property named '%s' on type "
+                                     "'microsoft.graph.message'." % m.group(1))
+            v = m.group(3)
+            if v.lower() in ("true", "false"):
+                value = v.lower() == "true"
+            elif v.startswith("'") and v.endswith("'") and len(v) >= 2:
+                value = v[1:-1].replace("''", "'")
+            else:
+                try:
+                    value = graph_parse_datetime(v)
+                except ValueError:
+                    raise GraphError(400, "BadRequest", "Invalid filter clause: %s" % part.strip())
+            clauses.append((prop, m.group(2).lower(), value))
+        return clauses
+
+    @staticmethod
+    def graph_parse_orderby(text):
+        if not text or not text.strip():
+            return []
+        out = []
+        for part in text.split(","):
+            words = part.split()
+            prop = ORDER_PROPS.get(words[0].lower()) if words else None
+            if prop is None or len(words) > 2 or (len(words) == 2 and
+                                                  words[1].lower() not in ("asc", "desc")):
+                raise GraphError(400, "BadRequest", "Invalid $orderby: %s" % part.strip())
+            out.append((prop, len(words) == 2 and words[1].lower() == "desc"))
+        return out
+
+    @staticmethod
+    def graph_values(item):
+        msg = email.message_from_bytes(item["raw"] or b"", policy=email.policy.compat32)
+
+        def dec(name):
+            try:
+                return str(email.header.make_header(email.header.decode_header(msg.get(name, ""))))
+            except Exception:
+                return msg.get(name, "")
+        try:
+            sent = email.utils.parsedate_to_datetime(msg.get("Date", "")).timestamp()
+        except (TypeError, ValueError):
+            sent = item["internaldate"]
+        return {
+            "isRead": "\\Seen" in item["flags"], "isDraft": "\\Draft" in item["flags"],
+            "receivedDateTime": item["internaldate"], "sentDateTime": sent,
+            "subject": dec("Subject"),
+            "hasAttachments": "multipart/mixed" in msg.get("Content-Type", "").lower(),
+            "internetMessageId": msg.get("Message-ID", "").strip(),
+            "from/emailAddress/address": email.utils.parseaddr(msg.get("From", ""))[1].lower(),
+            "flag/flagStatus": "flagged" if "\\Flagged" in item["flags"] else "notFlagged",
+        }
+
+    @staticmethod
+    def graph_match(values, clauses):
+        for prop, op, want in clauses:
+            have = values[prop]
+            if isinstance(have, str) and isinstance(want, str):
+                have, want = have.lower(), want.lower()
+            try:
+                ok = {"eq": have == want, "ne": have != want}.get(op)
+                if ok is None:
+                    ok = {"gt": have > want, "ge": have >= want, "lt": have < want,
+                          "le": have <= want}[op]
+            except TypeError:
+                raise GraphError(400, "BadRequest", "The filter operand type does not match "
+                                 "property '%s'." % prop)
+            if not ok:
+                return False
+        return True
+
+    def graph_query_folder(self, mbx, query, default_order=True):
+        clauses = self.graph_parse_filter(query.get("$filter"))
+        order = self.graph_parse_orderby(query.get("$orderby"))
+        if order and clauses:
+            fprops = [c[0] for c in clauses]
+            oprops = [o[0] for o in order]
+            if fprops[:len(oprops)] != oprops:
+                raise GraphError(400, "InefficientFilter", GRAPH_INEFFICIENT)
+        meta = mbx.fetch("1:*", "BODY.PEEK[HEADER]")
+        rows = []
+        for uid, item in meta.items():
+            vals = self.graph_values(item)
+            if self.graph_match(vals, clauses):
+                rows.append((uid, vals))
+        if not order and default_order:
+            order = [("receivedDateTime", True)]
+        rows.sort(key=lambda r: r[0], reverse=bool(order and order[0][1]))
+        for prop, desc in reversed(order):
+            rows.sort(key=lambda r: r[1][prop], reverse=desc)
+        return [r[0] for r in rows], meta
+
+    @staticmethod
+    def graph_int(query, name, default, lo, hi):
+        raw = query.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            v = int(raw)
+        except ValueError:
+            raise GraphError(400, "BadRequest", "Invalid value '%s' for %s." % (raw, name))
+        if v < lo:
+            raise GraphError(400, "BadRequest", "Invalid value '%s' for %s." % (raw, name))
+        return min(v, hi)
+
+    def graph_base(self):
+        return self.base_url() + "/v1.0/"
+
+    def graph_context(self, mailbox, what, select):
+        ctx = "%s$metadata#users('%s')/%s" % (self.graph_base(), mailbox, what)
+        return ctx + ("(%s)" % ",".join(select) if select else "")
+
+    def graph_list(self, req, mailbox, folder):
+        q = req["query"]
+        select = self.graph_select(q)
+        top = self.graph_int(q, "$top", 10, 1, 1000)
+        skip = self.graph_int(q, "$skip", 0, 0, 10 ** 9)
+        with MailboxSession(self.server.state, mailbox) as mbx:
+            mbx.select(folder, readonly=True)
+            uids, _ = self.graph_query_folder(mbx, q)
+            page = uids[skip:skip + top]
+            full = mbx.fetch(page, "BODY.PEEK[]")
+            value = [self.graph_message_json(mailbox, folder, mbx.uidvalidity, u, full[u], select)
+                     for u in page if u in full]
+        wk = [k for k, v in WELL_KNOWN_FOLDERS.items() if v == folder]
+        out = {"@odata.context": self.graph_context(
+            mailbox, "mailFolders('%s')/messages" % (wk[0] if wk else folder), select)}
+        if q.get("$count", "").lower() == "true":
+            out["@odata.count"] = len(uids)
+        out["value"] = value
+        if skip + top < len(uids):
+            nq = {k: v for k, v in q.items() if k != "$skip"}
+            nq["$top"] = str(top)
+            nq["$skip"] = str(skip + top)
+            path = "/".join(req["parts"])
+            out["@odata.nextLink"] = self.graph_base() + path + "?" + urllib.parse.urlencode(
+                nq, quote_via=urllib.parse.quote, safe="$,'")
+        return GraphResponse(200, json.dumps(out).encode(), "application/json; odata.metadata=minimal;"
+                             " odata.streaming=true; IEEE754Compatible=false; charset=utf-8")
+
+    def graph_open_message(self, mbx, folder, uidvalidity, uid, what="BODY.PEEK[]", readonly=True):
+        mbx.select(folder, readonly=readonly)
+        if mbx.uidvalidity != uidvalidity:
+            raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        item = mbx.fetch([uid], what).get(uid)
+        if item is None:
+            raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        return item
+
+    def graph_get(self, req, mailbox, folder, uidvalidity, uid):
+        select = self.graph_select(req["query"])
+        with MailboxSession(self.server.state, mailbox) as mbx:
+            item = self.graph_open_message(mbx, folder, uidvalidity, uid)
+        out = {"@odata.context": self.graph_context(mailbox, "messages/$entity", select)}
+        out.update(self.graph_message_json(mailbox, folder, uidvalidity, uid, item, select))
+        return GraphResponse(200, json.dumps(out).encode(), "application/json")
+
+    def graph_value(self, mailbox, folder, uidvalidity, uid):
+        with MailboxSession(self.server.state, mailbox) as mbx:
+            item = self.graph_open_message(mbx, folder, uidvalidity, uid)
+        return GraphResponse(200, item["raw"] or b"", "text/plain")
+
+    def graph_patch(self, req, mailbox, folder, uidvalidity, uid):
+        try:
+            body = json.loads(req["body"].decode("utf-8") or "null")
+            if not isinstance(body, dict):
+                raise ValueError
+        except (ValueError, UnicodeDecodeError):
+            raise GraphError(400, "BadRequest", "Unable to read JSON request payload. Please ensure "
+                             "Content-Type header is set and payload is of valid JSON format.")
+        if "isRead" in body and not isinstance(body["isRead"], bool):
+            raise GraphError(400, "BadRequest", "Cannot convert the literal '%s' to the expected "
+                             "type 'Edm.Boolean'." % body["isRead"])
+        with MailboxSession(self.server.state, mailbox) as mbx:
+            self.graph_open_message(mbx, folder, uidvalidity, uid, "UID", readonly=False)
+            if "isRead" in body:
+                mbx.store(uid, "+FLAGS.SILENT" if body["isRead"] else "-FLAGS.SILENT", "\\Seen")
+            status = ((body.get("flag") or {}).get("flagStatus") or "").lower()
+            if status:
+                mbx.store(uid, "+FLAGS.SILENT" if status == "flagged" else "-FLAGS.SILENT", "\\Flagged")
+            item = mbx.fetch([uid], "BODY.PEEK[]")[uid]
+        out = {"@odata.context": self.graph_context(mailbox, "messages/$entity", None)}
+        out.update(self.graph_message_json(mailbox, folder, uidvalidity, uid, item))
+        return GraphResponse(200, json.dumps(out).encode(), "application/json")
+
+    def graph_delete(self, mailbox, folder, uidvalidity, uid):
+        with MailboxSession(self.server.state, mailbox) as mbx:
+            self.graph_open_message(mbx, folder, uidvalidity, uid, "UID", readonly=False)
+            if folder == "Trash":
+                mbx.store(uid, "+FLAGS.SILENT", "\\Deleted")
+                mbx.imap.expunge()
+            else:
+                typ, data = mbx.imap.uid("MOVE", str(uid), "Trash")
+                if typ != "OK":
+                    raise GraphError(503, "ServiceUnavailable", "Mailbox store error: %r" % data)
+        return GraphResponse(204)
+
+    def graph_delta(self, req, mailbox, folder):
+        st = self.server.state
+        q = req["query"]
+        prefer = req["headers"].get("prefer") or ""
+        m = re.search(r"odata\.maxpagesize=(\d+)", prefer)
+        page_size = max(1, min(1000, int(m.group(1)))) if m else None
+        token = q.get("$skiptoken") or q.get("$deltatoken")
+        if token:
+            with st.lock:
+                sync = st.graph_delta.get(token)
+            if sync is None or sync["mailbox"] != mailbox or sync["folder"] != folder:
+                raise GraphError(410, "SyncStateNotFound",
+                                 "The sync state generation is not found. Re-sync is required.")
+        else:
+            sync = {"mailbox": mailbox, "folder": folder, "snapshot": {}, "uidvalidity": None,
+                    "select": self.graph_select(q), "filter": q.get("$filter"),
+                    "page_size": page_size or self.graph_int(q, "$top", 10, 1, 1000)}
+            self.graph_parse_filter(sync["filter"])
+        if page_size:
+            sync = dict(sync, page_size=page_size)
+        with MailboxSession(st, mailbox) as mbx:
+            mbx.select(folder, readonly=True)
+            if "pending" in sync and q.get("$skiptoken"):
+                pending, removed, snapshot = sync["pending"], [], sync["new_snapshot"]
+                if mbx.uidvalidity != sync["uidvalidity"]:
+                    raise GraphError(410, "SyncStateNotFound",
+                                     "The sync state generation is not found. Re-sync is required.")
+            else:
+                old = sync["snapshot"] if sync["uidvalidity"] == mbx.uidvalidity else {}
+                if sync["uidvalidity"] is not None and sync["uidvalidity"] != mbx.uidvalidity:
+                    raise GraphError(410, "SyncStateNotFound",
+                                     "The sync state generation is not found. Re-sync is required.")
+                uids, meta = self.graph_query_folder(
+                    mbx, {"$filter": sync["filter"]} if sync["filter"] else {}, default_order=False)
+                uids.sort()
+                snapshot = {u: " ".join(sorted(meta[u]["flags"])) for u in uids}
+                pending = [u for u in uids if old.get(u) != snapshot[u]]
+                removed = [u for u in old if u not in snapshot]
+            page, rest = pending[:sync["page_size"]], pending[sync["page_size"]:]
+            full = mbx.fetch(page, "BODY.PEEK[]")
+            value = [self.graph_message_json(mailbox, folder, mbx.uidvalidity, u, full[u],
+                                             sync["select"]) for u in page if u in full]
+            value += [{"@odata.type": "#microsoft.graph.message",
+                       "id": message_id_for(mailbox, folder, mbx.uidvalidity, u),
+                       "@removed": {"reason": "deleted"}} for u in removed]
+            uidvalidity = mbx.uidvalidity
+        wk = [k for k, v in WELL_KNOWN_FOLDERS.items() if v == folder]
+        fname = wk[0] if wk else folder_id(folder)
+        new = {"mailbox": mailbox, "folder": folder, "select": sync["select"],
+               "filter": sync["filter"], "page_size": sync["page_size"], "uidvalidity": uidvalidity,
+               "created": now()}
+        out = {"@odata.context": self.graph_context(
+            mailbox, "mailFolders('%s')/messages/delta" % fname, sync["select"]), "value": value}
+        link = self.graph_base() + "me/mailFolders/%s/messages/delta?" % fname \
+            if req["parts"][0].lower() == "me" else \
+            self.graph_base() + "users/%s/mailFolders/%s/messages/delta?" % (req["parts"][1], fname)
+        tok = rand_token(64, "")
+        if rest:
+            new.update(pending=rest, new_snapshot=snapshot)
+            out["@odata.nextLink"] = link + "$skiptoken=" + tok
+        else:
+            new.update(snapshot=snapshot)
+            out["@odata.deltaLink"] = link + "$deltatoken=" + tok
+        with st.lock:
+            st.graph_delta[tok] = new
+            if len(st.graph_delta) > 5000:
+                for k in sorted(st.graph_delta, key=lambda k: st.graph_delta[k]["created"])[:1000]:
+                    del st.graph_delta[k]
+        return GraphResponse(200, json.dumps(out).encode(), "application/json")
+
+    # ---------------------------------------------------------------- $batch
+    def graph_batch(self, req):
+        self.graph_allow(req["method"], "POST")
+        try:
+            payload = json.loads(req["body"].decode("utf-8"))
+            requests = payload["requests"]
+            if not isinstance(requests, list):
+                raise ValueError
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise GraphError(400, "BadRequest", "Invalid batch payload format.")
+        if len(requests) > 20:
+            raise GraphError(400, "BadRequest",
+                             "The number of batch requests exceeds the limit of 20 requests.")
+        ids = [str(r.get("id", "")) if isinstance(r, dict) else "" for r in requests]
+        if any(not i for i in ids) or len(set(ids)) != len(ids):
+            raise GraphError(400, "BadRequest", "Invalid batch payload format: every request needs a "
+                             "unique id.")
+        st = self.server.state
+        responses = []
+        for r, rid in zip(requests, ids):
+            url = urllib.parse.urlsplit(str(r.get("url") or ""))
+            headers = {str(k).lower(): str(v) for k, v in (r.get("headers") or {}).items()}
+            headers["authorization"] = req["headers"].get("authorization", "")
+            body = r.get("body")
+            if body is None:
+                raw = b""
+            elif isinstance(body, (dict, list)):
+                raw = json.dumps(body).encode()
+                headers.setdefault("content-type", "application/json")
+            else:
+                raw = str(body).encode()
+            parts = [urllib.parse.unquote(p) for p in url.path.split("/") if p]
+            sub = {"method": str(r.get("method") or "GET").upper(), "parts": parts,
+                   "query": {k: v[0] for k, v in urllib.parse.parse_qs(
+                       url.query, keep_blank_values=True).items()},
+                   "headers": headers, "body": raw, "too_large": False}
+            path = "/".join(parts[1:] if parts[:1] == ["v1.0"] else parts)
+            with st.lock:
+                inj = st.take_injection("graph", path=path, method=sub["method"])
+            if inj:
+                resp = self.graph_injected(inj)
+                self.graph_count(sub["method"], parts, resp.status, injected=True)
+            else:
+                resp = self.graph_handle(sub, batch_token=True)
+            item = {"id": rid, "status": resp.status, "headers": dict(resp.headers)}
+            if resp.ctype:
+                item["headers"]["Content-Type"] = resp.ctype
+            if resp.body:
+                if (resp.ctype or "").startswith("application/json"):
+                    item["body"] = json.loads(resp.body.decode("utf-8"))
+                else:
+                    item["body"] = base64.b64encode(resp.body).decode("ascii")
+            responses.append(item)
+        return GraphResponse(200, json.dumps({"responses": responses}).encode(), "application/json")
+
+
+class Handler(GraphMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "mailstack-idp/1.0"
     sys_version = ""
@@ -495,14 +1619,23 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self):
         self._dispatch("GET")
 
+    def do_PATCH(self):
+        self._dispatch("PATCH")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
     def _dispatch(self, method):
         self.t0 = time.monotonic()
         self.status = None
         self.note = ""
         url = urllib.parse.urlsplit(self.path)
         self.query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        self.raw_body = self.rfile.read(length) if length > 0 else b""
+        self.body_too_large = False
+        self.raw_body = self.read_body(url.path.startswith("/v1.0/"))
         self.form = {}
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         is_control = url.path.startswith("/_control/")
@@ -518,6 +1651,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.tokeninfo()
             elif parts[:1] == ["_control"]:
                 self.control(method, "/".join(parts[1:]))
+            elif parts[:1] == ["v1.0"]:
+                self.graph_http(method, [urllib.parse.unquote(p) for p in parts[1:]])
             elif len(parts) == 4 and parts[1:3] == ["oauth2", "v2.0"]:
                 tenant, ep = parts[0], parts[3]
                 if ep == "authorize":
@@ -563,6 +1698,40 @@ class Handler(BaseHTTPRequestHandler):
                 self.status if self.status is not None else "no-reply", self.note,
                 (time.monotonic() - self.t0) * 1000)
             self.server.log(line)
+
+    def read_body(self, graph):
+        """The request body (Content-Length or chunked).  Graph: beyond 4 MB the body is
+        read and discarded (the connection stays usable) and body_too_large is set."""
+        limit = GRAPH_MAX_REQUEST if graph else None
+        chunks, total = [], 0
+
+        def take(n):
+            nonlocal total
+            while n > 0:
+                data = self.rfile.read(min(n, 1 << 20))
+                if not data:
+                    raise ConnectionResetError("body cut short")
+                n -= len(data)
+                total += len(data)
+                if limit is not None and total > limit:
+                    self.body_too_large = True
+                    chunks.clear()
+                elif not self.body_too_large:
+                    chunks.append(data)
+
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            while True:
+                line = self.rfile.readline(1024).strip()
+                size = int(line.split(b";")[0] or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1024).strip():
+                        pass
+                    break
+                take(size)
+                self.rfile.readline(16)
+        else:
+            take(int(self.headers.get("Content-Length") or 0))
+        return b"".join(chunks)
 
     def base_url(self):
         host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
@@ -655,6 +1824,14 @@ class Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization") or ""
         if not token and auth.lower().startswith("bearer "):
             token = auth[7:].strip()
+        with st.lock:
+            internal = st.internal_tokens.get(token or "")
+        if internal:
+            self.note += " internal (graph) %s" % internal
+            self.send_json(200, {"email": internal, "upn": internal, "active": "true",
+                                 "expires_in": 300, "scope": "graph-internal",
+                                 "client_id": "graph", "aud": GRAPH})
+            return
         with st.lock:
             st.counts["tokeninfo"] += 1
             inj = st.take_injection("tokeninfo")
@@ -1098,6 +2275,10 @@ class Handler(BaseHTTPRequestHandler):
                     self.send_json(200, st.counts)
                 elif name == "state":
                     self.send_json(200, self.state_summary())
+                elif name == "graph":
+                    out = dict(st.graph_counts)
+                    out["send_as"] = {u: sorted(a) for u, a in st.graph_send_as.items()}
+                    self.send_json(200, out)
                 elif name == "tokens":
                     # every token ever issued, for the tests that check none is stored or logged in clear
                     self.send_json(200, {"access_tokens": list(st.access_tokens),
@@ -1144,14 +2325,16 @@ class Handler(BaseHTTPRequestHandler):
             return {"ok": True}
         if name == "inject_error":
             endpoint = b.get("endpoint", "token")
-            if endpoint not in ("token", "tokeninfo", "authorize"):
-                raise ValueError("endpoint must be token, tokeninfo or authorize")
+            if endpoint not in ("token", "tokeninfo", "authorize", "graph"):
+                raise ValueError("endpoint must be token, tokeninfo, authorize or graph")
             inj = {"endpoint": endpoint, "remaining": int(b.get("count", 1))}
             for k in ("grant_type", "aadsts", "status", "error", "message", "hang_seconds",
-                      "process_after_hang", "close", "retry_after", "raw_body", "content_type"):
+                      "process_after_hang", "close", "retry_after", "raw_body", "content_type",
+                      "path", "method", "code"):
                 if b.get(k) is not None:
                     inj[k] = b[k]
-            if not any(k in inj for k in ("aadsts", "status", "hang_seconds", "close", "raw_body")):
+            if not any(k in inj for k in ("aadsts", "status", "hang_seconds", "close", "raw_body",
+                                          "code")):
                 inj["status"] = 503
             if inj["remaining"] > 0:
                 st.injections.append(inj)
@@ -1225,6 +2408,17 @@ class Handler(BaseHTTPRequestHandler):
                                        "https://outlook.office.com/SMTP.Send offline_access openid")
             resource = validate_scopes(scopes, "common")
             return st.issue(app, user_of(b, True), scopes, resource)
+        if name == "graph_send_as":
+            user = user_of(b, True)
+            addr = str(b.get("address") or "").strip().lower()
+            if "@" not in addr:
+                raise ValueError("'address' is required")
+            granted = st.graph_send_as.setdefault(user, set())
+            if b.get("allowed", True):
+                granted.add(addr)
+            else:
+                granted.discard(addr)
+            return {"ok": True, "send_as": {u: sorted(a) for u, a in st.graph_send_as.items()}}
         return None
 
     def state_summary(self):
@@ -1306,7 +2500,18 @@ def main():
     ap.add_argument("--redirect-uri", help="demo app redirect URI")
     ap.add_argument("--app-tenant", default="multi", choices=("single", "multi"))
     ap.add_argument("--app-name", default="Juniper (test)")
+    ap.add_argument("--lmtp-socket", help="Graph sendMail delivers here (default: the "
+                    "directory of --pid-file + /lmtp, i.e. the stack's DIR/run/lmtp)")
+    ap.add_argument("--imaps-port", type=int, help="Graph reads mailboxes over this IMAPS port "
+                    "(default: --https-port - 443 + 993, the stack's IMAPS_PORT)")
+    ap.add_argument("--ca-file", help="CA for the IMAPS certificate (default: ca.crt next to --cert)")
     args = ap.parse_args()
+    if not args.lmtp_socket and args.pid_file:
+        args.lmtp_socket = os.path.join(os.path.dirname(os.path.abspath(args.pid_file)), "lmtp")
+    if not args.imaps_port and args.https_port:
+        args.imaps_port = args.https_port - 443 + 993
+    if not args.ca_file and args.cert:
+        args.ca_file = os.path.join(os.path.dirname(os.path.abspath(args.cert)), "ca.crt")
     args.tenant_id = args.tenant_id.lower()
 
     try:

@@ -224,5 +224,120 @@ check "GET /_control/counts reports token requests by grant type and tokeninfo c
 leak=$(grep -c -F -e "$AT" -e "$RT" -e "$SECRET" "$IDP_LOG")
 check "idp.log holds no full token or client secret" '$leak == 0' "$leak lines"
 
+# ------------------------------------------------------------------ Microsoft Graph mail (/v1.0/)
+GRAPH=$IDP_HTTPS_URL/v1.0
+GUSER=gina-$RUN@example.com
+SHARED=shared-$RUN@example.com
+GSCOPE="https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/Mail.ReadWrite offline_access"
+issue() {  # issue USER SCOPE -> access token
+    "${CURL[@]}" -X POST "$CTL/issue_tokens" -d "{\"client_id\":\"$CLIENT_ID\",\"user\":\"$1\",\"scope\":\"$2\"}" |
+        json_str access_token
+}
+GAT=$(issue "$GUSER" "$GSCOPE")
+GIMAP=$(issue "$GUSER" "https://outlook.office.com/IMAP.AccessAsUser.All")
+graph() {  # graph METHOD PATH TOKEN CURL-ARGS... -> "STATUS"; body in $WORK/g, headers in $WORK/gh
+    local m=$1 path=$2 tok=$3; shift 3
+    "${CURL[@]}" --cacert "$CA_FILE" -o "$WORK/g" -D "$WORK/gh" -w '%{http_code}' -X "$m" \
+        -H "Authorization: Bearer $tok" "$@" "$GRAPH/$path"
+}
+mime() {  # mime FROM TO SUBJECT [EXTRA-HEADER-LINE] -> base64 of an RFC 5322 message
+    printf 'From: <%s>\r\nTo: <%s>\r\n%sSubject: %s\r\nMessage-ID: <%s@selftest>\r\n\r\nHello over Graph.\r\n' \
+        "$1" "$2" "${4:-}" "$3" "$3" | openssl base64 -A
+}
+GSUBJ=selftest-graph-$RUN
+mime "$GUSER" "$GUSER" "$GSUBJ" "Bcc: <bcc-$RUN@example.com>"$'\r\n' >"$WORK/g1.b64"
+st=$(graph POST me/sendMail "$GAT" -H 'Content-Type: text/plain' --data-binary @"$WORK/g1.b64")
+check "Graph POST /me/sendMail (MIME, base64) -> 202, empty body" '$st == 202 && ! -s $WORK/g' "$st $(cat "$WORK/g")"
+GUID=$(imap_find "$GUSER:" --oauth2-bearer "$GIMAP" "$GSUBJ")
+msg=""
+[ -n "$GUID" ] && msg=$("${CURL[@]}" --url "imaps://127.0.0.1:$IMAPS_PORT/INBOX/;UID=$GUID" "${MAIL[@]}" \
+    --user "$GUSER:" --oauth2-bearer "$GIMAP" 2>&1)
+check "the Graph message is in Dovecot (IMAP), same Message-ID, Bcc header removed" \
+    '-n $GUID && $msg == *"Message-ID: <$GSUBJ@selftest>"* && $msg != *"Bcc:"*' "$msg"
+BUID=$(imap_find "bcc-$RUN@example.com:" --oauth2-bearer "$(issue "bcc-$RUN@example.com" "https://outlook.office.com/IMAP.AccessAsUser.All")" "$GSUBJ")
+check "the Bcc recipient got the Graph message too" '-n $BUID'
+
+st=$(graph POST me/sendMail "" -H 'Content-Type: text/plain' --data-binary @"$WORK/g1.b64")
+check "Graph without a token -> 401 InvalidAuthenticationToken 'Access token is empty.' + WWW-Authenticate" \
+    '$st == 401 && $(cat "$WORK/g") == *"\"code\": \"InvalidAuthenticationToken\""* && $(cat "$WORK/g") == *"Access token is empty."* && $(cat "$WORK/g") == *"\"request-id\""* && $(cat "$WORK/gh") == *"WWW-Authenticate: Bearer"*' "$st $(cat "$WORK/g")"
+st=$(graph POST me/sendMail "$GIMAP" -H 'Content-Type: text/plain' --data-binary @"$WORK/g1.b64")
+check "Graph with an Outlook (IMAP) token -> 401 'Invalid audience.'" \
+    '$st == 401 && $(cat "$WORK/g") == *"Access token validation failure. Invalid audience."*' "$st $(cat "$WORK/g")"
+st=$(graph POST me/sendMail "bogus-$RUN" -H 'Content-Type: text/plain' --data-binary @"$WORK/g1.b64")
+check "Graph with an unknown token -> 401 IDX14100" '$st == 401 && $(cat "$WORK/g") == *IDX14100*' "$st $(cat "$WORK/g")"
+RAT=$(issue "$GUSER" "https://graph.microsoft.com/Mail.Read")
+st=$(graph POST me/sendMail "$RAT" -H 'Content-Type: text/plain' --data-binary @"$WORK/g1.b64")
+check "Graph sendMail without Mail.Send -> 403 ErrorAccessDenied" \
+    '$st == 403 && $(cat "$WORK/g") == *"\"code\": \"ErrorAccessDenied\""*' "$st $(cat "$WORK/g")"
+st=$(graph POST me/sendMail "$GAT" -H 'Content-Type: text/plain' --data-binary 'not base64!')
+check "Graph sendMail with bad base64 -> 400 ErrorMimeContentInvalidBase64String" \
+    '$st == 400 && $(cat "$WORK/g") == *ErrorMimeContentInvalidBase64String*' "$st $(cat "$WORK/g")"
+
+mime "$SHARED" "$GUSER" "selftest-sendas-$RUN" >"$WORK/g2.b64"
+st=$(graph POST me/sendMail "$GAT" -H 'Content-Type: text/plain' --data-binary @"$WORK/g2.b64")
+check "Graph From: another mailbox without Send As -> 403 ErrorSendAsDenied" \
+    '$st == 403 && $(cat "$WORK/g") == *"\"code\": \"ErrorSendAsDenied\""*' "$st $(cat "$WORK/g")"
+out=$("${CURL[@]}" -X POST "$CTL/graph_send_as" -d "{\"user\":\"$GUSER\",\"address\":\"$SHARED\",\"allowed\":true}")
+st=$(graph POST me/sendMail "$GAT" -H 'Content-Type: text/plain' --data-binary @"$WORK/g2.b64")
+check "after /_control/graph_send_as: the same message -> 202" '$out == *"\"ok\": true"* && $st == 202' "$out $st $(cat "$WORK/g")"
+
+head -c $((4 * 1024 * 1024 + 1)) /dev/zero | tr '\0' 'A' >"$WORK/big"
+st=$(graph POST me/sendMail "$GAT" -H 'Content-Type: text/plain' --data-binary @"$WORK/big")
+check "Graph request body over 4 MB -> 413 RequestEntityTooLarge" \
+    '$st == 413 && $(cat "$WORK/g") == *RequestEntityTooLarge*' "$st $(cat "$WORK/g")"
+
+"${CURL[@]}" -o /dev/null -X POST "$CTL/inject_error" \
+    -d '{"endpoint":"graph","path":"sendMail","status":429,"code":"ApplicationThrottled","retry_after":3,"count":2}'
+st=$(graph POST me/sendMail "$GAT" -H 'Content-Type: text/plain' --data-binary @"$WORK/g1.b64")
+ra=$(sed -n 's/^[Rr]etry-[Aa]fter: *\([0-9]*\).*/\1/p' "$WORK/gh")
+st2=$(graph POST me/sendMail "$GAT" -H 'Content-Type: text/plain' --data-binary @"$WORK/g1.b64")
+st3=$(graph POST me/sendMail "$GAT" -H 'Content-Type: text/plain' --data-binary @"$WORK/g1.b64")
+check "inject_error graph 429 x2 -> 429 ApplicationThrottled + Retry-After: 3 twice, then 202" \
+    '$st == 429 && $ra == 3 && $st2 == 429 && $st3 == 202 && $(cat "$WORK/g") == "" ' "$st $st2 $st3 ra=$ra"
+counts=$("${CURL[@]}" "$CTL/graph")
+check "GET /_control/graph counts accepted sendMail per user and requests per endpoint" \
+    '$counts == *"\"$GUSER\": 3"* && $counts == *"\"POST /me/sendMail\": "* && $counts == *"\"injected\": 2"*' "$counts"
+
+# read side: list, $value, PATCH, delta, $batch (the real Dovecot mailbox)
+st=$(graph GET "me/mailFolders/inbox/messages?\$filter=isRead%20eq%20false&\$select=subject,isRead,internetMessageId&\$top=50" "$GAT")
+list=$(cat "$WORK/g")
+GID=$(printf '%s' "$list" | sed -n "s/.*\"id\": \"\([^\"]*\)\", \"internetMessageId\": \"<$GSUBJ@selftest>\".*/\1/p")
+check "Graph GET inbox messages \$filter=isRead eq false \$select -> the sent message, unread" \
+    '$st == 200 && -n $GID && $list == *"\"subject\": \"$GSUBJ\""* && $list == *"\"isRead\": false"* && $list != *"bodyPreview"*' "$st $list"
+st=$(graph GET "me/mailFolders/inbox/messages?\$filter=isRead%20eq%20false&\$orderby=receivedDateTime%20desc" "$GAT")
+check "\$orderby receivedDateTime with a \$filter not starting with it -> 400 InefficientFilter" \
+    '$st == 400 && $(cat "$WORK/g") == *InefficientFilter*' "$st $(cat "$WORK/g")"
+st=$(graph GET "me/mailFolders/inbox/messages?\$top=1&\$select=subject" "$GAT")
+check "\$top=1 -> one message and an @odata.nextLink" \
+    '$st == 200 && $(cat "$WORK/g") == *"@odata.nextLink"*"skip=1"*' "$st $(cat "$WORK/g")"
+st=$(graph GET "me/messages/$GID/\$value" "$GAT")
+check "Graph GET /me/messages/{id}/\$value -> the raw MIME (text/plain)" \
+    '$st == 200 && $(cat "$WORK/g") == *"Message-ID: <$GSUBJ@selftest>"* && $(cat "$WORK/gh") == *"Content-Type: text/plain"*' "$st"
+st=$(graph PATCH "me/messages/$GID" "$GAT" -H 'Content-Type: application/json' -d '{"isRead": true}')
+flags=$("${CURL[@]}" --url "imaps://127.0.0.1:$IMAPS_PORT/INBOX" "${MAIL[@]}" --user "$GUSER:" \
+    --oauth2-bearer "$GIMAP" -X "UID FETCH $GUID FLAGS" 2>&1)
+check "Graph PATCH {isRead: true} -> 200 message JSON, \\Seen set in Dovecot" \
+    '$st == 200 && $(cat "$WORK/g") == *"\"isRead\": true"* && $flags == *Seen*' "$st $flags"
+st=$(graph GET "me/mailFolders/inbox/messages/delta?\$select=subject" "$GAT")
+DELTA=$(json_str '@odata.deltaLink' <"$WORK/g")
+check "Graph delta -> messages and an @odata.deltaLink" '$st == 200 && -n $DELTA' "$st $(cat "$WORK/g")"
+mime "$GUSER" "$GUSER" "selftest-delta-$RUN" >"$WORK/g3.b64"
+graph POST me/sendMail "$GAT" -H 'Content-Type: text/plain' --data-binary @"$WORK/g3.b64" >/dev/null
+imap_find "$GUSER:" --oauth2-bearer "$GIMAP" "selftest-delta-$RUN" >/dev/null
+st=$("${CURL[@]}" --cacert "$CA_FILE" -o "$WORK/g" -w '%{http_code}' -H "Authorization: Bearer $GAT" "$DELTA")
+d=$(cat "$WORK/g")
+check "the deltaLink returns only the message added since" \
+    '$st == 200 && $d == *"selftest-delta-$RUN"* && $d != *"\"$GSUBJ\""* && $d == *"@odata.deltaLink"*' "$st $d"
+st=$(graph POST "\$batch" "$GAT" -H 'Content-Type: application/json' -d "{\"requests\":[
+  {\"id\":\"1\",\"method\":\"GET\",\"url\":\"/me/messages/$GID?\$select=isRead\"},
+  {\"id\":\"2\",\"method\":\"PATCH\",\"url\":\"/me/messages/$GID\",\"headers\":{\"Content-Type\":\"application/json\"},\"body\":{\"isRead\":false}},
+  {\"id\":\"3\",\"method\":\"GET\",\"url\":\"/me/messages/bogus\"}]}")
+b=$(cat "$WORK/g")
+check "Graph \$batch (3 requests) -> responses with id/status/body" \
+    '$st == 200 && $b == *"\"id\": \"1\", \"status\": 200"* && $b == *"\"id\": \"2\", \"status\": 200"* && $b == *"\"id\": \"3\", \"status\": 400"*' "$st $b"
+reqs=$(for i in $(seq 21); do printf '{"id":"%d","method":"GET","url":"/me/messages"},' "$i"; done)
+st=$(graph POST "\$batch" "$GAT" -H 'Content-Type: application/json' -d "{\"requests\":[${reqs%,}]}")
+check "Graph \$batch with 21 requests -> 400" '$st == 400' "$st $(cat "$WORK/g")"
+
 echo "selftest: $((STEP - FAILS))/$STEP passed"
 exit $(( FAILS > 125 ? 125 : FAILS ))

@@ -50,7 +50,7 @@ struct TestExt {
 
   // A mail API instead of SMTP (ABI 1.3): outgoing servers of kind "test_api" are delivered by
   // this module. It answers what the parameter test_ext.deliver says (default: sent) and notes
-  // each payload it got in test_ext.delivered (a JSON array).
+  // the payload of each mail in test_ext.delivered.<mail id> (lanes deliver in parallel).
   static void api_delivery(sdk::Registrar& reg) {
     reg.extend_selection("ir.mail_server", "smtp_authentication", {{"test_api", "Test API"}, {"test_token", "Test Token"}},
                          "login");
@@ -66,12 +66,10 @@ struct TestExt {
     });
     reg.hook(JUNIPER_HOOK_MAIL_DELIVER, 20, [](sdk::Context& ctx, const json& p) -> std::optional<json> {
       if (p.value("kind", "") != "test_api") return std::nullopt;
-      json seen = json::parse(ctx.param("test_ext.delivered").value_or("[]"));
       json note = p;
       note.erase("message");
       note["has_message_id"] = p.value("message", "").find("Message-ID: <") != std::string::npos;
-      seen.push_back(note);
-      ctx.set_param("test_ext.delivered", seen.dump());
+      ctx.set_param("test_ext.delivered." + std::to_string(p.value("mail_id", 0L)), note.dump());
       const json answer = json::parse(ctx.param("test_ext.deliver").value_or(R"({"outcome": "sent"})"));
       if (answer.contains("throw")) throw sdk::Error(answer["throw"].get<int>(), answer.value("reason", "thrown"));
       return answer;

@@ -49,10 +49,17 @@ struct OutlookHost : MailHost {
     CHECK(rec["smtp_port"] == 587);
     CHECK(rec["smtp_encryption"] == "starttls");
     CHECK(rec["max_recipients"] == 500);  // Exchange Online's limit per message
+    CHECK(rec["max_per_minute"] == 30);    // and its message rate limit
     CHECK(rec["from_filter"] == user);  // follows the username
     CHECK(rec["microsoft_outlook_token_status"] == "missing");
     records::write(e, mail::kOutgoingServer, id, {{"smtp_host", "127.0.0.1"}, {"smtp_port", stack["SMTP_PORT"]}});
     return id;
+  }
+
+  // Changes an outgoing server's fields, under its own database lease.
+  void write_server(std::int64_t id, const json& values) {
+    auto lock = host->db().lock();
+    MailHost::write_server(id, values);
   }
 
   std::string connect_url(const char* model, std::int64_t id) {

@@ -23,9 +23,14 @@ struct ApiHost : MailHost {
     server = records::create(e, mail::kOutgoingServer,
                              {{"name", "Mail API"}, {"smtp_authentication", "test_api"}, {"from_filter", "example.com"}});
   }
-  json delivered() {
+  // What the module was given for each of `ids` it was asked to deliver.
+  json delivered(const std::vector<std::int64_t>& ids) {
     auto e = env();
-    return json::parse(records::param_get(e, "test_ext.delivered").value_or("[]"));
+    json seen = json::array();
+    for (const auto id : ids) {
+      if (const auto v = records::param_get(e, "test_ext.delivered." + std::to_string(id))) seen.push_back(json::parse(*v));
+    }
+    return seen;
   }
   std::chrono::seconds wait_of(const json& m) {
     return -mail::age_of(m["next_try"].get<std::string>(), std::chrono::system_clock::now());
@@ -55,7 +60,7 @@ TEST_CASE("module delivery: sent mails carry the envelope, the Bcc apart and the
   const auto m = t.mail(id);
   CHECK(m["state"] == "sent");
   CHECK(m["server_used_id"] == t.server);
-  const auto seen = t.delivered();
+  const auto seen = t.delivered({id});
   REQUIRE(seen.size() == 1);
   CHECK(seen[0]["id"] == t.server);
   CHECK(seen[0]["mail_id"] == id);
@@ -75,7 +80,7 @@ TEST_CASE("module delivery: each outcome becomes the mail's state, and a throttl
   SECTION("throttled: every mail of the server waits retry_after, no attempt counted, asked once") {
     t.param("test_ext.deliver", R"({"outcome": "throttled", "retry_after": 90, "reason": "slow down"})");
     CHECK(t.process().sent == 0);
-    CHECK(t.delivered().size() == 1);  // the rest of the batch was not sent into the throttle
+    CHECK(t.delivered(ids).size() == 1);  // the rest of the batch was not sent into the throttle
     for (const auto id : ids) {
       const auto m = t.mail(id);
       INFO(m.dump());
@@ -90,7 +95,7 @@ TEST_CASE("module delivery: each outcome becomes the mail's state, and a throttl
   SECTION("retry: an attempt is counted, the back-off applies, the others still go") {
     t.param("test_ext.deliver", R"({"outcome": "retry", "reason": "busy"})");
     CHECK(t.process().sent == 0);
-    CHECK(t.delivered().size() == 3);
+    CHECK(t.delivered(ids).size() == 3);
     for (const auto id : ids) CHECK(t.mail(id)["attempts"] == 1);
   }
   SECTION("failed: that mail is an exception with the reason") {
@@ -104,7 +109,7 @@ TEST_CASE("module delivery: each outcome becomes the mail's state, and a throttl
   SECTION("wait: a configuration to fix holds the server's mails without counting attempts") {
     t.param("test_ext.deliver", R"({"outcome": "wait", "reason": "reconnect the account"})");
     t.process();
-    CHECK(t.delivered().size() == 1);
+    CHECK(t.delivered(ids).size() == 1);
     for (const auto id : ids) {
       CHECK(t.mail(id)["state"] == "outgoing");
       CHECK(t.mail(id)["attempts"] == 0);
@@ -144,4 +149,40 @@ TEST_CASE("a refused login explained by the server's module: the mails wait for 
     CHECK(has(m["failure_reason"].get<std::string>(), "Token server"));
   }
   (void)server;
+}
+
+TEST_CASE("max_per_minute: a paced server takes that many mails per rolling minute, the rest wait their turn",
+          "[mail][pacing]") {
+  ApiHost t;
+  auto lock = t.host->db().lock();
+  t.write_server(t.server, {{"max_per_minute", 3}, {"max_connections", 2}});
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 7; ++i) ids.push_back(t.send("shop@example.com", "p@example.org", "paced " + std::to_string(i)));
+  auto at = std::chrono::system_clock::now();
+  auto run = [&](std::chrono::system_clock::time_point when) {
+    auto e = t.env();
+    juniper::mail::SenderOptions o;
+    o.clock = [when] { return when; };
+    return juniper::mail::Sender(e, t.host->modules().hooks(), t.conf()).process(o);
+  };
+  auto release = [&] { t.host->db().session() << "UPDATE mail_mail SET next_try = NULL WHERE state = 'outgoing'"; };
+
+  auto first = run(at);
+  CHECK(first.sent == 3);  // both lanes together stay within the budget
+  CHECK(first.retried == 4);
+  for (const auto id : ids) {
+    const auto m = t.mail(id);
+    if (m["state"] == "sent") continue;
+    INFO(m.dump());
+    CHECK(m["attempts"] == 0);
+    CHECK(has(m["failure_reason"].get<std::string>(), "at most 3 mails per minute"));
+    CHECK(t.wait_of(m) > std::chrono::seconds(50));  // when the window frees up
+  }
+  release();
+  CHECK(run(at + std::chrono::seconds(30)).sent == 0);  // the same minute: still spent
+  release();
+  CHECK(run(at + std::chrono::seconds(62)).sent == 3);
+  release();
+  CHECK(run(at + std::chrono::seconds(124)).sent == 1);
+  for (const auto id : ids) CHECK(t.mail(id)["state"] == "sent");  // none refused, none lost
 }

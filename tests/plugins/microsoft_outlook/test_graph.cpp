@@ -1,0 +1,158 @@
+// Outlook servers whose transport is Microsoft Graph: tokens for Graph's resource, the message
+// sent as MIME through the simulated /me/sendMail and delivered into the real Dovecot, and what
+// each of Graph's answers means for the mail.
+#include "outlook_fixture.hpp"
+
+#include "mail/queue.hpp"
+
+#include <catch2/catch.hpp>
+
+using juniper::test::eventually;
+using juniper::test::has;
+using juniper::test::query_value;
+using juniper::test::unique_mailbox;
+using outlook_test::OutlookHost;
+using json = nlohmann::json;
+namespace mail = juniper::mail;
+namespace records = juniper::records;
+
+namespace {
+
+struct GraphHost : OutlookHost {
+  bool graph_configured = [this] {
+    auto lock = host->db().lock();
+    param("microsoft_outlook.graph_endpoint", stack["IDP_URL"] + "/v1.0/");
+    return true;
+  }();
+
+  // A connected Outlook server sending through Graph, for `mailbox`.
+  std::int64_t graph_server(const std::string& name, const std::string& mailbox) {
+    const auto id = outlook_server(name, mailbox);
+    write_server(id, {{"outlook_transport", "graph"}});
+    const std::string url = connect_url(mail::kOutgoingServer, id);
+    CHECK(has(url, "scope=offline_access%20https%3A%2F%2Fgraph.microsoft.com%2FMail.Send"));
+    CHECK_FALSE(has(url, "SMTP.Send"));  // one resource per token request
+    REQUIRE(consent_and_confirm(url).status == 303);
+    return id;
+  }
+  json graph_counts() { return json::parse(stack.idp("/_control/graph", "")); }
+  void inject(const json& fault) { stack.idp("/_control/inject_error", fault.dump()); }
+};
+
+}  // namespace
+
+TEST_CASE("Graph: the message Juniper built goes out through /me/sendMail, Bcc included, no SMTP", "[outlook][graph]") {
+  GraphHost t;
+  const std::string mailbox = unique_mailbox("graph-sender");
+  const auto id = t.graph_server("Graph", mailbox);
+  {
+    auto lock = t.host->db().lock();
+    auto e = t.env();
+    const auto rec = records::read(e, mail::kOutgoingServer, id);
+    CHECK(rec["microsoft_outlook_token_status"] == "valid");
+    const auto* test = e.registry.action(mail::kOutgoingServer, "test_connection");
+    CHECK(has(test->invoke(e, id)["message"].get<std::string>(), "Connection Test Successful!"));
+  }
+  const std::string to = unique_mailbox("graph-to");
+  const std::string hidden = unique_mailbox("graph-bcc");
+  const long sends_before = t.graph_counts().value("sendmail_accepted", 0L);
+  auto lock = t.host->db().lock();
+  std::int64_t mail_id = 0;
+  {
+    auto e = t.env();
+    mail::Draft d;
+    d.email_from = mailbox;
+    d.email_to = to;
+    d.email_bcc = hidden;
+    d.subject = "Through Graph";
+    d.body_text = "Sent with Microsoft Graph";
+    mail_id = mail::enqueue(e, d);
+  }
+  const auto report = t.process();
+  CHECK(report.sent == 1);
+  const auto m = t.mail(mail_id);
+  CHECK(m["state"] == "sent");
+  CHECK(t.graph_counts().value("sendmail_accepted", 0L) - sends_before == 1);
+  REQUIRE(eventually([&] { return t.stack.mailbox(to).size() == 1 && t.stack.mailbox(hidden).size() == 1; }));
+  const std::string got = t.stack.mailbox(to)[0];
+  CHECK(has(got, "Message-ID: " + m["message_id"].get<std::string>()));
+  CHECK(has(got, "Subject: Through Graph"));
+  CHECK_FALSE(has(got, hidden));  // the Bcc header is gone on delivery
+}
+
+TEST_CASE("Graph: 429 with Retry-After makes the server's mails wait that long, no attempt counted", "[outlook][graph]") {
+  GraphHost t;
+  const std::string mailbox = unique_mailbox("graph-throttled");
+  t.graph_server("Throttled", mailbox);
+  t.inject({{"endpoint", "graph"}, {"path", "sendMail"}, {"status", 429}, {"code", "ApplicationThrottled"},
+            {"message", "Application is over its MailboxConcurrency limit."}, {"retry_after", 120}, {"count", 1}});
+  auto lock = t.host->db().lock();
+  const std::string rcpt = unique_mailbox("graph-throttled-rcpt");
+  const auto a = t.send(mailbox, rcpt, "first");
+  const auto b = t.send(mailbox, rcpt, "second");
+  const auto report = t.process();
+  CHECK(report.sent == 0);
+  for (const auto id : {a, b}) {
+    const auto m = t.mail(id);
+    INFO(m.dump());
+    CHECK(m["state"] == "outgoing");
+    CHECK(m["attempts"] == 0);
+    CHECK(has(m["failure_reason"].get<std::string>(), "ApplicationThrottled"));
+    const auto wait = mail::age_of(m["next_try"].get<std::string>(), std::chrono::system_clock::now());
+    CHECK(wait <= std::chrono::seconds(-100));  // next_try about 120 s ahead
+  }
+  CHECK(t.process().sent == 0);  // not due yet: nothing is asked of Graph
+  auto e = t.env();
+  t.host->db().session() << "UPDATE mail_mail SET next_try = NULL";
+  CHECK(t.process().sent == 2);
+  CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 2; }));
+}
+
+TEST_CASE("Graph: Send As denied fails that mail with what to grant; a consent without Mail.Send waits for a reconnect",
+          "[outlook][graph]") {
+  GraphHost t;
+  const std::string mailbox = unique_mailbox("graph-delegate");
+  const auto id = t.graph_server("Delegate", mailbox);
+  const std::string shared = unique_mailbox("graph-shared");
+  t.write_server(id, {{"from_filter", mailbox + "," + shared}});
+  auto lock = t.host->db().lock();
+  const auto denied = t.send(shared, unique_mailbox("graph-denied-rcpt"), "as shared");
+  t.process();
+  const auto m = t.mail(denied);
+  INFO(m.dump());
+  CHECK(m["state"] == "exception");
+  CHECK(has(m["failure_reason"].get<std::string>(), "ErrorSendAsDenied"));
+  CHECK(has(m["failure_reason"].get<std::string>(), "Send As"));
+
+  t.inject({{"endpoint", "graph"}, {"path", "sendMail"}, {"status", 403}, {"code", "ErrorAccessDenied"},
+            {"message", "Access is denied. Check credentials and try again."}, {"count", 1}});
+  const auto waiting = t.send(mailbox, unique_mailbox("graph-wait-rcpt"), "needs consent");
+  t.process();
+  const auto w = t.mail(waiting);
+  INFO(w.dump());
+  CHECK(w["state"] == "outgoing");
+  CHECK(w["attempts"] == 0);
+  CHECK(has(w["failure_reason"].get<std::string>(), "lacks Mail.Send"));
+  auto e = t.env();
+  CHECK(records::read(e, mail::kOutgoingServer, id)["microsoft_outlook_token_status"] == "refresh_failed");
+}
+
+TEST_CASE("Graph: switching a server connected for SMTP asks for a new consent instead of mixing resources",
+          "[outlook][graph]") {
+  GraphHost t;
+  const std::string mailbox = unique_mailbox("graph-switch");
+  const auto id = t.outlook_server("Switch", mailbox);
+  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, id)).status == 303);  // SMTP.Send only
+  t.write_server(id, {{"outlook_transport", "graph"}});
+  auto lock = t.host->db().lock();
+  const auto mail_id = t.send(mailbox, unique_mailbox("graph-switch-rcpt"), "after the switch");
+  t.process();
+  const auto m = t.mail(mail_id);
+  INFO(m.dump());
+  CHECK(m["state"] == "outgoing");  // waits for the reconnect, nothing lost
+  CHECK(m["attempts"] == 0);
+  auto e = t.env();
+  const auto rec = records::read(e, mail::kOutgoingServer, id);
+  CHECK(rec["microsoft_outlook_token_status"] == "refresh_failed");
+  CHECK(has(rec["microsoft_outlook_token_error"].get<std::string>(), "consent"));
+}
