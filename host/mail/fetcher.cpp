@@ -8,6 +8,7 @@
 #include "mail/mime/message.hpp"
 #include "mail/records.hpp"
 #include "mail/sender.hpp"
+#include "modules/inbox.hpp"
 #include "records/params.hpp"
 #include "records/record_service.hpp"
 
@@ -45,9 +46,15 @@ std::string text(const nlohmann::json& rec, const char* field) {
   return rec[field].is_string() ? rec[field].get<std::string>() : std::string();
 }
 
-imap::Credentials credentials(records::Env& env, modules::HookBus& hooks, const nlohmann::json& server) {
+// How to log in to a server: credentials for IMAP, or its module fetches it (mail.collect).
+struct Login {
+  bool by_module = false;
+  imap::Credentials credentials;
+};
+
+Login login(records::Env& env, modules::HookBus& hooks, const nlohmann::json& server) {
   const std::string kind = text(server, "server_type");
-  if (kind == "imap") return {imap::AuthKind::password, text(server, "user"), text(server, "password")};
+  if (kind == "imap") return {false, {imap::AuthKind::password, text(server, "user"), text(server, "password")}};
   const nlohmann::json payload = {{"model", kIncomingServer}, {"id", server["id"]}, {"kind", kind}};
   const auto r = emit_committed(env, hooks, "mail.fetch.login", payload);
   if (r.status == JUNIPER_ERR_UNSUPPORTED) {
@@ -57,19 +64,21 @@ imap::Credentials credentials(records::Env& env, modules::HookBus& hooks, const 
   if (r.status == JUNIPER_ERR_TEMPORARY) throw TemporaryError(r.error);
   if (r.status != JUNIPER_OK) throw UserError(r.error);
   const auto c = nlohmann::json::parse(r.reply_json);
-  return {c.value("auth", "") == "xoauth2" ? imap::AuthKind::xoauth2 : imap::AuthKind::password, c.value("user", ""),
-          c.value("secret", "")};
+  if (c.value("delivery", "") == "module") return {true, {}};
+  return {false,
+          {c.value("auth", "") == "xoauth2" ? imap::AuthKind::xoauth2 : imap::AuthKind::password, c.value("user", ""),
+           c.value("secret", "")}};
 }
 
-std::unique_ptr<imap::Session> open(records::Env& env, modules::HookBus& hooks, const std::map<std::string, std::string>& conf,
-                                    const nlohmann::json& server) {
+std::unique_ptr<imap::Session> open(const std::map<std::string, std::string>& conf, const nlohmann::json& server,
+                                    const imap::Credentials& credentials) {
   imap::Endpoint ep;
   ep.host = text(server, "server");
   ep.port = server["port"].is_number() ? server["port"].get<int>() : 993;
   ep.ssl = server["is_ssl"].is_boolean() ? server["is_ssl"].get<bool>() : true;
   ep.ca_file = ca_file(conf);
   if (ep.host.empty()) throw UserError("the incoming mail server \"" + text(server, "name") + "\" has no Server Name: set it");
-  auto s = std::make_unique<imap::Session>(ep, credentials(env, hooks, server));
+  auto s = std::make_unique<imap::Session>(ep, credentials);
   s->open("INBOX");
   return s;
 }
@@ -116,14 +125,62 @@ bool store(records::Env& env, std::int64_t server_id, const std::string& raw) {
   return true;
 }
 
+bool store_committed(records::Env& env, std::int64_t server_id, std::string_view raw) {
+  Transaction tr(env.sql());
+  const bool stored = store(env, server_id, std::string(raw));
+  tr.commit();
+  return stored;
+}
+
+// A server its module fetches (a mail API): the module stores each message through the host
+// call message_store, which commits it, and marks it read at its service afterwards.
+void collect(records::Env& env, modules::HookBus& hooks, const nlohmann::json& server, std::size_t limit, FetchReport& report) {
+  modules::install_message_store(store_committed);
+  const nlohmann::json payload = {{"model", kIncomingServer}, {"id", server["id"]}, {"kind", text(server, "server_type")},
+                                  {"limit", limit}};
+  const auto r = emit_committed(env, hooks, "mail.collect", payload);
+  if (r.status == JUNIPER_ERR_TEMPORARY) throw TemporaryError(r.error);
+  if (r.status != JUNIPER_OK) throw UserError(r.error.empty() ? "no installed module fetches this server" : r.error);
+  const auto a = nlohmann::json::parse(r.reply_json);
+  report.stored += a.value("stored", std::size_t{0});
+  report.duplicates += a.value("duplicates", std::size_t{0});
+}
+
+void fetch_imap(records::Env& env, const std::map<std::string, std::string>& conf, const nlohmann::json& server,
+                const imap::Credentials& credentials, std::size_t batch, FetchReport& report) {
+  const std::int64_t id = server["id"].get<std::int64_t>();
+  auto session = open(conf, server, credentials);
+  std::vector<std::uint32_t> uids = session->search_unseen();
+  if (uids.size() > batch) uids.resize(batch);
+  for (const auto& chunk : chunks(session->sizes(uids))) {
+    {
+      const auto messages = session->fetch_peek_many(chunk);
+      Transaction tr(env.sql());
+      for (const auto& [uid, raw] : messages) {
+        ++(store(env, id, raw) ? report.stored : report.duplicates);
+      }
+      tr.commit();  // stored first ...
+    }
+    session->mark_seen(chunk);  // ... then marked read: a crash in between only refetches
+  }
+  session->close();
+}
+
 }  // namespace
 
 std::string confirm_login(records::Env& env, modules::HookBus& hooks, const std::map<std::string, std::string>& conf,
                           std::int64_t server_id) {
   const auto server = records::read(env, kIncomingServer, server_id, records::Secrets::revealed);
   try {
-    auto s = open(env, hooks, conf, server);
-    s->close();
+    const Login l = login(env, hooks, server);
+    if (l.by_module) {
+      const auto r = emit_committed(env, hooks, "mail.check",
+                                    {{"model", kIncomingServer}, {"id", server_id}, {"kind", text(server, "server_type")}});
+      if (r.status != JUNIPER_OK) throw UserError(r.error);
+    } else {
+      auto s = open(conf, server, l.credentials);
+      s->close();
+    }
   } catch (const imap::Error& e) {
     throw UserError(e.what());
   } catch (const TemporaryError& e) {
@@ -157,21 +214,12 @@ FetchReport fetch_all(records::Env& env, modules::HookBus& hooks, const std::map
       tr.commit();
     }
     try {
-      auto session = open(env, hooks, conf, server);
-      std::vector<std::uint32_t> uids = session->search_unseen();
-      if (uids.size() > batch) uids.resize(batch);
-      for (const auto& chunk : chunks(session->sizes(uids))) {
-        {
-          const auto messages = session->fetch_peek_many(chunk);
-          Transaction tr(env.sql());
-          for (const auto& [uid, raw] : messages) {
-            ++(store(env, id, raw) ? report.stored : report.duplicates);
-          }
-          tr.commit();  // stored first ...
-        }
-        session->mark_seen(chunk);  // ... then marked read: a crash in between only refetches
+      const Login l = login(env, hooks, server);
+      if (l.by_module) {
+        collect(env, hooks, server, batch, report);
+      } else {
+        fetch_imap(env, conf, server, l.credentials, batch, report);
       }
-      session->close();
       Transaction tr(env.sql());
       records::write(env, kIncomingServer, id, {{"date", now_iso()}, {"error_message", nullptr}, {"error_date", nullptr}});
       tr.commit();

@@ -8,6 +8,7 @@
 #include "http/request.hpp"
 #include "modules/declarations.hpp"
 #include "modules/hook_bus.hpp"
+#include "modules/inbox.hpp"
 #include "records/claims.hpp"
 #include "records/params.hpp"
 #include "records/record_service.hpp"
@@ -506,7 +507,8 @@ const juniper_host_api kHost = {sizeof(juniper_host_api),
                                 imap_check,
                                 claim_acquire,
                                 claim_release,
-                                http_request};
+                                http_request,
+                                message_store};
 
 }  // namespace
 

@@ -79,6 +79,7 @@ const std::map<std::string, HookPolicy, std::less<>>& catalog() {
       {"mail.deliver", HookPolicy::first_handled},     // one mail, by the module (juniper_mail.h)
       {"mail.check", HookPolicy::first_handled},       // Test Connection of a module-delivered server
       {"mail.refused", HookPolicy::first_handled},     // a refused SMTP login, explained by its module
+      {"mail.collect", HookPolicy::first_handled},     // a fetch by the module (message_store)
       {"mail.fetch.login", HookPolicy::first_handled}  // credentials for an incoming server kind
   };
   return c;

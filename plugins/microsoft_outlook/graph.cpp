@@ -48,8 +48,40 @@ void needs_reconnect(sdk::Context& ctx, std::int64_t id, const std::string& why)
                                   {"microsoft_outlook_token_error_date", now_iso()}});
 }
 
-bool ours(const json& payload) {
-  return payload.value("kind", "") == "outlook" && payload.value("model", "") == kOutgoing.model;
+const Kind* ours(const json& payload) {
+  if (payload.value("kind", "") != "outlook") return nullptr;
+  return kind_of(payload.value("model", ""));
+}
+
+// Graph's answer to a read, as the fetch's error: throttling and outages are retried at the
+// next fetch, the rest needs the administrator.
+[[noreturn]] void fail_read(sdk::Context& ctx, const Kind& kind, std::int64_t id, const sdk::Context::HttpReply& r,
+                            const std::string& mailbox) {
+  json out = outcome_of(r.status, r.body, r.header("retry-after"), mailbox, mailbox);
+  std::string reason = out["reason"].get<std::string>();
+  if (r.status == 403) {
+    reason = "Microsoft Graph answered 403: the consent lacks Mail.ReadWrite for " + mailbox +
+             ": reconnect the Outlook account (Connect your Outlook account) and accept reading mail.";
+  }
+  if (out["outcome"] == "wait") {
+    ctx.write(kind.model, id, {{"microsoft_outlook_token_status", "refresh_failed"},
+                               {"microsoft_outlook_token_error", reason},
+                               {"microsoft_outlook_token_error_date", now_iso()}});
+  }
+  const bool later = out["outcome"] == "throttled" || out["outcome"] == "retry";
+  throw sdk::Error(later ? JUNIPER_ERR_TEMPORARY : JUNIPER_ERR_INVALID, reason);
+}
+
+// One Graph request with the record's token; a 401 gets one fresh token and one more try.
+sdk::Context::HttpReply call(sdk::Context& ctx, const Kind& kind, std::int64_t id, const std::string& method,
+                             const std::string& url, const json& body = nullptr) {
+  for (int attempt = 0;; ++attempt) {
+    json headers = {{"Authorization", "Bearer " + access_token(ctx, kind, id, attempt > 0)}};
+    if (!body.is_null()) headers["Content-Type"] = "application/json";
+    auto r = ctx.http(method, url, headers, body.is_null() ? std::string() : body.dump(), 60);
+    if (r.status == 401 && attempt == 0) continue;
+    return r;
+  }
 }
 
 json bearer(const std::string& token, const char* content_type = nullptr) {
@@ -108,7 +140,7 @@ json outcome_of(long status, const std::string& body, const std::string& retry_a
 }
 
 std::optional<json> deliver(sdk::Context& ctx, const json& payload) {
-  if (!ours(payload)) return std::nullopt;
+  if (ours(payload) != &kOutgoing) return std::nullopt;
   const std::int64_t id = payload.value("id", std::int64_t{0});
   const json server = ctx.read(kOutgoing.model, id);
   if (!selected(server)) return std::nullopt;
@@ -132,13 +164,62 @@ std::optional<json> deliver(sdk::Context& ctx, const json& payload) {
   }
 }
 
-std::optional<json> check(sdk::Context& ctx, const json& payload) {
-  if (!ours(payload)) return std::nullopt;
+std::optional<json> collect(sdk::Context& ctx, const json& payload) {
+  if (ours(payload) != &kIncoming) return std::nullopt;
   const std::int64_t id = payload.value("id", std::int64_t{0});
-  const json server = ctx.read(kOutgoing.model, id);
+  const json server = ctx.read(kIncoming.model, id);
   if (!selected(server)) return std::nullopt;
-  const std::string mailbox = text(server, "smtp_user");
-  const auto r = ctx.http("GET", endpoint(ctx) + "me", bearer(access_token(ctx, kOutgoing, id, false)), {}, 30);
+  const std::string mailbox = text(server, kIncoming.user_field);
+  const std::size_t limit = std::clamp<std::size_t>(payload.value("limit", std::size_t{50}), 1, 1000);
+  // Unread Inbox messages, ids only; no $orderby, so the filter is never "inefficient".
+  std::vector<std::string> ids;
+  std::string url = endpoint(ctx) + "me/mailFolders/inbox/messages?$filter=" + sdk::url_encode("isRead eq false") +
+                    "&$select=id&$top=" + std::to_string(std::min<std::size_t>(limit, 100));
+  while (!url.empty() && ids.size() < limit) {
+    const auto r = call(ctx, kIncoming, id, "GET", url);
+    if (r.status != 200) fail_read(ctx, kIncoming, id, r, mailbox);
+    const json page = json::parse(r.body);
+    for (const auto& m : page.value("value", json::array())) {
+      if (ids.size() < limit) ids.push_back(m.value("id", ""));
+    }
+    url = page.value("@odata.nextLink", "");
+  }
+  std::size_t stored = 0, duplicates = 0;
+  // Twenty at a time (one $batch): each stored and committed by the host, then all marked read.
+  for (std::size_t first = 0; first < ids.size(); first += 20) {
+    const std::size_t end = std::min(ids.size(), first + 20);
+    json batch = {{"requests", json::array()}};
+    for (std::size_t i = first; i < end; ++i) {
+      const auto r = call(ctx, kIncoming, id, "GET", endpoint(ctx) + "me/messages/" + sdk::url_encode(ids[i]) + "/$value");
+      if (r.status != 200) fail_read(ctx, kIncoming, id, r, mailbox);
+      ++(ctx.store_message(kIncoming.model, id, r.body) ? stored : duplicates);
+      batch["requests"].push_back({{"id", std::to_string(i)},
+                                   {"method", "PATCH"},
+                                   {"url", "/me/messages/" + sdk::url_encode(ids[i])},
+                                   {"headers", {{"Content-Type", "application/json"}}},
+                                   {"body", {{"isRead", true}}}});
+    }
+    const auto r = call(ctx, kIncoming, id, "POST", endpoint(ctx) + "$batch", batch);
+    if (r.status != 200) fail_read(ctx, kIncoming, id, r, mailbox);
+    for (const auto& answer : json::parse(r.body).value("responses", json::array())) {
+      // Stored but still unread: the next fetch sees it again and the host skips it.
+      if (answer.value("status", 0) != 200) {
+        ctx.log(JUNIPER_LOG_WARNING, "Graph did not mark a stored message read (HTTP " +
+                                         std::to_string(answer.value("status", 0)) + "); it is skipped next time");
+      }
+    }
+  }
+  return json{{"stored", stored}, {"duplicates", duplicates}};
+}
+
+std::optional<json> check(sdk::Context& ctx, const json& payload) {
+  const Kind* kind = ours(payload);
+  if (kind == nullptr) return std::nullopt;
+  const std::int64_t id = payload.value("id", std::int64_t{0});
+  const json server = ctx.read(kind->model, id);
+  if (!selected(server)) return std::nullopt;
+  const std::string mailbox = text(server, kind->user_field);
+  const auto r = call(ctx, *kind, id, "GET", endpoint(ctx) + "me");
   if (r.status != 200) {
     throw sdk::Error(JUNIPER_ERR_INVALID, outcome_of(r.status, r.body, r.header("retry-after"), mailbox, mailbox)["reason"]);
   }

@@ -1,5 +1,6 @@
-// Sending through Microsoft Graph (POST /me/sendMail, the message as MIME) for Outlook servers
-// whose transport is "graph": tenants where Authenticated SMTP is disabled (5.7.139).
+// Microsoft Graph for Outlook servers whose transport is "graph" (tenants where Authenticated
+// SMTP or IMAP is disabled): sending (POST /me/sendMail, the message as MIME) and fetching
+// (unread Inbox messages, their MIME through $value, marked read through $batch once stored).
 #pragma once
 
 #include <juniper/sdk/context.hpp>
@@ -26,8 +27,9 @@ std::string endpoint(sdk::Context& ctx);
 json outcome_of(long status, const std::string& body, const std::string& retry_after, const std::string& mailbox,
                 const std::string& from);
 
-// Hooks mail.deliver and mail.check (std::nullopt: not an Outlook server on Graph).
+// Hooks mail.deliver, mail.collect and mail.check (std::nullopt: not an Outlook server on Graph).
 std::optional<json> deliver(sdk::Context& ctx, const json& payload);
+std::optional<json> collect(sdk::Context& ctx, const json& payload);
 std::optional<json> check(sdk::Context& ctx, const json& payload);
 
 }  // namespace outlook::graph

@@ -75,6 +75,11 @@ void declare_outgoing(sdk::Registrar& reg) {
 void declare_incoming(sdk::Registrar& reg) {
   const Kind& k = outlook::kIncoming;
   reg.extend(k.model, token_fields());
+  reg.extend(k.model, {sdk::Field::selection("outlook_transport", "Outlook Transport",
+                                             {{"imap", "IMAP (XOAUTH2)"}, {"graph", "Microsoft Graph API"}})
+                           .defaults("imap")
+                           .help("Microsoft Graph API when IMAP is disabled for the mailbox or tenant. Switching needs "
+                                 "the consent for the other permissions (Mail.ReadWrite): reconnect if asked.")});
   reg.extend_selection(k.model, "server_type", {{"outlook", "Outlook OAuth Authentication"}}, "imap", "Outlook OAuth Authentication");
   reg.change_default(k.model, "server_type", "outlook", {{"server", "outlook.office365.com"}, {"port", 993}, {"is_ssl", true}});
   reg.constraint(k.model, "server_type,is_ssl,password,user", [](sdk::Context&, const json& r) {
@@ -187,7 +192,7 @@ std::optional<json> credentials(sdk::Context& ctx, const json& payload) {
   if (k == nullptr) return std::nullopt;
   const std::int64_t id = payload.value("id", 0L);
   // Graph: the module sends each mail itself (mail.deliver), no SMTP credentials needed.
-  if (k == &outlook::kOutgoing && outlook::graph::selected(ctx.read(k->model, id))) return json{{"delivery", "module"}};
+  if (outlook::graph::selected(ctx.read(k->model, id))) return json{{"delivery", "module"}};
   const std::string token = outlook::access_token(ctx, *k, id, payload.value("fresh", false));
   const json rec = ctx.read(k->model, id);
   return json{{"auth", "xoauth2"}, {"user", text(rec, k->user_field)}, {"secret", token}};
@@ -277,6 +282,7 @@ struct MicrosoftOutlook {
     reg.hook("mail.fetch.login", 10, credentials);
     reg.hook(JUNIPER_HOOK_MAIL_DELIVER, 10, outlook::graph::deliver);
     reg.hook(JUNIPER_HOOK_MAIL_CHECK, 10, outlook::graph::check);
+    reg.hook(JUNIPER_HOOK_MAIL_COLLECT, 10, outlook::graph::collect);
     reg.hook(JUNIPER_HOOK_MAIL_REFUSED, 10, explain_refusal);
   }
 

@@ -156,3 +156,69 @@ TEST_CASE("Graph: switching a server connected for SMTP asks for a new consent i
   CHECK(rec["microsoft_outlook_token_status"] == "refresh_failed");
   CHECK(has(rec["microsoft_outlook_token_error"].get<std::string>(), "consent"));
 }
+
+TEST_CASE("Graph fetch: unread Inbox messages are stored, then marked read; a second fetch finds nothing new",
+          "[outlook][graph][fetch]") {
+  GraphHost t;
+  const std::string mailbox = unique_mailbox("graph-inbox");
+  std::int64_t id = 0;
+  {
+    auto lock = t.host->db().lock();
+    auto e = t.env();
+    id = records::create(e, mail::kIncomingServer,
+                         {{"name", "Graph Inbox"}, {"server_type", "outlook"}, {"user", mailbox}, {"outlook_transport", "graph"}});
+  }
+  const std::string url = t.connect_url(mail::kIncomingServer, id);
+  CHECK(has(url, "graph.microsoft.com%2FMail.ReadWrite"));
+  CHECK_FALSE(has(url, "IMAP.AccessAsUser.All"));
+  REQUIRE(t.consent_and_confirm(url).status == 303);
+  for (int i = 0; i < 23; ++i) {  // more than one $batch of 20
+    t.stack.deliver(mailbox, "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: Graph " + std::to_string(i) +
+                                 "\r\nMessage-ID: <graph-" + std::to_string(i) + "@x>\r\n\r\nBody " + std::to_string(i) + "\r\n");
+  }
+  const long before = t.graph_counts().value("requests_total", 0L);
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  CHECK(has(e.registry.action(mail::kIncomingServer, "button_confirm_login")->invoke(e, id)["message"].get<std::string>(),
+            "Connection Test Successful"));
+  const auto fetched = e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, id);
+  INFO(fetched.dump());
+  CHECK(fetched["stored"] == 23);
+  CHECK(t.graph_counts().value("requests_total", 0L) > before);  // it went through Graph, not IMAP
+  const auto msgs = records::list(e, mail::kMessage);
+  CHECK(msgs.size() == 23);
+  CHECK(std::any_of(msgs.begin(), msgs.end(), [](const json& m) { return m["subject"] == "Graph 7"; }));
+  // Everything is read now: Graph lists no unread message, and a second fetch stores nothing.
+  const auto again = e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, id);
+  CHECK(again["stored"] == 0);
+  CHECK(again.value("duplicates", 0) == 0);
+  CHECK(records::list(e, mail::kMessage).size() == 23);
+}
+
+TEST_CASE("Graph fetch: a message stored but not marked read (a crash in between) is not stored twice",
+          "[outlook][graph][fetch]") {
+  GraphHost t;
+  const std::string mailbox = unique_mailbox("graph-crash");
+  std::int64_t id = 0;
+  {
+    auto lock = t.host->db().lock();
+    auto e = t.env();
+    id = records::create(e, mail::kIncomingServer,
+                         {{"name", "Graph Crash"}, {"server_type", "outlook"}, {"user", mailbox}, {"outlook_transport", "graph"}});
+  }
+  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kIncomingServer, id)).status == 303);
+  t.stack.deliver(mailbox, "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: Once\r\nMessage-ID: <once@x>\r\n\r\nB\r\n");
+  // The $batch that marks it read fails: the message is stored, still unread at the mailbox.
+  t.inject({{"endpoint", "graph"}, {"path", "$batch"}, {"status", 503}, {"count", 1}});
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  e.registry.action(mail::kIncomingServer, "button_confirm_login")->invoke(e, id);
+  const auto* fetch = e.registry.action(mail::kIncomingServer, "fetch_mail");
+  CHECK_THROWS_WITH(fetch->invoke(e, id), Catch::Contains("503"));  // the run reports the failed $batch
+  CHECK(records::list(e, mail::kMessage).size() == 1);               // ... after the message was stored
+  const auto second = fetch->invoke(e, id);
+  INFO(second.dump());
+  CHECK(second["stored"] == 0);
+  CHECK(records::list(e, mail::kMessage).size() == 1);  // the refetch is recognised, not stored twice
+  CHECK(fetch->invoke(e, id)["stored"] == 0);           // and it is read now
+}

@@ -196,6 +196,17 @@ class Context {
     return out;
   }
 
+  // During mail.collect (ABI 1.3): stores and commits one fetched message; false when it was
+  // already stored. Mark it read at the provider only after this returned.
+  bool store_message(std::string_view model, std::int64_t id, std::string_view raw) const {
+    require(JUNIPER_HOST_HAS(&host(), message_store), "message_store");
+    int32_t stored = 0;
+    call([&](juniper_error* e) {
+      return host().message_store(ctx_, detail::str(model), id, detail::str(raw), &stored, e);
+    });
+    return stored != 0;
+  }
+
   nlohmann::json post_form(std::string_view url, const nlohmann::json& form, int32_t timeout_seconds = 10) const {
     require(JUNIPER_HOST_HAS(&host(), http_post_form), "http_post_form");
     std::string out;

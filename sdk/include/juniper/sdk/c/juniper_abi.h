@@ -24,8 +24,9 @@
  * 1.1: juniper_selection_extension_desc.checkbox_label; host table smtp_open, smtp_send,
  *      smtp_close, imap_check.
  * 1.2: host table claim_acquire, claim_release.
- * 1.3: host table http_request; the mail.transport answer {"delivery": "module"} and the
- *      mail.deliver hook (juniper_mail.h). */
+ * 1.3: host table http_request, message_store; the answer {"delivery": "module"} of
+ *      mail.transport / mail.fetch.login and the hooks mail.deliver, mail.collect, mail.check,
+ *      mail.refused (juniper_mail.h). */
 #define JUNIPER_ABI_MAJOR 1
 #define JUNIPER_ABI_MINOR 3
 

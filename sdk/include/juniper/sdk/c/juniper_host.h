@@ -127,6 +127,12 @@ typedef struct juniper_host_api {
    * in it. Call it outside a transaction (hooks such as mail.deliver run outside one). */
   juniper_status (*http_request)(juniper_ctx* ctx, juniper_str request_json, juniper_str body, juniper_sink* out_json,
                                  juniper_sink* out_body, juniper_error* err);
+  /* During the mail.collect hook: stores one fetched message (RFC 5322 bytes) for the incoming
+   * server (model "fetchmail.server", id) and commits it; *out_stored is 0 when the same message
+   * was already stored (fetched again after a crash). Mark it read at the provider only after
+   * this returned OK: nothing is lost, nothing is stored twice. */
+  juniper_status (*message_store)(juniper_ctx* ctx, juniper_str model, int64_t id, juniper_str raw, int32_t* out_stored,
+                                  juniper_error* err);
   /* v1.3 ends here; append only. */
 } juniper_host_api;
 

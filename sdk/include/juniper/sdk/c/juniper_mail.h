@@ -37,7 +37,16 @@
  *
  * "mail.fetch.login" (an incoming server whose server_type the host does not know)
  *   payload {"model": "fetchmail.server", "id": 2, "kind": "outlook", "fresh": false}
- *   answer  as mail.transport's credentials; the host fetches over IMAP.
+ *   answer  as mail.transport's credentials; the host fetches over IMAP;
+ *       or  {"delivery": "module"} (ABI 1.3): the module fetches through "mail.collect".
+ *
+ * "mail.collect"     (ABI 1.3; Fetch for such a server)
+ *   payload {"model": "fetchmail.server", "id": 2, "kind": "outlook", "limit": 50}
+ *   The module reads up to `limit` unread messages, hands each to the host call message_store
+ *   (stored and committed there), and marks them read at its service only afterwards.
+ *   answer  {"stored": 3, "duplicates": 0}; an error status with the reason (TEMPORARY: retried
+ *           at the next fetch).
+ *   "mail.check" answers Test & Confirm for such a server (payload model "fetchmail.server").
  *
  * "record.changed"   payload {"model": "...", "id": 3, "op": "create" | "write" | "delete"}
  */
@@ -48,6 +57,7 @@
 #define JUNIPER_HOOK_MAIL_DELIVER "mail.deliver"
 #define JUNIPER_HOOK_MAIL_CHECK "mail.check"
 #define JUNIPER_HOOK_MAIL_REFUSED "mail.refused"
+#define JUNIPER_HOOK_MAIL_COLLECT "mail.collect"
 #define JUNIPER_HOOK_MAIL_FETCH_LOGIN "mail.fetch.login"
 #define JUNIPER_HOOK_RECORD_CHANGED "record.changed"
 
