@@ -85,6 +85,10 @@ std::vector<records::FieldDef> fields(const juniper_record_type_desc& d, const s
     def.choices = choices(f.selection, f.selection_count, owner);
     def.relation = s(f.relation);
     def.help = s(f.help);
+    def.shown_if = s(f.shown_if);  // zero (older modules) reads as empty
+    if (!def.shown_if.empty() && def.shown_if.find('=') == std::string::npos) {
+      throw UserError("field " + def.name + " on " + s(d.name) + ": shown_if must be \"field=value\"");
+    }
     def.owner = owner;
     if (def.type == FieldType::selection && def.choices.empty()) {
       throw UserError("selection field " + def.name + " on " + s(d.name) + " has no values");

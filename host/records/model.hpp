@@ -38,6 +38,7 @@ struct FieldDef {
   std::string relation;
   std::string help;
   std::string owner;
+  std::string shown_if;  // "field=value": pages show it only on such records; empty: always
 
   bool is_secret() const noexcept { return type == FieldType::secret; }
   bool has_choice(std::string_view v) const;

@@ -76,6 +76,14 @@ std::string display(const records::FieldDef& f, const json& value) {
   return v;
 }
 
+// A field declared shown_if "field=value" appears only on records where that holds (a module's
+// fields on the records of its own kind).
+bool shown(const records::FieldDef& f, const json& rec) {
+  if (f.shown_if.empty()) return true;
+  const auto eq = f.shown_if.find('=');
+  return str(rec.value(f.shown_if.substr(0, eq), json())) == f.shown_if.substr(eq + 1);
+}
+
 bool is_badge(const records::FieldDef& f) { return f.type == records::FieldType::selection && f.name.ends_with("_status"); }
 
 std::string badge(const records::FieldDef& f, const json& value) {
@@ -172,14 +180,11 @@ std::string record_form(records::Env& env, const http::Session& s, const records
   const std::string base = "/web/record/" + t.name + "/" + (is_new ? std::string("new") : str(rec["id"]));
   std::string body = banner(message, error);
   for (const auto& f : t.fields) {
-    if (is_badge(f) && !is_new) {
-      const auto owner_kind = rec.contains("smtp_authentication") ? str(rec["smtp_authentication"]) : str(rec.value("server_type", json()));
-      if (owner_kind == "outlook" || f.owner == "base") body += badge(f, rec.value(f.name, json()));
-    }
+    if (is_badge(f) && !is_new && shown(f, rec)) body += badge(f, rec.value(f.name, json()));
   }
   body += "<form method=\"post\" action=\"" + escape_html(base) + "\">" + csrf_input(s);
   for (const auto& f : t.fields) {
-    if (f.hidden || (is_badge(f) && !is_new)) continue;
+    if (f.hidden || (is_badge(f) && !is_new) || !shown(f, rec)) continue;
     if (f.readonly && is_new) continue;
     body += "<div class=\"field\">" + field_input(f, rec.value(f.name, json()), &t) + "</div>";
   }

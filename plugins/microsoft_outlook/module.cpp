@@ -24,7 +24,8 @@ bool is_outlook(const Kind& k, const json& rec) { return text(rec, k.type_field)
 std::string quoted(const json& rec) { return "\u201c" + text(rec, "name") + "\u201d"; }
 std::string record_url(const Kind& k, std::int64_t id) { return "/web/record/" + std::string(k.model) + "/" + std::to_string(id); }
 
-std::vector<sdk::Field> token_fields() {
+// `when`: "smtp_authentication=outlook" or "server_type=outlook": shown on Outlook servers only.
+std::vector<sdk::Field> token_fields(const std::string& when) {
   return {sdk::Field::secret("microsoft_outlook_refresh_token", "Outlook Refresh Token").hidden(),
           sdk::Field::secret("microsoft_outlook_access_token", "Outlook Access Token").hidden(),
           sdk::Field::integer("microsoft_outlook_access_token_expiration", "Outlook Access Token Expiration").hidden(),
@@ -34,19 +35,21 @@ std::vector<sdk::Field> token_fields() {
                                 {{"missing", "Outlook Token Missing"}, {"valid", "Outlook Token Valid"},
                                  {"refresh_failed", "Outlook Token Invalid"}})
               .defaults("missing")
-              .readonly(),
-          sdk::Field::text("microsoft_outlook_token_error", "Outlook Token Error").readonly(),
-          sdk::Field::datetime("microsoft_outlook_token_error_date", "Outlook Token Error Date").readonly()};
+              .readonly()
+              .shown_if(when),
+          sdk::Field::text("microsoft_outlook_token_error", "Outlook Token Error").readonly().shown_if(when),
+          sdk::Field::datetime("microsoft_outlook_token_error_date", "Outlook Token Error Date").readonly().shown_if(when)};
 }
 
 void declare_outgoing(sdk::Registrar& reg) {
   const Kind& k = outlook::kOutgoing;
-  reg.extend(k.model, token_fields());
+  reg.extend(k.model, token_fields("smtp_authentication=outlook"));
   reg.extend(k.model, {sdk::Field::selection("outlook_transport", "Outlook Transport",
                                              {{"smtp", "SMTP (XOAUTH2)"}, {"graph", "Microsoft Graph API"}})
                            .defaults("smtp")
                            .help("Microsoft Graph API when Authenticated SMTP is disabled for the mailbox or tenant "
-                                 "(5.7.139). Switching needs the consent for the other permissions: reconnect if asked.")});
+                                 "(5.7.139). Switching needs the consent for the other permissions: reconnect if asked.")
+                           .shown_if("smtp_authentication=outlook")});
   reg.extend_selection(k.model, "smtp_authentication", {{"outlook", "Outlook OAuth Authentication"}}, "login", "Outlook");
   reg.change_default(k.model, "smtp_authentication", "outlook",
                      {{"smtp_host", "smtp.office365.com"}, {"smtp_port", 587}, {"smtp_encryption", "starttls"},
@@ -74,12 +77,13 @@ void declare_outgoing(sdk::Registrar& reg) {
 
 void declare_incoming(sdk::Registrar& reg) {
   const Kind& k = outlook::kIncoming;
-  reg.extend(k.model, token_fields());
+  reg.extend(k.model, token_fields("server_type=outlook"));
   reg.extend(k.model, {sdk::Field::selection("outlook_transport", "Outlook Transport",
                                              {{"imap", "IMAP (XOAUTH2)"}, {"graph", "Microsoft Graph API"}})
                            .defaults("imap")
                            .help("Microsoft Graph API when IMAP is disabled for the mailbox or tenant. Switching needs "
-                                 "the consent for the other permissions (Mail.ReadWrite): reconnect if asked.")});
+                                 "the consent for the other permissions (Mail.ReadWrite): reconnect if asked.")
+                           .shown_if("server_type=outlook")});
   reg.extend_selection(k.model, "server_type", {{"outlook", "Outlook OAuth Authentication"}}, "imap", "Outlook OAuth Authentication");
   reg.change_default(k.model, "server_type", "outlook", {{"server", "outlook.office365.com"}, {"port", 993}, {"is_ssl", true}});
   reg.constraint(k.model, "server_type,is_ssl,password,user", [](sdk::Context&, const json& r) {

@@ -5,6 +5,8 @@
 #      without being stored; then normal runs store every message exactly once.
 #   2. Dovecot stopped in the middle of a fetch: the error is recorded on the server, nothing Seen
 #      is unstored; Dovecot back: the next run stores the rest, each message once.
+#   3. the same kills during fetches through (simulated) Microsoft Graph: the Outlook module lists,
+#      hands each message to the host to store, then marks it read: 0 lost, 0 twice, all read.
 #
 # Usage: tests/faults/fetch_faults.sh BUILD_DIR
 #   env: FAULT_KILLS (default 6), FAULT_COUNT (300), FAULT_PORT_BASE (auto)
@@ -112,6 +114,52 @@ err=$(J "$D" record read fetchmail.server "$SID" --json | "$PY" -c 'import json,
 echo "     Dovecot back: $rows stored ($distinct distinct), $seen Seen"
 check "every message stored once Dovecot is back, none twice" [ "$distinct $rows" = "$COUNT $COUNT" ]
 check "the server's error is cleared by the successful run" [ -z "$err" ]
+
+# ---------------------------------------------------------------- 3. kill -9 mid-fetch through Graph
+GCOUNT=${FAULT_GRAPH_COUNT:-120}
+echo "=== kill -9 of a fetch through Microsoft Graph, $KILLS times, over $GCOUNT unread messages"
+COUNT=$GCOUNT mailbox graphkill@example.com
+sleep 1.2
+D=$W/graph
+CID=juniper-faults-0000-0000-000000000002
+SECRET=faults~secret.$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+idp() { curl -fsS -X POST "$IDP_URL/_control/$1" -H 'Content-Type: application/json' -d "$2"; }
+idp register_app "{\"client_id\":\"$CID\",\"client_secret\":\"$SECRET\",\"redirect_uris\":[\"http://127.0.0.1:1/microsoft_outlook/confirm\"],\"tenant\":\"multi\",\"name\":\"faults\"}" >/dev/null
+GSCOPE="https://graph.microsoft.com/Mail.ReadWrite https://graph.microsoft.com/User.Read offline_access"
+REFRESH=$(idp issue_tokens "{\"client_id\":\"$CID\",\"user\":\"graphkill@example.com\",\"scope\":\"$GSCOPE\"}" |
+  "$PY" -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
+J "$D" init >/dev/null
+printf 'ca_file = %s\n' "$CA_FILE" >"$D/juniper.conf"
+J "$D" module install microsoft_outlook >/dev/null
+J "$D" settings set external_email_server_default=true microsoft_outlook_client_identifier="$CID" \
+  microsoft_outlook_client_secret="$SECRET" >/dev/null
+J "$D" param set microsoft_outlook.endpoint "$IDP_URL/{tenant}/oauth2/v2.0/" >/dev/null
+J "$D" param set microsoft_outlook.graph_endpoint "$IDP_URL/v1.0/" >/dev/null
+J "$D" param set mail.fetch.batch 30 >/dev/null
+GID=$(J "$D" record create fetchmail.server name=Graph server_type=outlook user=graphkill@example.com \
+  outlook_transport=graph --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+J "$D" record write fetchmail.server "$GID" microsoft_outlook_refresh_token="$REFRESH" \
+  microsoft_outlook_access_token_expiration=0 microsoft_outlook_token_status=valid >/dev/null
+J "$D" record action fetchmail.server "$GID" button_confirm_login >/dev/null || { echo "set-up failed"; exit 1; }
+kills=0
+for attempt in $(seq $((KILLS * 4))); do
+  [ "$kills" -ge "$KILLS" ] && break
+  "${JX[@]}" --data "$D" mail fetch >/dev/null 2>&1 &
+  pid=$!
+  random_pause 0.1 0.8
+  if alive "$pid" && kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
+  wait "$pid" 2>/dev/null
+done
+read -r unstored rows distinct seen < <(audit "$D/juniper.db" graphkill@example.com)
+echo "     $kills kills: $seen read at the mailbox, $distinct stored"
+check "Graph: no message is read without being stored ($unstored)" [ "$unstored" = 0 ]
+check "Graph: the kills landed ($kills)" [ "$kills" -gt 0 ]
+fetch_until_done "$D"
+read -r unstored rows distinct seen < <(audit "$D/juniper.db" graphkill@example.com)
+echo "     after normal runs: $rows stored ($distinct distinct), $seen read"
+check "Graph: every message stored" [ "$distinct" = "$GCOUNT" ]
+check "Graph: none stored twice" [ "$rows" = "$distinct" ]
+check "Graph: all marked read once stored" [ "$seen" = "$GCOUNT" ]
 
 echo "fetch faults: $fails failed"
 [ "$fails" = 0 ]

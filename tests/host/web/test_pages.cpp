@@ -126,13 +126,21 @@ TEST_CASE("the Outlook checkbox sets the authentication, fills host and port; un
     CHECK(rec["smtp_host"] == "smtp.office365.com");
     CHECK(rec["smtp_port"] == 587);
   }
-  CHECK(has(t.browser->get("/web/record/ir.mail_server/1").body, "value=\"outlook\" checked> Outlook"));
+  const auto outlook_form = t.browser->get("/web/record/ir.mail_server/1").body;
+  CHECK(has(outlook_form, "value=\"outlook\" checked> Outlook"));
+  // The module's fields (shown_if smtp_authentication=outlook) appear on Outlook servers only.
+  CHECK(has(outlook_form, "Outlook Transport"));
+  CHECK(has(outlook_form, "Microsoft Graph API"));
+  CHECK(has(outlook_form, "Outlook Token Missing"));
   CHECK(has(t.browser->get("/web/list/ir.mail_server").body, "<td>TLS (STARTTLS)</td>"));  // lists show labels, not values
   // Unchecked: the hidden marker without the box means "not Outlook".
   CHECK(t.browser->post("/web/record/ir.mail_server/1", "__present_smtp_authentication=1&csrf_token=" + csrf).status == 303);
   auto lock = t.host->db().lock();
   auto env = t.host->env();
   CHECK(records::read(env, "ir.mail_server", 1)["smtp_authentication"] == "login");
+  const auto login_form = t.browser->get("/web/record/ir.mail_server/1").body;
+  CHECK_FALSE(has(login_form, "Outlook Transport"));
+  CHECK_FALSE(has(login_form, "Outlook Token"));
 }
 
 TEST_CASE("System Parameters and Compose", "[web]") {

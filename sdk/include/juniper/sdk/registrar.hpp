@@ -28,6 +28,7 @@ struct Field {
   std::vector<Choice> choices;
   std::string relation;
   std::string help_text;
+  std::string shown_when;  // "field=value" (ABI 1.3); empty: always shown
 
   static Field make(std::string n, juniper_field_type t, std::string l) {
     Field f;
@@ -57,6 +58,7 @@ struct Field {
   Field&& readonly() && { flags |= JUNIPER_FIELD_READONLY; return std::move(*this); }
   Field&& hidden() && { flags |= JUNIPER_FIELD_HIDDEN; return std::move(*this); }
   Field&& help(std::string h) && { help_text = std::move(h); return std::move(*this); }
+  Field&& shown_if(std::string field_equals_value) && { shown_when = std::move(field_equals_value); return std::move(*this); }
 };
 
 struct Setting {
@@ -245,7 +247,8 @@ class Registrar {
       descs.push_back(juniper_field_desc{sizeof(juniper_field_desc), f.name.c_str(), f.type, f.label.c_str(),
                                          f.default_value ? f.default_value->c_str() : nullptr, f.flags,
                                          choice_items.back().data(), choice_items.back().size(),
-                                         detail::c_or_null(f.relation), detail::c_or_null(f.help_text)});
+                                         detail::c_or_null(f.relation), detail::c_or_null(f.help_text),
+                                         detail::c_or_null(f.shown_when)});
     }
     const juniper_record_type_desc d{sizeof d, name.c_str(), detail::c_or_null(label), descs.data(), descs.size(),
                                      detail::c_or_null(order)};

@@ -41,6 +41,9 @@ typedef struct juniper_field_desc {
   size_t selection_count;
   const char* relation;      /* JUNIPER_FIELD_MANY2ONE only: the target record type */
   const char* help;
+  /* v1.3: "field=value": the pages show this field only on records where `field` has that value
+   * (an Outlook-only field on a server whose authentication is Outlook); NULL: always. */
+  const char* shown_if;
 } juniper_field_desc;
 
 /* A new record type (name inside the module's namespace, or an Odoo-style name such as
