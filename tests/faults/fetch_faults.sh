@@ -146,7 +146,7 @@ for attempt in $(seq $((KILLS * 4))); do
   [ "$kills" -ge "$KILLS" ] && break
   "${JX[@]}" --data "$D" mail fetch >/dev/null 2>&1 &
   pid=$!
-  random_pause 0.1 0.8
+  random_pause 0.2 1.5
   if alive "$pid" && kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "$pid" 2>/dev/null
 done
