@@ -3,6 +3,7 @@
 // each of Graph's answers means for the mail.
 #include "outlook_fixture.hpp"
 
+#include "host/mail/smtp/fake_smtp.hpp"
 #include "mail/queue.hpp"
 
 #include <catch2/catch.hpp>
@@ -221,4 +222,37 @@ TEST_CASE("Graph fetch: a message stored but not marked read (a crash in between
   CHECK(second["stored"] == 0);
   CHECK(records::list(e, mail::kMessage).size() == 1);  // the refetch is recognised, not stored twice
   CHECK(fetch->invoke(e, id)["stored"] == 0);           // and it is read now
+}
+
+TEST_CASE("SMTP AUTH disabled (535 5.7.139): the mails wait with how to enable it or switch to Graph", "[outlook][graph]") {
+  // Exchange's answer, from a scripted server (the test Postfix cannot be made to say it).
+  fake_smtp::Script exchange;
+  exchange.auth_mechanisms = "LOGIN XOAUTH2";
+  exchange.auth_reply = "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. "
+                        "Visit https://aka.ms/smtp_auth_disabled for more information.";
+  fake_smtp::Server server(exchange);
+  GraphHost t;
+  const std::string mailbox = unique_mailbox("smtp-off");
+  const auto id = t.outlook_server("Tenant without SMTP AUTH", mailbox);
+  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, id)).status == 303);
+  auto lock = t.host->db().lock();
+  // Plain text to the scripted server (the module insists on STARTTLS for real ones).
+  t.host->db().session() << "UPDATE ir_mail_server SET smtp_port = :p, smtp_encryption = 'none' WHERE id = :id",
+      soci::use(server.port()), soci::use(id);
+  const auto a = t.send(mailbox, unique_mailbox("smtp-off-rcpt"), "one");
+  const auto b = t.send(mailbox, unique_mailbox("smtp-off-rcpt"), "two");
+  t.process();
+  for (const auto mail_id : {a, b}) {
+    const auto m = t.mail(mail_id);
+    INFO(m.dump());
+    CHECK(m["state"] == "outgoing");  // a tenant setting: nothing is lost, no attempt counted
+    CHECK(m["attempts"] == 0);
+    const std::string reason = m["failure_reason"];
+    CHECK(has(reason, "Authenticated SMTP is disabled for " + mailbox));
+    CHECK(has(reason, "Manage email apps"));
+    CHECK(has(reason, "Microsoft Graph API"));
+  }
+  auto e = t.env();
+  const auto* test = e.registry.action(mail::kOutgoingServer, "test_connection");
+  CHECK_THROWS_WITH(test->invoke(e, id), Catch::Contains("Authenticated SMTP is disabled"));
 }

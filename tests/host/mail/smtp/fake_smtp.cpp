@@ -96,7 +96,7 @@ void Server::serve(int fd) {
     if (verb == "EHLO" || verb == "HELO") {
       send_line(fd, "250-fake.test");
       if (script_.offer_starttls) send_line(fd, "250-STARTTLS");
-      if (script_.offer_auth) send_line(fd, "250-AUTH PLAIN LOGIN");
+      if (script_.offer_auth) send_line(fd, "250-AUTH " + script_.auth_mechanisms);
       send_line(fd, "250 8BITMIME");
     } else if (verb == "AUTH") {
       send_line(fd, script_.auth_reply);

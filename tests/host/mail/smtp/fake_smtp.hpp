@@ -17,7 +17,8 @@ struct Script {
   bool silent = false;           // accept, never say anything
   bool offer_starttls = false;   // (never actually starts TLS)
   bool close_at_starttls = false;  // "220 Ready to start TLS", then close (a server going down)
-  bool offer_auth = true;        // "250-AUTH PLAIN LOGIN"
+  bool offer_auth = true;        // "250-AUTH <auth_mechanisms>"
+  std::string auth_mechanisms = "PLAIN LOGIN";
   std::string auth_reply = "235 2.7.0 Authentication successful";
   std::string mail_reply = "250 2.1.0 Ok";
   std::map<std::string, std::string> rcpt_replies;  // address -> reply (default 250)
