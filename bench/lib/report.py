@@ -138,6 +138,22 @@ def main():
         "grep ': connect from' postfix.log")
     row("  peak RSS of mail process", g("send.outlook.rss_kb"), "kB", None, "", None, "/usr/bin/time -v")
 
+    # 3b. Microsoft Graph
+    gs = g("graph.send_rate")
+    row("Send %d through Microsoft Graph, MIME sendMail (mails/s)" % count, gs, "mails/s", o,
+        "the Outlook SMTP XOAUTH2 row above (same run; the simulator delivers by LMTP and saves to Sent)",
+        rate_ratio(gs, o), "outlook_transport=graph max_per_minute=0 max_connections=4; juniper mail process")
+    row("  Graph requests per mail (send)", g("graph.send_requests_per_mail"), "req", None, "", None,
+        "GET $IDP_URL/_control/graph")
+    row("  peak RSS of mail process (Graph)", g("graph.send_rss_kb"), "kB", None, "", None, "/usr/bin/time -v")
+    gf = g("graph.fetch_rate")
+    row("Fetch %d through Microsoft Graph, list + $value + $batch (msgs/s)" % count, gf, "msgs/s", g("fetch.ours_rate"),
+        "the IMAP fetch row below (same run); left unread: %s" % num(g("graph.fetch_left_unseen")),
+        rate_ratio(gf, g("fetch.ours_rate")), "juniper mail fetch --server ID (outlook_transport=graph)")
+    row("  Graph requests per message (fetch)", g("graph.fetch_requests_per_msg"), "req", None, "", None,
+        "GET $IDP_URL/_control/graph")
+    row("  peak RSS of mail fetch (Graph)", g("graph.fetch_rss_kb"), "kB", None, "", None, "/usr/bin/time -v")
+
     # 4. fetch
     f = g("fetch.ours_rate")
     row("Fetch %d unseen, IMAPS, parse, store (msgs/s)" % count, f, "msgs/s", g("fetch.imaplib_rate"),

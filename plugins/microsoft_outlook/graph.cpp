@@ -170,7 +170,7 @@ std::optional<json> collect(sdk::Context& ctx, const json& payload) {
   const json server = ctx.read(kIncoming.model, id);
   if (!selected(server)) return std::nullopt;
   const std::string mailbox = text(server, kIncoming.user_field);
-  const std::size_t limit = std::clamp<std::size_t>(payload.value("limit", std::size_t{50}), 1, 1000);
+  const std::size_t limit = std::max<std::size_t>(payload.value("limit", std::size_t{50}), 1);  // mail.fetch.batch
   // Unread Inbox messages, ids only; no $orderby, so the filter is never "inefficient".
   std::vector<std::string> ids;
   std::string url = endpoint(ctx) + "me/mailFolders/inbox/messages?$filter=" + sdk::url_encode("isRead eq false") +
