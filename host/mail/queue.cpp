@@ -174,14 +174,15 @@ void renew_lease(records::Env& env, const std::string& owner, std::chrono::secon
 }
 
 void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> server_id, const std::string& note,
-               std::chrono::system_clock::time_point when) {
+               std::chrono::system_clock::time_point when, std::size_t recipients) {
   const std::string now = iso_time(when);
+  const long long rcpt = static_cast<long long>(recipients);
   long long server = server_id.value_or(0);
   soci::indicator ind = server_id ? soci::i_ok : soci::i_null;
   soci::indicator note_ind = note.empty() ? soci::i_null : soci::i_ok;
   env.sql() << "UPDATE mail_mail SET state = 'sent', date_sent = :d, server_used_id = :s, failure_reason = :r, "
-               "lease_owner = NULL, lease_until = NULL WHERE id = :id",
-      soci::use(now), soci::use(server, ind), soci::use(note, note_ind), soci::use(id);
+               "recipient_count = :c, lease_owner = NULL, lease_until = NULL WHERE id = :id",
+      soci::use(now), soci::use(server, ind), soci::use(note, note_ind), soci::use(rcpt), soci::use(id);
 }
 
 void mark_waiting(records::Env& env, const QueuedMail& mail, const std::string& reason, std::chrono::seconds delay) {
@@ -205,13 +206,15 @@ void mark_exception(records::Env& env, std::int64_t id, const std::string& reaso
 
 SentSince sent_since(records::Env& env, std::int64_t server_id, std::chrono::system_clock::time_point since) {
   const std::string from = iso_time(since);
-  long long n = 0;
+  long long n = 0, rcpt = 0;
   std::string earliest;
-  soci::indicator ind = soci::i_null;
-  env.sql() << "SELECT COUNT(*), MIN(date_sent) FROM mail_mail WHERE server_used_id = :s AND date_sent > :f",
-      soci::use(server_id), soci::use(from), soci::into(n), soci::into(earliest, ind);
+  soci::indicator ind = soci::i_null, rcpt_ind = soci::i_null;
+  env.sql() << "SELECT COUNT(*), SUM(CASE WHEN recipient_count > 0 THEN recipient_count ELSE 1 END), MIN(date_sent) "
+               "FROM mail_mail WHERE server_used_id = :s AND date_sent > :f",
+      soci::use(server_id), soci::use(from), soci::into(n), soci::into(rcpt, rcpt_ind), soci::into(earliest, ind);
   SentSince out;
   out.count = static_cast<std::size_t>(n);
+  out.recipients = rcpt_ind == soci::i_ok ? static_cast<std::size_t>(rcpt) : 0;
   if (ind == soci::i_ok && !earliest.empty()) out.earliest = since - age_of(earliest, since);
   return out;
 }

@@ -57,10 +57,11 @@ void renew_lease(records::Env& env, const std::string& owner, std::chrono::secon
 
 // `note`: kept as the failure reason of a sent mail (recipients the server refused).
 void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> server_id, const std::string& note = {},
-               std::chrono::system_clock::time_point when = std::chrono::system_clock::now());
+               std::chrono::system_clock::time_point when = std::chrono::system_clock::now(), std::size_t recipients = 0);
 // Mails sent through `server_id` since `since`, and the earliest of them (for a pace window).
 struct SentSince {
   std::size_t count = 0;
+  std::size_t recipients = 0;  // a mail sent before recipient_count existed counts as one
   std::optional<std::chrono::system_clock::time_point> earliest;
 };
 SentSince sent_since(records::Env& env, std::int64_t server_id, std::chrono::system_clock::time_point since);

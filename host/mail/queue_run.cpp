@@ -164,7 +164,7 @@ void QueueRun::send_lane(Lane& lane) {
       record(mails[i].mail, {Outcome::failed, p.error});
       continue;
     }
-    if (auto held = pace(lane)) {  // the server's budget for this minute is spent
+    if (auto held = pace(lane, p.recipients.size())) {  // the server's budget is spent for now
       if (i + 1 < mails.size()) (void)next.get();
       hold_rest(mails, i, *held);
       return;
@@ -172,8 +172,9 @@ void QueueRun::send_lane(Lane& lane) {
     struct Paced {
       QueueRun& run;
       const Lane& lane;
-      ~Paced() { run.done_pacing(lane); }
-    } paced{*this, lane};
+      std::size_t recipients;
+      ~Paced() { run.done_pacing(lane, recipients); }
+    } paced{*this, lane, p.recipients.size()};
     if (lane.transport.module_delivery) {
       const Outcome out = deliver_by_module(lane, mails[i], p);
       record(mails[i].mail, out);
@@ -245,7 +246,7 @@ QueueRun::Outcome QueueRun::send_one(Lane& lane, bool& refreshed, const Routed& 
     std::string note;
     for (const auto& a : res.refused_recipients) note += (note.empty() ? "" : ", ") + a;
     if (!note.empty()) note = "sent, but the server refused these recipients: " + note + " (" + res.message + ")";
-    return {Outcome::sent, note, transport.server_id};
+    return {Outcome::sent, note, transport.server_id, {}, total};
   }
   std::string reason = res.message + " (" + server_label(transport) + (res.transient() ? "; will retry)" : ")");
   if (done > 0) reason += " " + std::to_string(done) + " of " + std::to_string(total) + " recipients already received it.";
@@ -263,33 +264,50 @@ QueueRun::Outcome QueueRun::send_one(Lane& lane, bool& refreshed, const Routed& 
   return {Outcome::failed, reason};
 }
 
-// A paced server (max_per_minute) takes at most that many mails in any 60 s, counted over every
-// process from the mails it sent (plus this run's in flight). Past it the lane's mails wait for
-// the window to move on, without an attempt counted, and nothing sleeps holding a claim.
-std::optional<QueueRun::Outcome> QueueRun::pace(const Lane& lane) {
-  const std::size_t max = lane.transport.max_per_minute;
-  if (max == 0 || !lane.transport.server_id) return std::nullopt;
-  const std::int64_t id = *lane.transport.server_id;
+// A paced server takes at most max_per_minute mails in any 60 s and max_recipients_per_day
+// recipients in any 24 h, counted over every process from what it sent (plus this run's in
+// flight). Past either, the lane's mails wait for the window to move on, without an attempt
+// counted, and nothing sleeps holding a claim.
+std::optional<QueueRun::Outcome> QueueRun::pace(const Lane& lane, std::size_t recipients) {
+  const Transport& tr = lane.transport;
+  if ((tr.max_per_minute == 0 && tr.max_recipients_per_day == 0) || !tr.server_id) return std::nullopt;
+  const std::int64_t id = *tr.server_id;
   const auto t = now();
+  auto held = [&](std::chrono::system_clock::time_point free_at, const std::string& why) {
+    const auto wait = std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(free_at - t));
+    return Outcome{Outcome::throttled,
+                   "paced: " + server_label(tr) + " " + why + "; this mail goes in " + std::to_string(wait.count()) + " s",
+                   {}, wait};
+  };
   std::lock_guard g(mu_);
-  const SentSince sent = sent_since(env_, id, t - std::chrono::seconds(60));
-  if (sent.count + in_flight_[id] < max) {
-    ++in_flight_[id];
-    return std::nullopt;
+  InFlight& flying = in_flight_[id];
+  if (tr.max_per_minute > 0) {
+    const SentSince sent = sent_since(env_, id, t - std::chrono::seconds(60));
+    if (sent.count + flying.mails >= tr.max_per_minute) {
+      return held(sent.earliest.value_or(t) + std::chrono::seconds(61),
+                  "takes at most " + std::to_string(tr.max_per_minute) + " mails per minute (Max Mails per Minute)");
+    }
   }
-  const auto free_at = sent.earliest.value_or(t) + std::chrono::seconds(61);
-  const auto wait = std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(free_at - t));
-  return Outcome{Outcome::throttled,
-                 "paced: " + server_label(lane.transport) + " takes at most " + std::to_string(max) +
-                     " mails per minute (Max Mails per Minute); this mail goes in " + std::to_string(wait.count()) + " s",
-                 {}, wait};
+  if (tr.max_recipients_per_day > 0) {
+    const SentSince sent = sent_since(env_, id, t - std::chrono::hours(24));
+    if (sent.recipients + flying.recipients + recipients > tr.max_recipients_per_day && sent.earliest) {
+      return held(*sent.earliest + std::chrono::hours(24) + std::chrono::seconds(1),
+                  "reached its " + std::to_string(tr.max_recipients_per_day) +
+                      " recipients per 24 hours (Max Recipients per Day)");
+    }
+  }
+  ++flying.mails;
+  flying.recipients += recipients;
+  return std::nullopt;
 }
 
-void QueueRun::done_pacing(const Lane& lane) {
-  if (lane.transport.max_per_minute == 0 || !lane.transport.server_id) return;
+void QueueRun::done_pacing(const Lane& lane, std::size_t recipients) {
+  const Transport& tr = lane.transport;
+  if ((tr.max_per_minute == 0 && tr.max_recipients_per_day == 0) || !tr.server_id) return;
   std::lock_guard g(mu_);
-  auto& n = in_flight_[*lane.transport.server_id];
-  if (n > 0) --n;
+  InFlight& flying = in_flight_[*tr.server_id];
+  if (flying.mails > 0) --flying.mails;
+  flying.recipients -= std::min(flying.recipients, recipients);
 }
 
 void QueueRun::hold_rest(std::vector<Routed>& mails, std::size_t from, const Outcome& why) {
@@ -325,7 +343,7 @@ QueueRun::Outcome QueueRun::deliver_by_module(const Lane& lane, const Routed& r,
   }
   const std::string outcome = a.value("outcome", "");
   const std::string reason = a.value("reason", "");
-  if (outcome == "sent") return {Outcome::sent, reason, t.server_id};
+  if (outcome == "sent") return {Outcome::sent, reason, t.server_id, {}, p.recipients.size()};
   if (outcome == "throttled") {
     const auto after = std::chrono::seconds(std::clamp<std::int64_t>(a.value("retry_after", 60), 1, 24 * 3600));
     return {Outcome::throttled, reason + where, {}, after};
@@ -342,7 +360,7 @@ void QueueRun::record(const QueuedMail& m, const Outcome& out) {
   std::size_t* counter = &report_.failed;
   switch (out.kind) {
     case Outcome::sent:
-      mark_sent(env_, m.id, out.server_id, out.reason, now());
+      mark_sent(env_, m.id, out.server_id, out.reason, now(), out.recipients);
       counter = &report_.sent;
       break;
     case Outcome::retry:

@@ -47,6 +47,11 @@ class QueueRun {
     std::string reason;
     std::optional<std::int64_t> server_id;  // sent: through which server record
     std::chrono::seconds delay{0};          // throttled: how long the server asked to wait
+    std::size_t recipients = 0;             // sent: to how many (the daily budget)
+  };
+  struct InFlight {  // a paced server's mails being sent by this run
+    std::size_t mails = 0;
+    std::size_t recipients = 0;
   };
   struct Open {  // an SMTP session kept across batches: one connection per lane per run
     smtp::Endpoint endpoint;
@@ -63,8 +68,8 @@ class QueueRun {
   void send_lane(Lane& lane);
   Outcome send_one(Lane& lane, bool& refreshed, const Routed& r, const Prepared& p, smtp::Result& res);
   Outcome deliver_by_module(const Lane& lane, const Routed& r, const Prepared& p);
-  std::optional<Outcome> pace(const Lane& lane);
-  void done_pacing(const Lane& lane);
+  std::optional<Outcome> pace(const Lane& lane, std::size_t recipients);
+  void done_pacing(const Lane& lane, std::size_t recipients);
   void hold_rest(std::vector<Routed>& mails, std::size_t from, const Outcome& why);
   void record(const QueuedMail& m, const Outcome& out);
   smtp::Session& session_for(const LaneKey& key, const Transport& t);
@@ -82,7 +87,7 @@ class QueueRun {
   std::mutex mu_;  // guards the report, the lease clock and the map of open sessions
   std::chrono::steady_clock::time_point lease_renewed_;
   std::map<LaneKey, Open> open_;
-  std::map<std::int64_t, std::size_t> in_flight_;  // paced servers: mails being sent by this run
+  std::map<std::int64_t, InFlight> in_flight_;
   SendReport report_;
 };
 

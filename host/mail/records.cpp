@@ -68,6 +68,8 @@ void declare_records(records::Registry& registry) {
                           field("max_connections", FieldType::integer, "Max Connections", "1"),
                           // Mails this server takes per minute (Exchange Online: 30); 0: no limit.
                           field("max_per_minute", FieldType::integer, "Max Mails per Minute", "0"),
+                          // Recipients per rolling 24 hours (Exchange Online: 10 000); 0: no limit.
+                          field("max_recipients_per_day", FieldType::integer, "Max Recipients per Day", "0"),
                           field("active", FieldType::boolean, "Active", "true")}));
   registry.add_type(type(kIncomingServer, "Incoming Mail Servers", "id",
                          {required(field("name", FieldType::chars, "Name")),
@@ -103,6 +105,7 @@ void declare_records(records::Registry& registry) {
                           // Recipients already served by earlier transactions of a split mail:
                           // a retry goes on from there instead of sending them the mail again.
                           readonly(field("recipients_done", FieldType::integer, "Recipients Delivered", "0")),
+                          readonly(field("recipient_count", FieldType::integer, "Recipients")),  // when sent
                           readonly(field("next_try", FieldType::datetime, "Next Try")),
                           readonly(field("lease_until", FieldType::datetime, "Claimed Until")),
                           readonly(field("lease_owner", FieldType::chars, "Claimed By")),

@@ -42,6 +42,10 @@ Transport server_transport(records::Env& env, modules::HookBus& hooks, const Mai
   if (server.contains("max_per_minute") && server["max_per_minute"].is_number()) {
     t.max_per_minute = static_cast<std::size_t>(std::max<std::int64_t>(0, server["max_per_minute"].get<std::int64_t>()));
   }
+  if (server.contains("max_recipients_per_day") && server["max_recipients_per_day"].is_number()) {
+    t.max_recipients_per_day =
+        static_cast<std::size_t>(std::max<std::int64_t>(0, server["max_recipients_per_day"].get<std::int64_t>()));
+  }
   if (server.contains("max_connections") && server["max_connections"].is_number()) {
     t.max_connections = static_cast<std::size_t>(std::clamp<std::int64_t>(server["max_connections"].get<std::int64_t>(), 1, 16));
   }

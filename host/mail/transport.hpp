@@ -22,6 +22,7 @@ struct Transport {
   std::size_t max_recipients = 100;  // per SMTP transaction; 0: no limit
   std::size_t max_connections = 1;   // SMTP sessions one run may keep open to this server
   std::size_t max_per_minute = 0;    // mails per rolling minute (all processes); 0: no limit
+  std::size_t max_recipients_per_day = 0;  // recipients per rolling 24 hours; 0: no limit
 };
 
 // Throws TemporaryError (retry later) or UserError (configuration to fix).

@@ -56,7 +56,9 @@ void declare_outgoing(sdk::Registrar& reg) {
                       // Exchange Online takes at most 500 recipients per message.
                       {"max_recipients", 500},
                       // Exchange Online: 30 messages per minute per mailbox.
-                      {"max_per_minute", 30}});
+                      {"max_per_minute", 30},
+                      // ... and 10 000 recipients per rolling 24 hours.
+                      {"max_recipients_per_day", 10000}});
   reg.constraint(k.model, "smtp_authentication,smtp_pass,smtp_encryption,smtp_user", [](sdk::Context&, const json& r) {
     if (text(r, "smtp_authentication") != "outlook") return;
     if (!text(r, "smtp_pass").empty()) {

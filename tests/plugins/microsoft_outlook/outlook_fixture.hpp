@@ -50,6 +50,7 @@ struct OutlookHost : MailHost {
     CHECK(rec["smtp_encryption"] == "starttls");
     CHECK(rec["max_recipients"] == 500);  // Exchange Online's limit per message
     CHECK(rec["max_per_minute"] == 30);    // and its message rate limit
+    CHECK(rec["max_recipients_per_day"] == 10000);  // and its daily recipient limit
     CHECK(rec["from_filter"] == user);  // follows the username
     CHECK(rec["microsoft_outlook_token_status"] == "missing");
     records::write(e, mail::kOutgoingServer, id, {{"smtp_host", "127.0.0.1"}, {"smtp_port", stack["SMTP_PORT"]}});

@@ -186,3 +186,38 @@ TEST_CASE("max_per_minute: a paced server takes that many mails per rolling minu
   CHECK(run(at + std::chrono::seconds(124)).sent == 1);
   for (const auto id : ids) CHECK(t.mail(id)["state"] == "sent");  // none refused, none lost
 }
+
+TEST_CASE("max_recipients_per_day: a server's recipients over a rolling 24 hours stay within its budget",
+          "[mail][pacing]") {
+  ApiHost t;
+  auto lock = t.host->db().lock();
+  t.write_server(t.server, {{"max_recipients_per_day", 5}});
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(t.send("shop@example.com", "a@example.org, b@example.org", "day " + std::to_string(i)));
+  const auto at = std::chrono::system_clock::now();
+  auto run = [&](std::chrono::system_clock::time_point when) {
+    auto e = t.env();
+    juniper::mail::SenderOptions o;
+    o.clock = [when] { return when; };
+    return juniper::mail::Sender(e, t.host->modules().hooks(), t.conf()).process(o);
+  };
+  CHECK(run(at).sent == 2);  // 4 recipients; a third mail would make 6
+  std::size_t held = 0;
+  for (const auto id : ids) {
+    const auto m = t.mail(id);
+    if (m["state"] == "sent") {
+      CHECK(m["recipient_count"] == 2);
+      continue;
+    }
+    ++held;
+    INFO(m.dump());
+    CHECK(m["attempts"] == 0);
+    CHECK(has(m["failure_reason"].get<std::string>(), "5 recipients per 24 hours"));
+    CHECK(t.wait_of(m) > std::chrono::hours(23));
+  }
+  CHECK(held == 2);
+  t.host->db().session() << "UPDATE mail_mail SET next_try = NULL WHERE state = 'outgoing'";
+  CHECK(run(at + std::chrono::hours(12)).sent == 0);  // still inside the same 24 hours
+  t.host->db().session() << "UPDATE mail_mail SET next_try = NULL WHERE state = 'outgoing'";
+  CHECK(run(at + std::chrono::hours(24) + std::chrono::seconds(5)).sent == 2);
+}
