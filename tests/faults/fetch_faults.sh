@@ -116,7 +116,7 @@ check "every message stored once Dovecot is back, none twice" [ "$distinct $rows
 check "the server's error is cleared by the successful run" [ -z "$err" ]
 
 # ---------------------------------------------------------------- 3. kill -9 mid-fetch through Graph
-GCOUNT=${FAULT_GRAPH_COUNT:-120}
+GCOUNT=${FAULT_GRAPH_COUNT:-60}
 echo "=== kill -9 of a fetch through Microsoft Graph, $KILLS times, over $GCOUNT unread messages"
 COUNT=$GCOUNT mailbox graphkill@example.com
 sleep 1.2

@@ -153,7 +153,7 @@ check "the poison mail is an exception naming its recipient" [ "$poison_ok" = 1 
 check "nothing left claimed" [ "$(sq "SELECT COUNT(*) FROM mail_mail WHERE state IN ('sending', 'outgoing')")" = 0 ]
 
 # ---------------------------------------------------------------- 1d. kill -9 while sending through Graph
-GCOUNT=${FAULT_GRAPH_COUNT:-120}
+GCOUNT=${FAULT_GRAPH_COUNT:-60}
 echo "=== kill -9 of the sender, $KILLS times, during a $GCOUNT-mail batch through Microsoft Graph"
 D=$W/graph
 GCID=juniper-faults-0000-0000-000000000003
