@@ -42,10 +42,10 @@ long seconds_of(const std::string& retry_after, long fallback) {
 json result(const char* outcome, const std::string& reason) { return {{"outcome", outcome}, {"reason", reason}}; }
 
 // The badge shows the problem and the Connect button comes back.
-void needs_reconnect(sdk::Context& ctx, std::int64_t id, const std::string& why) {
-  ctx.write(kOutgoing.model, id, {{"microsoft_outlook_token_status", "refresh_failed"},
-                                  {"microsoft_outlook_token_error", why},
-                                  {"microsoft_outlook_token_error_date", now_iso()}});
+void needs_reconnect(sdk::Context& ctx, const Kind& kind, std::int64_t id, const std::string& why) {
+  ctx.write(kind.model, id, {{"microsoft_outlook_token_status", "refresh_failed"},
+                             {"microsoft_outlook_token_error", why},
+                             {"microsoft_outlook_token_error_date", now_iso()}});
 }
 
 const Kind* ours(const json& payload) {
@@ -63,31 +63,22 @@ const Kind* ours(const json& payload) {
     reason = "Microsoft Graph answered 403: the consent lacks Mail.ReadWrite for " + mailbox +
              ": reconnect the Outlook account (Connect your Outlook account) and accept reading mail.";
   }
-  if (out["outcome"] == "wait") {
-    ctx.write(kind.model, id, {{"microsoft_outlook_token_status", "refresh_failed"},
-                               {"microsoft_outlook_token_error", reason},
-                               {"microsoft_outlook_token_error_date", now_iso()}});
-  }
+  if (out["outcome"] == "wait") needs_reconnect(ctx, kind, id, reason);
   const bool later = out["outcome"] == "throttled" || out["outcome"] == "retry";
   throw sdk::Error(later ? JUNIPER_ERR_TEMPORARY : JUNIPER_ERR_INVALID, reason);
 }
 
-// One Graph request with the record's token; a 401 gets one fresh token and one more try.
+// One Graph request with the record's token; a 401 (revoked or expired early) gets one fresh
+// token and one more try.
 sdk::Context::HttpReply call(sdk::Context& ctx, const Kind& kind, std::int64_t id, const std::string& method,
-                             const std::string& url, const json& body = nullptr) {
+                             const std::string& url, std::string_view body = {}, const char* content_type = nullptr) {
   for (int attempt = 0;; ++attempt) {
     json headers = {{"Authorization", "Bearer " + access_token(ctx, kind, id, attempt > 0)}};
-    if (!body.is_null()) headers["Content-Type"] = "application/json";
-    auto r = ctx.http(method, url, headers, body.is_null() ? std::string() : body.dump(), 60);
+    if (content_type != nullptr) headers["Content-Type"] = content_type;
+    auto r = ctx.http(method, url, headers, body, 60);
     if (r.status == 401 && attempt == 0) continue;
     return r;
   }
-}
-
-json bearer(const std::string& token, const char* content_type = nullptr) {
-  json h = {{"Authorization", "Bearer " + token}};
-  if (content_type != nullptr) h["Content-Type"] = content_type;
-  return h;
 }
 
 }  // namespace
@@ -153,15 +144,10 @@ std::optional<json> deliver(sdk::Context& ctx, const json& payload) {
                                 " MB once encoded: larger than the 4 MB Microsoft Graph takes in one request. Reduce the "
                                 "attachments, or send this server's mail through SMTP.");
   }
-  const std::string url = endpoint(ctx) + "me/sendMail";
-  for (int attempt = 0;; ++attempt) {
-    const std::string token = access_token(ctx, kOutgoing, id, attempt > 0);
-    const auto r = ctx.http("POST", url, bearer(token, "text/plain"), body, 60);
-    if (r.status == 401 && attempt == 0) continue;  // revoked or expired early: one fresh token
-    json out = outcome_of(r.status, r.body, r.header("retry-after"), mailbox, from);
-    if (out["outcome"] == "wait") needs_reconnect(ctx, id, out["reason"].get<std::string>());
-    return out;
-  }
+  const auto r = call(ctx, kOutgoing, id, "POST", endpoint(ctx) + "me/sendMail", body, "text/plain");
+  json out = outcome_of(r.status, r.body, r.header("retry-after"), mailbox, from);
+  if (out["outcome"] == "wait") needs_reconnect(ctx, kOutgoing, id, out["reason"].get<std::string>());
+  return out;
 }
 
 std::optional<json> collect(sdk::Context& ctx, const json& payload) {
@@ -199,7 +185,7 @@ std::optional<json> collect(sdk::Context& ctx, const json& payload) {
                                    {"headers", {{"Content-Type", "application/json"}}},
                                    {"body", {{"isRead", true}}}});
     }
-    const auto r = call(ctx, kIncoming, id, "POST", endpoint(ctx) + "$batch", batch);
+    const auto r = call(ctx, kIncoming, id, "POST", endpoint(ctx) + "$batch", batch.dump(), "application/json");
     if (r.status != 200) fail_read(ctx, kIncoming, id, r, mailbox);
     for (const auto& answer : json::parse(r.body).value("responses", json::array())) {
       // Stored but still unread: the next fetch sees it again and the host skips it.

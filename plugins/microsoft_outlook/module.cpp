@@ -41,15 +41,22 @@ std::vector<sdk::Field> token_fields(const std::string& when) {
           sdk::Field::datetime("microsoft_outlook_token_error_date", "Outlook Token Error Date").readonly().shown_if(when)};
 }
 
+// SMTP/IMAP (XOAUTH2) or Microsoft Graph, on Outlook servers only.
+sdk::Field transport_field(const std::string& protocol, const std::string& label, const std::string& help,
+                           const std::string& when) {
+  return sdk::Field::selection("outlook_transport", "Outlook Transport", {{protocol, label}, {"graph", "Microsoft Graph API"}})
+      .defaults(protocol)
+      .help(help)
+      .shown_if(when);
+}
+
 void declare_outgoing(sdk::Registrar& reg) {
   const Kind& k = outlook::kOutgoing;
   reg.extend(k.model, token_fields("smtp_authentication=outlook"));
-  reg.extend(k.model, {sdk::Field::selection("outlook_transport", "Outlook Transport",
-                                             {{"smtp", "SMTP (XOAUTH2)"}, {"graph", "Microsoft Graph API"}})
-                           .defaults("smtp")
-                           .help("Microsoft Graph API when Authenticated SMTP is disabled for the mailbox or tenant "
-                                 "(5.7.139). Switching needs the consent for the other permissions: reconnect if asked.")
-                           .shown_if("smtp_authentication=outlook")});
+  reg.extend(k.model, {transport_field("smtp", "SMTP (XOAUTH2)",
+                                       "Microsoft Graph API when Authenticated SMTP is disabled for the mailbox or tenant "
+                                       "(5.7.139). Switching needs the consent for the other permissions: reconnect if asked.",
+                                       "smtp_authentication=outlook")});
   reg.extend_selection(k.model, "smtp_authentication", {{"outlook", "Outlook OAuth Authentication"}}, "login", "Outlook");
   reg.change_default(k.model, "smtp_authentication", "outlook",
                      {{"smtp_host", "smtp.office365.com"}, {"smtp_port", 587}, {"smtp_encryption", "starttls"},
@@ -80,12 +87,10 @@ void declare_outgoing(sdk::Registrar& reg) {
 void declare_incoming(sdk::Registrar& reg) {
   const Kind& k = outlook::kIncoming;
   reg.extend(k.model, token_fields("server_type=outlook"));
-  reg.extend(k.model, {sdk::Field::selection("outlook_transport", "Outlook Transport",
-                                             {{"imap", "IMAP (XOAUTH2)"}, {"graph", "Microsoft Graph API"}})
-                           .defaults("imap")
-                           .help("Microsoft Graph API when IMAP is disabled for the mailbox or tenant. Switching needs "
-                                 "the consent for the other permissions (Mail.ReadWrite): reconnect if asked.")
-                           .shown_if("server_type=outlook")});
+  reg.extend(k.model, {transport_field("imap", "IMAP (XOAUTH2)",
+                                       "Microsoft Graph API when IMAP is disabled for the mailbox or tenant. Switching needs "
+                                       "the consent for the other permissions (Mail.ReadWrite): reconnect if asked.",
+                                       "server_type=outlook")});
   reg.extend_selection(k.model, "server_type", {{"outlook", "Outlook OAuth Authentication"}}, "imap", "Outlook OAuth Authentication");
   reg.change_default(k.model, "server_type", "outlook", {{"server", "outlook.office365.com"}, {"port", 993}, {"is_ssl", true}});
   reg.constraint(k.model, "server_type,is_ssl,password,user", [](sdk::Context&, const json& r) {

@@ -121,25 +121,10 @@ echo "=== kill -9 of a fetch through Microsoft Graph, $KILLS times, over $GCOUNT
 COUNT=$GCOUNT mailbox graphkill@example.com
 sleep 1.2
 D=$W/graph
-CID=juniper-faults-0000-0000-000000000002
-SECRET=faults~secret.$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
-idp() { curl -fsS -X POST "$IDP_URL/_control/$1" -H 'Content-Type: application/json' -d "$2"; }
-idp register_app "{\"client_id\":\"$CID\",\"client_secret\":\"$SECRET\",\"redirect_uris\":[\"http://127.0.0.1:1/microsoft_outlook/confirm\"],\"tenant\":\"multi\",\"name\":\"faults\"}" >/dev/null
-GSCOPE="https://graph.microsoft.com/Mail.ReadWrite https://graph.microsoft.com/User.Read offline_access"
-REFRESH=$(idp issue_tokens "{\"client_id\":\"$CID\",\"user\":\"graphkill@example.com\",\"scope\":\"$GSCOPE\"}" |
-  "$PY" -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
-J "$D" init >/dev/null
-printf 'ca_file = %s\n' "$CA_FILE" >"$D/juniper.conf"
-J "$D" module install microsoft_outlook >/dev/null
-J "$D" settings set external_email_server_default=true microsoft_outlook_client_identifier="$CID" \
-  microsoft_outlook_client_secret="$SECRET" >/dev/null
-J "$D" param set microsoft_outlook.endpoint "$IDP_URL/{tenant}/oauth2/v2.0/" >/dev/null
-J "$D" param set microsoft_outlook.graph_endpoint "$IDP_URL/v1.0/" >/dev/null
+GID=$(graph_outlook "$D" juniper-faults-0000-0000-000000000002 graphkill@example.com \
+  "https://graph.microsoft.com/Mail.ReadWrite https://graph.microsoft.com/User.Read" \
+  fetchmail.server name=Graph server_type=outlook user=graphkill@example.com)
 J "$D" param set mail.fetch.batch 30 >/dev/null
-GID=$(J "$D" record create fetchmail.server name=Graph server_type=outlook user=graphkill@example.com \
-  outlook_transport=graph --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-J "$D" record write fetchmail.server "$GID" microsoft_outlook_refresh_token="$REFRESH" \
-  microsoft_outlook_access_token_expiration=0 microsoft_outlook_token_status=valid >/dev/null
 J "$D" record action fetchmail.server "$GID" button_confirm_login >/dev/null || { echo "set-up failed"; exit 1; }
 kills=0
 for attempt in $(seq $((KILLS * 4))); do

@@ -156,28 +156,14 @@ check "nothing left claimed" [ "$(sq "SELECT COUNT(*) FROM mail_mail WHERE state
 GCOUNT=${FAULT_GRAPH_COUNT:-60}
 echo "=== kill -9 of the sender, $KILLS times, during a $GCOUNT-mail batch through Microsoft Graph"
 D=$W/graph
-GCID=juniper-faults-0000-0000-000000000003
-GSECRET=faults~secret.$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
-gidp() { curl -fsS -X POST "$IDP_URL/_control/$1" -H 'Content-Type: application/json' -d "$2"; }
-gidp register_app "{\"client_id\":\"$GCID\",\"client_secret\":\"$GSECRET\",\"redirect_uris\":[\"http://127.0.0.1:1/microsoft_outlook/confirm\"],\"tenant\":\"multi\",\"name\":\"faults\"}" >/dev/null
 GU=graphsender@example.com
-GSCOPE="https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read offline_access"
-GREFRESH=$(gidp issue_tokens "{\"client_id\":\"$GCID\",\"user\":\"$GU\",\"scope\":\"$GSCOPE\"}" |
-  "$PY" -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
-J "$D" init >/dev/null
-printf 'ca_file = %s\n' "$CA_FILE" >"$D/juniper.conf"
-J "$D" module install microsoft_outlook >/dev/null
-J "$D" settings set external_email_server_default=true microsoft_outlook_client_identifier="$GCID" \
-  microsoft_outlook_client_secret="$GSECRET" >/dev/null
-J "$D" param set microsoft_outlook.endpoint "$IDP_URL/{tenant}/oauth2/v2.0/" >/dev/null
-J "$D" param set microsoft_outlook.graph_endpoint "$IDP_URL/v1.0/" >/dev/null
+GOID=$(graph_outlook "$D" juniper-faults-0000-0000-000000000003 "$GU" \
+  "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read" \
+  ir.mail_server name=Graph smtp_authentication=outlook smtp_user="$GU")
+J "$D" record write ir.mail_server "$GOID" max_per_minute=0 >/dev/null
 J "$D" param set mail.queue.lease 2 >/dev/null
 J "$D" param set mail.default.from graphsender >/dev/null
 J "$D" param set mail.catchall.domain example.com >/dev/null
-GOID=$(J "$D" record create ir.mail_server name=Graph smtp_authentication=outlook smtp_user="$GU" --json |
-  "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-J "$D" record write ir.mail_server "$GOID" outlook_transport=graph max_per_minute=0 microsoft_outlook_refresh_token="$GREFRESH" \
-  microsoft_outlook_access_token_expiration=0 microsoft_outlook_token_status=valid >/dev/null
 MAILS_RECIPIENT=graphcrash@example.com "$PY" "$root/bench/lib/mails.py" fill-queue "$D/juniper.db" "$GCOUNT" >/dev/null
 "$PY" -c 'import sqlite3,sys; [print(r[0]) for r in sqlite3.connect(sys.argv[1]).execute("SELECT message_id FROM mail_mail")]' \
   "$D/juniper.db" >"$W/graph-ids.txt"

@@ -36,6 +36,13 @@ struct GraphHost : OutlookHost {
     REQUIRE(consent_and_confirm(url).status == 303);
     return id;
   }
+  // An incoming Outlook server reading `mailbox` through Graph (not yet connected).
+  std::int64_t graph_inbox(const std::string& name, const std::string& mailbox) {
+    auto lock = host->db().lock();
+    auto e = env();
+    return records::create(e, mail::kIncomingServer,
+                           {{"name", name}, {"server_type", "outlook"}, {"user", mailbox}, {"outlook_transport", "graph"}});
+  }
   json graph_counts() { return json::parse(stack.idp("/_control/graph", "")); }
   void inject(const json& fault) { stack.idp("/_control/inject_error", fault.dump()); }
 };
@@ -162,13 +169,7 @@ TEST_CASE("Graph fetch: unread Inbox messages are stored, then marked read; a se
           "[outlook][graph][fetch]") {
   GraphHost t;
   const std::string mailbox = unique_mailbox("graph-inbox");
-  std::int64_t id = 0;
-  {
-    auto lock = t.host->db().lock();
-    auto e = t.env();
-    id = records::create(e, mail::kIncomingServer,
-                         {{"name", "Graph Inbox"}, {"server_type", "outlook"}, {"user", mailbox}, {"outlook_transport", "graph"}});
-  }
+  const auto id = t.graph_inbox("Graph Inbox", mailbox);
   const std::string url = t.connect_url(mail::kIncomingServer, id);
   CHECK(has(url, "graph.microsoft.com%2FMail.ReadWrite"));
   CHECK_FALSE(has(url, "IMAP.AccessAsUser.All"));
@@ -200,13 +201,7 @@ TEST_CASE("Graph fetch: a message stored but not marked read (a crash in between
           "[outlook][graph][fetch]") {
   GraphHost t;
   const std::string mailbox = unique_mailbox("graph-crash");
-  std::int64_t id = 0;
-  {
-    auto lock = t.host->db().lock();
-    auto e = t.env();
-    id = records::create(e, mail::kIncomingServer,
-                         {{"name", "Graph Crash"}, {"server_type", "outlook"}, {"user", mailbox}, {"outlook_transport", "graph"}});
-  }
+  const auto id = t.graph_inbox("Graph Crash", mailbox);
   REQUIRE(t.consent_and_confirm(t.connect_url(mail::kIncomingServer, id)).status == 303);
   t.stack.deliver(mailbox, "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: Once\r\nMessage-ID: <once@x>\r\n\r\nB\r\n");
   // The $batch that marks it read fails: the message is stored, still unread at the mailbox.

@@ -32,6 +32,13 @@ struct ApiHost : MailHost {
     }
     return seen;
   }
+  // A queue run at `when` (the clock pacing counts with).
+  mail::SendReport process_at(std::chrono::system_clock::time_point when) {
+    auto e = env();
+    mail::SenderOptions o;
+    o.clock = [when] { return when; };
+    return mail::Sender(e, host->modules().hooks(), conf()).process(o);
+  }
   std::chrono::seconds wait_of(const json& m) {
     return -mail::age_of(m["next_try"].get<std::string>(), std::chrono::system_clock::now());
   }
@@ -159,15 +166,9 @@ TEST_CASE("max_per_minute: a paced server takes that many mails per rolling minu
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 7; ++i) ids.push_back(t.send("shop@example.com", "p@example.org", "paced " + std::to_string(i)));
   auto at = std::chrono::system_clock::now();
-  auto run = [&](std::chrono::system_clock::time_point when) {
-    auto e = t.env();
-    juniper::mail::SenderOptions o;
-    o.clock = [when] { return when; };
-    return juniper::mail::Sender(e, t.host->modules().hooks(), t.conf()).process(o);
-  };
   auto release = [&] { t.host->db().session() << "UPDATE mail_mail SET next_try = NULL WHERE state = 'outgoing'"; };
 
-  auto first = run(at);
+  auto first = t.process_at(at);
   CHECK(first.sent == 3);  // both lanes together stay within the budget
   CHECK(first.retried == 4);
   for (const auto id : ids) {
@@ -179,11 +180,11 @@ TEST_CASE("max_per_minute: a paced server takes that many mails per rolling minu
     CHECK(t.wait_of(m) > std::chrono::seconds(50));  // when the window frees up
   }
   release();
-  CHECK(run(at + std::chrono::seconds(30)).sent == 0);  // the same minute: still spent
+  CHECK(t.process_at(at + std::chrono::seconds(30)).sent == 0);  // the same minute: still spent
   release();
-  CHECK(run(at + std::chrono::seconds(62)).sent == 3);
+  CHECK(t.process_at(at + std::chrono::seconds(62)).sent == 3);
   release();
-  CHECK(run(at + std::chrono::seconds(124)).sent == 1);
+  CHECK(t.process_at(at + std::chrono::seconds(124)).sent == 1);
   for (const auto id : ids) CHECK(t.mail(id)["state"] == "sent");  // none refused, none lost
 }
 
@@ -195,13 +196,7 @@ TEST_CASE("max_recipients_per_day: a server's recipients over a rolling 24 hours
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 4; ++i) ids.push_back(t.send("shop@example.com", "a@example.org, b@example.org", "day " + std::to_string(i)));
   const auto at = std::chrono::system_clock::now();
-  auto run = [&](std::chrono::system_clock::time_point when) {
-    auto e = t.env();
-    juniper::mail::SenderOptions o;
-    o.clock = [when] { return when; };
-    return juniper::mail::Sender(e, t.host->modules().hooks(), t.conf()).process(o);
-  };
-  CHECK(run(at).sent == 2);  // 4 recipients; a third mail would make 6
+  CHECK(t.process_at(at).sent == 2);  // 4 recipients; a third mail would make 6
   std::size_t held = 0;
   for (const auto id : ids) {
     const auto m = t.mail(id);
@@ -217,7 +212,7 @@ TEST_CASE("max_recipients_per_day: a server's recipients over a rolling 24 hours
   }
   CHECK(held == 2);
   t.host->db().session() << "UPDATE mail_mail SET next_try = NULL WHERE state = 'outgoing'";
-  CHECK(run(at + std::chrono::hours(12)).sent == 0);  // still inside the same 24 hours
+  CHECK(t.process_at(at + std::chrono::hours(12)).sent == 0);  // still inside the same 24 hours
   t.host->db().session() << "UPDATE mail_mail SET next_try = NULL WHERE state = 'outgoing'";
-  CHECK(run(at + std::chrono::hours(24) + std::chrono::seconds(5)).sent == 2);
+  CHECK(t.process_at(at + std::chrono::hours(24) + std::chrono::seconds(5)).sent == 2);
 }
