@@ -33,6 +33,8 @@ if [[ "${JUNIPER_SKIP_SANITIZERS:-0}" != 1 ]]; then
   asan_pid=$!
 fi
 
+step "architecture: host layers, plugin boundary, plain-C headers, no provider name in host/" \
+  bash -c '/usr/bin/python3 tests/arch/check_layers.py --self-test && /usr/bin/python3 tests/arch/check_layers.py'
 step "unit and integration tests (SQLite)" ctest --test-dir build --output-on-failure
 pg_port=${JUNIPER_TEST_PG_PORT:-$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}  # a free port from the kernel
 pg_url=$(bash tests/pg/start.sh "$work/pg" "$pg_port" | tail -n 1)
@@ -63,7 +65,9 @@ if [[ -n "$asan_pid" ]]; then
   echo "=== build (ASan+UBSan), started in the background after the first build"
   asan_rc=0; wait "$asan_pid" || asan_rc=$?; asan_pid=""
   if [[ $asan_rc -eq 0 ]]; then
-    step "unit and integration tests (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure
+    # Two at a time: nothing else runs by now, and each suite waits mostly on its own mail stack
+    # (stacks claim their port bases atomically, tests/mailstack/lib.sh).
+    step "unit and integration tests (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan -j2 --output-on-failure
   else
     tail -40 "$work/asan-build.log"
     failed=$((failed+1)); failures+=("ASan build")

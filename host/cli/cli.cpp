@@ -32,7 +32,7 @@ nlohmann::json parse_assignments(const std::vector<std::string>& items) {
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
 
 int run(int argc, char** argv) {
-  CLI::App app{"juniper: a small ERP host that connects business mail to Microsoft 365"};
+  CLI::App app{"juniper: a small ERP host that connects business mail to the mail services its modules provide"};
   app.require_subcommand(1);
   Globals g;
   app.add_option("--data", g.data, "data folder (default $JUNIPER_DATA, else ./juniper-data)");

@@ -147,6 +147,7 @@ void add_mail_commands(CLI::App& app, Globals& g) {
     if (a.server != 0) only = a.server;
     const auto r = mail::fetch_all(env, h.modules().hooks(), h.data().config(), only);
     const nlohmann::json j = {{"servers", r.servers}, {"stored", r.stored}, {"duplicates", r.duplicates},
+                              {"skipped", r.skipped},
                               {"failed_servers", r.failed_servers}};
     if (a.json) return print_json(j);
     std::cout << r.stored << " message(s) stored from " << r.servers << " server(s)";

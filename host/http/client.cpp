@@ -84,8 +84,8 @@ ClientResponse request(const ClientRequest& rq, const std::string& extra_ca_file
   curl_easy_setopt(c.get(), CURLOPT_HEADERDATA, &r);
   const CURLcode rc = curl_easy_perform(c.get());
   if (sink.overflow) {
-    throw std::runtime_error("cannot reach " + rq.url + ": the answer is larger than " +
-                             std::to_string(rq.max_response >> 20) + " MB");
+    throw ResponseTooLarge("the answer of " + rq.url + " is larger than the " + std::to_string(rq.max_response >> 20) +
+                           " MB this host takes in one answer");
   }
   if (rc != CURLE_OK) {
     throw std::runtime_error("cannot reach " + rq.url + ": " + (error[0] ? std::string(error) : curl_easy_strerror(rc)));

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,11 +25,17 @@ struct ClientRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::chrono::seconds timeout{30};
-  std::size_t max_response = 16u << 20;  // a longer answer is a transport failure, not memory
+  std::size_t max_response = 16u << 20;  // a longer answer is refused (ResponseTooLarge), not held
 };
 
-// Throws std::runtime_error("cannot reach <url>: <reason>") on a transport failure. The
-// request's headers (credentials) never appear in the message.
+// An answer longer than max_response: asking again cannot help.
+struct ResponseTooLarge : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Throws std::runtime_error("cannot reach <url>: <reason>") on a transport failure and
+// ResponseTooLarge past max_response. The request's headers (credentials) never appear in the
+// message.
 ClientResponse request(const ClientRequest& rq, const std::string& extra_ca_file = {});
 
 ClientResponse post_form(const std::string& url, const std::vector<std::pair<std::string, std::string>>& form,

@@ -44,8 +44,12 @@ void declare_actions(records::Registry& registry, modules::HookBus& hooks, Confi
                                if (r.failed_servers > 0) {
                                  throw UserError("Couldn't get your emails: " + server["error_message"].get<std::string>());
                                }
-                               return nlohmann::json{{"message", std::to_string(r.stored) + " new message(s) fetched."},
-                                                     {"stored", r.stored}};
+                               std::string message = std::to_string(r.stored) + " new message(s) fetched.";
+                               if (r.skipped > 0) {
+                                 message += " " + std::to_string(r.skipped) +
+                                            " message(s) too large to fetch stay unread in the mailbox (see the log).";
+                               }
+                               return nlohmann::json{{"message", message}, {"stored", r.stored}, {"skipped", r.skipped}};
                              },
                              state_is("done")));
   registry.add_action(action(kIncomingServer, "set_draft", "Reset Confirmation",

@@ -144,6 +144,7 @@ void collect(records::Env& env, modules::HookBus& hooks, const nlohmann::json& s
   const auto a = nlohmann::json::parse(r.reply_json);
   report.stored += a.value("stored", std::size_t{0});
   report.duplicates += a.value("duplicates", std::size_t{0});
+  report.skipped += a.value("skipped", std::size_t{0});
 }
 
 void fetch_imap(records::Env& env, const std::map<std::string, std::string>& conf, const nlohmann::json& server,

@@ -15,6 +15,7 @@ struct FetchReport {
   std::size_t servers = 0;
   std::size_t stored = 0;
   std::size_t duplicates = 0;
+  std::size_t skipped = 0;  // left unread at the provider (too large to take), named in the log
   std::size_t failed_servers = 0;
 };
 

@@ -167,10 +167,14 @@ void drop_body(QueuedMail& m) {
   std::string().swap(m.attachments_json);
 }
 
-void renew_lease(records::Env& env, const std::string& owner, std::chrono::seconds lease) {
+std::vector<std::int64_t> renew_lease(records::Env& env, const std::string& owner, std::chrono::seconds lease) {
   const std::string until = iso_time(std::chrono::system_clock::now() + lease);
-  env.sql() << "UPDATE mail_mail SET lease_until = :u WHERE lease_owner = :o AND state = 'sending'", soci::use(until),
-      soci::use(owner);
+  std::vector<std::int64_t> held;
+  soci::rowset<soci::row> rs = (env.sql().prepare << "UPDATE mail_mail SET lease_until = :u WHERE lease_owner = :o AND "
+                                                     "state = 'sending' RETURNING CAST(id AS TEXT)",
+                                soci::use(until), soci::use(owner));
+  for (const auto& r : rs) held.push_back(std::stoll(r.get<std::string>(0)));
+  return held;
 }
 
 void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> server_id, const std::string& note,

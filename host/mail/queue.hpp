@@ -52,8 +52,9 @@ void load_body(records::Env& env, QueuedMail& mail);
 void drop_body(QueuedMail& mail);
 
 // Extends the lease of every mail `owner` still holds: a batch that takes longer than its lease
-// (slow server, timeouts) must not be claimed, and sent, by another process meanwhile.
-void renew_lease(records::Env& env, const std::string& owner, std::chrono::seconds lease);
+// (slow server, timeouts) must not be claimed, and sent, by another process meanwhile. Returns
+// the ids still held: a mail missing from them has passed to another sender and is not sent here.
+std::vector<std::int64_t> renew_lease(records::Env& env, const std::string& owner, std::chrono::seconds lease);
 
 // `note`: kept as the failure reason of a sent mail (recipients the server refused).
 void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> server_id, const std::string& note = {},

@@ -61,17 +61,24 @@ std::vector<QueuedMail> QueueRun::claim_batch(std::size_t n) {
   tr.commit();
   std::lock_guard g(mu_);
   lease_renewed_ = std::chrono::steady_clock::now();
+  held_.clear();  // the previous batch is all recorded
+  for (const auto& m : claimed) held_.insert(m.id);
   return claimed;
 }
 
-// Keeps this run's claim alive while a long batch is sent (called before each mail).
-void QueueRun::keep_lease() {
+// Keeps this run's claim alive while a long batch is sent (called before each mail) and tells
+// whether `mail_id` is still this run's: when a slow transaction outlasted the lease, another
+// sender may have claimed the mail, and sending it here too would deliver it twice.
+bool QueueRun::keep_lease(std::int64_t mail_id) {
   std::lock_guard g(mu_);
-  if (std::chrono::steady_clock::now() - lease_renewed_ < lease_ / 3) return;
-  Transaction tr(env_.sql());
-  renew_lease(env_, owner_, lease_);
-  tr.commit();
-  lease_renewed_ = std::chrono::steady_clock::now();
+  if (std::chrono::steady_clock::now() - lease_renewed_ >= lease_ / 3) {
+    Transaction tr(env_.sql());
+    auto held = renew_lease(env_, owner_, lease_);
+    tr.commit();
+    held_ = {held.begin(), held.end()};
+    lease_renewed_ = std::chrono::steady_clock::now();
+  }
+  return held_.contains(mail_id);
 }
 
 // Routes every mail now (not at enqueue time) and groups them by (server, envelope sender).
@@ -159,7 +166,11 @@ void QueueRun::send_lane(Lane& lane) {
       load_body(env_, mails[i + 1].mail);
       next = prepare_at(i + 1);
     }
-    keep_lease();
+    if (!keep_lease(mails[i].mail.id)) {
+      log::warning("mail", "mail " + std::to_string(mails[i].mail.id) +
+                               ": its lease ran out while this run was busy and another sender took it; it is sent there");
+      continue;
+    }
     if (!p.error.empty()) {
       record(mails[i].mail, {Outcome::failed, p.error});
       continue;

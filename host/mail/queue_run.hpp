@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <tuple>
+#include <unordered_set>
 
 namespace juniper::mail {
 
@@ -61,7 +62,7 @@ class QueueRun {
 
   std::chrono::system_clock::time_point now() const;
   std::vector<QueuedMail> claim_batch(std::size_t n);
-  void keep_lease();
+  bool keep_lease(std::int64_t mail_id);
   std::map<GroupKey, std::vector<Routed>> route(std::vector<QueuedMail> claimed);
   void add_lanes(const GroupKey& key, std::vector<Routed> mails, std::vector<Lane>& lanes);
   void run_lanes(std::vector<Lane>& lanes);
@@ -86,6 +87,7 @@ class QueueRun {
   std::chrono::seconds lease_{60};
   std::mutex mu_;  // guards the report, the lease clock and the map of open sessions
   std::chrono::steady_clock::time_point lease_renewed_;
+  std::unordered_set<std::int64_t> held_;  // mails whose lease is this run's (as of lease_renewed_)
   std::map<LaneKey, Open> open_;
   std::map<std::int64_t, InFlight> in_flight_;
   SendReport report_;

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <regex>
+#include <set>
 
 namespace juniper::modules {
 namespace {
@@ -66,6 +67,17 @@ std::vector<records::Choice> choices(const juniper_selection_item* items, size_t
   return out;
 }
 
+// Badge colours, one per choice (zero from older modules reads as none).
+void add_tones(records::FieldDef& def, const char* const* tones, const std::string& type) {
+  static const std::set<std::string> known{"", "ok", "warning", "error"};
+  for (auto& c : def.choices) {
+    c.tone = s(tones[&c - def.choices.data()]);
+    if (!known.contains(c.tone)) {
+      throw UserError("field " + def.name + " on " + type + ": the tone of \"" + c.value + "\" must be ok, warning or error");
+    }
+  }
+}
+
 std::vector<records::FieldDef> fields(const juniper_record_type_desc& d, const std::string& owner) {
   static const std::regex name_ok("[a-z][a-z0-9_]*");
   std::vector<records::FieldDef> out;
@@ -82,7 +94,9 @@ std::vector<records::FieldDef> fields(const juniper_record_type_desc& d, const s
     def.required = (f.flags & JUNIPER_FIELD_REQUIRED) != 0;
     def.readonly = (f.flags & JUNIPER_FIELD_READONLY) != 0;
     def.hidden = (f.flags & JUNIPER_FIELD_HIDDEN) != 0;
+    def.badge = (f.flags & JUNIPER_FIELD_BADGE) != 0;
     def.choices = choices(f.selection, f.selection_count, owner);
+    if (f.selection_tones != nullptr) add_tones(def, f.selection_tones, s(d.name));
     def.relation = s(f.relation);
     def.help = s(f.help);
     def.shown_if = s(f.shown_if);  // zero (older modules) reads as empty
@@ -436,6 +450,8 @@ juniper_status http_request(juniper_ctx* ctx, juniper_str request_json, juniper_
     http::ClientResponse answer;
     try {
       answer = http::request(r, tls::extra_ca_file());
+    } catch (const http::ResponseTooLarge& e) {
+      throw UserError(e.what());  // JUNIPER_ERR_INVALID: asking again cannot help
     } catch (const std::runtime_error& e) {
       throw TemporaryError(e.what());
     }

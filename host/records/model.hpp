@@ -24,6 +24,7 @@ struct Choice {
   std::string value;
   std::string label;
   std::string owner;
+  std::string tone;  // badges: "ok", "warning", "error"; empty: neutral
 };
 
 struct FieldDef {
@@ -34,6 +35,7 @@ struct FieldDef {
   bool required = false;
   bool readonly = false;
   bool hidden = false;
+  bool badge = false;  // a status shown as a badge coloured by its choices' tones
   std::vector<Choice> choices;
   std::string relation;
   std::string help;

@@ -84,12 +84,14 @@ bool shown(const records::FieldDef& f, const json& rec) {
   return str(rec.value(f.shown_if.substr(0, eq), json())) == f.shown_if.substr(eq + 1);
 }
 
-bool is_badge(const records::FieldDef& f) { return f.type == records::FieldType::selection && f.name.ends_with("_status"); }
+bool is_badge(const records::FieldDef& f) { return f.type == records::FieldType::selection && f.badge; }
 
+// Coloured by the tone the module gave the value: the host does not know what a status means.
 std::string badge(const records::FieldDef& f, const json& value) {
   const std::string v = str(value);
   const std::string label = display(f, value);
-  const std::string cls = v == "valid" ? "ok" : v == "refresh_failed" ? "error" : "muted";
+  const auto it = std::find_if(f.choices.begin(), f.choices.end(), [&](const records::Choice& c) { return c.value == v; });
+  const std::string cls = it == f.choices.end() || it->tone.empty() ? "muted" : it->tone;
   return "<p><span class=\"badge " + cls + "\" data-field=\"" + escape_html(f.name) + "\">" + escape_html(label) + "</span></p>";
 }
 

@@ -17,7 +17,7 @@ std::string page(std::string_view title, std::string_view body_html) {
       "label{display:block;margin-top:.8rem}input,select{padding:.3rem;min-width:20rem}input[type=checkbox]{min-width:0}"
       ".error{color:#a00;background:#fee;padding:.5rem}.ok{color:#060;background:#efe;padding:.5rem}"
       ".badge{display:inline-block;padding:.2rem .6rem;border-radius:.8rem}.badge.ok{background:#2e7d32;color:#fff}"
-      ".badge.error{background:#c62828;color:#fff}.badge.muted{background:#ddd}table{border-collapse:collapse}"
+      ".badge.error{background:#c62828;color:#fff}.badge.warning{background:#f9a825;color:#000}.badge.muted{background:#ddd}table{border-collapse:collapse}"
       "td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}.field{margin:.4rem 0}</style>"
       "</head><body>\n";
   out += body_html;

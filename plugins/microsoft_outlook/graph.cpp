@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 namespace outlook::graph {
 namespace {
@@ -69,16 +70,64 @@ const Kind* ours(const json& payload) {
 }
 
 // One Graph request with the record's token; a 401 (revoked or expired early) gets one fresh
-// token and one more try.
+// token and one more try. With `refused`, an answer the host refuses to take (larger than it
+// holds) is not thrown: its reason goes there and the reply's status is 0.
 sdk::Context::HttpReply call(sdk::Context& ctx, const Kind& kind, std::int64_t id, const std::string& method,
-                             const std::string& url, std::string_view body = {}, const char* content_type = nullptr) {
+                             const std::string& url, std::string_view body = {}, const char* content_type = nullptr,
+                             std::string* refused = nullptr) {
   for (int attempt = 0;; ++attempt) {
     json headers = {{"Authorization", "Bearer " + access_token(ctx, kind, id, attempt > 0)}};
     if (content_type != nullptr) headers["Content-Type"] = content_type;
-    auto r = ctx.http(method, url, headers, body, 60);
+    sdk::Context::HttpReply r;
+    try {
+      r = ctx.http(method, url, headers, body, 60);
+    } catch (const sdk::Error& e) {
+      if (refused == nullptr || e.code() != JUNIPER_ERR_INVALID) throw;
+      *refused = e.what();
+      return {};
+    }
     if (r.status == 401 && attempt == 0) continue;
     return r;
   }
+}
+
+constexpr const char* kSkippedField = "microsoft_outlook_graph_skipped";
+constexpr std::size_t kMaxSkipped = 200;  // the oldest are forgotten (fetched again, skipped again)
+
+json skipped_of(const json& server) {
+  try {
+    json j = json::parse(text(server, kSkippedField));
+    if (j.is_array()) return j;
+  } catch (const json::exception&) {
+  }
+  return json::array();
+}
+
+bool is_skipped(const json& skipped, const std::string& graph_id) {
+  return std::find(skipped.begin(), skipped.end(), json(graph_id)) != skipped.end();
+}
+
+void remember_skipped(sdk::Context& ctx, std::int64_t id, json skipped) {
+  while (skipped.size() > kMaxSkipped) skipped.erase(skipped.begin());
+  ctx.write(kIncoming.model, id, {{kSkippedField, skipped.dump()}});
+}
+
+// One message's MIME. A message larger than the host takes in one answer is left unread in the
+// mailbox and remembered, so it neither stops the fetch nor is downloaded again: it hurts only
+// itself. Other failures are the whole fetch's (throttling, outages, the consent).
+std::optional<sdk::Context::HttpReply> fetch_one(sdk::Context& ctx, std::int64_t id, const std::string& graph_id,
+                                                 const std::string& mailbox, json& too_large) {
+  std::string refused;
+  auto r = call(ctx, kIncoming, id, "GET", endpoint(ctx) + "me/messages/" + sdk::url_encode(graph_id) + "/$value", {},
+                nullptr, &refused);
+  if (!refused.empty()) {
+    ctx.log(JUNIPER_LOG_WARNING, "a message of " + mailbox + " was not fetched through Microsoft Graph (" + refused +
+                                     "); it stays unread in the mailbox: read it in Outlook (Graph id " + graph_id + ")");
+    too_large.push_back(graph_id);
+    return std::nullopt;
+  }
+  if (r.status != 200) fail_read(ctx, kIncoming, id, r, mailbox);
+  return r;
 }
 
 }  // namespace
@@ -158,6 +207,7 @@ std::optional<json> collect(sdk::Context& ctx, const json& payload) {
   const std::string mailbox = text(server, kIncoming.user_field);
   const std::size_t limit = std::max<std::size_t>(payload.value("limit", std::size_t{50}), 1);  // mail.fetch.batch
   // Unread Inbox messages, ids only; no $orderby, so the filter is never "inefficient".
+  const json skipped = skipped_of(server);
   std::vector<std::string> ids;
   std::string url = endpoint(ctx) + "me/mailFolders/inbox/messages?$filter=" + sdk::url_encode("isRead eq false") +
                     "&$select=id&$top=" + std::to_string(std::min<std::size_t>(limit, 100));
@@ -166,19 +216,21 @@ std::optional<json> collect(sdk::Context& ctx, const json& payload) {
     if (r.status != 200) fail_read(ctx, kIncoming, id, r, mailbox);
     const json page = json::parse(r.body);
     for (const auto& m : page.value("value", json::array())) {
-      if (ids.size() < limit) ids.push_back(m.value("id", ""));
+      if (ids.size() < limit && !is_skipped(skipped, m.value("id", ""))) ids.push_back(m.value("id", ""));
     }
     url = page.value("@odata.nextLink", "");
   }
   std::size_t stored = 0, duplicates = 0;
+  json too_large = skipped_of(server);
+  const std::size_t known = too_large.size();
   // Twenty at a time (one $batch): each stored and committed by the host, then all marked read.
   for (std::size_t first = 0; first < ids.size(); first += 20) {
     const std::size_t end = std::min(ids.size(), first + 20);
     json batch = {{"requests", json::array()}};
     for (std::size_t i = first; i < end; ++i) {
-      const auto r = call(ctx, kIncoming, id, "GET", endpoint(ctx) + "me/messages/" + sdk::url_encode(ids[i]) + "/$value");
-      if (r.status != 200) fail_read(ctx, kIncoming, id, r, mailbox);
-      ++(ctx.store_message(kIncoming.model, id, r.body) ? stored : duplicates);
+      const auto r = fetch_one(ctx, id, ids[i], mailbox, too_large);
+      if (!r) continue;
+      ++(ctx.store_message(kIncoming.model, id, r->body) ? stored : duplicates);
       batch["requests"].push_back({{"id", std::to_string(i)},
                                    {"method", "PATCH"},
                                    {"url", "/me/messages/" + sdk::url_encode(ids[i])},
@@ -195,7 +247,9 @@ std::optional<json> collect(sdk::Context& ctx, const json& payload) {
       }
     }
   }
-  return json{{"stored", stored}, {"duplicates", duplicates}};
+  const std::size_t skipped_now = too_large.size() - known;
+  if (skipped_now > 0) remember_skipped(ctx, id, std::move(too_large));
+  return json{{"stored", stored}, {"duplicates", duplicates}, {"skipped", skipped_now}};
 }
 
 std::optional<json> check(sdk::Context& ctx, const json& payload) {

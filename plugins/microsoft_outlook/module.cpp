@@ -32,10 +32,12 @@ std::vector<sdk::Field> token_fields(const std::string& when) {
           // The scopes the access token was issued for (a token serves one resource).
           sdk::Field::chars("microsoft_outlook_token_scope", "Outlook Token Scope").hidden(),
           sdk::Field::selection("microsoft_outlook_token_status", "Outlook Token",
-                                {{"missing", "Outlook Token Missing"}, {"valid", "Outlook Token Valid"},
-                                 {"refresh_failed", "Outlook Token Invalid"}})
+                                {{"missing", "Outlook Token Missing"},
+                                 {"valid", "Outlook Token Valid", "ok"},
+                                 {"refresh_failed", "Outlook Token Invalid", "error"}})
               .defaults("missing")
               .readonly()
+              .badge()
               .shown_if(when),
           sdk::Field::text("microsoft_outlook_token_error", "Outlook Token Error").readonly().shown_if(when),
           sdk::Field::datetime("microsoft_outlook_token_error_date", "Outlook Token Error Date").readonly().shown_if(when)};
@@ -91,6 +93,8 @@ void declare_incoming(sdk::Registrar& reg) {
                                        "Microsoft Graph API when IMAP is disabled for the mailbox or tenant. Switching needs "
                                        "the consent for the other permissions (Mail.ReadWrite): reconnect if asked.",
                                        "server_type=outlook")});
+  // Graph ids of messages too large to fetch (left unread in the mailbox): not downloaded again.
+  reg.extend(k.model, {sdk::Field::text("microsoft_outlook_graph_skipped", "Outlook Messages Not Fetched").hidden()});
   reg.extend_selection(k.model, "server_type", {{"outlook", "Outlook OAuth Authentication"}}, "imap", "Outlook OAuth Authentication");
   reg.change_default(k.model, "server_type", "outlook", {{"server", "outlook.office365.com"}, {"port", 993}, {"is_ssl", true}});
   reg.constraint(k.model, "server_type,is_ssl,password,user", [](sdk::Context&, const json& r) {

@@ -131,7 +131,17 @@ TEST_CASE("the Outlook checkbox sets the authentication, fills host and port; un
   // The module's fields (shown_if smtp_authentication=outlook) appear on Outlook servers only.
   CHECK(has(outlook_form, "Outlook Transport"));
   CHECK(has(outlook_form, "Microsoft Graph API"));
-  CHECK(has(outlook_form, "Outlook Token Missing"));
+  CHECK(has(outlook_form, "<span class=\"badge muted\" data-field=\"microsoft_outlook_token_status\">Outlook Token Missing"));
+  // The badge's colour is the tone the module declared for the value (SDK 1.4), not a host rule.
+  for (const auto& [value, cls] : {std::pair{"valid", "ok"}, std::pair{"refresh_failed", "error"}}) {
+    {
+      auto lock = t.host->db().lock();
+      auto env = t.host->env();
+      records::write(env, "ir.mail_server", 1, {{"microsoft_outlook_token_status", value}});
+    }
+    CHECK(has(t.browser->get("/web/record/ir.mail_server/1").body,
+              std::string("<span class=\"badge ") + cls + "\" data-field=\"microsoft_outlook_token_status\">"));
+  }
   CHECK(has(t.browser->get("/web/list/ir.mail_server").body, "<td>TLS (STARTTLS)</td>"));  // lists show labels, not values
   // Unchecked: the hidden marker without the box means "not Outlook".
   CHECK(t.browser->post("/web/record/ir.mail_server/1", "__present_smtp_authentication=1&csrf_token=" + csrf).status == 303);

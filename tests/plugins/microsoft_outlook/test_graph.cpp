@@ -219,6 +219,47 @@ TEST_CASE("Graph fetch: a message stored but not marked read (a crash in between
   CHECK(fetch->invoke(e, id)["stored"] == 0);           // and it is read now
 }
 
+TEST_CASE("Graph fetch: a message too large to take stays unread and is not downloaded again; the rest are stored",
+          "[outlook][graph][fetch]") {
+  GraphHost t;
+  const std::string mailbox = unique_mailbox("graph-large");
+  const auto id = t.graph_inbox("Graph Large", mailbox);
+  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kIncomingServer, id)).status == 303);
+  auto message = [&](const std::string& subject, const std::string& body) {
+    return "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: " + subject + "\r\nMessage-ID: <" + subject +
+           "@x>\r\n\r\n" + body;
+  };
+  std::string big;
+  const std::string line = std::string(76, 'x') + "\r\n";
+  while (big.size() <= (17u << 20)) big += line;  // over the 16 MB the host takes in one answer
+  t.stack.deliver(mailbox, message("small-1", "one\r\n"));
+  t.stack.deliver(mailbox, message("huge", big));
+  t.stack.deliver(mailbox, message("small-2", "two\r\n"));
+  std::string().swap(big);
+  auto value_requests = [&] { return t.graph_counts()["requests"].value("GET /me/messages/{id}/$value", 0L); };
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  e.registry.action(mail::kIncomingServer, "button_confirm_login")->invoke(e, id);
+  const auto* fetch = e.registry.action(mail::kIncomingServer, "fetch_mail");
+  const auto first = fetch->invoke(e, id);
+  INFO(first.dump());
+  CHECK(first["stored"] == 2);  // the others are not held back by it
+  CHECK(first["skipped"] == 1);
+  CHECK(has(first["message"].get<std::string>(), "too large"));
+  CHECK(records::list(e, mail::kMessage).size() == 2);
+  // The next fetch does not download it again (and finds nothing else).
+  const long before = value_requests();
+  const auto second = fetch->invoke(e, id);
+  CHECK(second["stored"] == 0);
+  CHECK(second["skipped"] == 0);
+  CHECK(value_requests() == before);
+  // It is still unread in the mailbox: forgetting it lists it again (and skips it again).
+  records::write(e, mail::kIncomingServer, id, {{"microsoft_outlook_graph_skipped", ""}});
+  const auto third = fetch->invoke(e, id);
+  CHECK(third["skipped"] == 1);
+  CHECK(value_requests() == before + 1);
+}
+
 TEST_CASE("SMTP AUTH disabled (535 5.7.139): the mails wait with how to enable it or switch to Graph", "[outlook][graph]") {
   // Exchange's answer, from a scripted server (the test Postfix cannot be made to say it).
   fake_smtp::Script exchange;

@@ -6,6 +6,7 @@
 #include <juniper/sdk/context.hpp>
 #include <juniper/sdk/http.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -16,6 +17,7 @@ namespace juniper::sdk {
 struct Choice {
   std::string value;
   std::string label;
+  std::string tone;  // badges (ABI 1.4): "ok", "warning", "error"; empty: neutral
 };
 
 // A field of a record type, built fluently: Field::selection("kind", "Kind", {...}).required()
@@ -59,6 +61,8 @@ struct Field {
   Field&& hidden() && { flags |= JUNIPER_FIELD_HIDDEN; return std::move(*this); }
   Field&& help(std::string h) && { help_text = std::move(h); return std::move(*this); }
   Field&& shown_if(std::string field_equals_value) && { shown_when = std::move(field_equals_value); return std::move(*this); }
+  // A selection shown as a status badge, coloured by its choices' tones (ABI 1.4).
+  Field&& badge() && { flags |= JUNIPER_FIELD_BADGE; return std::move(*this); }
 };
 
 struct Setting {
@@ -92,6 +96,14 @@ T* keep(T value) {
 }
 
 inline const char* c_or_null(const std::string& s) { return s.empty() ? nullptr : s.c_str(); }
+
+// The choices' tones, or none at all when no choice has one.
+inline std::vector<const char*> tones(const std::vector<Choice>& choices) {
+  std::vector<const char*> out;
+  for (const auto& c : choices) out.push_back(c_or_null(c.tone));
+  if (std::all_of(out.begin(), out.end(), [](const char* t) { return t == nullptr; })) out.clear();
+  return out;
+}
 
 inline std::vector<juniper_selection_item> items(const std::vector<Choice>& choices) {
   std::vector<juniper_selection_item> out;
@@ -239,16 +251,20 @@ class Registrar {
   void declare_type(DeclareFn fn, const std::string& name, const std::string& label, const std::vector<Field>& fields,
                     const std::string& order) {
     std::vector<std::vector<juniper_selection_item>> choice_items;
+    std::vector<std::vector<const char*>> choice_tones;
     std::vector<juniper_field_desc> descs;
     choice_items.reserve(fields.size());
+    choice_tones.reserve(fields.size());
     descs.reserve(fields.size());
     for (const auto& f : fields) {
       choice_items.push_back(detail::items(f.choices));
+      choice_tones.push_back(detail::tones(f.choices));
       descs.push_back(juniper_field_desc{sizeof(juniper_field_desc), f.name.c_str(), f.type, f.label.c_str(),
                                          f.default_value ? f.default_value->c_str() : nullptr, f.flags,
                                          choice_items.back().data(), choice_items.back().size(),
                                          detail::c_or_null(f.relation), detail::c_or_null(f.help_text),
-                                         detail::c_or_null(f.shown_when)});
+                                         detail::c_or_null(f.shown_when),
+                                         choice_tones.back().empty() ? nullptr : choice_tones.back().data()});
     }
     const juniper_record_type_desc d{sizeof d, name.c_str(), detail::c_or_null(label), descs.data(), descs.size(),
                                      detail::c_or_null(order)};

@@ -2,6 +2,7 @@
 #include "mail_fixture.hpp"
 
 #include "core/errors.hpp"
+#include "host/mail/smtp/fake_smtp.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -112,6 +113,45 @@ TEST_CASE("a sender that died after claiming loses nothing: expired leases are t
   t.host->db().session() << "UPDATE mail_mail SET lease_until = '2000-01-01T00:00:00Z'";  // the lease ran out
   CHECK(t.process().sent == 3);
   CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 3; }));
+}
+
+TEST_CASE("a mail whose lease passed to another sender while the server was slow is not sent twice",
+          "[mail][send][faults]") {
+  MailHost t;
+  std::int64_t second = 0;
+  std::vector<mail::QueuedMail> taken;
+  fake_smtp::Script slow;
+  slow.offer_auth = false;
+  // The server holds its answer to the first mail until the run's lease has run out and another
+  // process has claimed the second mail (as a busy machine did to four senders on PostgreSQL).
+  // Both leases run out together; the first mail is already on the wire, the second must wait.
+  slow.before_eom = [&](int nth) {
+    if (nth != 0) return;
+    auto l = t.host->db().lock();
+    auto e = t.env();
+    eventually([&] { return !(taken = mail::claim(e, "other-process", 10, std::chrono::seconds(60))).empty(); }, 10000);
+  };
+  fake_smtp::Server server(slow);
+  auto lock = t.host->db().lock();
+  t.custom_servers(true);
+  {
+    auto e = t.env();
+    records::create(e, mail::kOutgoingServer,
+                    {{"name", "Slow"}, {"smtp_host", "127.0.0.1"}, {"smtp_port", server.port()},
+                     {"smtp_encryption", "none"}, {"from_filter", "alice@example.com"}, {"max_connections", 1}});
+  }
+  t.send("alice@example.com", "bob@example.com", "first");
+  second = t.send("alice@example.com", "bob@example.com", "second");
+  auto e = t.env();
+  mail::Sender sender(e, t.host->modules().hooks(), t.conf());
+  mail::SenderOptions o;
+  o.lease = std::chrono::seconds(1);
+  const auto report = sender.process(o);
+  REQUIRE(taken.size() == 2);  // both leases ran out; the first mail is the one in flight
+  CHECK(taken[1].id == second);
+  CHECK(report.sent == 1);
+  CHECK(server.messages() == 1);  // the second mail was left to the process that holds it
+  CHECK(t.mail(second)["state"] == "sending");
 }
 
 TEST_CASE("Test Connection: success, and one clear sentence per failure", "[mail][send]") {

@@ -121,6 +121,7 @@ void Server::serve(int fd) {
       while (read_line(line) && line != ".") {
       }
       if (line != ".") return;
+      if (script_.before_eom) script_.before_eom(nth);
       if (script_.eom_reply.rfind("250", 0) == 0) ++messages_;  // before the client can see the 250
       send_line(fd, script_.eom_reply);
       if (script_.lazy_drop_after_each_message) {

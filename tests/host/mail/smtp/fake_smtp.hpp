@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -28,6 +29,9 @@ struct Script {
   int close_during_body_from = -1;      // ... only from the n-th DATA (0-based) on
   bool drop_after_each_message = false; // after the 250: "421 ... timeout" and close
   bool lazy_drop_after_each_message = false;  // "421" at once, close only at the next command
+  // Runs before the reply to the n-th message (0-based) is sent: a server that is slow to
+  // answer until the test has done something (on the server's thread).
+  std::function<void(int)> before_eom;
 };
 
 class Server {

@@ -24,11 +24,13 @@
  * 1.1: juniper_selection_extension_desc.checkbox_label; host table smtp_open, smtp_send,
  *      smtp_close, imap_check.
  * 1.2: host table claim_acquire, claim_release.
- * 1.3: host table http_request, message_store; the answer {"delivery": "module"} of
- *      mail.transport / mail.fetch.login and the hooks mail.deliver, mail.collect, mail.check,
- *      mail.refused (juniper_mail.h). */
+ * 1.3: host table http_request, message_store; juniper_field_desc.shown_if; the answer
+ *      {"delivery": "module"} of mail.transport / mail.fetch.login and the hooks mail.deliver,
+ *      mail.collect, mail.check, mail.refused (juniper_mail.h).
+ * 1.4: JUNIPER_FIELD_BADGE and juniper_field_desc.selection_tones (status badges declared by
+ *      the module); http_request answers JUNIPER_ERR_INVALID past 16 MB. */
 #define JUNIPER_ABI_MAJOR 1
-#define JUNIPER_ABI_MINOR 3
+#define JUNIPER_ABI_MINOR 4
 
 #define JUNIPER_MODULE_EXPORT JUNIPER_EXTERN_C __attribute__((visibility("default")))
 

@@ -122,9 +122,9 @@ typedef struct juniper_host_api {
    * request_json: {"method": "POST", "url": "https://...", "headers": {"Authorization": "...",
    * "Content-Type": "text/plain"}, "timeout": 30}; body: the request body. Whatever the HTTP
    * status: out_json {"status": 202, "headers": {"retry-after": "3", ...}} (names in lower
-   * case) and the answer's bytes in out_body. A transport failure (refused, timeout, TLS, an
-   * answer over 16 MB) is JUNIPER_ERR_TEMPORARY with the reason; request headers never appear
-   * in it. Call it outside a transaction (hooks such as mail.deliver run outside one). */
+   * case) and the answer's bytes in out_body. A transport failure (refused, timeout, TLS) is
+   * JUNIPER_ERR_TEMPORARY with the reason; an answer over 16 MB is JUNIPER_ERR_INVALID (asking
+   * again cannot help: leave that item and go on). Request headers never appear in either. Call it outside a transaction (hooks such as mail.deliver run outside one). */
   juniper_status (*http_request)(juniper_ctx* ctx, juniper_str request_json, juniper_str body, juniper_sink* out_json,
                                  juniper_sink* out_body, juniper_error* err);
   /* During the mail.collect hook: stores one fetched message (RFC 5322 bytes) for the incoming

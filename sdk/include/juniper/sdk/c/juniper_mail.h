@@ -44,8 +44,9 @@
  *   payload {"model": "fetchmail.server", "id": 2, "kind": "outlook", "limit": 50}
  *   The module reads up to `limit` unread messages, hands each to the host call message_store
  *   (stored and committed there), and marks them read at its service only afterwards.
- *   answer  {"stored": 3, "duplicates": 0}; an error status with the reason (TEMPORARY: retried
- *           at the next fetch).
+ *   answer  {"stored": 3, "duplicates": 0, "skipped": 0}; an error status with the reason
+ *           (TEMPORARY: retried at the next fetch). "skipped": messages the module left unread
+ *           at its service because they cannot be taken (too large), logged with what to do.
  *   "mail.check" answers Test & Confirm for such a server (payload model "fetchmail.server").
  *
  * "record.changed"   payload {"model": "...", "id": 3, "op": "create" | "write" | "delete"}

@@ -24,6 +24,7 @@ typedef int32_t juniper_field_type;
 #define JUNIPER_FIELD_REQUIRED 0x1u
 #define JUNIPER_FIELD_READONLY 0x2u /* shown, not editable in forms (status, timestamps) */
 #define JUNIPER_FIELD_HIDDEN 0x4u   /* kept out of forms and lists */
+#define JUNIPER_FIELD_BADGE 0x8u    /* v1.4, selections: a status shown as a coloured badge */
 
 typedef struct juniper_selection_item {
   const char* value;
@@ -44,6 +45,9 @@ typedef struct juniper_field_desc {
   /* v1.3: "field=value": the pages show this field only on records where `field` has that value
    * (an Outlook-only field on a server whose authentication is Outlook); NULL: always. */
   const char* shown_if;
+  /* v1.4, badges: NULL, or selection_count entries giving each value's colour: "ok", "warning",
+   * "error", or NULL (neutral). The host shows the status; it knows nothing of what it means. */
+  const char* const* selection_tones;
 } juniper_field_desc;
 
 /* A new record type (name inside the module's namespace, or an Odoo-style name such as
