@@ -49,6 +49,13 @@ void needs_reconnect(sdk::Context& ctx, const Kind& kind, std::int64_t id, const
                              {"microsoft_outlook_token_error_date", now_iso()}});
 }
 
+const std::string kAppReadGrant =
+    "Grant the app registration Mail.ReadWrite (Application) with admin consent, and include this mailbox in its "
+    "application access policy (New-ApplicationAccessPolicy / Test-ApplicationAccessPolicy) if one restricts it.";
+const std::string kAppSendGrant =
+    "Grant the app registration Mail.Send (Application) with admin consent, and include this mailbox in its "
+    "application access policy (New-ApplicationAccessPolicy / Test-ApplicationAccessPolicy) if one restricts it.";
+
 const Kind* ours(const json& payload) {
   if (payload.value("kind", "") != "outlook") return nullptr;
   return kind_of(payload.value("model", ""));
@@ -58,11 +65,14 @@ const Kind* ours(const json& payload) {
 // next fetch, the rest needs the administrator.
 [[noreturn]] void fail_read(sdk::Context& ctx, const Kind& kind, std::int64_t id, const sdk::Context::HttpReply& r,
                             const std::string& mailbox) {
-  json out = outcome_of(r.status, r.body, r.header("retry-after"), mailbox, mailbox);
+  const bool app = app_only(ctx.read(kind.model, id));
+  json out = outcome_of(r.status, r.body, r.header("retry-after"), mailbox, mailbox, app);
   std::string reason = out["reason"].get<std::string>();
   if (r.status == 403) {
-    reason = "Microsoft Graph answered 403: the consent lacks Mail.ReadWrite for " + mailbox +
-             ": reconnect the Outlook account (Connect your Outlook account) and accept reading mail.";
+    reason = app
+                 ? "Microsoft Graph answered 403: the application may not read " + mailbox + ". " + kAppReadGrant
+                 : "Microsoft Graph answered 403: the consent lacks Mail.ReadWrite for " + mailbox +
+                       ": reconnect the Outlook account (Connect your Outlook account) and accept reading mail.";
   }
   if (out["outcome"] == "wait") needs_reconnect(ctx, kind, id, reason);
   const bool later = out["outcome"] == "throttled" || out["outcome"] == "retry";
@@ -115,10 +125,10 @@ void remember_skipped(sdk::Context& ctx, std::int64_t id, json skipped) {
 // One message's MIME. A message larger than the host takes in one answer is left unread in the
 // mailbox and remembered, so it neither stops the fetch nor is downloaded again: it hurts only
 // itself. Other failures are the whole fetch's (throttling, outages, the consent).
-std::optional<sdk::Context::HttpReply> fetch_one(sdk::Context& ctx, std::int64_t id, const std::string& graph_id,
-                                                 const std::string& mailbox, json& too_large) {
+std::optional<sdk::Context::HttpReply> fetch_one(sdk::Context& ctx, std::int64_t id, const std::string& box,
+                                                 const std::string& graph_id, const std::string& mailbox, json& too_large) {
   std::string refused;
-  auto r = call(ctx, kIncoming, id, "GET", endpoint(ctx) + "me/messages/" + sdk::url_encode(graph_id) + "/$value", {},
+  auto r = call(ctx, kIncoming, id, "GET", endpoint(ctx) + box + "messages/" + sdk::url_encode(graph_id) + "/$value", {},
                 nullptr, &refused);
   if (!refused.empty()) {
     ctx.log(JUNIPER_LOG_WARNING, "a message of " + mailbox + " was not fetched through Microsoft Graph (" + refused +
@@ -140,8 +150,12 @@ std::string endpoint(sdk::Context& ctx) {
   return e;
 }
 
+std::string mailbox_path(const json& server, const std::string& mailbox) {
+  return app_only(server) ? "users/" + sdk::url_encode(mailbox) + "/" : "me/";
+}
+
 json outcome_of(long status, const std::string& body, const std::string& retry_after, const std::string& mailbox,
-                const std::string& from) {
+                const std::string& from, bool app) {
   if (status == 202 || status == 200) return result("sent", "");
   std::string code, message;
   try {
@@ -160,12 +174,17 @@ json outcome_of(long status, const std::string& body, const std::string& retry_a
     return out;
   }
   if (status == 401) {
-    return result("wait", said + ". Microsoft Graph refused the access token of " + mailbox +
-                              ": reconnect the Outlook account (Connect your Outlook account).");
+    return result("wait", said + (app ? ". Microsoft Graph refused the application's token for " + mailbox +
+                                            ": check the app registration's Client ID, Secret and Tenant."
+                                      : ". Microsoft Graph refused the access token of " + mailbox +
+                                            ": reconnect the Outlook account (Connect your Outlook account)."));
   }
   if (status == 403 && code == "ErrorSendAsDenied") {
     return result("failed", said + ". " + mailbox + " may not send as " + from +
                                 ": give it Send As rights on that mailbox in Exchange, or send from " + mailbox + ".");
+  }
+  if (status == 403 && app) {
+    return result("wait", said + ". The application may not send as " + mailbox + ". " + kAppSendGrant);
   }
   if (status == 403) {
     return result("wait", said + ". The consent lacks Mail.Send for " + mailbox +
@@ -193,8 +212,9 @@ std::optional<json> deliver(sdk::Context& ctx, const json& payload) {
                                 " MB once encoded: larger than the 4 MB Microsoft Graph takes in one request. Reduce the "
                                 "attachments, or send this server's mail through SMTP.");
   }
-  const auto r = call(ctx, kOutgoing, id, "POST", endpoint(ctx) + "me/sendMail", body, "text/plain");
-  json out = outcome_of(r.status, r.body, r.header("retry-after"), mailbox, from);
+  const auto r = call(ctx, kOutgoing, id, "POST", endpoint(ctx) + mailbox_path(server, mailbox) + "sendMail", body,
+                      "text/plain");
+  json out = outcome_of(r.status, r.body, r.header("retry-after"), mailbox, from, app_only(server));
   if (out["outcome"] == "wait") needs_reconnect(ctx, kOutgoing, id, out["reason"].get<std::string>());
   return out;
 }
@@ -209,7 +229,8 @@ std::optional<json> collect(sdk::Context& ctx, const json& payload) {
   // Unread Inbox messages, ids only; no $orderby, so the filter is never "inefficient".
   const json skipped = skipped_of(server);
   std::vector<std::string> ids;
-  std::string url = endpoint(ctx) + "me/mailFolders/inbox/messages?$filter=" + sdk::url_encode("isRead eq false") +
+  const std::string box = mailbox_path(server, mailbox);
+  std::string url = endpoint(ctx) + box + "mailFolders/inbox/messages?$filter=" + sdk::url_encode("isRead eq false") +
                     "&$select=id&$top=" + std::to_string(std::min<std::size_t>(limit, 100));
   while (!url.empty() && ids.size() < limit) {
     const auto r = call(ctx, kIncoming, id, "GET", url);
@@ -228,12 +249,12 @@ std::optional<json> collect(sdk::Context& ctx, const json& payload) {
     const std::size_t end = std::min(ids.size(), first + 20);
     json batch = {{"requests", json::array()}};
     for (std::size_t i = first; i < end; ++i) {
-      const auto r = fetch_one(ctx, id, ids[i], mailbox, too_large);
+      const auto r = fetch_one(ctx, id, box, ids[i], mailbox, too_large);
       if (!r) continue;
       ++(ctx.store_message(kIncoming.model, id, r->body) ? stored : duplicates);
       batch["requests"].push_back({{"id", std::to_string(i)},
                                    {"method", "PATCH"},
-                                   {"url", "/me/messages/" + sdk::url_encode(ids[i])},
+                                   {"url", "/" + box + "messages/" + sdk::url_encode(ids[i])},
                                    {"headers", {{"Content-Type", "application/json"}}},
                                    {"body", {{"isRead", true}}}});
     }
@@ -259,9 +280,16 @@ std::optional<json> check(sdk::Context& ctx, const json& payload) {
   const json server = ctx.read(kind->model, id);
   if (!selected(server)) return std::nullopt;
   const std::string mailbox = text(server, kind->user_field);
-  const auto r = call(ctx, *kind, id, "GET", endpoint(ctx) + "me");
+  std::string who_url = endpoint(ctx) + mailbox_path(server, mailbox);
+  who_url.pop_back();  // ".../me" or ".../users/<mailbox>"
+  const auto r = call(ctx, *kind, id, "GET", who_url);
+  if (r.status == 403 && kind == &kIncoming && app_only(server)) {
+    throw sdk::Error(JUNIPER_ERR_INVALID, "Microsoft Graph answered 403: the application may not read " + mailbox + ". " +
+                                              kAppReadGrant);
+  }
   if (r.status != 200) {
-    throw sdk::Error(JUNIPER_ERR_INVALID, outcome_of(r.status, r.body, r.header("retry-after"), mailbox, mailbox)["reason"]);
+    throw sdk::Error(JUNIPER_ERR_INVALID,
+                     outcome_of(r.status, r.body, r.header("retry-after"), mailbox, mailbox, app_only(server))["reason"]);
   }
   std::string who = mailbox;
   try {

@@ -1,5 +1,5 @@
 // Microsoft Graph for Outlook servers whose transport is "graph" (tenants where Authenticated
-// SMTP or IMAP is disabled): sending (POST /me/sendMail, the message as MIME) and fetching
+// SMTP or IMAP is disabled): sending (POST .../sendMail, the message as MIME) and fetching
 // (unread Inbox messages, their MIME through $value, marked read through $batch once stored).
 #pragma once
 
@@ -23,9 +23,14 @@ bool selected(const json& server);
 std::string endpoint(sdk::Context& ctx);
 
 // What a Graph answer means for the mail (outcome/reason/retry_after of the mail.deliver
-// hook). `mailbox`: the signed-in account; `from`: the sender the mail asked for.
+// hook). `mailbox`: the server's account; `from`: the sender the mail asked for; `app`: the
+// token is the application's own (a 403 then means an application permission or policy).
 json outcome_of(long status, const std::string& body, const std::string& retry_after, const std::string& mailbox,
-                const std::string& from);
+                const std::string& from, bool app = false);
+
+// The mailbox's part of Graph URLs: "me/" for a person's token, "users/<mailbox>/" for the
+// application's (which has no "me").
+std::string mailbox_path(const json& server, const std::string& mailbox);
 
 // Hooks mail.deliver, mail.collect and mail.check (std::nullopt: not an Outlook server on Graph).
 std::optional<json> deliver(sdk::Context& ctx, const json& payload);

@@ -52,13 +52,25 @@ sdk::Field transport_field(const std::string& protocol, const std::string& label
       .shown_if(when);
 }
 
+// A person's consent, or the app's own permission for mailboxes nobody signs in to.
+sdk::Field flow_field(const std::string& when) {
+  return sdk::Field::selection("outlook_flow", "Outlook Access",
+                               {{"delegated", "Connect your Outlook account"}, {"app", "Application permission (no sign-in)"}})
+      .defaults("delegated")
+      .help("Application permission: no one signs in; the app registration needs the application permission "
+            "(Mail.Send / Mail.ReadWrite for Graph, SMTP.SendAsApp / IMAP.AccessAsApp for Exchange) with admin consent, "
+            "the Tenant set to your tenant, and access to this mailbox granted in Exchange.")
+      .shown_if(when);
+}
+
 void declare_outgoing(sdk::Registrar& reg) {
   const Kind& k = outlook::kOutgoing;
   reg.extend(k.model, token_fields("smtp_authentication=outlook"));
   reg.extend(k.model, {transport_field("smtp", "SMTP (XOAUTH2)",
                                        "Microsoft Graph API when Authenticated SMTP is disabled for the mailbox or tenant "
                                        "(5.7.139). Switching needs the consent for the other permissions: reconnect if asked.",
-                                       "smtp_authentication=outlook")});
+                                       "smtp_authentication=outlook"),
+                       flow_field("smtp_authentication=outlook")});
   reg.extend_selection(k.model, "smtp_authentication", {{"outlook", "Outlook OAuth Authentication"}}, "login", "Outlook");
   reg.change_default(k.model, "smtp_authentication", "outlook",
                      {{"smtp_host", "smtp.office365.com"}, {"smtp_port", 587}, {"smtp_encryption", "starttls"},
@@ -92,7 +104,8 @@ void declare_incoming(sdk::Registrar& reg) {
   reg.extend(k.model, {transport_field("imap", "IMAP (XOAUTH2)",
                                        "Microsoft Graph API when IMAP is disabled for the mailbox or tenant. Switching needs "
                                        "the consent for the other permissions (Mail.ReadWrite): reconnect if asked.",
-                                       "server_type=outlook")});
+                                       "server_type=outlook"),
+                       flow_field("server_type=outlook")});
   // Graph ids of messages too large to fetch (left unread in the mailbox): not downloaded again.
   reg.extend(k.model, {sdk::Field::text("microsoft_outlook_graph_skipped", "Outlook Messages Not Fetched").hidden()});
   reg.extend_selection(k.model, "server_type", {{"outlook", "Outlook OAuth Authentication"}}, "imap", "Outlook OAuth Authentication");
@@ -121,8 +134,9 @@ void declare_connect(sdk::Registrar& reg, const Kind& k) {
         return json{{"url", outlook::connect_url(ctx, k, id)}};
       },
       [&k](sdk::Context& ctx, const json& rec) {
-        // Shown to connect, and to reconnect after a failed refresh (unlike Odoo).
-        return is_outlook(k, rec) && outlook::credentials_configured(ctx) &&
+        // Shown to connect, and to reconnect after a failed refresh (unlike Odoo); never for
+        // application permission, where nobody signs in.
+        return is_outlook(k, rec) && outlook::credentials_configured(ctx) && !outlook::app_only(rec) &&
                (text(rec, "microsoft_outlook_refresh_token").empty() || text(rec, "microsoft_outlook_token_status") == "refresh_failed");
       },
       true);
@@ -238,6 +252,16 @@ std::optional<json> explain_refusal(sdk::Context& ctx, const json& payload) {
                                " or its tenant: enable it in the Microsoft 365 admin center (Active users → Mail "
                                "→ Manage email apps → Authenticated SMTP), or switch this server's Outlook "
                                "Transport to Microsoft Graph API."}};
+  }
+  if (outlook::app_only(rec)) {
+    // Exchange takes an application token only for mailboxes granted to the app's service principal.
+    return json{{"outcome", "wait"},
+                {"reason", said + " Exchange refused the application token for " + mailbox +
+                               ": register the app's service principal in Exchange (New-ServicePrincipal -AppId <Client ID> "
+                               "-ObjectId <its enterprise application's Object ID>) and grant it access to " + mailbox +
+                               " (Add-MailboxPermission -Identity " + mailbox +
+                               " -User <that service principal> -AccessRights FullAccess), and give the app the "
+                               "SMTP.SendAsApp permission with admin consent."}};
   }
   return json{{"outcome", "failed"},
               {"reason", said + " The token was accepted by Microsoft but refused by the mail server: SMTP AUTH may be "

@@ -88,8 +88,12 @@ TokenResult token_request(sdk::Context& ctx, const std::string& scope, json form
   }
   form["client_id"] = *id;
   form["client_secret"] = *secret;
-  form["scope"] = "offline_access " + scope;
-  form["redirect_uri"] = redirect_uri(ctx);
+  if (form.value("grant_type", "") == "client_credentials") {
+    form["scope"] = scope;  // "<resource>/.default" alone: no refresh token, no redirect
+  } else {
+    form["scope"] = "offline_access " + scope;
+    form["redirect_uri"] = redirect_uri(ctx);
+  }
   json reply;
   try {
     reply = ctx.post_form(authority(ctx) + "token", form, kTokenTimeout);
@@ -141,8 +145,11 @@ std::string now_iso() {
   return buf;
 }
 
+bool app_only(const json& rec) { return text(rec, "outlook_flow") == "app"; }
+
 std::string scope_for(const Kind& kind, const json& rec) {
   const bool graph = rec.contains("outlook_transport") && rec["outlook_transport"] == "graph";
+  if (app_only(rec)) return graph ? "https://graph.microsoft.com/.default" : "https://outlook.office365.com/.default";
   if (!graph) return kind.scope;
   return std::string(&kind == &kOutgoing ? "https://graph.microsoft.com/Mail.Send" : "https://graph.microsoft.com/Mail.ReadWrite") +
          " https://graph.microsoft.com/User.Read";
@@ -399,6 +406,21 @@ TokenResult refresh(sdk::Context& ctx, const std::string& scope, const std::stri
   return token_request(ctx, scope, {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token}});
 }
 
+TokenResult app_token(sdk::Context& ctx, const std::string& scope) {
+  std::string tenant = ctx.param("microsoft_outlook_tenant").value_or("common");
+  std::transform(tenant.begin(), tenant.end(), tenant.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  if (tenant.empty() || tenant == "common" || tenant == "organizations" || tenant == "consumers") {
+    TokenResult r;
+    r.error = {"invalid_request",
+               "Application permission needs your tenant: set Tenant in the Outlook Credentials settings to your "
+               "Directory (tenant) ID or domain instead of \u201c" + (tenant.empty() ? std::string("common") : tenant) +
+                   "\u201d (Microsoft issues application tokens only for one tenant).",
+               false, true};
+    return r;
+  }
+  return token_request(ctx, scope, {{"grant_type", "client_credentials"}});
+}
+
 namespace {
 
 std::int64_t expiry_of(const json& rec) {
@@ -420,28 +442,35 @@ std::optional<std::string> usable(const Kind& kind, const json& rec, bool force,
 // the rotated refresh token is stored before the new access token is used.
 std::string refresh_and_store(sdk::Context& ctx, const Kind& kind, std::int64_t id, const json& rec) {
   const std::string name = text(rec, "name");
+  const bool app = app_only(rec);
   const std::string refresh_token = text(rec, "microsoft_outlook_refresh_token");
-  if (refresh_token.empty()) {
+  if (!app && refresh_token.empty()) {
     throw sdk::Error(JUNIPER_ERR_INVALID, "Connect the Outlook account of server \u201c" + name +
                                               "\u201d (Connect your Outlook account) before using it.");
   }
   const std::string scope = scope_for(kind, rec);
-  const TokenResult r = refresh(ctx, scope, refresh_token);
+  // Application permission: a new token from the app's own credentials whenever the cached
+  // one is near its end (nothing to rotate, nobody to sign in).
+  const TokenResult r = app ? app_token(ctx, scope) : refresh(ctx, scope, refresh_token);
   if (!r.tokens) {
     ctx.write(kind.model, id, {{"microsoft_outlook_token_status", "refresh_failed"},
                                {"microsoft_outlook_token_error", r.error.message},
                                {"microsoft_outlook_token_error_date", now_iso()}});
     if (r.error.temporary) throw sdk::Error(JUNIPER_ERR_TEMPORARY, r.error.message);
+    if (app) {
+      throw sdk::Error(JUNIPER_ERR_INVALID, "Outlook server \u201c" + name + "\u201d (application permission): " + r.error.message);
+    }
     throw sdk::Error(JUNIPER_ERR_INVALID, "Reconnect the Outlook account of server \u201c" + name + "\u201d: " + r.error.message);
   }
-  ctx.write(kind.model, id, {{"microsoft_outlook_refresh_token", r.tokens->refresh_token},
+  ctx.write(kind.model, id, {{"microsoft_outlook_refresh_token", app ? json(nullptr) : json(r.tokens->refresh_token)},
                              {"microsoft_outlook_access_token", r.tokens->access_token},
                              {"microsoft_outlook_access_token_expiration", r.tokens->expires_at},
                              {"microsoft_outlook_token_scope", scope},
                              {"microsoft_outlook_token_status", "valid"},
                              {"microsoft_outlook_token_error", nullptr},
                              {"microsoft_outlook_token_error_date", nullptr}});
-  ctx.log(JUNIPER_LOG_INFO, "refreshed the Outlook access token of " + std::string(kind.model) + " " + std::to_string(id));
+  ctx.log(JUNIPER_LOG_INFO, std::string(app ? "obtained an application token for " : "refreshed the Outlook access token of ") +
+                               kind.model + " " + std::to_string(id));
   return r.tokens->access_token;
 }
 

@@ -103,11 +103,20 @@ struct TokenResult {
 // The scopes a record's tokens are for (one resource per token: Microsoft refuses mixed
 // requests): Exchange's SMTP.Send / IMAP.AccessAsUser.All, or Graph's when the record's
 // outlook_transport is "graph". token_scope: what the stored access token was issued for.
+// With app-only access: the resource's "/.default" (the application permissions an admin
+// consented to).
 std::string scope_for(const Kind& kind, const json& rec);
+// The record's outlook_flow is "app": application permission (client credentials), no person
+// signs in and no refresh token exists; "delegated" (default): a person's consent.
+bool app_only(const json& rec);
 std::string token_scope(const Kind& kind, const json& rec);
 
 TokenResult redeem_code(sdk::Context& ctx, const std::string& scope, const std::string& code, const std::string& verifier);
 TokenResult refresh(sdk::Context& ctx, const std::string& scope, const std::string& refresh_token);
+// An application token (client credentials grant) for `scope` ("<resource>/.default"). Refused
+// without asking Microsoft when the Tenant is a multi-tenant alias (common, organizations,
+// consumers): application tokens are issued by one tenant.
+TokenResult app_token(sdk::Context& ctx, const std::string& scope);
 
 // A fresh access token for the record (refreshed 5 minutes ahead of expiry, one refresh at a
 // time, the rotated refresh token stored in the same commit). `force` refreshes anyway.

@@ -279,6 +279,9 @@ class State:
         self.revoked_users = {}        # user -> TokensValidFrom timestamp
         self.no_consent = set()        # (user, client_id or "*")
         self.graph_send_as = {}        # user -> set of addresses the user may send as
+        # client_id -> mailboxes an app-only token may use on Graph (an application access
+        # policy); absent or empty: every mailbox of the tenant.
+        self.app_mailboxes = {}
         self.graph_delta = {}          # $skiptoken / $deltatoken -> sync state
         self.settings = {
             "access_token_lifetime": 3600,
@@ -916,6 +919,11 @@ class GraphMixin:
                 x = match[0]
             if rec["user"] and x != rec["user"] and x not in granted:
                 raise GraphError(403, "ErrorAccessDenied", GRAPH_ACCESS_DENIED)
+            if rec["user"] is None:
+                with st.lock:
+                    policy = st.app_mailboxes.get(rec["client_id"])
+                if policy and x not in policy:  # an application access policy
+                    raise GraphError(403, "ErrorAccessDenied", GRAPH_ACCESS_DENIED)
             return x, parts[2:]
         raise GraphError(400, "BadRequest", "Resource not found for the segment '%s'." % parts[0])
 
@@ -2408,6 +2416,17 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
                                        "https://outlook.office.com/SMTP.Send offline_access openid")
             resource = validate_scopes(scopes, "common")
             return st.issue(app, user_of(b, True), scopes, resource)
+        if name == "app_access":
+            client = str(b.get("client_id") or "")
+            addr = str(b.get("mailbox") or "").strip().lower()
+            if not client or "@" not in addr:
+                raise ValueError("'client_id' and 'mailbox' are required")
+            granted = st.app_mailboxes.setdefault(client, set())
+            if b.get("allowed", True):
+                granted.add(addr)
+            else:
+                granted.discard(addr)
+            return {"ok": True, "app_mailboxes": {c: sorted(a) for c, a in st.app_mailboxes.items()}}
         if name == "graph_send_as":
             user = user_of(b, True)
             addr = str(b.get("address") or "").strip().lower()

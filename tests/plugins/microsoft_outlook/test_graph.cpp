@@ -260,6 +260,102 @@ TEST_CASE("Graph fetch: a message too large to take stays unread and is not down
   CHECK(value_requests() == before + 1);
 }
 
+TEST_CASE("Application permission: no sign-in, the app's own token for /users/{mailbox}; outside its access policy the "
+          "mails wait with what to grant",
+          "[outlook][graph][app]") {
+  GraphHost t;
+  const std::string mailbox = unique_mailbox("app-notify");
+  const auto id = t.outlook_server("App Notifications", mailbox);
+  t.write_server(id, {{"outlook_transport", "graph"}, {"outlook_flow", "app"}, {"max_per_minute", 0}});
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  auto tenant = [&](const std::string& v) { records::setting_set(e, "microsoft_outlook_tenant", v); };
+  const auto* connect = e.registry.action(mail::kOutgoingServer, "outlook_connect");
+  CHECK_FALSE(connect->visible(e, records::read(e, mail::kOutgoingServer, id)));  // nobody signs in
+  const auto* test = e.registry.action(mail::kOutgoingServer, "test_connection");
+  // Application tokens come from one tenant: the multi-tenant alias is refused with the fix.
+  tenant("common");
+  CHECK_THROWS_WITH(test->invoke(e, id), Catch::Contains("Directory (tenant) ID"));
+  tenant(t.stack["IDP_TENANT_ID"]);
+  t.stack.idp("/_control/reset_counts", "{}");
+  CHECK(has(test->invoke(e, id)["message"].get<std::string>(), "Connection Test Successful!"));
+  auto rec = records::read(e, mail::kOutgoingServer, id);
+  CHECK(rec["microsoft_outlook_token_status"] == "valid");
+  CHECK(rec["microsoft_outlook_token_scope"] == "https://graph.microsoft.com/.default");
+  CHECK(rec.value("microsoft_outlook_refresh_token", json()).is_null());  // none exists
+  const std::string rcpt = unique_mailbox("app-rcpt");
+  t.send(mailbox, rcpt, "app one");
+  t.send(mailbox, rcpt, "app two");
+  CHECK(t.process().sent == 2);
+  CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 2; }));
+  CHECK(t.graph_counts()["requests"].value("POST /users/{user}/sendMail", 0L) == 2);
+  const auto counts = json::parse(t.stack.idp("/_control/counts", ""));
+  CHECK(counts["token"]["client_credentials"] == 1);  // cached until shortly before it expires
+  CHECK(counts["token"]["refresh_token"] == 0);
+  // An application access policy that leaves this mailbox out: Graph answers 403.
+  t.stack.idp("/_control/app_access", json{{"client_id", "juniper-test"}, {"mailbox", "someone-else@example.com"}}.dump());
+  const auto held = t.send(mailbox, rcpt, "app three");
+  CHECK(t.process().sent == 0);
+  const auto m = t.mail(held);
+  INFO(m.dump());
+  CHECK(m["state"] == "outgoing");
+  CHECK(m["attempts"] == 0);
+  CHECK(has(m["failure_reason"].get<std::string>(), "Mail.Send (Application)"));
+  CHECK(has(m["failure_reason"].get<std::string>(), "application access policy"));
+  CHECK_FALSE(has(m["failure_reason"].get<std::string>(), "reconnect"));
+  // Granted: it goes.
+  t.stack.idp("/_control/app_access", json{{"client_id", "juniper-test"}, {"mailbox", mailbox}}.dump());
+  t.host->db().session() << "UPDATE mail_mail SET next_try = NULL WHERE state = 'outgoing'";
+  CHECK(t.process().sent == 1);
+  CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 3; }));
+  t.stack.idp("/_control/app_access",
+              json{{"client_id", "juniper-test"}, {"mailbox", "someone-else@example.com"}, {"allowed", false}}.dump());
+  t.stack.idp("/_control/app_access", json{{"client_id", "juniper-test"}, {"mailbox", mailbox}, {"allowed", false}}.dump());
+}
+
+TEST_CASE("Application permission: Graph fetch reads /users/{mailbox} with the app's token", "[outlook][graph][app][fetch]") {
+  GraphHost t;
+  const std::string mailbox = unique_mailbox("app-inbox");
+  const auto id = t.graph_inbox("App Inbox", mailbox);
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  records::write(e, mail::kIncomingServer, id, {{"outlook_flow", "app"}});
+  records::setting_set(e, "microsoft_outlook_tenant", t.stack["IDP_TENANT_ID"]);
+  for (int i = 0; i < 3; ++i) {
+    t.stack.deliver(mailbox, "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: App " + std::to_string(i) +
+                                 "\r\nMessage-ID: <app-" + std::to_string(i) + "-" + mailbox + ">\r\n\r\nBody\r\n");
+  }
+  CHECK(has(e.registry.action(mail::kIncomingServer, "button_confirm_login")->invoke(e, id)["message"].get<std::string>(),
+            "Connection Test Successful"));
+  const auto fetched = e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, id);
+  INFO(fetched.dump());
+  CHECK(fetched["stored"] == 3);
+  CHECK(t.graph_counts()["requests"].value("GET /users/{user}/mailFolders/{folder}/messages", 0L) >= 1);
+  CHECK(e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, id)["stored"] == 0);  // marked read
+}
+
+TEST_CASE("Application permission over SMTP: Exchange refusing the app's token waits with how to grant the mailbox",
+          "[outlook][app]") {
+  GraphHost t;
+  const std::string mailbox = unique_mailbox("app-smtp");
+  const auto id = t.outlook_server("App SMTP", mailbox);
+  t.write_server(id, {{"outlook_flow", "app"}, {"max_per_minute", 0}});
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  records::setting_set(e, "microsoft_outlook_tenant", t.stack["IDP_TENANT_ID"]);
+  const auto held = t.send(mailbox, unique_mailbox("app-smtp-rcpt"), "app over smtp");
+  t.process();
+  const auto rec = records::read(e, mail::kOutgoingServer, id);
+  CHECK(rec["microsoft_outlook_token_scope"] == "https://outlook.office365.com/.default");
+  const auto m = t.mail(held);
+  INFO(m.dump());
+  // The stack's Dovecot, like Exchange without the grants, takes no application token.
+  CHECK(m["state"] == "outgoing");
+  CHECK(m["attempts"] == 0);
+  CHECK(has(m["failure_reason"].get<std::string>(), "New-ServicePrincipal"));
+  CHECK(has(m["failure_reason"].get<std::string>(), "Add-MailboxPermission -Identity " + mailbox));
+}
+
 TEST_CASE("SMTP AUTH disabled (535 5.7.139): the mails wait with how to enable it or switch to Graph", "[outlook][graph]") {
   // Exchange's answer, from a scripted server (the test Postfix cannot be made to say it).
   fake_smtp::Script exchange;
