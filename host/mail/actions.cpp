@@ -30,7 +30,13 @@ records::ActionVisibleFn state_is(std::string state) {
 void declare_actions(records::Registry& registry, modules::HookBus& hooks, ConfigSource conf) {
   registry.add_action(action(kOutgoingServer, "test_connection", "Test Connection",
                              [&hooks, conf](records::Env& env, std::int64_t id) {
-                               return nlohmann::json{{"message", test_smtp_connection(env, hooks, conf(), id)}};
+                               std::string message = test_smtp_connection(env, hooks, conf(), id);
+                               // It works now (a switched transport, a grant made): the mails
+                               // waiting on it need not wait out their delay.
+                               if (const auto n = release_waiting(env, id); n > 0) {
+                                 message += " " + std::to_string(n) + " waiting mail(s) will go out at the next queue run.";
+                               }
+                               return nlohmann::json{{"message", message}};
                              }));
   registry.add_action(action(kIncomingServer, "button_confirm_login", "Test & Confirm",
                              [&hooks, conf](records::Env& env, std::int64_t id) {

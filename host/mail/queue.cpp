@@ -185,15 +185,26 @@ void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> s
   soci::indicator ind = server_id ? soci::i_ok : soci::i_null;
   soci::indicator note_ind = note.empty() ? soci::i_null : soci::i_ok;
   env.sql() << "UPDATE mail_mail SET state = 'sent', date_sent = :d, server_used_id = :s, failure_reason = :r, "
-               "recipient_count = :c, lease_owner = NULL, lease_until = NULL WHERE id = :id",
+               "recipient_count = :c, waiting_server_id = NULL, lease_owner = NULL, lease_until = NULL WHERE id = :id",
       soci::use(now), soci::use(server, ind), soci::use(note, note_ind), soci::use(rcpt), soci::use(id);
 }
 
-void mark_waiting(records::Env& env, const QueuedMail& mail, const std::string& reason, std::chrono::seconds delay) {
+void mark_waiting(records::Env& env, const QueuedMail& mail, const std::string& reason, std::chrono::seconds delay,
+                  std::optional<std::int64_t> server) {
   const std::string next = iso_time(std::chrono::system_clock::now() + delay);
-  env.sql() << "UPDATE mail_mail SET state = 'outgoing', failure_reason = :r, next_try = :n, lease_owner = NULL, "
-               "lease_until = NULL WHERE id = :id",
-      soci::use(reason), soci::use(next), soci::use(mail.id);
+  long long on = server.value_or(0);
+  soci::indicator on_ind = server ? soci::i_ok : soci::i_null;
+  env.sql() << "UPDATE mail_mail SET state = 'outgoing', failure_reason = :r, next_try = :n, waiting_server_id = :w, "
+               "lease_owner = NULL, lease_until = NULL WHERE id = :id",
+      soci::use(reason), soci::use(next), soci::use(on, on_ind), soci::use(mail.id);
+}
+
+std::int64_t release_waiting(records::Env& env, std::int64_t server_id) {
+  soci::statement st = (env.sql().prepare << "UPDATE mail_mail SET next_try = NULL, waiting_server_id = NULL "
+                                             "WHERE state = 'outgoing' AND waiting_server_id = :s",
+                        soci::use(server_id));
+  st.execute(true);
+  return static_cast<std::int64_t>(st.get_affected_rows());
 }
 
 void mark_retry(records::Env& env, const QueuedMail& mail, const std::string& reason) {

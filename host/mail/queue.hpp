@@ -68,8 +68,12 @@ struct SentSince {
 SentSince sent_since(records::Env& env, std::int64_t server_id, std::chrono::system_clock::time_point since);
 // Transient failure: back to outgoing, retried after a delay that grows with the attempts.
 void mark_retry(records::Env& env, const QueuedMail& mail, const std::string& reason);
-// Waits without burning attempts (e.g. "Reconnect the Outlook account of server X").
-void mark_waiting(records::Env& env, const QueuedMail& mail, const std::string& reason, std::chrono::seconds delay);
+// Waits without burning attempts (e.g. "Reconnect the Outlook account of server X"); `server`:
+// the outgoing server whose fix it waits for (release_waiting lets it go sooner).
+void mark_waiting(records::Env& env, const QueuedMail& mail, const std::string& reason, std::chrono::seconds delay,
+                  std::optional<std::int64_t> server = std::nullopt);
+// Makes the mails waiting on `server_id` due now (its fix was made); answers how many.
+std::int64_t release_waiting(records::Env& env, std::int64_t server_id);
 void mark_exception(records::Env& env, std::int64_t id, const std::string& reason);
 // Progress of a mail split into several SMTP transactions, kept while it is still claimed.
 void mark_recipients_done(records::Env& env, std::int64_t id, std::size_t done);

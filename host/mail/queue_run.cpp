@@ -114,7 +114,8 @@ void QueueRun::add_lanes(const GroupKey& key, std::vector<Routed> mails, std::ve
   } catch (const std::exception& e) {
     // Configuration to fix (no server, an account to reconnect): the mails wait with the
     // reason, without burning attempts, and go out once it is fixed.
-    for (const auto& r : mails) record(r.mail, {Outcome::wait, e.what()});
+    const std::optional<std::int64_t> server = key.first != 0 ? std::optional<std::int64_t>(key.first) : std::nullopt;
+    for (const auto& r : mails) record(r.mail, {Outcome::wait, e.what(), server});
     return;
   }
   const std::size_t n = std::clamp<std::size_t>(transport.max_connections, 1, mails.size());
@@ -210,7 +211,7 @@ void QueueRun::send_lane(Lane& lane) {
         res.outcome == smtp::Outcome::tls_failed) {
       // The server is unusable right now: the rest of the lane waits with the same reason.
       if (i + 1 < mails.size()) (void)next.get();
-      for (std::size_t j = i + 1; j < mails.size(); ++j) record(mails[j].mail, {out.kind, out.reason});
+      for (std::size_t j = i + 1; j < mails.size(); ++j) record(mails[j].mail, {out.kind, out.reason, out.server_id});
       drop_session(lane.key);
       return;
     }
@@ -267,10 +268,10 @@ QueueRun::Outcome QueueRun::send_one(Lane& lane, bool& refreshed, const Routed& 
             std::chrono::seconds(60)};
   }
   if (res.transient()) return {Outcome::retry, reason};
-  if (res.outcome == smtp::Outcome::auth_failed) {
-    if (auto explained = explain_refusal(env_, hooks_, transport, res)) {
-      return {explained->wait ? Outcome::wait : Outcome::failed, explained->reason + " (" + server_label(transport) + ")"};
-    }
+  const bool login = res.outcome == smtp::Outcome::auth_failed;
+  if (auto explained = explain_refusal(env_, hooks_, transport, res, login ? std::string() : r.envelope)) {
+    return {explained->wait ? Outcome::wait : Outcome::failed, explained->reason + " (" + server_label(transport) + ")",
+            transport.server_id};
   }
   return {Outcome::failed, reason};
 }
@@ -322,7 +323,7 @@ void QueueRun::done_pacing(const Lane& lane, std::size_t recipients) {
 }
 
 void QueueRun::hold_rest(std::vector<Routed>& mails, std::size_t from, const Outcome& why) {
-  for (std::size_t j = from; j < mails.size(); ++j) record(mails[j].mail, {why.kind, why.reason, {}, why.delay});
+  for (std::size_t j = from; j < mails.size(); ++j) record(mails[j].mail, {why.kind, why.reason, why.server_id, why.delay});
 }
 
 // Hands one mail to the module of the server's kind (an HTTP mail API instead of SMTP), outside
@@ -341,11 +342,13 @@ QueueRun::Outcome QueueRun::deliver_by_module(const Lane& lane, const Routed& r,
   const auto res = emit_committed(env_, hooks_, "mail.deliver", payload);
   const std::string where = " (" + server_label(t) + ")";
   if (res.status == JUNIPER_ERR_UNSUPPORTED) {
-    return {Outcome::wait, "no installed module delivers mail for the authentication \"" + t.kind + "\"" + where +
-                               ": install the module that provides it, or change the server's authentication"};
+    return {Outcome::wait,
+            "no installed module delivers mail for the authentication \"" + t.kind + "\"" + where +
+                ": install the module that provides it, or change the server's authentication",
+            t.server_id};
   }
   if (res.status == JUNIPER_ERR_TEMPORARY) return {Outcome::retry, res.error + where};
-  if (res.status != JUNIPER_OK) return {Outcome::wait, res.error + where};
+  if (res.status != JUNIPER_OK) return {Outcome::wait, res.error + where, t.server_id};
   nlohmann::json a;
   try {
     a = nlohmann::json::parse(res.reply_json);
@@ -359,7 +362,7 @@ QueueRun::Outcome QueueRun::deliver_by_module(const Lane& lane, const Routed& r,
     const auto after = std::chrono::seconds(std::clamp<std::int64_t>(a.value("retry_after", 60), 1, 24 * 3600));
     return {Outcome::throttled, reason + where, {}, after};
   }
-  if (outcome == "wait") return {Outcome::wait, reason + where};
+  if (outcome == "wait") return {Outcome::wait, reason + where, t.server_id};
   if (outcome == "failed") return {Outcome::failed, reason + where};
   return {Outcome::retry, (reason.empty() ? "the module gave no outcome" : reason) + where};
 }
@@ -388,7 +391,7 @@ void QueueRun::record(const QueuedMail& m, const Outcome& out) {
       counter = &report_.retried;
       break;
     case Outcome::wait:
-      mark_waiting(env_, m, out.reason, kConfigurationWait);
+      mark_waiting(env_, m, out.reason, kConfigurationWait, out.server_id);
       counter = &report_.retried;
       break;
     case Outcome::failed:

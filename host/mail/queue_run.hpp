@@ -46,7 +46,7 @@ class QueueRun {
   struct Outcome {
     enum Kind { sent, retry, throttled, wait, failed } kind = sent;
     std::string reason;
-    std::optional<std::int64_t> server_id;  // sent: through which server record
+    std::optional<std::int64_t> server_id;  // sent: through which server; wait: whose fix it waits for
     std::chrono::seconds delay{0};          // throttled: how long the server asked to wait
     std::size_t recipients = 0;             // sent: to how many (the daily budget)
   };

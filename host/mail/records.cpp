@@ -107,6 +107,9 @@ void declare_records(records::Registry& registry) {
                           readonly(field("recipients_done", FieldType::integer, "Recipients Delivered", "0")),
                           readonly(field("recipient_count", FieldType::integer, "Recipients")),  // when sent
                           readonly(field("next_try", FieldType::datetime, "Next Try")),
+                          // The server whose fix it waits for (a reconnect, a grant): released
+                          // by that fix (host call mail_release), not only by the clock.
+                          readonly(many2one("waiting_server_id", "Waiting On", kOutgoingServer)),
                           readonly(field("lease_until", FieldType::datetime, "Claimed Until")),
                           readonly(field("lease_owner", FieldType::chars, "Claimed By")),
                           readonly(field("date_sent", FieldType::datetime, "Sent On")),

@@ -79,10 +79,14 @@ Transport default_transport(const MailConfig& cfg) {
 }
 
 std::optional<Explained> explain_refusal(records::Env& env, modules::HookBus& hooks, const Transport& t,
-                                         const smtp::Result& refused) {
+                                         const smtp::Result& refused, const std::string& from) {
   if (!t.server_id || t.kind == "login") return std::nullopt;
-  const nlohmann::json payload = {{"model", kOutgoingServer}, {"id", *t.server_id}, {"kind", t.kind}, {"code", refused.code},
-                                  {"reply", refused.reply}, {"message", refused.message}};
+  nlohmann::json payload = {{"model", kOutgoingServer}, {"id", *t.server_id}, {"kind", t.kind},      {"code", refused.code},
+                            {"reply", refused.reply},   {"message", refused.message}, {"stage", "login"}};
+  if (!from.empty()) {
+    payload["stage"] = "mail";
+    payload["from"] = from;
+  }
   const auto r = emit_committed(env, hooks, "mail.refused", payload);
   if (r.status != JUNIPER_OK) return std::nullopt;
   try {

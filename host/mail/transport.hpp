@@ -29,14 +29,15 @@ struct Transport {
 Transport server_transport(records::Env& env, modules::HookBus& hooks, const MailConfig& cfg, std::int64_t id, bool fresh);
 Transport default_transport(const MailConfig& cfg);
 
-// A refused login explained by the module of the server's kind (hook mail.refused): what it
-// means for that provider, and whether the mails should wait for a fix instead of failing.
+// A refusal explained by the module of the server's kind (hook mail.refused): what it means
+// for that provider, and whether the mails should wait for a fix instead of failing. A refused
+// login, or (`from` given) a mail the server refused for good (e.g. a sender it may not use).
 struct Explained {
   std::string reason;
   bool wait = false;
 };
 std::optional<Explained> explain_refusal(records::Env& env, modules::HookBus& hooks, const Transport& t,
-                                         const smtp::Result& refused);
+                                         const smtp::Result& refused, const std::string& from = {});
 
 // "outgoing server \"Name\"" or "juniper.conf (host)", for reasons shown to an administrator.
 std::string server_label(const Transport& t);

@@ -9,6 +9,7 @@
 #include "modules/declarations.hpp"
 #include "modules/hook_bus.hpp"
 #include "modules/inbox.hpp"
+#include "modules/outbox.hpp"
 #include "records/claims.hpp"
 #include "records/params.hpp"
 #include "records/record_service.hpp"
@@ -528,7 +529,8 @@ const juniper_host_api kHost = {sizeof(juniper_host_api),
                                 claim_acquire,
                                 claim_release,
                                 http_request,
-                                message_store};
+                                message_store,
+                                mail_release};
 
 }  // namespace
 

@@ -17,6 +17,12 @@ std::string explain(const std::string& error, const std::string& description) {
                 "Certificates & secrets in Azure and paste it in Settings."},
       {7000222, "The Client Secret has expired. Create a new client secret in Azure (Certificates & secrets) and paste "
                 "its Value in Settings."},
+      {700027, "The certificate in Settings is not registered on the app: upload its public part in Azure (Certificates & "
+                "secrets → Certificates), or paste the certificate that is."},
+      {700023, "Microsoft did not accept the client assertion's signature: the private key in Settings must be the "
+                "certificate's."},
+      {700024, "Microsoft found the client assertion outside its time range: check this server's clock (NTP)."},
+      {700021, "The client assertion does not name this Client ID: check the Client ID in Settings."},
       {50194, "This Azure app is single-tenant: set the Tenant in Settings to your tenant ID or domain instead of "
               "'common'."},
       {700016, "No app with this Client ID exists in that directory: check the Client ID and the Tenant in Settings."},

@@ -56,6 +56,19 @@ const std::string kAppSendGrant =
     "Grant the app registration Mail.Send (Application) with admin consent, and include this mailbox in its "
     "application access policy (New-ApplicationAccessPolicy / Test-ApplicationAccessPolicy) if one restricts it.";
 
+// Why Graph refused to read `mailbox`, and what to grant.
+std::string read_denied(const json& server, const Kind& kind, const std::string& mailbox, bool app) {
+  const std::string said = "Microsoft Graph answered 403: ";
+  if (app) return said + "the application may not read " + mailbox + ". " + kAppReadGrant;
+  const std::string user = text(server, kind.user_field);
+  if (mailbox != user) {
+    return said + user + " may not open the shared mailbox " + mailbox + ": give it Full Access in Exchange "
+           "(Add-MailboxPermission -Identity " + mailbox + " -User " + user + " -AccessRights FullAccess).";
+  }
+  return said + "the consent lacks Mail.ReadWrite for " + mailbox +
+         ": reconnect the Outlook account (Connect your Outlook account) and accept reading mail.";
+}
+
 const Kind* ours(const json& payload) {
   if (payload.value("kind", "") != "outlook") return nullptr;
   return kind_of(payload.value("model", ""));
@@ -65,16 +78,16 @@ const Kind* ours(const json& payload) {
 // next fetch, the rest needs the administrator.
 [[noreturn]] void fail_read(sdk::Context& ctx, const Kind& kind, std::int64_t id, const sdk::Context::HttpReply& r,
                             const std::string& mailbox) {
-  const bool app = app_only(ctx.read(kind.model, id));
+  const json server = ctx.read(kind.model, id);
+  const bool app = app_only(server);
   json out = outcome_of(r.status, r.body, r.header("retry-after"), mailbox, mailbox, app);
   std::string reason = out["reason"].get<std::string>();
+  bool reconnect = out["outcome"] == "wait";
   if (r.status == 403) {
-    reason = app
-                 ? "Microsoft Graph answered 403: the application may not read " + mailbox + ". " + kAppReadGrant
-                 : "Microsoft Graph answered 403: the consent lacks Mail.ReadWrite for " + mailbox +
-                       ": reconnect the Outlook account (Connect your Outlook account) and accept reading mail.";
+    reason = read_denied(server, kind, mailbox, app);
+    reconnect = !app && mailbox == text(server, kind.user_field);  // a grant in Exchange is no sign-in matter
   }
-  if (out["outcome"] == "wait") needs_reconnect(ctx, kind, id, reason);
+  if (reconnect) needs_reconnect(ctx, kind, id, reason);
   const bool later = out["outcome"] == "throttled" || out["outcome"] == "retry";
   throw sdk::Error(later ? JUNIPER_ERR_TEMPORARY : JUNIPER_ERR_INVALID, reason);
 }
@@ -84,9 +97,10 @@ const Kind* ours(const json& payload) {
 // holds) is not thrown: its reason goes there and the reply's status is 0.
 sdk::Context::HttpReply call(sdk::Context& ctx, const Kind& kind, std::int64_t id, const std::string& method,
                              const std::string& url, std::string_view body = {}, const char* content_type = nullptr,
-                             std::string* refused = nullptr) {
+                             std::string* refused = nullptr, const json& extra_headers = json::object()) {
   for (int attempt = 0;; ++attempt) {
-    json headers = {{"Authorization", "Bearer " + access_token(ctx, kind, id, attempt > 0)}};
+    json headers = extra_headers;
+    headers["Authorization"] = "Bearer " + access_token(ctx, kind, id, attempt > 0);
     if (content_type != nullptr) headers["Content-Type"] = content_type;
     sdk::Context::HttpReply r;
     try {
@@ -102,6 +116,7 @@ sdk::Context::HttpReply call(sdk::Context& ctx, const Kind& kind, std::int64_t i
 }
 
 constexpr const char* kSkippedField = "microsoft_outlook_graph_skipped";
+constexpr const char* kDeltaField = "microsoft_outlook_graph_delta";
 constexpr std::size_t kMaxSkipped = 200;  // the oldest are forgotten (fetched again, skipped again)
 
 json skipped_of(const json& server) {
@@ -140,6 +155,48 @@ std::optional<sdk::Context::HttpReply> fetch_one(sdk::Context& ctx, std::int64_t
   return r;
 }
 
+// One fetch of a Graph inbox: where it reads, what it stored, what it left.
+struct Run {
+  sdk::Context& ctx;
+  std::int64_t id;
+  std::string mailbox;
+  std::string box;  // "me/" or "users/<mailbox>/"
+  json too_large;   // Graph ids not to download again
+  std::size_t stored = 0, duplicates = 0;
+  bool all_marked = true;  // every stored message was marked read
+};
+
+// Stores `ids` (their MIME through $value) and marks them read, twenty at a time (one $batch):
+// each is stored and committed by the host before any is marked read.
+void take(Run& run, const std::vector<std::string>& ids) {
+  sdk::Context& ctx = run.ctx;
+  for (std::size_t first = 0; first < ids.size(); first += 20) {
+    const std::size_t end = std::min(ids.size(), first + 20);
+    json batch = {{"requests", json::array()}};
+    for (std::size_t i = first; i < end; ++i) {
+      const auto r = fetch_one(ctx, run.id, run.box, ids[i], run.mailbox, run.too_large);
+      if (!r) continue;
+      ++(ctx.store_message(kIncoming.model, run.id, r->body) ? run.stored : run.duplicates);
+      batch["requests"].push_back({{"id", std::to_string(i)},
+                                   {"method", "PATCH"},
+                                   {"url", "/" + run.box + "messages/" + sdk::url_encode(ids[i])},
+                                   {"headers", {{"Content-Type", "application/json"}}},
+                                   {"body", {{"isRead", true}}}});
+    }
+    if (batch["requests"].empty()) continue;
+    const auto r = call(ctx, kIncoming, run.id, "POST", endpoint(ctx) + "$batch", batch.dump(), "application/json");
+    if (r.status != 200) fail_read(ctx, kIncoming, run.id, r, run.mailbox);
+    for (const auto& answer : json::parse(r.body).value("responses", json::array())) {
+      // Stored but still unread: the page is read again next time and the host skips it.
+      if (answer.value("status", 0) != 200) {
+        run.all_marked = false;
+        ctx.log(JUNIPER_LOG_WARNING, "Graph did not mark a stored message read (HTTP " +
+                                         std::to_string(answer.value("status", 0)) + "); it is skipped next time");
+      }
+    }
+  }
+}
+
 }  // namespace
 
 bool selected(const json& server) { return text(server, "outlook_transport") == "graph"; }
@@ -150,8 +207,9 @@ std::string endpoint(sdk::Context& ctx) {
   return e;
 }
 
-std::string mailbox_path(const json& server, const std::string& mailbox) {
-  return app_only(server) ? "users/" + sdk::url_encode(mailbox) + "/" : "me/";
+std::string mailbox_path(const Kind& kind, const json& server, const std::string& mailbox) {
+  const bool own = !app_only(server) && mailbox == text(server, kind.user_field);
+  return own ? "me/" : "users/" + sdk::url_encode(mailbox) + "/";
 }
 
 json outcome_of(long status, const std::string& body, const std::string& retry_after, const std::string& mailbox,
@@ -212,7 +270,7 @@ std::optional<json> deliver(sdk::Context& ctx, const json& payload) {
                                 " MB once encoded: larger than the 4 MB Microsoft Graph takes in one request. Reduce the "
                                 "attachments, or send this server's mail through SMTP.");
   }
-  const auto r = call(ctx, kOutgoing, id, "POST", endpoint(ctx) + mailbox_path(server, mailbox) + "sendMail", body,
+  const auto r = call(ctx, kOutgoing, id, "POST", endpoint(ctx) + mailbox_path(kOutgoing, server, mailbox) + "sendMail", body,
                       "text/plain");
   json out = outcome_of(r.status, r.body, r.header("retry-after"), mailbox, from, app_only(server));
   if (out["outcome"] == "wait") needs_reconnect(ctx, kOutgoing, id, out["reason"].get<std::string>());
@@ -224,53 +282,43 @@ std::optional<json> collect(sdk::Context& ctx, const json& payload) {
   const std::int64_t id = payload.value("id", std::int64_t{0});
   const json server = ctx.read(kIncoming.model, id);
   if (!selected(server)) return std::nullopt;
-  const std::string mailbox = text(server, kIncoming.user_field);
   const std::size_t limit = std::max<std::size_t>(payload.value("limit", std::size_t{50}), 1);  // mail.fetch.batch
-  // Unread Inbox messages, ids only; no $orderby, so the filter is never "inefficient".
-  const json skipped = skipped_of(server);
-  std::vector<std::string> ids;
-  const std::string box = mailbox_path(server, mailbox);
-  std::string url = endpoint(ctx) + box + "mailFolders/inbox/messages?$filter=" + sdk::url_encode("isRead eq false") +
-                    "&$select=id&$top=" + std::to_string(std::min<std::size_t>(limit, 100));
-  while (!url.empty() && ids.size() < limit) {
-    const auto r = call(ctx, kIncoming, id, "GET", url);
+  const std::string mailbox = target_mailbox(kIncoming, server);
+  Run run{ctx, id, mailbox, mailbox_path(kIncoming, server, mailbox), skipped_of(server)};
+  const std::size_t known = run.too_large.size();
+  // The Inbox's delta: the first round lists every message (ids and isRead, a page at a time),
+  // later rounds only what changed since; a page's link is kept once its messages are stored
+  // and marked read, so a crash repeats at most that page (and the host skips what it has).
+  const std::string folder = endpoint(ctx) + run.box + "mailFolders/inbox/messages/delta";
+  const std::string start = folder + "?$select=isRead";
+  std::string link = text(server, kDeltaField);
+  if (!link.starts_with(folder)) link = start;  // none yet, or another mailbox, flow or endpoint
+  const json prefer = {{"Prefer", "odata.maxpagesize=" + std::to_string(std::min<std::size_t>(limit, 100))}};
+  bool restarted = false;
+  while (run.stored + run.duplicates + (run.too_large.size() - known) < limit) {
+    const auto r = call(ctx, kIncoming, id, "GET", link, {}, nullptr, nullptr, prefer);
+    if (r.status == 410 && !restarted) {  // SyncStateNotFound: Graph asks for a new first round
+      restarted = true;
+      link = start;
+      continue;
+    }
     if (r.status != 200) fail_read(ctx, kIncoming, id, r, mailbox);
     const json page = json::parse(r.body);
+    std::vector<std::string> ids;
     for (const auto& m : page.value("value", json::array())) {
-      if (ids.size() < limit && !is_skipped(skipped, m.value("id", ""))) ids.push_back(m.value("id", ""));
+      const std::string graph_id = m.value("id", "");
+      if (!m.contains("@removed") && !m.value("isRead", true) && !is_skipped(run.too_large, graph_id)) ids.push_back(graph_id);
     }
-    url = page.value("@odata.nextLink", "");
+    take(run, ids);
+    const std::string next = page.value("@odata.nextLink", page.value("@odata.deltaLink", ""));
+    if (!run.all_marked || next.empty()) break;  // a message still unread: this page again next time
+    ctx.write(kIncoming.model, id, {{kDeltaField, next}});
+    if (!page.contains("@odata.nextLink")) break;  // the round is complete
+    link = next;
   }
-  std::size_t stored = 0, duplicates = 0;
-  json too_large = skipped_of(server);
-  const std::size_t known = too_large.size();
-  // Twenty at a time (one $batch): each stored and committed by the host, then all marked read.
-  for (std::size_t first = 0; first < ids.size(); first += 20) {
-    const std::size_t end = std::min(ids.size(), first + 20);
-    json batch = {{"requests", json::array()}};
-    for (std::size_t i = first; i < end; ++i) {
-      const auto r = fetch_one(ctx, id, box, ids[i], mailbox, too_large);
-      if (!r) continue;
-      ++(ctx.store_message(kIncoming.model, id, r->body) ? stored : duplicates);
-      batch["requests"].push_back({{"id", std::to_string(i)},
-                                   {"method", "PATCH"},
-                                   {"url", "/" + box + "messages/" + sdk::url_encode(ids[i])},
-                                   {"headers", {{"Content-Type", "application/json"}}},
-                                   {"body", {{"isRead", true}}}});
-    }
-    const auto r = call(ctx, kIncoming, id, "POST", endpoint(ctx) + "$batch", batch.dump(), "application/json");
-    if (r.status != 200) fail_read(ctx, kIncoming, id, r, mailbox);
-    for (const auto& answer : json::parse(r.body).value("responses", json::array())) {
-      // Stored but still unread: the next fetch sees it again and the host skips it.
-      if (answer.value("status", 0) != 200) {
-        ctx.log(JUNIPER_LOG_WARNING, "Graph did not mark a stored message read (HTTP " +
-                                         std::to_string(answer.value("status", 0)) + "); it is skipped next time");
-      }
-    }
-  }
-  const std::size_t skipped_now = too_large.size() - known;
-  if (skipped_now > 0) remember_skipped(ctx, id, std::move(too_large));
-  return json{{"stored", stored}, {"duplicates", duplicates}, {"skipped", skipped_now}};
+  const std::size_t skipped_now = run.too_large.size() - known;
+  if (skipped_now > 0) remember_skipped(ctx, id, std::move(run.too_large));
+  return json{{"stored", run.stored}, {"duplicates", run.duplicates}, {"skipped", skipped_now}};
 }
 
 std::optional<json> check(sdk::Context& ctx, const json& payload) {
@@ -279,14 +327,11 @@ std::optional<json> check(sdk::Context& ctx, const json& payload) {
   const std::int64_t id = payload.value("id", std::int64_t{0});
   const json server = ctx.read(kind->model, id);
   if (!selected(server)) return std::nullopt;
-  const std::string mailbox = text(server, kind->user_field);
-  std::string who_url = endpoint(ctx) + mailbox_path(server, mailbox);
+  const std::string mailbox = target_mailbox(*kind, server);
+  std::string who_url = endpoint(ctx) + mailbox_path(*kind, server, mailbox);
   who_url.pop_back();  // ".../me" or ".../users/<mailbox>"
   const auto r = call(ctx, *kind, id, "GET", who_url);
-  if (r.status == 403 && kind == &kIncoming && app_only(server)) {
-    throw sdk::Error(JUNIPER_ERR_INVALID, "Microsoft Graph answered 403: the application may not read " + mailbox + ". " +
-                                              kAppReadGrant);
-  }
+  if (r.status == 403 && kind == &kIncoming) throw sdk::Error(JUNIPER_ERR_INVALID, read_denied(server, *kind, mailbox, app_only(server)));
   if (r.status != 200) {
     throw sdk::Error(JUNIPER_ERR_INVALID,
                      outcome_of(r.status, r.body, r.header("retry-after"), mailbox, mailbox, app_only(server))["reason"]);

@@ -3,6 +3,8 @@
 // (unread Inbox messages, their MIME through $value, marked read through $batch once stored).
 #pragma once
 
+#include "oauth.hpp"
+
 #include <juniper/sdk/context.hpp>
 
 #include <optional>
@@ -28,9 +30,9 @@ std::string endpoint(sdk::Context& ctx);
 json outcome_of(long status, const std::string& body, const std::string& retry_after, const std::string& mailbox,
                 const std::string& from, bool app = false);
 
-// The mailbox's part of Graph URLs: "me/" for a person's token, "users/<mailbox>/" for the
-// application's (which has no "me").
-std::string mailbox_path(const json& server, const std::string& mailbox);
+// The mailbox's part of Graph URLs: "me/" for the signed-in person's own mailbox,
+// "users/<mailbox>/" for a shared mailbox and for the application's token (which has no "me").
+std::string mailbox_path(const Kind& kind, const json& server, const std::string& mailbox);
 
 // Hooks mail.deliver, mail.collect and mail.check (std::nullopt: not an Outlook server on Graph).
 std::optional<json> deliver(sdk::Context& ctx, const json& payload);

@@ -106,8 +106,14 @@ void declare_incoming(sdk::Registrar& reg) {
                                        "the consent for the other permissions (Mail.ReadWrite): reconnect if asked.",
                                        "server_type=outlook"),
                        flow_field("server_type=outlook")});
+  reg.extend(k.model, {sdk::Field::chars("outlook_mailbox", "Shared Mailbox")
+                           .help("A shared mailbox to read instead of the Username's own: the Username signs in (its "
+                                 "token) and needs Full Access to it in Exchange.")
+                           .shown_if("server_type=outlook")});
   // Graph ids of messages too large to fetch (left unread in the mailbox): not downloaded again.
-  reg.extend(k.model, {sdk::Field::text("microsoft_outlook_graph_skipped", "Outlook Messages Not Fetched").hidden()});
+  reg.extend(k.model, {sdk::Field::text("microsoft_outlook_graph_skipped", "Outlook Messages Not Fetched").hidden(),
+                       // Where the next Graph fetch goes on: the Inbox's delta or next-page link.
+                       sdk::Field::text("microsoft_outlook_graph_delta", "Outlook Inbox Sync").hidden()});
   reg.extend_selection(k.model, "server_type", {{"outlook", "Outlook OAuth Authentication"}}, "imap", "Outlook OAuth Authentication");
   reg.change_default(k.model, "server_type", "outlook", {{"server", "outlook.office365.com"}, {"port", 993}, {"is_ssl", true}});
   reg.constraint(k.model, "server_type,is_ssl,password,user", [](sdk::Context&, const json& r) {
@@ -209,8 +215,8 @@ void confirm(sdk::Context& ctx, const sdk::Request& rq, sdk::Response& rs) {
              {"microsoft_outlook_token_status", "valid"},
              {"microsoft_outlook_token_error", nullptr},
              {"microsoft_outlook_token_error_date", nullptr}});
-  // Mails that waited for this account go out at the next queue run.
-  for (const auto id : ctx.search("mail.mail", {{"state", "outgoing"}})) ctx.write("mail.mail", id, {{"next_try", nullptr}});
+  // Mails that waited for this account go out at the next queue run (others keep their time).
+  if (c.kind == &outlook::kOutgoing) ctx.release_waiting_mails(c.kind->model, c.record_id);
   rs.redirect(record_url(*c.kind, c.record_id), 303);
 }
 
@@ -224,7 +230,8 @@ std::optional<json> credentials(sdk::Context& ctx, const json& payload) {
   if (outlook::graph::selected(ctx.read(k->model, id))) return json{{"delivery", "module"}};
   const std::string token = outlook::access_token(ctx, *k, id, payload.value("fresh", false));
   const json rec = ctx.read(k->model, id);
-  return json{{"auth", "xoauth2"}, {"user", text(rec, k->user_field)}, {"secret", token}};
+  // A shared mailbox: the SASL user is the mailbox, the token the delegate's (Exchange's rule).
+  return json{{"auth", "xoauth2"}, {"user", outlook::target_mailbox(*k, rec)}, {"secret", token}};
 }
 
 // An Outlook server without a From Filter gets its username as the filter (Odoo's form does
@@ -245,6 +252,16 @@ std::optional<json> explain_refusal(sdk::Context& ctx, const json& payload) {
   const json rec = ctx.read(outlook::kOutgoing.model, payload.value("id", std::int64_t{0}));
   const std::string mailbox = text(rec, "smtp_user");
   const std::string said = payload.value("message", "");
+  if (payload.value("stage", "login") == "mail") {
+    // 5.7.60 SendAsDenied: the signed-in account may not send as that (shared) address.
+    const std::string reply = payload.value("reply", "") + " " + said;
+    if (reply.find("5.7.60") == std::string::npos && reply.find("SendAsDenied") == std::string::npos) return std::nullopt;
+    const std::string from = payload.value("from", "");
+    return json{{"outcome", "failed"},
+                {"reason", said + " " + mailbox + " may not send as " + from + ": give " + mailbox + " Send As on " + from +
+                               " in Exchange (Add-RecipientPermission -Identity " + from + " -Trustee " + mailbox +
+                               " -AccessRights SendAs), then retry this mail."}};
+  }
   if (payload.value("reply", "").find("5.7.139") != std::string::npos || said.find("5.7.139") != std::string::npos) {
     // A tenant setting, not this mail: the mails wait and go once it is changed.
     return json{{"outcome", "wait"},
@@ -294,6 +311,17 @@ struct MicrosoftOutlook {
                  .block = "Outlook Credentials",
                  .shown_if = "external_email_server_default",
                  .help = "The secret's Value (not its Secret ID) from Certificates & secrets"});
+    reg.setting({.name = "microsoft_outlook_client_certificate",
+                 .config_parameter = "microsoft_outlook_client_certificate",
+                 .type = JUNIPER_FIELD_SECRET,
+                 .label = "Client Certificate",
+                 .secret = true,
+                 .group = "Discuss",
+                 .block = "Outlook Credentials",
+                 .shown_if = "external_email_server_default",
+                 .help = "Instead of the secret (Microsoft's recommendation): the certificate uploaded to the app "
+                         "registration (Certificates & secrets → Certificates) and its private key, both PEM. "
+                         "Stored encrypted; used to sign each token request (RFC 7523)."});
     reg.setting({.name = "microsoft_outlook_tenant",
                  .config_parameter = "microsoft_outlook_tenant",
                  .type = JUNIPER_FIELD_CHAR,

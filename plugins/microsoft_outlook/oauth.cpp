@@ -1,6 +1,7 @@
 #include "oauth.hpp"
 
 #include "aadsts.hpp"
+#include "assertion.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -80,14 +81,24 @@ std::string form_query(const std::vector<std::pair<std::string, std::string>>& p
 
 TokenResult token_request(sdk::Context& ctx, const std::string& scope, json form) {
   TokenResult r;
-  const auto id = ctx.param("microsoft_outlook_client_id");
-  const auto secret = ctx.param("microsoft_outlook_client_secret");
-  if (!id || id->empty() || !secret || secret->empty()) {
+  if (!credentials_configured(ctx)) {
     r.error = {"not_configured", "Please configure your Outlook credentials in General Settings.", false, false};
     return r;
   }
-  form["client_id"] = *id;
-  form["client_secret"] = *secret;
+  const std::string id = ctx.param("microsoft_outlook_client_id").value_or("");
+  form["client_id"] = id;
+  // A certificate, when configured, is used instead of the secret (Microsoft's recommendation).
+  if (const auto pem = ctx.param("microsoft_outlook_client_certificate"); pem && !pem->empty()) {
+    try {
+      form["client_assertion_type"] = kAssertionType;
+      form["client_assertion"] = client_assertion(*pem, id, authority(ctx) + "token");
+    } catch (const sdk::Error& e) {
+      r.error = {"invalid_client", e.what(), false, false};
+      return r;
+    }
+  } else {
+    form["client_secret"] = ctx.param("microsoft_outlook_client_secret").value_or("");
+  }
   if (form.value("grant_type", "") == "client_credentials") {
     form["scope"] = scope;  // "<resource>/.default" alone: no refresh token, no redirect
   } else {
@@ -147,10 +158,24 @@ std::string now_iso() {
 
 bool app_only(const json& rec) { return text(rec, "outlook_flow") == "app"; }
 
+std::string target_mailbox(const Kind& kind, const json& rec) {
+  const std::string shared = text(rec, "outlook_mailbox");
+  return shared.empty() ? text(rec, kind.user_field) : shared;
+}
+
+namespace {
+bool shared_for_delegate(const Kind& kind, const json& rec) {
+  return !app_only(rec) && target_mailbox(kind, rec) != text(rec, kind.user_field);
+}
+}  // namespace
+
 std::string scope_for(const Kind& kind, const json& rec) {
   const bool graph = rec.contains("outlook_transport") && rec["outlook_transport"] == "graph";
   if (app_only(rec)) return graph ? "https://graph.microsoft.com/.default" : "https://outlook.office365.com/.default";
   if (!graph) return kind.scope;
+  if (shared_for_delegate(kind, rec)) {  // another person's mailbox needs the .Shared permission
+    return "https://graph.microsoft.com/Mail.ReadWrite.Shared https://graph.microsoft.com/User.Read";
+  }
   return std::string(&kind == &kOutgoing ? "https://graph.microsoft.com/Mail.Send" : "https://graph.microsoft.com/Mail.ReadWrite") +
          " https://graph.microsoft.com/User.Read";
 }
@@ -178,7 +203,8 @@ std::string redirect_uri(sdk::Context& ctx) {
 bool credentials_configured(sdk::Context& ctx) {
   const auto id = ctx.param("microsoft_outlook_client_id");
   const auto secret = ctx.param("microsoft_outlook_client_secret");
-  return id && !id->empty() && secret && !secret->empty();
+  const auto certificate = ctx.param("microsoft_outlook_client_certificate");
+  return id && !id->empty() && ((secret && !secret->empty()) || (certificate && !certificate->empty()));
 }
 
 namespace {

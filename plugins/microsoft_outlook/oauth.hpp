@@ -109,6 +109,9 @@ std::string scope_for(const Kind& kind, const json& rec);
 // The record's outlook_flow is "app": application permission (client credentials), no person
 // signs in and no refresh token exists; "delegated" (default): a person's consent.
 bool app_only(const json& rec);
+// The mailbox a record works on: an incoming server's Shared Mailbox (outlook_mailbox) when
+// set, read with the signed-in delegate's token; otherwise its Username.
+std::string target_mailbox(const Kind& kind, const json& rec);
 std::string token_scope(const Kind& kind, const json& rec);
 
 TokenResult redeem_code(sdk::Context& ctx, const std::string& scope, const std::string& code, const std::string& verifier);

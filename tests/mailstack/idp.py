@@ -50,6 +50,7 @@ OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
 KNOWN_RESOURCES = ("https://outlook.office.com", "https://outlook.office365.com",
                    "https://graph.microsoft.com")
 GRAPH = "https://graph.microsoft.com"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 # code -> (OAuth error, HTTP status, message template)
 AADSTS = {
@@ -153,6 +154,20 @@ AADSTS = {
               "portal to create new keys for your app: https://aka.ms/NewClientSecret, or "
               "consider using certificate credentials for added security: "
               "https://aka.ms/certCreds."),
+    700021: ("invalid_client", 401,
+             "Client assertion application identifier doesn't match 'client_id' parameter."),
+    700024: ("invalid_client", 401,
+             "Client assertion is not within its valid time range. Current time: {now}, assertion "
+             "valid from {nbf}, expiry time of assertion {exp}."),
+    700027: ("invalid_client", 401,
+             "The certificate with identifier used to sign the client assertion is not registered "
+             "on application. [Reason - The key was not found., Thumbprint of key used by client: "
+             "'{thumbprint}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph "
+             "to see configured keys for app Id '{client_id}'.]"),
+    700023: ("invalid_client", 401,
+             "Client assertion failed signature validation."),
+    50027: ("invalid_request", 400,
+            "JWT token is invalid or malformed. {why}"),
     9002313: ("invalid_grant", 400,
               "Invalid request. Request is malformed or invalid."),
     9002325: ("invalid_request", 400,
@@ -223,6 +238,10 @@ def redact_params(params):
 
 def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def pkce_s256(verifier):
@@ -353,8 +372,8 @@ class State:
 
     @staticmethod
     def public_app(app):
-        out = {k: v for k, v in app.items() if k != "client_secret"}
-        out["confidential"] = bool(app["client_secret"])
+        out = {k: v for k, v in app.items() if k not in ("client_secret", "certificates")}
+        out["confidential"] = bool(app["client_secret"] or app.get("certificates"))
         return out
 
     def tenant_known(self, tenant, app=None):
@@ -918,6 +937,9 @@ class GraphMixin:
                                      "The requested user '%s' is invalid." % parts[1])
                 x = match[0]
             if rec["user"] and x != rec["user"] and x not in granted:
+                raise GraphError(403, "ErrorAccessDenied", GRAPH_ACCESS_DENIED)
+            shared_scope = any(s.lower().endswith(".shared") for s in rec["scopes"])
+            if rec["user"] and x != rec["user"] and not shared_scope:  # another's mailbox needs *.Shared
                 raise GraphError(403, "ErrorAccessDenied", GRAPH_ACCESS_DENIED)
             if rec["user"] is None:
                 with st.lock:
@@ -2107,6 +2129,43 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
             return
         self.send_json(200, resp)
 
+    def check_assertion(self, app, client_id, tenant, assertion):
+        """RFC 7523 client assertion: a JWT signed (RS256/PS256) with the key of a certificate
+        registered on the app (x5t#S256 or x5t names it), for this token endpoint, in time."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+        if self.form.get("client_assertion_type") != ASSERTION_TYPE:
+            raise AadError(50027, why="client_assertion_type must be %s." % ASSERTION_TYPE)
+        try:
+            head_b64, body_b64, sig_b64 = assertion.split(".")
+            header = json.loads(b64url_decode(head_b64))
+            claims = json.loads(b64url_decode(body_b64))
+            signature = b64url_decode(sig_b64)
+        except (ValueError, UnicodeDecodeError):
+            raise AadError(50027, why="The assertion is not a signed JWT.")
+        thumb = header.get("x5t#S256") or header.get("x5t") or ""
+        key = (app.get("certificates") or {}).get(thumb)
+        if key is None:
+            raise AadError(700027, thumbprint=thumb, client_id=client_id)
+        alg = header.get("alg")
+        pad = {"RS256": padding.PKCS1v15(),
+               "PS256": padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)}.get(alg)
+        if pad is None:
+            raise AadError(50027, why="Unsupported alg %r." % alg)
+        try:
+            key.verify(signature, ("%s.%s" % (head_b64, body_b64)).encode(), pad, hashes.SHA256())
+        except Exception:
+            raise AadError(700023)
+        if claims.get("iss") != client_id or claims.get("sub") != client_id:
+            raise AadError(700021)
+        aud = "%s/%s/oauth2/v2.0/token" % (self.base_url(), tenant)
+        if claims.get("aud") not in (aud, "https://login.microsoftonline.com/%s/oauth2/v2.0/token" % tenant):
+            raise AadError(50027, why="Invalid audience %r (expected %r)." % (claims.get("aud"), aud))
+        t = int(now())
+        nbf, exp = int(claims.get("nbf", 0) or 0), int(claims.get("exp", 0) or 0)
+        if not exp or exp < t - 300 or nbf > t + 300:  # Microsoft allows five minutes of skew
+            raise AadError(700024, now=t, nbf=nbf, exp=exp)
+
     def client_auth(self):
         """Return (client_id, secret or None) from the form or HTTP Basic."""
         f = self.form
@@ -2138,16 +2197,19 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
         st.check_tenant(tenant, app)
         if grant not in ("authorization_code", "refresh_token", "client_credentials"):
             raise AadError(70003, grant_type=grant)
-        if secret:
+        assertion = self.form.get("client_assertion")
+        if assertion:
+            self.check_assertion(app, client_id, tenant, assertion)
+        elif secret:
             if not app["client_secret"]:
                 raise AadError(700025)
             if not secrets.compare_digest(secret.encode(), app["client_secret"].encode()):
                 raise AadError(7000215, client_id=client_id)
             if app["secret_expired"]:
                 raise AadError(7000222, client_id=client_id)
-        elif app["client_secret"]:
+        elif app["client_secret"] or app.get("certificates"):
             raise AadError(7000218)
-        self.note += " client=%s" % client_id
+        self.note += " client=%s%s" % (client_id, " (certificate)" if assertion else "")
         tenant_id = app["tenant_id"]
         if grant == "authorization_code":
             return self.grant_code(app, tenant_id)
@@ -2238,7 +2300,7 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
 
     def grant_client_credentials(self, app, tenant, tenant_id):
         st = self.server.state
-        if not app["client_secret"]:
+        if not app["client_secret"] and not app.get("certificates"):
             raise AadError(7000218)
         scopes = parse_scope_param(self.form.get("scope"))
         if not scopes:
@@ -2416,6 +2478,20 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
                                        "https://outlook.office.com/SMTP.Send offline_access openid")
             resource = validate_scopes(scopes, "common")
             return st.issue(app, user_of(b, True), scopes, resource)
+        if name == "app_certificate":
+            # Certificates & secrets -> Certificates -> Upload (public part only).
+            from cryptography import x509
+            from cryptography.hazmat.primitives import hashes, serialization
+            app = st.apps.get(str(b.get("client_id") or ""))
+            if app is None:
+                raise ValueError("unknown client_id")
+            cert = x509.load_pem_x509_certificate(str(b.get("certificate") or "").encode())
+            der = cert.public_bytes(serialization.Encoding.DER)
+            s256 = base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+            sha1 = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).rstrip(b"=").decode()
+            certs = app.setdefault("certificates", {})
+            certs[s256] = certs[sha1] = cert.public_key()
+            return {"ok": True, "x5t#S256": s256}
         if name == "app_access":
             client = str(b.get("client_id") or "")
             addr = str(b.get("mailbox") or "").strip().lower()

@@ -222,11 +222,22 @@ probe() {
 PORT_CLAIMS=/tmp/juniper-mailstack-ports
 # pick_port_base DIR: a base whose ports are free right now, claimed with an atomic mkdir so two
 # stacks starting at once never take the same one (stop.sh gives it back). Sets PORT_BASE.
+# Only bases whose ports lie outside the kernel's ephemeral range: a port in it can be taken by
+# any outgoing connection between the probe and the bind ("Address already in use").
+port_bases() {
+    local low high b
+    read -r low high < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || { low=32768; high=60999; }
+    for b in $(seq 20000 1000 64000); do
+        if (( b + 993 < low || b + 80 > high )); then echo "$b"; fi
+    done
+}
 pick_port_base() {
-    local k base try owner
+    local k base try owner bases
     mkdir -p "$PORT_CLAIMS"
+    mapfile -t bases < <(port_bases)
+    (( ${#bases[@]} > 0 )) || die "no port base outside the ephemeral range $(cat /proc/sys/net/ipv4/ip_local_port_range)"
     for try in $(seq 120); do
-        k=$(( (RANDOM + try) % 40 )); base=$(( 20000 + k * 1000 ))
+        k=$(( (RANDOM + try) % ${#bases[@]} )); base=${bases[$k]}
         if ! mkdir "$PORT_CLAIMS/$base" 2>/dev/null; then
             # A claim whose stack folder is gone was left by a killed run: take it back.
             owner=$(cat "$PORT_CLAIMS/$base/dir" 2>/dev/null || true)

@@ -8,6 +8,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+
 using juniper::test::eventually;
 using juniper::test::has;
 using juniper::test::query_value;
@@ -116,33 +119,48 @@ TEST_CASE("Graph: 429 with Retry-After makes the server's mails wait that long, 
   CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 2; }));
 }
 
-TEST_CASE("Graph: Send As denied fails that mail with what to grant; a consent without Mail.Send waits for a reconnect",
+TEST_CASE("Graph: Send As denied fails that mail with what to grant; a consent without Mail.Send waits for a reconnect, "
+          "which releases it",
           "[outlook][graph]") {
   GraphHost t;
   const std::string mailbox = unique_mailbox("graph-delegate");
   const auto id = t.graph_server("Delegate", mailbox);
   const std::string shared = unique_mailbox("graph-shared");
   t.write_server(id, {{"from_filter", mailbox + "," + shared}});
-  auto lock = t.host->db().lock();
-  const auto denied = t.send(shared, unique_mailbox("graph-denied-rcpt"), "as shared");
-  t.process();
-  const auto m = t.mail(denied);
-  INFO(m.dump());
-  CHECK(m["state"] == "exception");
-  CHECK(has(m["failure_reason"].get<std::string>(), "ErrorSendAsDenied"));
-  CHECK(has(m["failure_reason"].get<std::string>(), "Send As"));
+  std::int64_t waiting = 0, other = 0;
+  {
+    auto lock = t.host->db().lock();
+    const auto denied = t.send(shared, unique_mailbox("graph-denied-rcpt"), "as shared");
+    t.process();
+    const auto m = t.mail(denied);
+    INFO(m.dump());
+    CHECK(m["state"] == "exception");
+    CHECK(has(m["failure_reason"].get<std::string>(), "ErrorSendAsDenied"));
+    CHECK(has(m["failure_reason"].get<std::string>(), "Send As"));
 
-  t.inject({{"endpoint", "graph"}, {"path", "sendMail"}, {"status", 403}, {"code", "ErrorAccessDenied"},
-            {"message", "Access is denied. Check credentials and try again."}, {"count", 1}});
-  const auto waiting = t.send(mailbox, unique_mailbox("graph-wait-rcpt"), "needs consent");
-  t.process();
-  const auto w = t.mail(waiting);
-  INFO(w.dump());
-  CHECK(w["state"] == "outgoing");
-  CHECK(w["attempts"] == 0);
-  CHECK(has(w["failure_reason"].get<std::string>(), "lacks Mail.Send"));
-  auto e = t.env();
-  CHECK(records::read(e, mail::kOutgoingServer, id)["microsoft_outlook_token_status"] == "refresh_failed");
+    t.inject({{"endpoint", "graph"}, {"path", "sendMail"}, {"status", 403}, {"code", "ErrorAccessDenied"},
+              {"message", "Access is denied. Check credentials and try again."}, {"count", 1}});
+    waiting = t.send(mailbox, unique_mailbox("graph-wait-rcpt"), "needs consent");
+    t.process();
+    const auto w = t.mail(waiting);
+    INFO(w.dump());
+    CHECK(w["state"] == "outgoing");
+    CHECK(w["attempts"] == 0);
+    CHECK(has(w["failure_reason"].get<std::string>(), "lacks Mail.Send"));
+    CHECK(w["waiting_server_id"] == id);
+    auto e = t.env();
+    CHECK(records::read(e, mail::kOutgoingServer, id)["microsoft_outlook_token_status"] == "refresh_failed");
+    // A mail waiting for another reason (its back-off) keeps its time when this one is released.
+    other = t.send(mailbox, unique_mailbox("graph-other-rcpt"), "backing off");
+    t.host->db().session() << "UPDATE mail_mail SET next_try = '2999-01-01T00:00:00Z' WHERE id = :id", soci::use(other);
+  }
+  // Reconnecting releases the waiting mail at once (host call mail_release), not the other.
+  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, id)).status == 303);
+  auto lock = t.host->db().lock();
+  CHECK(t.mail(waiting)["next_try"].is_null());
+  CHECK(t.mail(other)["next_try"] == "2999-01-01T00:00:00Z");
+  CHECK(t.process().sent == 1);
+  CHECK(t.mail(waiting)["state"] == "sent");
 }
 
 TEST_CASE("Graph: switching a server connected for SMTP asks for a new consent instead of mixing resources",
@@ -190,11 +208,22 @@ TEST_CASE("Graph fetch: unread Inbox messages are stored, then marked read; a se
   const auto msgs = records::list(e, mail::kMessage);
   CHECK(msgs.size() == 23);
   CHECK(std::any_of(msgs.begin(), msgs.end(), [](const json& m) { return m["subject"] == "Graph 7"; }));
-  // Everything is read now: Graph lists no unread message, and a second fetch stores nothing.
+  // Everything is read now: a second fetch stores nothing.
   const auto again = e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, id);
   CHECK(again["stored"] == 0);
   CHECK(again.value("duplicates", 0) == 0);
   CHECK(records::list(e, mail::kMessage).size() == 23);
+  // The delta query: a later fetch asks only what changed since (one request, one $value for
+  // the one new message), not the whole folder again.
+  t.stack.deliver(mailbox, "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: Later\r\nMessage-ID: <graph-later@x>\r\n\r\nB\r\n");
+  const json before_delta = t.graph_counts()["requests"];
+  const auto later = e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, id);
+  CHECK(later["stored"] == 1);
+  const json after_delta = t.graph_counts()["requests"];
+  CHECK(after_delta.value("GET /me/mailFolders/{folder}/messages/delta", 0L) -
+            before_delta.value("GET /me/mailFolders/{folder}/messages/delta", 0L) == 1);
+  CHECK(after_delta.value("GET /me/messages/{id}/$value", 0L) - before_delta.value("GET /me/messages/{id}/$value", 0L) == 1);
+  CHECK(records::list(e, mail::kMessage).size() == 24);
 }
 
 TEST_CASE("Graph fetch: a message stored but not marked read (a crash in between) is not stored twice",
@@ -253,8 +282,9 @@ TEST_CASE("Graph fetch: a message too large to take stays unread and is not down
   CHECK(second["stored"] == 0);
   CHECK(second["skipped"] == 0);
   CHECK(value_requests() == before);
-  // It is still unread in the mailbox: forgetting it lists it again (and skips it again).
-  records::write(e, mail::kIncomingServer, id, {{"microsoft_outlook_graph_skipped", ""}});
+  // It is still unread in the mailbox: forgetting it (and where the sync was) lists it again,
+  // and it is skipped again.
+  records::write(e, mail::kIncomingServer, id, {{"microsoft_outlook_graph_skipped", ""}, {"microsoft_outlook_graph_delta", ""}});
   const auto third = fetch->invoke(e, id);
   CHECK(third["skipped"] == 1);
   CHECK(value_requests() == before + 1);
@@ -303,14 +333,67 @@ TEST_CASE("Application permission: no sign-in, the app's own token for /users/{m
   CHECK(has(m["failure_reason"].get<std::string>(), "Mail.Send (Application)"));
   CHECK(has(m["failure_reason"].get<std::string>(), "application access policy"));
   CHECK_FALSE(has(m["failure_reason"].get<std::string>(), "reconnect"));
-  // Granted: it goes.
+  CHECK(m["waiting_server_id"] == id);
+  // Granted: a successful Test Connection releases it (no waiting out the delay).
   t.stack.idp("/_control/app_access", json{{"client_id", "juniper-test"}, {"mailbox", mailbox}}.dump());
-  t.host->db().session() << "UPDATE mail_mail SET next_try = NULL WHERE state = 'outgoing'";
+  CHECK(has(test->invoke(e, id)["message"].get<std::string>(), "1 waiting mail(s) will go out at the next queue run"));
+  CHECK(t.mail(held)["next_try"].is_null());
   CHECK(t.process().sent == 1);
   CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 3; }));
   t.stack.idp("/_control/app_access",
               json{{"client_id", "juniper-test"}, {"mailbox", "someone-else@example.com"}, {"allowed", false}}.dump());
   t.stack.idp("/_control/app_access", json{{"client_id", "juniper-test"}, {"mailbox", mailbox}, {"allowed", false}}.dump());
+}
+
+namespace {
+// A self-signed certificate and its key (PEM), made by the openssl command in the test's folder.
+std::string certificate_and_key(const std::filesystem::path& dir, const std::string& name) {
+  const auto cert = dir / (name + ".crt"), key = dir / (name + ".key");
+  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + name + " -keyout " +
+                          key.string() + " -out " + cert.string() + " >/dev/null 2>&1";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  auto read = [](const std::filesystem::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  return read(cert) + read(key);
+}
+}  // namespace
+
+TEST_CASE("Application permission with a client certificate: a signed assertion instead of the secret; an unregistered "
+          "certificate is explained",
+          "[outlook][graph][app][certificate]") {
+  GraphHost t;
+  const std::string registered = certificate_and_key(t.dir, "registered");
+  const std::string other = certificate_and_key(t.dir, "other");
+  const auto cert_end = registered.find("-----END CERTIFICATE-----") + 25;
+  t.stack.idp("/_control/app_certificate",
+              json{{"client_id", "juniper-test"}, {"certificate", registered.substr(0, cert_end)}}.dump());
+  const std::string mailbox = unique_mailbox("app-cert");
+  const auto id = t.outlook_server("Certificate", mailbox);
+  t.write_server(id, {{"outlook_transport", "graph"}, {"outlook_flow", "app"}, {"max_per_minute", 0}});
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  records::setting_set(e, "microsoft_outlook_tenant", t.stack["IDP_TENANT_ID"]);
+  records::setting_set(e, "microsoft_outlook_client_secret", "");  // the certificate alone proves the app
+  std::string one_line = other;  // pasted into a one-line field: the line breaks are gone
+  std::erase(one_line, '\n');
+  records::setting_set(e, "microsoft_outlook_client_certificate", one_line);
+  const auto* test = e.registry.action(mail::kOutgoingServer, "test_connection");
+  CHECK_THROWS_WITH(test->invoke(e, id), Catch::Contains("not registered on the app") && Catch::Contains("AADSTS700027"));
+  records::setting_set(e, "microsoft_outlook_client_certificate", registered);
+  CHECK(has(test->invoke(e, id)["message"].get<std::string>(), "Connection Test Successful!"));
+  const std::string rcpt = unique_mailbox("app-cert-rcpt");
+  t.send(mailbox, rcpt, "signed by a certificate");
+  CHECK(t.process().sent == 1);
+  CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 1; }));
+  std::string raw;
+  t.host->db().session() << "SELECT value FROM ir_config_parameter WHERE key = 'microsoft_outlook_client_certificate'",
+      soci::into(raw);
+  CHECK(raw.starts_with("gcm1:"));  // the private key is encrypted at rest
+  CHECK_FALSE(has(raw, "PRIVATE KEY"));
+  records::setting_set(e, "microsoft_outlook_client_secret", "test-secret");
+  records::setting_set(e, "microsoft_outlook_client_certificate", "");
 }
 
 TEST_CASE("Application permission: Graph fetch reads /users/{mailbox} with the app's token", "[outlook][graph][app][fetch]") {
@@ -330,7 +413,7 @@ TEST_CASE("Application permission: Graph fetch reads /users/{mailbox} with the a
   const auto fetched = e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, id);
   INFO(fetched.dump());
   CHECK(fetched["stored"] == 3);
-  CHECK(t.graph_counts()["requests"].value("GET /users/{user}/mailFolders/{folder}/messages", 0L) >= 1);
+  CHECK(t.graph_counts()["requests"].value("GET /users/{user}/mailFolders/{folder}/messages/delta", 0L) >= 1);
   CHECK(e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, id)["stored"] == 0);  // marked read
 }
 
@@ -354,6 +437,78 @@ TEST_CASE("Application permission over SMTP: Exchange refusing the app's token w
   CHECK(m["attempts"] == 0);
   CHECK(has(m["failure_reason"].get<std::string>(), "New-ServicePrincipal"));
   CHECK(has(m["failure_reason"].get<std::string>(), "Add-MailboxPermission -Identity " + mailbox));
+}
+
+TEST_CASE("Shared mailbox over Graph: the delegate reads it with Mail.ReadWrite.Shared once given Full Access, and sends "
+          "as it once given Send As",
+          "[outlook][graph][shared]") {
+  GraphHost t;
+  const std::string delegate = unique_mailbox("delegate");
+  const std::string shared = unique_mailbox("shared-info");
+  const auto in = t.graph_inbox("Shared Info", delegate);
+  {
+    auto lock = t.host->db().lock();
+    auto e = t.env();
+    records::write(e, mail::kIncomingServer, in, {{"outlook_mailbox", shared}});
+  }
+  const std::string url = t.connect_url(mail::kIncomingServer, in);
+  CHECK(has(url, "Mail.ReadWrite.Shared"));  // another person's mailbox needs the .Shared permission
+  REQUIRE(t.consent_and_confirm(url).status == 303);
+  t.stack.deliver(shared, "From: a@other.org\r\nTo: " + shared + "\r\nSubject: For the team\r\nMessage-ID: <team-" + shared +
+                              ">\r\n\r\nHello team\r\n");
+  t.stack.deliver(delegate, "From: a@other.org\r\nTo: " + delegate + "\r\nSubject: Personal\r\nMessage-ID: <own-" +
+                                delegate + ">\r\n\r\nMine\r\n");
+  {
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  const auto* confirm = e.registry.action(mail::kIncomingServer, "button_confirm_login");
+  // Without Full Access: what to grant, in Exchange's terms (and no reconnect asked).
+  CHECK_THROWS_WITH(confirm->invoke(e, in), Catch::Contains("Add-MailboxPermission -Identity " + shared + " -User " + delegate));
+  t.stack.idp("/_control/graph_send_as", json{{"user", delegate}, {"address", shared}}.dump());
+  CHECK(has(confirm->invoke(e, in)["message"].get<std::string>(), "Connection Test Successful"));
+  const auto fetched = e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, in);
+  INFO(fetched.dump());
+  CHECK(fetched["stored"] == 1);  // the shared mailbox's message, not the delegate's own
+  const auto msgs = records::list(e, mail::kMessage);
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0]["subject"] == "For the team");
+  CHECK(t.graph_counts()["requests"].value("GET /users/{user}/mailFolders/{folder}/messages/delta", 0L) >= 1);
+  }
+  // Sending as the shared address through the delegate's server, now that it has Send As.
+  const auto out = t.graph_server("Delegate", delegate);
+  t.write_server(out, {{"from_filter", delegate + "," + shared}, {"max_per_minute", 0}});
+  auto lock = t.host->db().lock();
+  const std::string rcpt = unique_mailbox("shared-rcpt");
+  const auto sent = t.send(shared, rcpt, "from the team");
+  CHECK(t.process().sent == 1);
+  CHECK(t.mail(sent)["state"] == "sent");
+  REQUIRE(eventually([&] { return t.stack.mailbox(rcpt).size() == 1; }));
+  CHECK(has(t.stack.mailbox(rcpt)[0], "From: " + shared));
+  t.stack.idp("/_control/graph_send_as", json{{"user", delegate}, {"address", shared}, {"allowed", false}}.dump());
+}
+
+TEST_CASE("Sending as a shared address over SMTP refused with 5.7.60: that mail fails with the Send As to grant",
+          "[outlook][shared]") {
+  fake_smtp::Script exchange;
+  exchange.auth_mechanisms = "LOGIN XOAUTH2";
+  exchange.mail_reply = "550 5.7.60 SMTP; Client does not have permissions to send as this sender";
+  fake_smtp::Server server(exchange);
+  GraphHost t;
+  const std::string delegate = unique_mailbox("smtp-delegate");
+  const std::string shared = unique_mailbox("smtp-shared");
+  const auto id = t.outlook_server("Delegate SMTP", delegate);
+  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, id)).status == 303);
+  auto lock = t.host->db().lock();
+  t.host->db().session() << "UPDATE ir_mail_server SET smtp_port = :p, smtp_encryption = 'none', from_filter = :f WHERE id = :id",
+      soci::use(server.port()), soci::use(delegate + "," + shared), soci::use(id);
+  const auto m_id = t.send(shared, unique_mailbox("smtp-shared-rcpt"), "as the shared mailbox");
+  t.process();
+  const auto m = t.mail(m_id);
+  INFO(m.dump());
+  CHECK(m["state"] == "exception");
+  const std::string reason = m["failure_reason"];
+  CHECK(has(reason, "5.7.60"));
+  CHECK(has(reason, "Add-RecipientPermission -Identity " + shared + " -Trustee " + delegate));
 }
 
 TEST_CASE("SMTP AUTH disabled (535 5.7.139): the mails wait with how to enable it or switch to Graph", "[outlook][graph]") {

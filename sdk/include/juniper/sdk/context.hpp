@@ -207,6 +207,14 @@ class Context {
     return stored != 0;
   }
 
+  // The mails waiting on an outgoing server for a fix go at the next queue run (ABI 1.4).
+  std::int64_t release_waiting_mails(std::string_view model, std::int64_t id) const {
+    require(JUNIPER_HOST_HAS(&host(), mail_release), "mail_release");
+    int64_t released = 0;
+    call([&](juniper_error* e) { return host().mail_release(ctx_, detail::str(model), id, &released, e); });
+    return released;
+  }
+
   nlohmann::json post_form(std::string_view url, const nlohmann::json& form, int32_t timeout_seconds = 10) const {
     require(JUNIPER_HOST_HAS(&host(), http_post_form), "http_post_form");
     std::string out;

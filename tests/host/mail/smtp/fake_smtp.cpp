@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sstream>
 #include <stdexcept>
 
 namespace fake_smtp {
@@ -99,6 +100,20 @@ void Server::serve(int fd) {
       if (script_.offer_auth) send_line(fd, "250-AUTH " + script_.auth_mechanisms);
       send_line(fd, "250 8BITMIME");
     } else if (verb == "AUTH") {
+      // The exchange a client expects: prompts (334) for what the AUTH line did not carry.
+      std::istringstream words(line);
+      std::string auth, mech, initial;
+      words >> auth >> mech >> initial;
+      for (auto& c : mech) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      std::string answer;
+      if (mech == "LOGIN" && initial.empty()) {
+        send_line(fd, "334 VXNlcm5hbWU6");
+        if (!read_line(answer)) return;
+      }
+      if (mech == "LOGIN" || initial.empty()) {
+        send_line(fd, mech == "LOGIN" ? "334 UGFzc3dvcmQ6" : "334 ");
+        if (!read_line(answer)) return;
+      }
       send_line(fd, script_.auth_reply);
     } else if (verb == "MAIL") {
       send_line(fd, script_.mail_reply);

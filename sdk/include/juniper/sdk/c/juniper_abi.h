@@ -28,7 +28,8 @@
  *      {"delivery": "module"} of mail.transport / mail.fetch.login and the hooks mail.deliver,
  *      mail.collect, mail.check, mail.refused (juniper_mail.h).
  * 1.4: JUNIPER_FIELD_BADGE and juniper_field_desc.selection_tones (status badges declared by
- *      the module); http_request answers JUNIPER_ERR_INVALID past 16 MB. */
+ *      the module); http_request answers JUNIPER_ERR_INVALID past 16 MB; host table
+ *      mail_release; mail.refused for mails refused for good ("stage": "mail"). */
 #define JUNIPER_ABI_MAJOR 1
 #define JUNIPER_ABI_MINOR 4
 

@@ -133,7 +133,13 @@ typedef struct juniper_host_api {
    * this returned OK: nothing is lost, nothing is stored twice. */
   juniper_status (*message_store)(juniper_ctx* ctx, juniper_str model, int64_t id, juniper_str raw, int32_t* out_stored,
                                   juniper_error* err);
-  /* v1.3 ends here; append only. */
+  /* v1.4: the mails waiting on this outgoing server (model "ir.mail_server") for a fix the
+   * module has just made (a reconnect, a grant) go out at the next queue run; mails waiting for
+   * other reasons (back-off after a failure, a throttled server) keep their time.
+   * *out_released: how many (may be NULL). */
+  juniper_status (*mail_release)(juniper_ctx* ctx, juniper_str model, int64_t id, int64_t* out_released,
+                                 juniper_error* err);
+  /* v1.4 ends here; append only. */
 } juniper_host_api;
 
 /* Whether `api` is new enough to have `member` (OBS's HAS_VAL). */

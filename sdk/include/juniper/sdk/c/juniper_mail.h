@@ -28,9 +28,11 @@
  *   payload {"model": "ir.mail_server", "id": 3, "kind": "outlook"}
  *   answer  {"message": "Connection Test Successful! ..."}; an error status with the reason.
  *
- * "mail.refused"     (ABI 1.3; the SMTP server refused the login of a server of the module's kind)
+ * "mail.refused"     (ABI 1.3; the SMTP server refused the login of a server of the module's kind;
+ *                     ABI 1.4: or refused a mail for good, "stage": "mail" with its envelope "from")
  *   payload {"model": "ir.mail_server", "id": 3, "kind": "outlook", "code": 535,
- *            "reply": "<the server's reply>", "message": "<the host's sentence>"}
+ *            "reply": "<the server's reply>", "message": "<the host's sentence>",
+ *            "stage": "login" | "mail", "from": "shared@example.com" (stage "mail")}
  *   answer  {"outcome": "wait" | "failed", "reason": "<what it means, what to do>"}: "wait" holds
  *           the server's mails until it is fixed, no attempt counted. UNSUPPORTED: the host's
  *           own sentence, the mails fail.
