@@ -1,5 +1,6 @@
 #include "app/scheduler.hpp"
 
+#include "app/alerts.hpp"
 #include "core/log.hpp"
 #include "mail/fetcher.hpp"
 #include "mail/sender.hpp"
@@ -67,6 +68,8 @@ void MailScheduler::run() {
       auto env = host_.env();
       if (std::chrono::steady_clock::now() >= next_fetch) {
         mail::fetch_all(env, host_.modules().hooks(), host_.data().config());
+        // Before mail stops: what modules warn about goes to the administrators (once a day).
+        alerts::mail_due(env, host_.modules().hooks(), std::chrono::system_clock::now());
       }
     } catch (const std::exception& e) {
       log::error("scheduler", e.what());  // the next run tries again

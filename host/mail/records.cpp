@@ -117,6 +117,11 @@ void declare_records(records::Registry& registry) {
                          // the queue's claim looks for due mails; the claimed rows are read back by owner
                          // ...and a paced server's sends of the last minute
                          {{"state", "next_try"}, {"lease_owner"}, {"server_used_id", "date_sent"}}));
+  // One row per incident an administrator was mailed about (app/alerts): at most once a day.
+  registry.add_type(type("mail.alert", "Alerts Mailed", "id",
+                         {readonly(field("key", FieldType::chars, "Incident")), readonly(field("text", FieldType::text, "Alert")),
+                          readonly(field("last_sent", FieldType::datetime, "Last Mailed"))},
+                         {{"key"}}));
   registry.add_type(type(kMessage, "Incoming Messages", "id",
                          {field("message_id", FieldType::chars, "Message-Id"),
                           field("email_from", FieldType::chars, "From"),

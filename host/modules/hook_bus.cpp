@@ -5,9 +5,11 @@
 #include "modules/bridge.hpp"
 
 #include <boost/signals2.hpp>
+#include <nlohmann/json.hpp>
 
 #include <map>
 #include <mutex>
+#include <stdexcept>
 
 namespace juniper::modules {
 namespace {
@@ -69,7 +71,32 @@ struct NotifyAll {
   }
 };
 
+// Every module contributes (warnings for the pages): one module's failure is logged and does not
+// hide the others' answers.
+struct GatherAll {
+  using result_type = HookResult;
+  template <class It>
+  HookResult operator()(It first, It last) const {
+    nlohmann::json answers = nlohmann::json::array();
+    for (; first != last; ++first) {
+      HookResult r = *first;
+      if (r.status == JUNIPER_ERR_UNSUPPORTED) continue;
+      try {
+        if (r.status != JUNIPER_OK) throw std::runtime_error(r.error);
+        answers.push_back(nlohmann::json::parse(r.reply_json));
+      } catch (const std::exception& e) {
+        log::warning("modules", "module " + r.module + " failed to answer a gathering hook: " + e.what());
+      }
+    }
+    HookResult out;
+    out.status = JUNIPER_OK;
+    out.reply_json = answers.dump();
+    return out;
+  }
+};
+
 using FirstSignal = boost::signals2::signal<HookResult(Call&), FirstHandled, int>;
+using GatherSignal = boost::signals2::signal<HookResult(Call&), GatherAll, int>;
 using NotifySignal = boost::signals2::signal<HookResult(Call&), NotifyAll, int>;
 
 const std::map<std::string, HookPolicy, std::less<>>& catalog() {
@@ -80,7 +107,8 @@ const std::map<std::string, HookPolicy, std::less<>>& catalog() {
       {"mail.check", HookPolicy::first_handled},       // Test Connection of a module-delivered server
       {"mail.refused", HookPolicy::first_handled},     // a refused SMTP login, explained by its module
       {"mail.collect", HookPolicy::first_handled},     // a fetch by the module (message_store)
-      {"mail.fetch.login", HookPolicy::first_handled}  // credentials for an incoming server kind
+      {"mail.fetch.login", HookPolicy::first_handled},  // credentials for an incoming server kind
+      {"admin.warnings", HookPolicy::gather}           // what an administrator must act on soon
   };
   return c;
 }
@@ -97,6 +125,7 @@ struct HookBus::Impl {
   std::mutex mu;
   std::map<std::string, std::unique_ptr<FirstSignal>, std::less<>> first;
   std::map<std::string, std::unique_ptr<NotifySignal>, std::less<>> notify;
+  std::map<std::string, std::unique_ptr<GatherSignal>, std::less<>> gather;
   std::multimap<std::string, boost::signals2::scoped_connection> connections;  // by module
 };
 
@@ -104,6 +133,8 @@ HookBus::HookBus() : impl_(std::make_unique<Impl>()) {
   for (const auto& [name, policy] : catalog()) {
     if (policy == HookPolicy::first_handled) {
       impl_->first.emplace(name, std::make_unique<FirstSignal>());
+    } else if (policy == HookPolicy::gather) {
+      impl_->gather.emplace(name, std::make_unique<GatherSignal>());
     } else {
       impl_->notify.emplace(name, std::make_unique<NotifySignal>());
     }
@@ -121,6 +152,8 @@ void HookBus::connect(const std::string& module, const juniper_hook_desc& desc) 
   boost::signals2::connection c;
   if (auto it = impl_->first.find(name); it != impl_->first.end()) {
     c = it->second->connect(desc.priority, slot);
+  } else if (auto g = impl_->gather.find(name); g != impl_->gather.end()) {
+    c = g->second->connect(desc.priority, slot);
   } else {
     c = impl_->notify.at(name)->connect(desc.priority, slot);
   }
@@ -136,6 +169,7 @@ HookResult HookBus::emit(std::string_view hook, records::Env& env, const std::st
   Call call{env, payload_json};
   if (auto it = impl_->first.find(hook); it != impl_->first.end()) return (*it->second)(call);
   if (auto it = impl_->notify.find(hook); it != impl_->notify.end()) return (*it->second)(call);
+  if (auto it = impl_->gather.find(hook); it != impl_->gather.end()) return (*it->second)(call);
   throw std::logic_error("unknown hook " + std::string(hook));
 }
 

@@ -13,8 +13,9 @@
 namespace juniper::modules {
 
 enum class HookPolicy {
-  notify,        // every handler runs; the first failure is reported
-  first_handled  // handlers run by priority until one answers (not JUNIPER_ERR_UNSUPPORTED)
+  notify,         // every handler runs; the first failure is reported
+  first_handled,  // handlers run by priority until one answers (not JUNIPER_ERR_UNSUPPORTED)
+  gather          // every handler runs; the answers come back as one JSON array (failures logged)
 };
 
 struct HookResult {

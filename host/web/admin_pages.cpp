@@ -1,5 +1,6 @@
 #include "web/admin_pages.hpp"
 
+#include "app/alerts.hpp"
 #include "core/crypto.hpp"
 #include "core/errors.hpp"
 #include "core/log.hpp"
@@ -50,6 +51,19 @@ std::string banner(const std::string& message, bool error) {
          escape_html(message) + "</p>";
 }
 
+// Where admin() puts the warnings every admin page shows (the pages themselves need no database).
+constexpr std::string_view kWarningsSlot = "<!--juniper-warnings-->";
+
+std::string warnings_html(const std::vector<alerts::Warning>& warnings) {
+  std::string out;
+  for (const auto& w : warnings) {
+    out += "<p class=\"error\" role=\"alert\" data-warning=\"" + escape_html(w.key) + "\">" + escape_html(w.text);
+    if (!w.link.empty() && w.link.front() == '/') out += " <a href=\"" + escape_html(w.link) + "\">Fix it</a>";
+    out += "</p>";
+  }
+  return out;
+}
+
 std::string layout(const http::Session& s, const std::string& title, const std::string& body) {
   std::string nav =
       "<nav><a href=\"/web\">Home</a> | <a href=\"/web/apps\">Apps</a> | <a href=\"/web/settings\">Settings</a> | "
@@ -57,7 +71,7 @@ std::string layout(const http::Session& s, const std::string& title, const std::
       "Technical: <a href=\"/web/list/fetchmail.server\">Incoming Mail Servers</a>, <a href=\"/web/params\">System "
       "Parameters</a>, <a href=\"/web/list/mail.mail\">Emails</a>, <a href=\"/web/list/mail.message\">Incoming messages</a>"
       " | <form method=\"post\" action=\"/web/logout\" style=\"display:inline\">" + csrf_input(s) +
-      "<button type=\"submit\">Log out " + escape_html(s.login) + "</button></form></nav><hr>";
+      "<button type=\"submit\">Log out " + escape_html(s.login) + "</button></form></nav><hr>" + std::string(kWarningsSlot);
   return page(title, nav + "<h1>" + escape_html(title) + "</h1>" + body);
 }
 
@@ -297,12 +311,31 @@ class Pages {
     auto who = app_.require_admin(req);
     if (auto* r = std::get_if<Response>(&who)) return *r;
     const auto& s = std::get<http::Session>(who);
+    Response r = [&] {
+      try {
+        return f(s);
+      } catch (const UserError& e) {
+        return html(s, "Refused", banner(e.what(), true), 400);
+      } catch (const std::exception& e) {
+        return html(s, "Error", banner(failure_text(e, "the page " + req.path), true), 500);
+      }
+    }();
+    if (const auto at = r.body.find(kWarningsSlot); at != std::string::npos) {
+      r.body.replace(at, kWarningsSlot.size(), warnings_html(current_warnings()));
+    }
+    return r;
+  }
+
+  // What modules warn about right now (a secret about to expire, a token that cannot be
+  // refreshed); a failure to ask is logged, never the page's failure.
+  std::vector<alerts::Warning> current_warnings() {
     try {
-      return f(s);
-    } catch (const UserError& e) {
-      return html(s, "Refused", banner(e.what(), true), 400);
+      auto lock = host_.db().lock();
+      auto env = host_.env();
+      return alerts::collect(env, host_.modules().hooks(), std::chrono::system_clock::now());
     } catch (const std::exception& e) {
-      return html(s, "Error", banner(failure_text(e, "the page " + req.path), true), 500);
+      log::warning("web", std::string("warnings unavailable: ") + e.what());
+      return {};
     }
   }
 

@@ -1,5 +1,6 @@
 #include "web/web_app.hpp"
 
+#include "app/alerts.hpp"
 #include "app/scheduler.hpp"
 #include "core/errors.hpp"
 #include "core/log.hpp"
@@ -82,6 +83,7 @@ std::variant<http::Session, http::Response> WebApp::require_admin(const http::Re
 
 http::Response WebApp::health(const http::Request&) {
   nlohmann::json modules = nlohmann::json::array();
+  nlohmann::json warnings = nlohmann::json::array();  // act soon, mail still flows: status stays "ok"
   bool db_ok = true;
   std::string why;
   try {
@@ -90,6 +92,14 @@ http::Response WebApp::health(const http::Request&) {
     host_.db().session() << "SELECT 1", soci::into(one);
     for (const auto& s : host_.modules().list()) {
       if (s.state == "installed") modules.push_back(s.manifest.name);
+    }
+    try {  // a module's trouble answering is not the database's
+      auto env = host_.env();
+      for (const auto& w : alerts::collect(env, host_.modules().hooks(), std::chrono::system_clock::now())) {
+        warnings.push_back({{"key", w.key}, {"text", w.text}});
+      }
+    } catch (const std::exception& e) {
+      log::warning("health", std::string("warnings unavailable: ") + e.what());
     }
   } catch (const std::exception& e) {
     db_ok = false;
@@ -108,6 +118,7 @@ http::Response WebApp::health(const http::Request&) {
                       {"database_ok", db_ok},
                       {"disk_ok", !disk},
                       {"modules", modules},
+                      {"warnings", warnings},
                       {"sessions", sessions_.size()}};
   if (!ok) j["reason"] = why;
   return http::Response::json(ok ? 200 : 503, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));

@@ -5,6 +5,7 @@
 #include "graph.hpp"
 #include "oauth.hpp"
 #include "pages.hpp"
+#include "warnings.hpp"
 
 #include <juniper/sdk/module.hpp>
 
@@ -286,6 +287,21 @@ std::optional<json> explain_refusal(sdk::Context& ctx, const json& payload) {
                                 "that signed in, or it lacks send-as rights for this sender."}};
 }
 
+// A setting of the Outlook Credentials block (Settings → Discuss), shown once Custom Email
+// Servers is on; secrets are stored encrypted and never shown back.
+sdk::Setting credential(const std::string& name, const std::string& label, juniper_field_type type, const std::string& help,
+                        const std::string& parameter = {}) {
+  return {.name = name,
+          .config_parameter = parameter.empty() ? name : parameter,
+          .type = type,
+          .label = label,
+          .secret = type == JUNIPER_FIELD_SECRET,
+          .group = "Discuss",
+          .block = "Outlook Credentials",
+          .shown_if = "external_email_server_default",
+          .help = help};
+}
+
 struct MicrosoftOutlook {
   static constexpr const char* name = "microsoft_outlook";
   static constexpr const char* display_name = "Microsoft Outlook";
@@ -294,43 +310,23 @@ struct MicrosoftOutlook {
   static constexpr const char* depends[] = {nullptr};
 
   static void declare(sdk::Registrar& reg) {
-    reg.setting({.name = "microsoft_outlook_client_identifier",
-                 .config_parameter = "microsoft_outlook_client_id",
-                 .type = JUNIPER_FIELD_CHAR,
-                 .label = "Client ID",
-                 .group = "Discuss",
-                 .block = "Outlook Credentials",
-                 .shown_if = "external_email_server_default",
-                 .help = "Application (client) ID of your app registration in Microsoft Entra"});
-    reg.setting({.name = "microsoft_outlook_client_secret",
-                 .config_parameter = "microsoft_outlook_client_secret",
-                 .type = JUNIPER_FIELD_SECRET,
-                 .label = "Client Secret",
-                 .secret = true,
-                 .group = "Discuss",
-                 .block = "Outlook Credentials",
-                 .shown_if = "external_email_server_default",
-                 .help = "The secret's Value (not its Secret ID) from Certificates & secrets"});
-    reg.setting({.name = "microsoft_outlook_client_certificate",
-                 .config_parameter = "microsoft_outlook_client_certificate",
-                 .type = JUNIPER_FIELD_SECRET,
-                 .label = "Client Certificate",
-                 .secret = true,
-                 .group = "Discuss",
-                 .block = "Outlook Credentials",
-                 .shown_if = "external_email_server_default",
-                 .help = "Instead of the secret (Microsoft's recommendation): the certificate uploaded to the app "
-                         "registration (Certificates & secrets → Certificates) and its private key, both PEM. "
-                         "Stored encrypted; used to sign each token request (RFC 7523)."});
-    reg.setting({.name = "microsoft_outlook_tenant",
-                 .config_parameter = "microsoft_outlook_tenant",
-                 .type = JUNIPER_FIELD_CHAR,
-                 .label = "Tenant",
-                 .default_value = "common",
-                 .group = "Discuss",
-                 .block = "Outlook Credentials",
-                 .shown_if = "external_email_server_default",
-                 .help = "common, organizations, consumers, or your tenant ID or domain (single-tenant apps)"});
+    reg.setting(credential("microsoft_outlook_client_identifier", "Client ID", JUNIPER_FIELD_CHAR,
+                           "Application (client) ID of your app registration in Microsoft Entra", "microsoft_outlook_client_id"));
+    reg.setting(credential("microsoft_outlook_client_secret", "Client Secret", JUNIPER_FIELD_SECRET,
+                           "The secret's Value (not its Secret ID) from Certificates & secrets"));
+    reg.setting(credential("microsoft_outlook_client_certificate", "Client Certificate", JUNIPER_FIELD_SECRET,
+                           "Instead of the secret (Microsoft's recommendation): the certificate uploaded to the app "
+                           "registration (Certificates & secrets → Certificates) and its private key, both PEM. "
+                           "Stored encrypted; used to sign each token request (RFC 7523)."));
+    reg.setting(credential("microsoft_outlook_client_secret_expiry", "Client Secret Expires On", JUNIPER_FIELD_CHAR,
+                           "YYYY-MM-DD, as Azure shows it. A new Client Secret will need to be produced and configured "
+                           "if the first one expires; from 30 days before, every admin page and /web/health warn and "
+                           "the administrators (mail.alert.recipients) get a mail a day."));
+    sdk::Setting tenant = credential("microsoft_outlook_tenant", "Tenant", JUNIPER_FIELD_CHAR,
+                                     "common, organizations, consumers, or your tenant ID or domain (single-tenant apps; "
+                                     "application permission needs it)");
+    tenant.default_value = "common";
+    reg.setting(tenant);
     reg.record_type(outlook::kStateModel, "Outlook OAuth State",
                     {sdk::Field::chars("nonce", "Nonce").required(), sdk::Field::chars("model", "Model").required(),
                      sdk::Field::integer("res_id", "Record").required(), sdk::Field::secret("code_verifier", "PKCE Verifier"),
@@ -345,6 +341,7 @@ struct MicrosoftOutlook {
     reg.route("GET", "/microsoft_outlook/confirm", JUNIPER_AUTH_USER, confirm);
     reg.route("GET", outlook::kStartPath, JUNIPER_AUTH_ADMIN, start);
     reg.hook("record.changed", 10, follow_username);
+    reg.hook("admin.warnings", 10, outlook::warnings);
     reg.hook("mail.transport", 10, credentials);
     reg.hook("mail.fetch.login", 10, credentials);
     reg.hook(JUNIPER_HOOK_MAIL_DELIVER, 10, outlook::graph::deliver);

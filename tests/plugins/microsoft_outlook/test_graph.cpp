@@ -499,8 +499,11 @@ TEST_CASE("Sending as a shared address over SMTP refused with 5.7.60: that mail 
   const auto id = t.outlook_server("Delegate SMTP", delegate);
   REQUIRE(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, id)).status == 303);
   auto lock = t.host->db().lock();
+  // Named values: soci binds them by reference until the statement runs.
+  const std::string filter = delegate + "," + shared;
+  const int port = server.port();
   t.host->db().session() << "UPDATE ir_mail_server SET smtp_port = :p, smtp_encryption = 'none', from_filter = :f WHERE id = :id",
-      soci::use(server.port()), soci::use(delegate + "," + shared), soci::use(id);
+      soci::use(port), soci::use(filter), soci::use(id);
   const auto m_id = t.send(shared, unique_mailbox("smtp-shared-rcpt"), "as the shared mailbox");
   t.process();
   const auto m = t.mail(m_id);
@@ -524,8 +527,9 @@ TEST_CASE("SMTP AUTH disabled (535 5.7.139): the mails wait with how to enable i
   REQUIRE(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, id)).status == 303);
   auto lock = t.host->db().lock();
   // Plain text to the scripted server (the module insists on STARTTLS for real ones).
+  const int port = server.port();  // named: soci binds it by reference until the statement runs
   t.host->db().session() << "UPDATE ir_mail_server SET smtp_port = :p, smtp_encryption = 'none' WHERE id = :id",
-      soci::use(server.port()), soci::use(id);
+      soci::use(port), soci::use(id);
   const auto a = t.send(mailbox, unique_mailbox("smtp-off-rcpt"), "one");
   const auto b = t.send(mailbox, unique_mailbox("smtp-off-rcpt"), "two");
   t.process();

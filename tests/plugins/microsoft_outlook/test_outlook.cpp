@@ -3,6 +3,7 @@
 // Postfix with XOAUTH2 validated by Dovecot -> fetch through the real Dovecot.
 #include "outlook_fixture.hpp"
 
+#include "app/alerts.hpp"
 #include "core/errors.hpp"
 #include "http/server.hpp"
 #include "mail/fetcher.hpp"
@@ -11,6 +12,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <ctime>
 #include <thread>
 
 using juniper::test::eventually;
@@ -177,11 +179,80 @@ TEST_CASE("a revoked authorization: refresh_failed with the reason, mails kept w
     const auto rec = records::read(e, mail::kOutgoingServer, id);
     CHECK(rec["microsoft_outlook_token_status"] == "refresh_failed");
     CHECK(has(rec["microsoft_outlook_token_error"].get<std::string>(), "reconnect"));
+    // Before anyone notices mail has stopped: a warning, and one alert mail per incident a day.
+    t.param("mail.alert.recipients", "admins@example.com");
+    t.param("mail.default.from", "notifications");
+    t.param("mail.catchall.domain", "example.com");
+    const auto now = std::chrono::system_clock::now();
+    const auto warnings = juniper::alerts::collect(e, t.host->modules().hooks(), now);
+    REQUIRE(warnings.size() == 1);
+    CHECK(has(warnings[0].text, "Outlook server \u201cRevoked\u201d cannot get a token"));
+    CHECK(warnings[0].link == "/web/record/ir.mail_server/" + std::to_string(id));
+    CHECK(juniper::alerts::mail_due(e, t.host->modules().hooks(), now) == 1);
+    CHECK(juniper::alerts::mail_due(e, t.host->modules().hooks(), now + std::chrono::hours(1)) == 0);  // not per retry
+    CHECK(juniper::alerts::mail_due(e, t.host->modules().hooks(), now + std::chrono::hours(25)) == 1);  // next day
+    const auto alerts = records::search(e, mail::kMail, {{"email_to", "admins@example.com"}});
+    CHECK(alerts.size() == 2);
   }
   // Reconnect: the Connect button is offered again, and the waiting mail goes out at once.
   REQUIRE(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, id)).status == 303);
   auto lock = t.host->db().lock();
-  CHECK(t.process().sent == 1);
+  t.process();
+  CHECK(t.mail(mail_id)["state"] == "sent");
+  auto e = t.env();
+  CHECK(juniper::alerts::collect(e, t.host->modules().hooks(), std::chrono::system_clock::now()).empty());  // fixed
+}
+
+TEST_CASE("the client secret's expiry: warned from 30 days before on every admin page, in /web/health and by mail",
+          "[outlook][alerts]") {
+  OutlookHost t;
+  using namespace std::chrono;
+  auto at = [](const char* iso) {
+    std::tm tm{};
+    strptime(iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return system_clock::from_time_t(timegm(&tm));
+  };
+  {
+    auto lock = t.host->db().lock();
+    auto e = t.env();
+    auto& hooks = t.host->modules().hooks();
+    records::setting_set(e, "microsoft_outlook_client_secret_expiry", "2030-01-21");
+    CHECK(juniper::alerts::collect(e, hooks, at("2029-12-01T12:00:00Z")).empty());  // 50 days ahead: quiet
+    const auto soon = juniper::alerts::collect(e, hooks, at("2030-01-01T12:00:00Z"));
+    REQUIRE(soon.size() == 1);
+    CHECK(has(soon[0].text, "expires on 2030-01-21 (in 19 days)"));
+    CHECK(has(soon[0].text, "Certificates & secrets"));
+    CHECK(soon[0].link == "/web/settings");
+    const auto late = juniper::alerts::collect(e, hooks, at("2030-01-22T08:00:00Z"));
+    REQUIRE(late.size() == 1);
+    CHECK(has(late[0].text, "expired on 2030-01-21"));
+    CHECK(late[0].key != soon[0].key);  // a new incident: mailed again even the same day
+    t.param("mail.alert.recipients", "admins@example.com");
+    t.param("mail.default.from", "notifications");
+    t.param("mail.catchall.domain", "example.com");
+    CHECK(juniper::alerts::mail_due(e, hooks, at("2030-01-01T12:00:00Z")) == 1);
+    CHECK(juniper::alerts::mail_due(e, hooks, at("2030-01-01T23:00:00Z")) == 0);
+    CHECK(juniper::alerts::mail_due(e, hooks, at("2030-01-02T13:00:00Z")) == 1);
+    // A certificate replaces the secret: nothing to warn about.
+    records::setting_set(e, "microsoft_outlook_client_certificate", "(a certificate)");
+    CHECK(juniper::alerts::collect(e, hooks, at("2030-01-01T12:00:00Z")).empty());
+    records::setting_set(e, "microsoft_outlook_client_certificate", "");
+    // The pages use the real clock: an expiry 5 days from today.
+    const auto today = system_clock::to_time_t(system_clock::now() + hours(24 * 5));
+    std::tm tm{};
+    gmtime_r(&today, &tm);
+    char day[16];
+    std::strftime(day, sizeof day, "%Y-%m-%d", &tm);
+    records::setting_set(e, "microsoft_outlook_client_secret_expiry", day);
+  }
+  const auto home = t.browser->get("/web");
+  CHECK(has(home.body, "data-warning=\"microsoft_outlook.secret_expiry."));
+  CHECK(has(home.body, "Fix it</a>"));
+  CHECK(has(t.browser->get("/web/list/ir.mail_server").body, "The Outlook Client Secret expires on"));
+  const auto health = json::parse(t.browser->get("/web/health").body);
+  CHECK(health["status"] == "ok");  // mail still flows
+  REQUIRE(health["warnings"].size() == 1);
+  CHECK(has(health["warnings"][0]["text"].get<std::string>(), "expires on"));
 }
 
 TEST_CASE("the identity platform answering 503 on refresh: the mail is retried with back-off, then sent",

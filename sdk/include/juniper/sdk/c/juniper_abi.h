@@ -29,7 +29,8 @@
  *      mail.collect, mail.check, mail.refused (juniper_mail.h).
  * 1.4: JUNIPER_FIELD_BADGE and juniper_field_desc.selection_tones (status badges declared by
  *      the module); http_request answers JUNIPER_ERR_INVALID past 16 MB; host table
- *      mail_release; mail.refused for mails refused for good ("stage": "mail"). */
+ *      mail_release; mail.refused for mails refused for good ("stage": "mail"); the hook
+ *      admin.warnings (juniper_mail.h). */
 #define JUNIPER_ABI_MAJOR 1
 #define JUNIPER_ABI_MINOR 4
 

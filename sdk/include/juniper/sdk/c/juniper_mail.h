@@ -52,6 +52,12 @@
  *   "mail.check" answers Test & Confirm for such a server (payload model "fetchmail.server").
  *
  * "record.changed"   payload {"model": "...", "id": 3, "op": "create" | "write" | "delete"}
+ *
+ * "admin.warnings"   (ABI 1.4; every module answers, the answers are gathered)
+ *   payload {"now": "2026-12-02T13:00:00Z"} (the host's clock: tests move it)
+ *   answer  {"warnings": [{"key": "<module>.<what>.<incident>", "text": "what happens, what to do",
+ *            "link": "/web/settings"}]}: shown on every admin page and in /web/health, mailed
+ *           to mail.alert.recipients once a day per key while it is answered.
  */
 #ifndef JUNIPER_SDK_C_JUNIPER_MAIL_H
 #define JUNIPER_SDK_C_JUNIPER_MAIL_H
@@ -63,5 +69,6 @@
 #define JUNIPER_HOOK_MAIL_COLLECT "mail.collect"
 #define JUNIPER_HOOK_MAIL_FETCH_LOGIN "mail.fetch.login"
 #define JUNIPER_HOOK_RECORD_CHANGED "record.changed"
+#define JUNIPER_HOOK_ADMIN_WARNINGS "admin.warnings"
 
 #endif
