@@ -77,7 +77,7 @@ try {
   });
   await check('settings-paste-credentials', async () => {
     await page.getByLabel('Client ID').fill(env.CLIENT_ID);
-    await page.getByLabel('Client Secret').fill(env.CLIENT_SECRET);
+    await page.getByLabel('Client Secret', { exact: true }).fill(env.CLIENT_SECRET);
     await page.getByRole('button', { name: 'Save' }).click();
     await expectText('Settings saved.');
   });
