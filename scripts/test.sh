@@ -11,8 +11,10 @@ chmod 755 "$work"
 passed=0; failed=0; failures=()
 step() {  # step NAME COMMAND...: runs one suite and counts it
   local name=$1; shift
+  local start=$SECONDS
   echo "=== $name"
   if "$@"; then passed=$((passed+1)); else failed=$((failed+1)); failures+=("$name"); fi
+  echo "=== $name: $((SECONDS-start)) s"
 }
 cleanup() {
   [[ -n "${asan_pid:-}" ]] && kill "$asan_pid" 2>/dev/null
@@ -22,7 +24,9 @@ cleanup() {
 trap cleanup EXIT
 
 echo "=== build"
+build_start=$SECONDS
 BUILD_DIR="$root/build" LINE_TABLES_ONLY=1 bash scripts/build.sh || { echo "0 passed, 1 failed"; exit 1; }
+echo "=== build: $((SECONDS-build_start)) s"
 
 # The sanitizer build runs in the background, at a lower priority, while the suites below wait
 # on their mail servers and browser: the whole run stays well under 20 minutes on 2 cores.
@@ -35,7 +39,7 @@ fi
 
 step "architecture: host layers, plugin boundary, plain-C headers, no provider name in host/" \
   bash -c '/usr/bin/python3 tests/arch/check_layers.py --self-test && /usr/bin/python3 tests/arch/check_layers.py'
-step "unit and integration tests (SQLite)" ctest --test-dir build --output-on-failure
+step "unit and integration tests (SQLite)" ctest --test-dir build -j2 --output-on-failure
 pg_port=${JUNIPER_TEST_PG_PORT:-$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}  # a free port from the kernel
 pg_url=$(bash tests/pg/start.sh "$work/pg" "$pg_port" | tail -n 1)
 if [[ $pg_url != postgresql://* ]]; then

@@ -6,6 +6,7 @@
 #include "mail/router.hpp"
 #include "records/params.hpp"
 #include "records/record_service.hpp"
+#include "records/users.hpp"
 
 namespace juniper::alerts {
 namespace {
@@ -48,14 +49,17 @@ std::vector<Warning> collect(records::Env& env, modules::HookBus& hooks, std::ch
 std::size_t mail_due(records::Env& env, modules::HookBus& hooks, std::chrono::system_clock::time_point now) {
   const auto warnings = collect(env, hooks, now);
   if (warnings.empty()) return 0;
-  const std::string to = param(env, "mail.alert.recipients");
+  std::string to = param(env, "mail.alert.recipients");
+  for (const auto& address : to.empty() ? records::admin_emails(env.db) : std::vector<std::string>{}) {
+    to += (to.empty() ? "" : ", ") + address;  // else the administrators' own addresses
+  }
   const std::string from = mail::notification_address(param(env, "mail.default.from"), param(env, "mail.catchall.domain"));
   std::size_t queued = 0;
   for (const auto& w : warnings) {
     const auto [id, last] = last_mailed(env, w.key);
     if (!last.empty() && mail::age_of(last, now) < kRepeatAfter) continue;  // mailed today already
     if (to.empty() || from.empty()) {
-      log::warning("alerts", w.text + " (set mail.alert.recipients, mail.default.from and mail.catchall.domain to be mailed)");
+      log::warning("alerts", w.text + " (set mail.alert.recipients or an administrator's email (juniper user email), mail.default.from and mail.catchall.domain to be mailed)");
     } else {
       mail::Draft d;
       d.email_from = from;

@@ -166,6 +166,16 @@ void add_user(CLI::App& app, Globals& g) {
     records::set_password(h.db(), login, password);
     std::cout << "password changed for " << login << "\n";
   });
+  static std::string email;
+  auto* em = u->add_subcommand("email", "set the address the host mails a user at (administrators: alerts)");
+  em->add_option("LOGIN", login)->required();
+  em->add_option("EMAIL", email, "empty to clear")->required();
+  em->callback([&g] {
+    Host& h = g.open();
+    auto lock = h.db().lock();
+    records::set_email(h.db(), login, email);
+    std::cout << "email of " << login << ": " << (email.empty() ? "(none)" : email) << "\n";
+  });
 }
 
 }  // namespace

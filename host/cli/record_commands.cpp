@@ -1,3 +1,4 @@
+#include "app/follow_up.hpp"
 #include "cli/commands.hpp"
 #include "core/errors.hpp"
 #include "records/record_service.hpp"
@@ -30,6 +31,21 @@ void in_transaction(Globals& g, F&& fn) {
   Transaction tr(h.db().session());
   fn(env);
   tr.commit();
+}
+
+// An action's answer: its message or URL, or with --json the JSON (one line when `line`, for
+// the answers of a follow-up that a script reads as they come).
+void print_answer(const nlohmann::json& answer, bool as_json, bool line = false) {
+  if (as_json) {
+    if (line) {
+      std::cout << answer.dump() << std::endl;  // flushed: the first line comes long before the last
+      return;
+    }
+    return print_json(answer);
+  }
+  if (answer.contains("message")) std::cout << answer["message"].get<std::string>() << std::endl;
+  if (answer.contains("url")) std::cout << answer["url"].get<std::string>() << "\n";
+  if (!answer.contains("message") && !answer.contains("url")) std::cout << answer.dump() << std::endl;
 }
 
 }  // namespace
@@ -97,22 +113,16 @@ void add_record_commands(CLI::App& app, Globals& g) {
   action->add_flag("--json", a.json, "JSON output");
   action->callback([&g] {
     Host& h = g.open();
-    auto lock = h.db().lock();
-    auto env = h.env();
-    const records::ActionDef* def = env.registry.action(a.model, a.action);
-    if (def == nullptr) throw UserError("model " + a.model + " has no action '" + a.action + "'");
-    if (def->admin_only && !env.user.is_admin) throw UserError("only an administrator may run " + def->label);
-    // A refused action changes nothing, unless it commits its own steps (fetch: store, then \Seen).
-    std::optional<Transaction> tr;
-    if (!def->own_transactions) tr.emplace(h.db().session());
-    const auto result = def->invoke(env, a.id);
-    if (tr) tr->commit();
-    {
-      if (a.json) return print_json(result);
-      if (result.contains("message")) std::cout << result["message"].get<std::string>() << "\n";
-      if (result.contains("url")) std::cout << result["url"].get<std::string>() << "\n";
-      if (!result.contains("message") && !result.contains("url")) std::cout << result.dump() << "\n";
-    }
+    const records::User system;  // the command line acts as the system user
+    const auto answer = app::invoke_action(h, system, a.model, a.id, a.action);
+    const auto follow_up = app::follow_up_of(h.env().registry, a.model, answer, std::chrono::system_clock::now());
+    if (!follow_up) return print_answer(answer, a.json);
+    // Work that ends later (a sign-in with a code): what to do now, then the outcome, each as
+    // one line. Waiting here holds nothing: every run leases its own connection.
+    print_answer(app::shown(answer), a.json, true);
+    const auto outcome = app::follow(h, system, a.model, a.id, *follow_up, std::stop_token{});
+    print_answer(app::shown(outcome), a.json, true);
+    if (app::is_failure(outcome)) throw UserError(app::sentence(outcome, a.action + " failed"));
   });
 }
 

@@ -242,6 +242,16 @@ juniper_status declare_setting(juniper_registrar* reg, const juniper_setting_des
     sd.help = s(d.help);
     sd.choices = choices(d.selection, d.selection_count, reg->module);
     sd.owner = reg->module;
+    if (d.compute != nullptr) {
+      sd.compute = [fn = d.compute, user = d.compute_user, module = reg->module](records::Env& env) {
+        juniper_ctx ctx{&env, module};
+        std::string value;
+        juniper_sink out{&value, [](void* u, const char* data, size_t size) { static_cast<std::string*>(u)->append(data, size); }};
+        ErrorBox box;
+        if (fn(user, &ctx, &out, &box.err) != JUNIPER_OK) throw UserError(box.message.empty() ? "module " + module + " could not compute it" : box.message);
+        return value;
+      };
+    }
     reg->staged->add_setting(std::move(sd));
   });
 }
@@ -257,6 +267,9 @@ juniper_status declare_action(juniper_registrar* reg, const juniper_action_desc*
     a.name = s(d.name);
     a.label = d.label ? d.label : a.name;
     a.admin_only = (d.flags & JUNIPER_ACTION_ADMIN_ONLY) != 0;
+    // Waits on the network: no transaction may span it (each write commits at once).
+    a.own_transactions = (d.flags & JUNIPER_ACTION_NETWORK) != 0;
+    a.hidden = (d.flags & JUNIPER_ACTION_HIDDEN) != 0;
     a.owner = reg->module;
     const std::string module = reg->module;
     a.invoke = [fn = d.invoke, user = d.user, module, model = a.model](records::Env& env, std::int64_t id) {

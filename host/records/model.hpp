@@ -100,6 +100,8 @@ struct SettingDef {
   std::string help;
   std::vector<Choice> choices;
   std::string owner;
+  // Read-only, computed by its module whenever shown; stores nothing (SDK 1.5).
+  std::function<std::string(Env&)> compute;
 };
 
 using ActionVisibleFn = std::function<bool(Env&, const nlohmann::json& record)>;
@@ -111,6 +113,7 @@ struct ActionDef {
   std::string label;
   bool admin_only = false;
   bool own_transactions = false;  // runs its own commits (fetch: store, commit, then \Seen)
+  bool hidden = false;            // no button: a follow-up or a command-line action
   ActionVisibleFn visible;  // empty: always
   ActionFn invoke;
   std::string owner;

@@ -19,7 +19,13 @@ std::vector<SettingValue> settings_show(Env& env) {
   for (const auto& s : env.registry.settings()) {
     const auto stored = param_get(env, s.config_parameter);
     nlohmann::json v;
-    if (s.secret) {
+    if (s.compute) {
+      try {
+        v = s.compute(env);
+      } catch (const std::exception&) {
+        v = nullptr;  // shown empty; the settings page still answers
+      }
+    } else if (s.secret) {
       v = stored && !stored->empty() ? nlohmann::json("set") : nlohmann::json(nullptr);
     } else {
       const auto text = stored ? stored : s.default_value;
@@ -36,6 +42,7 @@ void setting_set(Env& env, std::string_view field, std::string_view value) {
   if (s == nullptr) {
     throw UserError("unknown settings field '" + std::string(field) + "' (see `juniper settings show`)");
   }
+  if (s->compute) throw UserError("the setting '" + std::string(field) + "' is computed: it cannot be set");
   if (value.empty()) {
     param_unset(env, s->config_parameter);
     return;

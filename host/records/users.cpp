@@ -2,12 +2,18 @@
 
 #include "core/errors.hpp"
 
+#include <algorithm>
+
 namespace juniper::records {
 
 void ensure_users_table(Database& db) {
   db.session() << "CREATE TABLE IF NOT EXISTS res_users (" + db.id_column() +
                       ", login TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, is_admin " + db.integer_type() +
                       " NOT NULL DEFAULT 0)";
+  const auto columns = db.columns("res_users");
+  if (std::find(columns.begin(), columns.end(), "email") == columns.end()) {
+    db.session() << "ALTER TABLE res_users ADD COLUMN email TEXT";  // databases made before alerts
+  }
 }
 
 std::optional<std::string> ensure_admin(Database& db) {
@@ -28,6 +34,28 @@ void set_password(Database& db, std::string_view login, std::string_view passwor
   if (n == 0) throw UserError("no user with login '" + l + "'");
   const std::string hash = crypto::hash_password(password);
   db.session() << "UPDATE res_users SET password_hash = :h WHERE login = :l", soci::use(hash), soci::use(l);
+}
+
+void set_email(Database& db, std::string_view login, std::string_view email) {
+  // A sanity check only: the address is parsed for real when a mail is sent to it.
+  if (!email.empty() && (email.find('@') == std::string_view::npos || email.find_first_of(" ,;<>\r\n\t") != std::string_view::npos)) {
+    throw UserError("'" + std::string(email.substr(0, 200)) + "' is not one email address");
+  }
+  const std::string l(login);
+  const std::string e(email);
+  int n = 0;
+  db.session() << "SELECT COUNT(*) FROM res_users WHERE login = :l", soci::use(l), soci::into(n);
+  if (n == 0) throw UserError("no user with login '" + l + "'");
+  soci::indicator ind = e.empty() ? soci::i_null : soci::i_ok;
+  db.session() << "UPDATE res_users SET email = :e WHERE login = :l", soci::use(e, ind), soci::use(l);
+}
+
+std::vector<std::string> admin_emails(Database& db) {
+  std::vector<std::string> out;
+  soci::rowset<soci::row> rows = (db.session().prepare << "SELECT email FROM res_users WHERE is_admin = 1 AND email IS NOT NULL "
+                                                          "AND email <> '' ORDER BY id");
+  for (const auto& r : rows) out.push_back(r.get<std::string>(0));
+  return out;
 }
 
 std::optional<User> authenticate(Database& db, std::string_view login, std::string_view password) {

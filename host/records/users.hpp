@@ -9,6 +9,10 @@ void ensure_users_table(Database& db);
 // Creates "admin" if missing; returns the generated password when it had to make one up.
 std::optional<std::string> ensure_admin(Database& db);
 void set_password(Database& db, std::string_view login, std::string_view password);
+// Where the host mails a user (administrators: alerts when mail.alert.recipients is unset).
+// Empty clears it.
+void set_email(Database& db, std::string_view login, std::string_view email);
+std::vector<std::string> admin_emails(Database& db);
 std::optional<User> authenticate(Database& db, std::string_view login, std::string_view password);
 
 // authenticate() in two steps, so the slow part (scrypt, ~0.1 s and 32 MB) runs without

@@ -10,6 +10,7 @@
 #include "records/params.hpp"
 #include "records/record_service.hpp"
 #include "records/settings.hpp"
+#include "web/origin.hpp"
 #include "web/pages.hpp"
 #include "web/web_app.hpp"
 
@@ -209,7 +210,7 @@ std::string record_form(records::Env& env, const http::Session& s, const records
     std::string buttons;
     for (const auto& a : env.registry.actions()) {
       if (a.model != t.name) continue;
-      if (a.visible && !a.visible(env, rec)) continue;
+      if (a.hidden || (a.visible && !a.visible(env, rec))) continue;
       buttons += "<form method=\"post\" action=\"" + escape_html(base + "/action/" + a.name) + "\" style=\"display:inline\">" +
                  csrf_input(s) + "<button type=\"submit\">" + escape_html(a.label) + "</button></form> ";
     }
@@ -387,6 +388,33 @@ class Pages {
     });
   }
 
+  // When this page was reached at another address than web.base.url: the addresses the host
+  // gives out (sign-in callbacks to register at a provider, links in mails) would not be the
+  // one people use. Behind a reverse proxy, its forwarded headers count only from
+  // web.trusted_proxies.
+  std::string address_warning(records::Env& env, const Request& req) {
+    const std::string base = records::param_get(env, "web.base.url").value_or("");
+    const std::string configured = origin_of(base);
+    const Seen here = seen(req, parse_proxies(records::param_get(env, "web.trusted_proxies").value_or("")));
+    if (configured.empty() || here.origin.empty() || configured == here.origin) return "";
+    return "<p class=\"warning\" role=\"alert\" id=\"address-warning\">This page was reached at " + escape_html(here.origin) +
+           ", but web.base.url is " + escape_html(configured) +
+           ": the addresses Juniper gives out (sign-in return addresses to register, links in mails) use web.base.url. "
+           "Set web.base.url to the address people use (System Parameters), or, behind a reverse proxy, add the proxy's "
+           "address to web.trusted_proxies so that its X-Forwarded-Proto and X-Forwarded-Host are believed.</p>";
+  }
+
+  // A computed setting: read-only, with a button that copies it (the exact value to register).
+  static std::string copy_field(const records::SettingDef& d, const json& value) {
+    const std::string id = "f_" + d.name;
+    std::string out = "<label for=\"" + id + "\">" + escape_html(d.label) + "</label><input id=\"" + id +
+                      "\" readonly size=\"60\" value=\"" + escape_html(str(value)) + "\"> <button type=\"button\" onclick=\"const i = "
+                      "document.getElementById('" + id + "'); i.select(); navigator.clipboard ? navigator.clipboard.writeText(i.value) "
+                      ": document.execCommand('copy');\">Copy</button>";
+    if (!d.help.empty()) out += "<div><small>" + escape_html(d.help) + "</small></div>";
+    return out;
+  }
+
   Response settings(const Request& req, const std::string& message = "", bool error = false) {
     return admin(req, [&](const http::Session& s) {
       auto lock = host_.db().lock();
@@ -396,7 +424,8 @@ class Pages {
       for (const auto& v : values) {
         if (v.value.is_boolean() && v.value.get<bool>()) on.insert(v.def->name);
       }
-      std::string body = banner(message, error) + "<form method=\"post\" action=\"/web/settings\">" + csrf_input(s);
+      std::string body = banner(message, error) + address_warning(env, req) + "<form method=\"post\" action=\"/web/settings\">" +
+                         csrf_input(s);
       std::vector<std::string> groups;
       for (const auto& v : values) {
         if (std::find(groups.begin(), groups.end(), v.def->group) == groups.end()) groups.push_back(v.def->group);
@@ -411,7 +440,8 @@ class Pages {
             block = v.def->block;
             if (!block.empty()) body += "<h3>" + escape_html(block) + "</h3>";
           }
-          body += "<div class=\"field\">" + field_input(records::setting_field(*v.def), v.value) + "</div>";
+          body += "<div class=\"field\">" +
+                  (v.def->compute ? copy_field(*v.def, v.value) : field_input(records::setting_field(*v.def), v.value)) + "</div>";
           if (v.def->name == mail::kCustomServersSetting && on.contains(v.def->name)) {
             body += "<p><a href=\"/web/list/ir.mail_server\">Outgoing Email Servers</a> | <a href=\"/web/list/"
                     "fetchmail.server\">Incoming Email Servers</a></p>";
@@ -434,6 +464,7 @@ class Pages {
       auto env = host_.env();
       Transaction tr(host_.db().session());
       for (const auto& def : env.registry.settings()) {
+        if (def.compute) continue;  // shown, never stored
         if (def.type == records::FieldType::boolean) {
           if (req.form_param("__present_" + def.name)) records::setting_set(env, def.name, req.form_param(def.name) ? "true" : "false");
           continue;
@@ -504,6 +535,7 @@ class Pages {
       if (req.method == "GET" && sub == "delete" && !is_new) return confirm_record_delete(env, s, t, id);
       if (req.method == "GET") {
         const json rec = is_new ? defaults_of(t) : records::read(env, model, id);
+        if (const auto f = is_new ? std::nullopt : app_.follow_ups().take(model, id)) return follow_up_page(env, s, t, rec, *f);
         return html(s, t.label, record_form(env, s, t, rec, req.query_param("message").value_or(""), false));
       }
       if (!csrf_ok(req, s)) return csrf_refused();
@@ -545,6 +577,18 @@ class Pages {
     return html(s, "Delete " + singular(t.label), confirm_delete_form(s, what, base + "/delete", "", base));
   }
 
+  // While a follow-up runs: its first answer (what to do), and the page asks to be reloaded;
+  // then its outcome, once.
+  Response follow_up_page(records::Env& env, const http::Session& s, const records::RecordType& t, const json& rec,
+                          const FollowUps::View& v) {
+    const bool failed = app::is_failure(v.answer);
+    const std::string said = app::sentence(v.answer, "Done.");
+    Response r = html(s, t.label, record_form(env, s, t, rec, v.pending ? said + " (This page follows the outcome.)" : said, failed),
+                      200);
+    if (v.pending) r.set_header("Refresh", "3");
+    return r;
+  }
+
   Response run_action(records::Env& env, const http::Session& s, const records::RecordType& t, std::int64_t id,
                       const std::string& name) {
     const auto* a = env.registry.action(t.name, name);
@@ -557,7 +601,13 @@ class Pages {
       const json result = a->invoke(env, id);
       if (tr) tr->commit();
       if (result.contains("url")) return Response::redirect(str(result["url"]), 303);
-      message = result.contains("message") ? str(result["message"]) : a->label + ": done.";
+      if (const auto f = app::follow_up_of(env.registry, t.name, result, std::chrono::system_clock::now())) {
+        if (!app_.follow_ups().start(env.user, t.name, id, *f, app::shown(result))) {
+          throw UserError("Too many actions are waiting for an outcome on this server: try again in a few minutes.");
+        }
+        return Response::redirect("/web/record/" + t.name + "/" + std::to_string(id), 303);
+      }
+      message = app::sentence(result, a->label + ": done.");
       if (t.name == mail::kMail) app_.mail_queued();
     } catch (const std::exception& e) {
       message = e.what();

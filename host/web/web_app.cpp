@@ -10,6 +10,7 @@
 #include "records/params.hpp"
 #include "records/users.hpp"
 #include "web/admin_pages.hpp"
+#include "web/origin.hpp"
 #include "web/pages.hpp"
 
 #include <sys/statvfs.h>
@@ -149,6 +150,16 @@ http::Response WebApp::too_many_attempts(const http::Request& req, const std::st
   return res;
 }
 
+std::string WebApp::client_address(const http::Request& req) {
+  try {
+    auto lock = host_.db().lock();
+    auto env = host_.env();
+    return seen(req, parse_proxies(records::param_get(env, "web.trusted_proxies").value_or(""))).client;
+  } catch (const std::exception&) {
+    return req.remote;  // the database is down: the login fails anyway, throttled by connection
+  }
+}
+
 http::Response WebApp::login_submit(const http::Request& req) {
   refresh_secure_cookie();
   const std::string redirect = safe_redirect(req.form_param("redirect"));
@@ -157,11 +168,14 @@ http::Response WebApp::login_submit(const http::Request& req) {
     return login_page_response(req, 403, redirect,
                                "Your session expired or the form was tampered with. Please log in again.");
   }
+  // Behind a trusted reverse proxy, the browser's address (else every client would share the
+  // proxy's, and one attacker would lock everyone out).
+  const std::string client = client_address(req);
   // Refused while waiting: no password is even checked, so guessing gets no faster.
-  const auto wait = std::max(by_address_.wait(req.remote), by_login_.wait(login));
+  const auto wait = std::max(by_address_.wait(client), by_login_.wait(login));
   if (wait.count() > 0) return too_many_attempts(req, redirect, wait);  // not logged: no log flood
   // Counted before checking, so attempts in parallel all count; forgiven on success.
-  const auto address_wait = by_address_.failure(req.remote);
+  const auto address_wait = by_address_.failure(client);
   const auto login_wait = by_login_.failure(login);
   std::optional<records::StoredLogin> stored;
   {
@@ -170,9 +184,9 @@ http::Response WebApp::login_submit(const http::Request& req) {
   }
   const auto user = records::check_password(stored, req.form_param("password").value_or(""));  // scrypt, unlocked
   if (!user) {
-    log::warning("web", "failed login for '" + loggable(login) + "' from " + req.remote);
+    log::warning("web", "failed login for '" + loggable(login) + "' from " + client);
     if (address_wait.count() > 0) {
-      log::warning("web", "logins from " + req.remote + " refused for " + std::to_string(address_wait.count()) +
+      log::warning("web", "logins from " + client + " refused for " + std::to_string(address_wait.count()) +
                               " s (too many failures)");
     }
     if (login_wait.count() > 0) {
@@ -181,7 +195,7 @@ http::Response WebApp::login_submit(const http::Request& req) {
     }
     return login_page_response(req, 401, redirect, "Wrong login/password");
   }
-  by_address_.success(req.remote);
+  by_address_.success(client);
   by_login_.success(login);
   // A new id at login, the old session (if any) dropped: no session fixation.
   http::Session fresh = sessions_.rotate(req.cookie(sessions_.cookie_name()).value_or(""));

@@ -6,6 +6,7 @@
 #include "http/router.hpp"
 #include "http/session.hpp"
 #include "http/throttle.hpp"
+#include "web/follow_ups.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -68,11 +69,14 @@ class WebApp {
   }
   // Cookies get Secure when web.base.url is https; read again by every response that sets one.
   void refresh_secure_cookie();
+  // Actions whose outcome comes later (sign-in with a code), followed up in the background.
+  FollowUps& follow_ups() noexcept { return follow_ups_; }
 
  private:
   http::Response health(const http::Request& req);
   http::Response login_form(const http::Request& req);
   http::Response login_submit(const http::Request& req);
+  std::string client_address(const http::Request& req);  // the browser's, through trusted proxies
   http::Response logout(const http::Request& req);
   http::Response module_route(const modules::RouteDef& route, const http::Request& req);
 
@@ -92,6 +96,7 @@ class WebApp {
   std::atomic<bool> base_url_unreadable_{false};
   std::function<void()> routes_changed_;
   std::function<void()> mail_queued_;
+  FollowUps follow_ups_{host_};  // last: its threads stop before anything they use goes
 };
 
 // `juniper serve`: runs until SIGINT or SIGTERM.

@@ -2,8 +2,18 @@
 
 #include <cstdlib>
 #include <map>
+#include <string_view>
 
 namespace outlook {
+namespace {
+
+constexpr const char* kRedirectPlaceholder = "<your base URL>/microsoft_outlook/confirm";
+constexpr const char* kRedirectMismatch =
+    "The redirect URI does not match the app registration: register <your base URL>/microsoft_outlook/confirm as a Web "
+    "redirect URI in Azure (App registrations → your app → Authentication), exactly as Settings → Outlook Credentials → "
+    "Redirect URI shows it. Behind a reverse proxy, set web.base.url to the address people use.";
+
+}  // namespace
 
 long aadsts_code(const std::string& description) {
   const auto p = description.find("AADSTS");
@@ -11,7 +21,7 @@ long aadsts_code(const std::string& description) {
   return std::strtol(description.c_str() + p + 6, nullptr, 10);
 }
 
-std::string explain(const std::string& error, const std::string& description) {
+std::string explain(const std::string& error, const std::string& description, const std::string& redirect_uri) {
   static const std::map<long, std::string> words = {
       {7000215, "The Client Secret is wrong. Did you paste the secret's ID instead of its Value? Copy the Value from "
                 "Certificates & secrets in Azure and paste it in Settings."},
@@ -42,13 +52,21 @@ std::string explain(const std::string& error, const std::string& description) {
               "administrator, then connect again."},
       {53003, "Multi-factor authentication or a conditional access policy blocks this sign-in: ask your Microsoft 365 "
               "administrator, then connect again."},
-      {50011, "The redirect URI does not match the app registration: register <your base URL>/microsoft_outlook/confirm "
-              "as a Web redirect URI in Azure."},
-      {500112, "The redirect URI does not match the app registration: register <your base URL>/microsoft_outlook/confirm "
-               "as a Web redirect URI in Azure."},
+      {7000218, "Signing in with a code needs public client flows: in Azure, App registrations → your app → "
+                "Authentication → Advanced settings, set Allow public client flows to Yes, then try again."},
+      {50059, "Microsoft could not tell which directory to sign in to: set the Tenant in Settings to your tenant ID "
+              "or domain instead of common."},
+      {50011, kRedirectMismatch},
+      {500112, kRedirectMismatch},
   };
   const long code = aadsts_code(description);
-  if (const auto it = words.find(code); it != words.end()) return it->second + " (AADSTS" + std::to_string(code) + ")";
+  if (const auto it = words.find(code); it != words.end()) {
+    std::string said = it->second;
+    if (const auto p = said.find(kRedirectPlaceholder); p != std::string::npos && !redirect_uri.empty()) {
+      said.replace(p, std::string_view(kRedirectPlaceholder).size(), redirect_uri);
+    }
+    return said + " (AADSTS" + std::to_string(code) + ")";
+  }
   if (error == "access_denied") return "The sign-in was cancelled at Microsoft. Connect the account again and accept the permissions.";
   if (!description.empty()) return "Microsoft answered: " + description;
   return error.empty() ? "Microsoft answered with an unknown error." : "Microsoft answered: " + error;

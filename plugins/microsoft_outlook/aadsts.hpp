@@ -9,8 +9,9 @@ namespace outlook {
 long aadsts_code(const std::string& description);
 
 // An actionable sentence for a token endpoint or authorize error; unknown codes keep
-// Microsoft's own description.
-std::string explain(const std::string& error, const std::string& description);
+// Microsoft's own description. `redirect_uri`: the exact address to register, named in the
+// redirect URI mismatch (AADSTS50011/500112).
+std::string explain(const std::string& error, const std::string& description, const std::string& redirect_uri = "");
 
 // Whether the refresh token is dead (the account must be connected again).
 bool needs_reconnect(const std::string& error, long code);

@@ -10,17 +10,9 @@
 #include <optional>
 
 namespace outlook::graph {
-namespace detail {
-
-std::string text(const json& rec, const char* field) {
-  return rec.contains(field) && rec[field].is_string() ? rec[field].get<std::string>() : "";
-}
-
-}  // namespace detail
 
 namespace {
 
-using detail::text;
 
 std::string base64(std::string_view data) {
   std::string out(4 * ((data.size() + 2) / 3), '\0');

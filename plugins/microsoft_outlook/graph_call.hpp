@@ -9,8 +9,6 @@
 
 namespace outlook::graph::detail {
 
-std::string text(const json& rec, const char* field);
-
 // The Kind of a hook payload for an Outlook server, or nullptr.
 const Kind* ours(const json& payload);
 

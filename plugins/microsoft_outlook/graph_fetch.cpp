@@ -12,7 +12,6 @@ namespace {
 
 using detail::call;
 using detail::fail_read;
-using detail::text;
 
 constexpr const char* kSkippedField = "microsoft_outlook_graph_skipped";
 constexpr const char* kDeltaField = "microsoft_outlook_graph_delta";

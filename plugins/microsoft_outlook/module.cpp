@@ -2,6 +2,7 @@
 // and incoming (IMAP XOAUTH2) mail servers. It supplies credentials and policy; the host sends
 // and fetches (hooks mail.transport and mail.fetch.login).
 #include "aadsts.hpp"
+#include "device.hpp"
 #include "graph.hpp"
 #include "oauth.hpp"
 #include "pages.hpp"
@@ -18,9 +19,7 @@ namespace sdk = juniper::sdk;
 using json = nlohmann::json;
 using outlook::Kind;
 
-std::string text(const json& rec, const char* field) {
-  return rec.contains(field) && rec[field].is_string() ? rec[field].get<std::string>() : "";
-}
+using outlook::text;
 bool is_outlook(const Kind& k, const json& rec) { return text(rec, k.type_field) == "outlook"; }
 std::string quoted(const json& rec) { return "\u201c" + text(rec, "name") + "\u201d"; }
 std::string record_url(const Kind& k, std::int64_t id) { return "/web/record/" + std::string(k.model) + "/" + std::to_string(id); }
@@ -140,13 +139,8 @@ void declare_connect(sdk::Registrar& reg, const Kind& k) {
         if (!is_outlook(k, rec)) throw sdk::Error(JUNIPER_ERR_INVALID, "This server does not use Outlook OAuth Authentication.");
         return json{{"url", outlook::connect_url(ctx, k, id)}};
       },
-      [&k](sdk::Context& ctx, const json& rec) {
-        // Shown to connect, and to reconnect after a failed refresh (unlike Odoo); never for
-        // application permission, where nobody signs in.
-        return is_outlook(k, rec) && outlook::credentials_configured(ctx) && !outlook::app_only(rec) &&
-               (text(rec, "microsoft_outlook_refresh_token").empty() || text(rec, "microsoft_outlook_token_status") == "refresh_failed");
-      },
-      true);
+      [&k](sdk::Context& ctx, const json& rec) { return outlook::sign_in_offered(ctx, k, rec); }, true);
+  outlook::device::declare(reg, k);
 }
 
 bool https_base(sdk::Context& ctx) {
@@ -187,7 +181,7 @@ void confirm(sdk::Context& ctx, const sdk::Request& rq, sdk::Response& rs) {
     // Explained error page; nothing is written. The back link needs a valid state.
     const auto c = outlook::check_state(ctx, state_text, outlook::browser_cookie(rq.header("Cookie")));
     const std::string back = c.ok ? record_url(*c.kind, c.record_id) : "/web";
-    rs.html(200, outlook::error_page(outlook::explain(*error, rq.query("error_description").value_or("")), back));
+    rs.html(200, outlook::error_page(outlook::explain(*error, rq.query("error_description").value_or(""), outlook::redirect_uri(ctx)), back));
     return;
   }
   const auto c = outlook::check_state(ctx, state_text, outlook::browser_cookie(rq.header("Cookie")));
@@ -208,16 +202,7 @@ void confirm(sdk::Context& ctx, const sdk::Request& rq, sdk::Response& rs) {
     return;
   }
   ctx.write(outlook::kStateModel, c.state_id, {{"used", true}});
-  ctx.write(c.kind->model, c.record_id,
-            {{"microsoft_outlook_refresh_token", r.tokens->refresh_token},
-             {"microsoft_outlook_access_token", r.tokens->access_token},
-             {"microsoft_outlook_access_token_expiration", r.tokens->expires_at},
-             {"microsoft_outlook_token_scope", scope},
-             {"microsoft_outlook_token_status", "valid"},
-             {"microsoft_outlook_token_error", nullptr},
-             {"microsoft_outlook_token_error_date", nullptr}});
-  // Mails that waited for this account go out at the next queue run (others keep their time).
-  if (c.kind == &outlook::kOutgoing) ctx.release_waiting_mails(c.kind->model, c.record_id);
+  outlook::store_tokens(ctx, *c.kind, c.record_id, *r.tokens, scope);
   rs.redirect(record_url(*c.kind, c.record_id), 303);
 }
 
@@ -322,6 +307,12 @@ struct MicrosoftOutlook {
                            "YYYY-MM-DD, as Azure shows it. A new Client Secret will need to be produced and configured "
                            "if the first one expires; from 30 days before, every admin page and /web/health warn and "
                            "the administrators (mail.alert.recipients) get a mail a day."));
+    sdk::Setting redirect = credential("microsoft_outlook_redirect_uri", "Redirect URI", JUNIPER_FIELD_CHAR,
+                                       "Register exactly this address in Azure: App registrations → your app → "
+                                       "Authentication → Add a platform → Web → Redirect URIs. It follows web.base.url "
+                                       "(System Parameters); not needed for Connect with a code or application permission.");
+    redirect.compute = [](sdk::Context& ctx) { return outlook::redirect_uri(ctx); };
+    reg.setting(redirect);
     sdk::Setting tenant = credential("microsoft_outlook_tenant", "Tenant", JUNIPER_FIELD_CHAR,
                                      "common, organizations, consumers, or your tenant ID or domain (single-tenant apps; "
                                      "application permission needs it)");

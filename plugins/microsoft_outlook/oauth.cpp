@@ -79,7 +79,25 @@ std::string form_query(const std::vector<std::pair<std::string, std::string>>& p
   return q;
 }
 
-TokenResult token_request(sdk::Context& ctx, const std::string& scope, json form) {
+// The client's own credential: a certificate, when configured, instead of the secret
+// (Microsoft's recommendation).
+std::optional<TokenError> add_client_credential(sdk::Context& ctx, const std::string& client_id, json& form) {
+  if (const auto pem = ctx.param("microsoft_outlook_client_certificate"); pem && !pem->empty()) {
+    try {
+      form["client_assertion_type"] = kAssertionType;
+      form["client_assertion"] = client_assertion(*pem, client_id, authority(ctx) + "token");
+    } catch (const sdk::Error& e) {
+      return TokenError{"invalid_client", e.what(), false, false};
+    }
+  } else {
+    form["client_secret"] = ctx.param("microsoft_outlook_client_secret").value_or("");
+  }
+  return std::nullopt;
+}
+
+// `public_client`: no client secret or assertion (the device-code grant, which Microsoft runs as
+// a public client flow).
+TokenResult token_request(sdk::Context& ctx, const std::string& scope, json form, bool public_client = false) {
   TokenResult r;
   if (!credentials_configured(ctx)) {
     r.error = {"not_configured", "Please configure your Outlook credentials in General Settings.", false, false};
@@ -87,20 +105,16 @@ TokenResult token_request(sdk::Context& ctx, const std::string& scope, json form
   }
   const std::string id = ctx.param("microsoft_outlook_client_id").value_or("");
   form["client_id"] = id;
-  // A certificate, when configured, is used instead of the secret (Microsoft's recommendation).
-  if (const auto pem = ctx.param("microsoft_outlook_client_certificate"); pem && !pem->empty()) {
-    try {
-      form["client_assertion_type"] = kAssertionType;
-      form["client_assertion"] = client_assertion(*pem, id, authority(ctx) + "token");
-    } catch (const sdk::Error& e) {
-      r.error = {"invalid_client", e.what(), false, false};
+  if (!public_client) {
+    if (auto error = add_client_credential(ctx, id, form)) {
+      r.error = *error;
       return r;
     }
-  } else {
-    form["client_secret"] = ctx.param("microsoft_outlook_client_secret").value_or("");
   }
   if (form.value("grant_type", "") == "client_credentials") {
     form["scope"] = scope;  // "<resource>/.default" alone: no refresh token, no redirect
+  } else if (form.value("grant_type", "") == kDeviceGrant) {
+    // The device code carries the scopes it was asked for; no redirect exists.
   } else {
     form["scope"] = "offline_access " + scope;
     form["redirect_uri"] = redirect_uri(ctx);
@@ -135,13 +149,15 @@ TokenResult token_request(sdk::Context& ctx, const std::string& scope, json form
   r.error.reconnect = needs_reconnect(error, code);
   r.error.message = r.error.temporary ? "The Microsoft identity platform is temporarily unavailable (HTTP " +
                                             std::to_string(status) + "); mails will be retried."
-                                      : explain(error, description);
+                                      : explain(error, description, redirect_uri(ctx));
   return r;
 }
 
-std::string text(const json& rec, const char* field) { return rec.contains(field) && rec[field].is_string() ? rec[field].get<std::string>() : ""; }
-
 }  // namespace
+
+std::string text(const json& rec, const char* field) {
+  return rec.contains(field) && rec[field].is_string() ? rec[field].get<std::string>() : "";
+}
 
 std::int64_t now_unix() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -205,6 +221,11 @@ bool credentials_configured(sdk::Context& ctx) {
   const auto secret = ctx.param("microsoft_outlook_client_secret");
   const auto certificate = ctx.param("microsoft_outlook_client_certificate");
   return id && !id->empty() && ((secret && !secret->empty()) || (certificate && !certificate->empty()));
+}
+
+bool sign_in_offered(sdk::Context& ctx, const Kind& kind, const json& rec) {
+  return text(rec, kind.type_field) == "outlook" && credentials_configured(ctx) && !app_only(rec) &&
+         (text(rec, "microsoft_outlook_refresh_token").empty() || text(rec, "microsoft_outlook_token_status") == "refresh_failed");
 }
 
 namespace {
@@ -430,6 +451,23 @@ TokenResult redeem_code(sdk::Context& ctx, const std::string& scope, const std::
 
 TokenResult refresh(sdk::Context& ctx, const std::string& scope, const std::string& refresh_token) {
   return token_request(ctx, scope, {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token}});
+}
+
+TokenResult device_token(sdk::Context& ctx, const std::string& device_code) {
+  return token_request(ctx, "", {{"grant_type", kDeviceGrant}, {"device_code", device_code}}, true);
+}
+
+void store_tokens(sdk::Context& ctx, const Kind& kind, std::int64_t id, const Tokens& tokens, const std::string& scope) {
+  ctx.write(kind.model, id,
+            {{"microsoft_outlook_refresh_token", tokens.refresh_token},
+             {"microsoft_outlook_access_token", tokens.access_token},
+             {"microsoft_outlook_access_token_expiration", tokens.expires_at},
+             {"microsoft_outlook_token_scope", scope},
+             {"microsoft_outlook_token_status", "valid"},
+             {"microsoft_outlook_token_error", nullptr},
+             {"microsoft_outlook_token_error_date", nullptr}});
+  // Mails that waited for this account go out at the next queue run (others keep their time).
+  if (&kind == &kOutgoing) ctx.release_waiting_mails(kind.model, id);
 }
 
 TokenResult app_token(sdk::Context& ctx, const std::string& scope) {

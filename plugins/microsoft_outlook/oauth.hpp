@@ -30,6 +30,10 @@ inline constexpr const char* kStateModel = "microsoft_outlook.oauth_state";
 std::string authority(sdk::Context& ctx);
 std::string redirect_uri(sdk::Context& ctx);
 bool credentials_configured(sdk::Context& ctx);
+// Whether the record offers a person's sign-in (Connect your Outlook account, Connect with a
+// code): an Outlook server on delegated access, not connected yet or no longer refreshable
+// (unlike Odoo, which hides the button after the first connection).
+bool sign_in_offered(sdk::Context& ctx, const Kind& kind, const json& rec);
 
 // Creates a single-use state (10 minutes) with its PKCE verifier; returns the authorize URL.
 // The state is not bound to a browser: for the command line (`record action`), where no
@@ -114,6 +118,15 @@ bool app_only(const json& rec);
 std::string target_mailbox(const Kind& kind, const json& rec);
 std::string token_scope(const Kind& kind, const json& rec);
 
+// The device-code grant's token request (RFC 8628): tokens once someone signed in with the
+// code; until then error.error is authorization_pending, slow_down, authorization_declined or
+// expired_token.
+inline constexpr const char* kDeviceGrant = "urn:ietf:params:oauth:grant-type:device_code";
+TokenResult device_token(sdk::Context& ctx, const std::string& device_code);
+// Stores a signed-in account's tokens on the record (status valid) and, for an outgoing
+// server, releases the mails that waited for it.
+void store_tokens(sdk::Context& ctx, const Kind& kind, std::int64_t id, const Tokens& tokens, const std::string& scope);
+
 TokenResult redeem_code(sdk::Context& ctx, const std::string& scope, const std::string& code, const std::string& verifier);
 TokenResult refresh(sdk::Context& ctx, const std::string& scope, const std::string& refresh_token);
 // An application token (client credentials grant) for `scope` ("<resource>/.default"). Refused
@@ -125,6 +138,9 @@ TokenResult app_token(sdk::Context& ctx, const std::string& scope);
 // time, the rotated refresh token stored in the same commit). `force` refreshes anyway.
 // Throws sdk::Error: JUNIPER_ERR_TEMPORARY (retry) or JUNIPER_ERR_INVALID (reconnect needed).
 std::string access_token(sdk::Context& ctx, const Kind& kind, std::int64_t id, bool force);
+
+// A text field of a record as the SDK reads it ("" when unset or not text).
+std::string text(const json& rec, const char* field);
 
 std::int64_t now_unix();
 std::string now_iso();

@@ -20,10 +20,6 @@ std::optional<std::chrono::sys_seconds> parse(const std::string& text, bool with
   return std::chrono::sys_days(day) + std::chrono::hours(h) + std::chrono::minutes(mi) + std::chrono::seconds(s);
 }
 
-std::string text(const nlohmann::json& rec, const char* field) {
-  return rec.contains(field) && rec[field].is_string() ? rec[field].get<std::string>() : "";
-}
-
 std::optional<nlohmann::json> secret_warning(sdk::Context& ctx, const std::string& now) {
   const std::string expiry = ctx.param("microsoft_outlook_client_secret_expiry").value_or("");
   const bool certificate = !ctx.param("microsoft_outlook_client_certificate").value_or("").empty();

@@ -81,6 +81,11 @@ try {
     await page.getByRole('button', { name: 'Save' }).click();
     await expectText('Settings saved.');
   });
+  await check('settings-redirect-uri-to-register', async () => {
+    const uri = await page.getByLabel('Redirect URI').inputValue();
+    if (uri !== `${env.WEB_BASE_URL || base}/microsoft_outlook/confirm`) throw new Error(`Redirect URI shown: ${uri}`);
+    await page.getByRole('button', { name: 'Copy' }).click();
+  });
   await check('outgoing-server-new', async () => {
     await page.getByRole('link', { name: 'Outgoing Email Servers' }).first().click();
     await page.getByRole('link', { name: 'New' }).click();
@@ -159,6 +164,32 @@ try {
   await check('system-parameters', async () => {
     await page.getByRole('link', { name: 'System Parameters' }).first().click();
     await expectText('microsoft_outlook.endpoint');
+  });
+  // A host with no browser of its own: the code is entered on another device (a second page).
+  await check('device-code-shown', async () => {
+    await page.goto(`${base}/web/record/fetchmail.server/new`);
+    await page.getByLabel('Name', { exact: true }).fill('Headless inbox');
+    await page.getByLabel('Outlook OAuth Authentication', { exact: true }).check();
+    await page.getByLabel('Username').fill('inbox@example.com');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expectText('Saved.');
+    await page.getByRole('button', { name: 'Connect with a code' }).click();
+    await expectText('enter the code');
+  });
+  await check('device-code-approved-elsewhere-record-follows', async () => {
+    const said = await page.locator('body').innerText();
+    const code = /enter the code ([A-Z0-9]{9})/.exec(said)?.[1];
+    const uri = /(https?:\/\/\S+\/devicelogin)/.exec(said)?.[1];
+    if (!code || !uri) throw new Error(`no code and link on the page: ${said.slice(0, 300)}`);
+    const phone = await browser.newPage();
+    await phone.goto(uri);
+    await phone.getByLabel('Enter code').fill(code);
+    await phone.getByRole('button', { name: 'Next' }).click();
+    await phone.getByLabel('Account').fill('inbox@example.com');  // whoever signs in on the phone
+    await phone.getByRole('button', { name: 'Accept' }).click();
+    await phone.getByText('You have signed in').waitFor();
+    await phone.close();
+    await expectText('Outlook Token Valid');  // the record page reloaded itself until the outcome
   });
   await check('consent-cancel-explained', async () => {
     await page.goto(`${base}/web/record/ir.mail_server/new`);

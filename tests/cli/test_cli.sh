@@ -59,6 +59,8 @@ if [[ -z "${JUNIPER_TEST_DB:-}" ]]; then
   if grep -rqa -e very-secret-value -e sk-live-42 "$data"; then ko "a secret is in clear in the data folder"; else ok "no secret in clear in the database file or logs"; fi
 fi
 expect "user passwd" 0 "password changed for admin" -- bash -c "echo 'correct horse battery' | jn user passwd admin"
+expect "user email (alerts go there without mail.alert.recipients)" 0 "email of admin: root@example.com" -- jn user email admin root@example.com
+expect "user email refuses a list" 1 "is not one email address" -- jn user email admin "a@example.com, b@example.com"
 expect "uninstall cascades to dependents" 0 "uninstalled test_base" -- jn module uninstall test_base
 expect "records of an uninstalled module are gone" 1 "unknown model 'test_base.partner'" -- jn record list test_base.partner
 

@@ -5,7 +5,12 @@ Standard library only.  Speaks:
   GET|POST /{tenant}/oauth2/v2.0/authorize   authorization code flow (+PKCE), consent page
   POST     /{tenant}/oauth2/v2.0/consent     consent page form target (Accept / Cancel)
   POST     /{tenant}/oauth2/v2.0/token       authorization_code, refresh_token (rotating),
-                                             client_credentials
+                                             client_credentials,
+                                             urn:ietf:params:oauth:grant-type:device_code
+  POST     /{tenant}/oauth2/v2.0/devicecode  device authorization request (RFC 8628): device_code,
+                                             user_code, verification_uri, expires_in, interval
+  GET|POST /devicelogin                      device sign-in page ("Enter code", then the consent
+                                             page of the authorization code flow)
   GET      /{tenant}/v2.0/.well-known/openid-configuration
   GET      /tokeninfo?access_token=T         for Dovecot's oauth2 passdb (200 valid / 401)
   *        /v1.0/...                         simulated Microsoft Graph mail API (graph.py-like
@@ -51,6 +56,18 @@ KNOWN_RESOURCES = ("https://outlook.office.com", "https://outlook.office365.com"
                    "https://graph.microsoft.com")
 GRAPH = "https://graph.microsoft.com"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+# Microsoft's user codes: 9 characters, upper-case letters and digits (no 0/O, 1/I look-alikes).
+USER_CODE_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+USER_CODE_LENGTH = 9
+DEVICE_CODE_MESSAGE = ("To sign in, use a web browser to open the page {verification_uri} and enter "
+                       "the code {user_code} to authenticate.")
+# Device code grant errors that share AADSTS70000 (InvalidGrant) with their own OAuth error.
+DEVICE_CODE_INVALID = "The provided value for the input parameter 'device_code' is not valid."
+DEVICE_DECLINED = "The user declined to authorize the device sign-in request."
+DEVICE_SLOW_DOWN = ("OAuth 2.0 device flow error. Polling too frequently: wait at least {interval} "
+                    "seconds between requests.")
+SLOW_DOWN_TOLERANCE = 0.3      # seconds a poll may come early before slow_down
 
 # code -> (OAuth error, HTTP status, message template)
 AADSTS = {
@@ -96,6 +113,10 @@ AADSTS = {
     70008: ("invalid_grant", 400,
             "The provided authorization code or refresh token has expired due to inactivity. "
             "Send a new interactive authorization request for this user and resource."),
+    70016: ("authorization_pending", 400,
+            "OAuth 2.0 device flow error. Authorization is pending. Continue polling."),
+    70019: ("expired_token", 400,
+            "Verification code expired. Have the user retry the sign-in."),
     70011: ("invalid_scope", 400,
             "The provided request must include a 'scope' input parameter. The provided value for "
             "the input parameter 'scope' is not valid. The scope {scope} is not valid."),
@@ -195,7 +216,7 @@ SCOPE_WORDS = {
 
 SECRET_KEYS = {"client_secret", "password"}
 TOKEN_KEYS = {"access_token", "refresh_token", "code", "code_verifier", "id_token",
-              "client_assertion", "token"}
+              "client_assertion", "token", "device_code", "user_code", "otc"}
 TOKEN_CHARS = string.ascii_letters + string.digits + "-_"
 
 
@@ -302,6 +323,7 @@ class State:
         # policy); absent or empty: every mailbox of the tenant.
         self.app_mailboxes = {}
         self.graph_delta = {}          # $skiptoken / $deltatoken -> sync state
+        self.device_codes = {}         # device_code -> device authorization (RFC 8628)
         self.settings = {
             "access_token_lifetime": 3600,
             "code_lifetime": 600,
@@ -310,6 +332,10 @@ class State:
             "refresh_token_length": 600,
             "auto_consent": False,
             "auto_consent_account": "user@example.com",
+            # device authorization grant: defaults for new device codes
+            "device_code_expires_in": 900,
+            "device_code_interval": 5,
+            "device_code_slow_down_step": 5,
         }
         self.reset_counts()
         if self.args.client_id:
@@ -324,9 +350,10 @@ class State:
     def reset_counts(self):
         self.counts = {
             "token": {"total": 0, "authorization_code": 0, "refresh_token": 0,
-                      "client_credentials": 0, "other": 0},
+                      "client_credentials": 0, "device_code": 0, "other": 0},
             "token_errors": 0,
             "authorize": 0,
+            "devicecode": 0,
             "consent_shown": 0,
             "consent_accepted": 0,
             "consent_declined": 0,
@@ -366,6 +393,9 @@ class State:
             "name": str(body.get("name") or body.get("display_name") or "Test application"),
             "secret_expired": bool(body.get("secret_expired", False)),
             "require_pkce": bool(body.get("require_pkce", False)),
+            # Authentication -> Advanced settings -> "Allow public client flows": the device
+            # code grant without a client credential.
+            "public_client_flows": bool(body.get("public_client_flows", True)),
         }
         self.apps[client_id] = app
         return self.public_app(app)
@@ -416,7 +446,7 @@ class State:
 
     # -- tokens --------------------------------------------------------------
     def issue(self, app, user, scopes, resource, nonce=None, grant_issued=None, family=None,
-              tenant_id=None):
+              tenant_id=None, public_client=False):
         s = self.settings
         t = now()
         at = rand_token(s["access_token_length"], "EwA")
@@ -440,6 +470,9 @@ class State:
                 "resource": resource, "issued": t, "grant_issued": grant_issued or t,
                 "last_used": t, "status": "active", "family": family or uuid.uuid4().hex,
                 "tenant_id": tenant_id or app["tenant_id"],
+                # issued to a public client flow (device code without a client credential):
+                # may be redeemed without one while the app allows public client flows
+                "public_client": bool(public_client),
             }
             resp["refresh_token"] = rt
         if user and "openid" in scopes:
@@ -478,8 +511,63 @@ class State:
                 n_at += 1
         return n_rt, n_at
 
+    # -- device authorization grant (RFC 8628) -----------------------------------
+    def new_device_code(self, app, tenant, scopes, resource):
+        s = self.settings
+        live = {r["user_code"] for r in self.device_codes.values()}
+        while True:
+            user_code = "".join(secrets.choice(USER_CODE_CHARS) for _ in range(USER_CODE_LENGTH))
+            if user_code not in live:
+                break
+        device_code = rand_token(300, "DAQAB")
+        t = now()
+        self.device_codes[device_code] = {
+            "device_code": device_code, "user_code": user_code, "client_id": app["client_id"],
+            "tenant": tenant, "scopes": scopes, "resource": resource, "created": t,
+            "expires": t + int(s["device_code_expires_in"]),
+            "interval": int(s["device_code_interval"]), "status": "pending", "user": None,
+            "polls": 0, "slow_downs": 0, "last_poll": None, "decided": None,
+        }
+        return self.device_codes[device_code]
+
+    @staticmethod
+    def device_status(rec, t=None):
+        """pending / approved / declined / redeemed, or expired once past expires_in."""
+        if rec["status"] != "redeemed" and (t or now()) >= rec["expires"]:
+            return "expired"
+        return rec["status"]
+
+    def find_user_code(self, user_code):
+        code = re.sub(r"[\s-]", "", str(user_code or "")).upper()
+        for rec in self.device_codes.values():
+            if code and rec["user_code"] == code:
+                return rec
+        return None
+
+    def decide_device(self, rec, user):
+        """Approve (user) or decline (None) a pending device code."""
+        rec["decided"] = now()
+        if user is None:
+            rec["status"] = "declined"
+            return
+        rec["status"] = "approved"
+        rec["user"] = user
+        self.no_consent.discard((user, rec["client_id"]))
+        self.no_consent.discard((user, "*"))
+
+    def public_device(self, rec):
+        t = now()
+        return {
+            "user_code": rec["user_code"], "client_id": rec["client_id"], "tenant": rec["tenant"],
+            "scopes": rec["scopes"], "status": self.device_status(rec, t), "polls": rec["polls"],
+            "slow_downs": rec["slow_downs"], "interval": rec["interval"], "user": rec["user"],
+            "created": iso(rec["created"]), "expires_in": max(0, int(rec["expires"] - t)),
+        }
+
     def gc(self):
         t = now()
+        for k in [k for k, v in self.device_codes.items() if t - v["expires"] > 3600]:
+            del self.device_codes[k]
         for k in [k for k, v in self.codes.items() if t - v["created"] > 3600]:
             del self.codes[k]
         for k in [k for k, v in self.pending.items() if t - v["created"] > 3600]:
@@ -1694,10 +1782,17 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
                         self.aad_json(AadError(900561))
                     else:
                         self.token(tenant)
+                elif ep == "devicecode":
+                    if method != "POST":
+                        self.aad_json(AadError(900561))
+                    else:
+                        self.devicecode(tenant)
                 else:
                     self.send_json(404, {"error": "not_found"})
             elif len(parts) == 4 and parts[1:] == ["v2.0", ".well-known", "openid-configuration"]:
                 self.discovery(parts[0])
+            elif parts == ["devicelogin"] and method in ("GET", "POST"):
+                self.devicelogin(method)
             elif path == "/":
                 self.send_html(200, "<html><body><h1>mailstack simulated identity platform"
                                     "</h1></body></html>")
@@ -2075,10 +2170,15 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
         f = self.form
         with st.lock:
             req = st.pending.get(f.get("request", ""))
-            if req is None or now() - req["created"] > st.settings["code_lifetime"]:
+            dev = st.device_codes.get(req["device"]) if req and req.get("device") else None
+            if (req is None or now() - req["created"] > st.settings["code_lifetime"]
+                    or (req.get("device") and (dev is None or st.device_status(dev) != "pending"))):
                 self.send_html(400, PAGE % {"title": "Sign in to your account", "body":
                                "<h1>This sign-in request is no longer valid.</h1><p>Start the "
                                "sign-in again from the application.</p>"})
+                return
+            if dev is not None:
+                self.consent_device(tenant, f, req, dev)
                 return
             if f.get("action") == "cancel":
                 del st.pending[f["request"]]
@@ -2106,6 +2206,127 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
             self.note += " accepted %s" % user
             self.finish_redirect(req["redirect_uri_eff"], params, req["mode"])
 
+    # ---------------------------------------------------------------- device authorization
+    def devicecode(self, tenant):
+        """POST /{tenant}/oauth2/v2.0/devicecode (RFC 8628 section 3.1, as Microsoft speaks it)."""
+        st = self.server.state
+        f = self.form
+        with st.lock:
+            st.counts["devicecode"] += 1
+            inj = st.take_injection("devicecode")
+        if inj and self.apply_injection(inj):
+            return
+        try:
+            with st.lock:
+                st.gc()
+                client_id = f.get("client_id", "")
+                app = st.apps.get(client_id)
+                if not st.tenant_known(tenant, app):
+                    raise AadError(90002, tenant=tenant)
+                if not client_id:
+                    raise AadError(900144, param="client_id")
+                if app is None:
+                    raise AadError(700016, client_id=client_id, tenant=tenant)
+                st.check_tenant(tenant, app)
+                scopes = parse_scope_param(f.get("scope"))
+                if not scopes:
+                    raise AadError(900144, param="scope")
+                resource = validate_scopes(scopes, tenant)
+                rec = st.new_device_code(app, tenant, scopes, resource)
+        except AadError as err:
+            with st.lock:
+                st.counts["token_errors"] += 1
+            self.aad_json(err)
+            return
+        uri = self.base_url() + "/devicelogin"
+        self.note += " client=%s user_code=%s" % (client_id, short(rec["user_code"]))
+        self.send_json(200, {
+            "user_code": rec["user_code"],
+            "device_code": rec["device_code"],
+            "verification_uri": uri,
+            "expires_in": int(rec["expires"] - rec["created"]),
+            "interval": rec["interval"],
+            "message": DEVICE_CODE_MESSAGE.format(verification_uri=uri, user_code=rec["user_code"]),
+        })
+
+    def devicelogin_page(self, otc="", error=None):
+        err = '<p class="error" id="error">%s</p>' % html.escape(error) if error else ""
+        body = (
+            "<h1>Enter code</h1>"
+            "<p>Enter the code displayed on your app or device.</p>%s"
+            '<form method="post" action="/devicelogin">'
+            '<p><label for="otc">Enter code</label> <input type="text" id="otc" name="otc" '
+            'value="%s" autocomplete="off" autocapitalize="characters" spellcheck="false" '
+            'maxlength="32" placeholder="Code"></p>'
+            '<button type="submit" id="next">Next</button>'
+            "</form>") % (err, html.escape(otc))
+        return PAGE % {"title": "Enter code", "body": body}
+
+    def devicelogin(self, method):
+        """GET|POST /devicelogin: the user types the user_code, then gets the consent page of
+        the authorization code flow; its Accept / Cancel approve / decline the device code."""
+        st = self.server.state
+        if method == "GET":
+            self.send_html(200, self.devicelogin_page(self.query.get("otc", "")))
+            return
+        otc = self.form.get("otc", "")
+        with st.lock:
+            rec = st.find_user_code(otc)
+            status = st.device_status(rec) if rec else "unknown"
+            app = st.apps.get(rec["client_id"]) if rec else None
+            if status != "pending" or app is None:
+                self.note += " device code %s" % status
+                self.send_html(200, self.devicelogin_page(
+                    otc, "That code didn't work. Check the code and try again."
+                    if status in ("unknown", "pending") else
+                    "That code has expired. Get a new code from your app or device."
+                    if status == "expired" else
+                    "That code has already been used. Get a new code from your app or device."))
+                return
+            req = {"device": rec["device_code"], "client_id": rec["client_id"],
+                   "tenant": rec["tenant"], "scopes": rec["scopes"], "login_hint": None,
+                   "created": now()}
+            rid = secrets.token_urlsafe(24)
+            st.pending[rid] = req
+            st.counts["consent_shown"] += 1
+            self.note += " consent page (device %s)" % short(rec["user_code"])
+            self.send_html(200, self.consent_page(rec["tenant"], app, req, rid))
+
+    def device_done_page(self, app, approved):
+        name = html.escape(app["name"] if app else "the application")
+        if approved:
+            body = ('<h1>%s</h1><p id="done">You have signed in to %s on your device. You may '
+                    'now close this window.</p>' % (name, name))
+        else:
+            body = ('<h1>%s</h1><p id="declined">You have declined to sign in to %s on your '
+                    'device. You may now close this window.</p>' % (name, name))
+        return PAGE % {"title": "Device sign-in", "body": body}
+
+    def consent_device(self, tenant, f, req, dev):
+        """Accept / Cancel on the consent page shown by /devicelogin (state lock held)."""
+        st = self.server.state
+        app = st.apps.get(req["client_id"])
+        if f.get("action") == "cancel":
+            del st.pending[f["request"]]
+            st.counts["consent_declined"] += 1
+            st.decide_device(dev, None)
+            self.note += " device %s declined" % short(dev["user_code"])
+            self.send_html(200, self.device_done_page(app, False))
+            return
+        if f.get("action") != "accept":
+            self.send_html(400, PAGE % {"title": "Error", "body": "<p>Unknown action.</p>"})
+            return
+        user = (f.get("login") or "").strip().lower()
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+", user):
+            self.send_html(200, self.consent_page(tenant, app, req, f["request"],
+                                                  "Enter a valid email address."))
+            return
+        del st.pending[f["request"]]
+        st.counts["consent_accepted"] += 1
+        st.decide_device(dev, user)
+        self.note += " device %s approved %s" % (short(dev["user_code"]), user)
+        self.send_html(200, self.device_done_page(app, True))
+
     # ---------------------------------------------------------------- token
     def token(self, tenant):
         st = self.server.state
@@ -2115,6 +2336,8 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
             st.counts["token"]["total"] += 1
             key = grant if grant in ("authorization_code", "refresh_token",
                                      "client_credentials") else "other"
+            if grant == DEVICE_GRANT:
+                key = "device_code"
             st.counts["token"][key] += 1
             inj = st.take_injection("token", grant)
         if inj and self.apply_injection(inj):
@@ -2195,9 +2418,10 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
                 raise AadError(90002, tenant=tenant)
             raise AadError(700016, client_id=client_id, tenant=tenant)
         st.check_tenant(tenant, app)
-        if grant not in ("authorization_code", "refresh_token", "client_credentials"):
+        if grant not in ("authorization_code", "refresh_token", "client_credentials", DEVICE_GRANT):
             raise AadError(70003, grant_type=grant)
         assertion = self.form.get("client_assertion")
+        public = False
         if assertion:
             self.check_assertion(app, client_id, tenant, assertion)
         elif secret:
@@ -2207,15 +2431,34 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
                 raise AadError(7000215, client_id=client_id)
             if app["secret_expired"]:
                 raise AadError(7000222, client_id=client_id)
-        elif app["client_secret"] or app.get("certificates"):
-            raise AadError(7000218)
-        self.note += " client=%s%s" % (client_id, " (certificate)" if assertion else "")
+        elif grant == DEVICE_GRANT or app["client_secret"] or app.get("certificates"):
+            # No client credential: a confidential app needs one, except in a public client
+            # flow ("Allow public client flows": the device code grant, and the refresh
+            # tokens it issued); an app that does not allow them needs one for the device
+            # code grant even when it has no secret.
+            if not self.public_flow_allowed(app, grant):
+                raise AadError(7000218)
+            public = True
+        self.note += " client=%s%s" % (client_id, " (certificate)" if assertion else
+                                       " (public client flow)" if public else "")
         tenant_id = app["tenant_id"]
+        if grant == DEVICE_GRANT:
+            return self.grant_device(app, tenant_id, public)
         if grant == "authorization_code":
             return self.grant_code(app, tenant_id)
         if grant == "refresh_token":
             return self.grant_refresh(app, tenant, tenant_id)
         return self.grant_client_credentials(app, tenant, tenant_id)
+
+    def public_flow_allowed(self, app, grant):
+        if not app.get("public_client_flows", True):
+            return False
+        if grant == DEVICE_GRANT:
+            return True
+        if grant == "refresh_token":
+            rec = self.server.state.refresh_tokens.get(self.form.get("refresh_token") or "")
+            return bool(rec and rec.get("public_client") and rec["client_id"] == app["client_id"])
+        return False
 
     def check_narrowing(self, app, user, granted, requested_raw):
         requested = parse_scope_param(requested_raw)
@@ -2295,8 +2538,46 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
         rec["status"] = "rotated"
         rec["rotated_at"] = now()
         resp = st.issue(app, rec["user"], scopes, rec["resource"], grant_issued=rec["grant_issued"],
-                        family=rec["family"], tenant_id=rec["tenant_id"])
+                        family=rec["family"], tenant_id=rec["tenant_id"],
+                        public_client=rec.get("public_client", False))
         return resp
+
+    def grant_device(self, app, tenant_id, public):
+        """RFC 8628 section 3.4/3.5: the device polls with its device_code."""
+        st = self.server.state
+        dc = self.form.get("device_code")
+        if not dc:
+            raise AadError(900144, param="device_code")
+        rec = st.device_codes.get(dc)
+        if rec is None or rec["client_id"] != app["client_id"]:
+            raise AadError(70000, error="bad_verification_code", message=DEVICE_CODE_INVALID)
+        t = now()
+        rec["polls"] += 1
+        last, rec["last_poll"] = rec["last_poll"], t
+        self.note += " user_code=%s poll %d" % (short(rec["user_code"]), rec["polls"])
+        status = st.device_status(rec, t)
+        if status == "redeemed":
+            raise AadError(70000, error="bad_verification_code", message=DEVICE_CODE_INVALID)
+        if status == "expired":
+            raise AadError(70019)
+        if status == "declined":
+            raise AadError(70000, error="authorization_declined", message=DEVICE_DECLINED)
+        if last is not None and t - last < rec["interval"] - SLOW_DOWN_TOLERANCE:
+            rec["interval"] += int(st.settings["device_code_slow_down_step"])
+            rec["slow_downs"] += 1
+            raise AadError(70000, error="slow_down",
+                           message=DEVICE_SLOW_DOWN.format(interval=rec["interval"]))
+        if status == "pending":
+            raise AadError(70016)
+        user = rec["user"]
+        if user in st.revoked_users and st.revoked_users[user] > rec["decided"]:
+            raise AadError(50173, issued=iso(rec["decided"]),
+                           valid_from=iso(st.revoked_users[user]))
+        rec["status"] = "redeemed"
+        rec["redeemed"] = t
+        self.note += " user=%s" % user
+        return st.issue(app, user, rec["scopes"], rec["resource"], tenant_id=tenant_id,
+                        public_client=public)
 
     def grant_client_credentials(self, app, tenant, tenant_id):
         st = self.server.state
@@ -2325,12 +2606,14 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
                 "{tenantid}" if tenant.lower() in MULTI_TENANT_ALIASES else tid),
             "authorization_endpoint": "%s/%s/oauth2/v2.0/authorize" % (base, tenant),
             "token_endpoint": "%s/%s/oauth2/v2.0/token" % (base, tenant),
+            "device_authorization_endpoint": "%s/%s/oauth2/v2.0/devicecode" % (base, tenant),
             "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "fragment", "form_post"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "code_challenge_methods_supported": ["S256", "plain"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
+                                      DEVICE_GRANT],
             "tenant_region_scope": "EU",
         })
 
@@ -2352,7 +2635,16 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
                 elif name == "tokens":
                     # every token ever issued, for the tests that check none is stored or logged in clear
                     self.send_json(200, {"access_tokens": list(st.access_tokens),
-                                         "refresh_tokens": list(st.refresh_tokens)})
+                                         "refresh_tokens": list(st.refresh_tokens),
+                                         "device_codes": list(st.device_codes)})
+                elif name == "device":
+                    want_status = self.query.get("status")
+                    want_client = self.query.get("client_id")
+                    out = [st.public_device(r) for r in st.device_codes.values()]
+                    out = [d for d in out if (not want_status or d["status"] == want_status)
+                           and (not want_client or d["client_id"] == want_client)]
+                    self.send_json(200, {"device_codes": out, "settings": {
+                        k: v for k, v in st.settings.items() if k.startswith("device_code_")}})
                 else:
                     self.send_json(404, {"error": "unknown control (GET): %s" % name})
             return
@@ -2395,8 +2687,8 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
             return {"ok": True}
         if name == "inject_error":
             endpoint = b.get("endpoint", "token")
-            if endpoint not in ("token", "tokeninfo", "authorize", "graph"):
-                raise ValueError("endpoint must be token, tokeninfo, authorize or graph")
+            if endpoint not in ("token", "tokeninfo", "authorize", "devicecode", "graph"):
+                raise ValueError("endpoint must be token, tokeninfo, authorize, devicecode or graph")
             inj = {"endpoint": endpoint, "remaining": int(b.get("count", 1))}
             for k in ("grant_type", "aadsts", "status", "error", "message", "hang_seconds",
                       "process_after_hang", "close", "retry_after", "raw_body", "content_type",
@@ -2447,6 +2739,41 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
                     rec["created"] = now() - s["code_lifetime"] - 1
                     n += 1
             return {"ok": True, "expired": n}
+        if name == "device":
+            # What the user does on /devicelogin, without a browser.
+            action = str(b.get("action") or "")
+            if action not in ("approve", "decline", "expire"):
+                raise ValueError("'action' must be approve, decline or expire")
+            if b.get("device_code"):
+                rec = st.device_codes.get(str(b["device_code"]))
+            elif b.get("user_code"):
+                rec = st.find_user_code(b["user_code"])
+            elif action == "expire":
+                rec = None
+            else:
+                raise ValueError("'user_code' (or 'device_code') is required")
+            if rec is None and (b.get("device_code") or b.get("user_code")):
+                raise ValueError("unknown device code")
+            t = now()
+            if action == "expire":
+                recs = [rec] if rec else list(st.device_codes.values())
+                n = 0
+                for r in recs:
+                    if st.device_status(r, t) not in ("expired", "redeemed"):
+                        r["expires"] = t - 1
+                        n += 1
+                return {"ok": True, "expired": n,
+                        "device_codes": [st.public_device(r) for r in recs]}
+            status = st.device_status(rec, t)
+            if status != "pending":
+                raise ValueError("device code is %s, not pending" % status)
+            user = None
+            if action == "approve":
+                user = user_of(b, True)
+                if not re.fullmatch(r"[^@\s]+@[^@\s]+", user):
+                    raise ValueError("'user' must be an email address")
+            st.decide_device(rec, user)
+            return {"ok": True, "device_code": st.public_device(rec)}
         if name == "revoke_consent":
             st.no_consent.add((user_of(b, True), b.get("client_id") or "*"))
             return {"ok": True}
@@ -2536,6 +2863,9 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
             "users": users,
             "pending_injections": st.injections,
             "outstanding_codes": sum(1 for c in st.codes.values() if not c["redeemed"]),
+            "device_codes": {k: sum(1 for r in st.device_codes.values()
+                                    if st.device_status(r) == k)
+                             for k in ("pending", "approved", "declined", "expired", "redeemed")},
             "counts": st.counts,
         }
 

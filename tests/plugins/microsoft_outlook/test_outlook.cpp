@@ -227,12 +227,16 @@ TEST_CASE("the client secret's expiry: warned from 30 days before on every admin
     REQUIRE(late.size() == 1);
     CHECK(has(late[0].text, "expired on 2030-01-21"));
     CHECK(late[0].key != soon[0].key);  // a new incident: mailed again even the same day
-    t.param("mail.alert.recipients", "admins@example.com");
     t.param("mail.default.from", "notifications");
     t.param("mail.catchall.domain", "example.com");
+    // No mail.alert.recipients: the administrators' own addresses.
+    records::set_email(t.host->db(), "admin", "root@example.com");
     CHECK(juniper::alerts::mail_due(e, hooks, at("2030-01-01T12:00:00Z")) == 1);
+    CHECK(records::search(e, mail::kMail, {{"email_to", "root@example.com"}}).size() == 1);
+    t.param("mail.alert.recipients", "admins@example.com");
     CHECK(juniper::alerts::mail_due(e, hooks, at("2030-01-01T23:00:00Z")) == 0);
     CHECK(juniper::alerts::mail_due(e, hooks, at("2030-01-02T13:00:00Z")) == 1);
+    CHECK(records::search(e, mail::kMail, {{"email_to", "admins@example.com"}}).size() == 1);
     // A certificate replaces the secret: nothing to warn about.
     records::setting_set(e, "microsoft_outlook_client_certificate", "(a certificate)");
     CHECK(juniper::alerts::collect(e, hooks, at("2030-01-01T12:00:00Z")).empty());

@@ -77,11 +77,23 @@ struct Setting {
   std::string shown_if;
   std::string help;
   std::vector<Choice> choices;
+  // ABI 1.5: a read-only value computed whenever the settings are shown (nothing stored).
+  std::function<std::string(Context&)> compute;
 };
 
 using ConstraintFn = std::function<void(Context&, const nlohmann::json& record)>;
 using VisibleFn = std::function<bool(Context&, const nlohmann::json& record)>;
 using ActionFn = std::function<nlohmann::json(Context&, std::int64_t id)>;
+
+struct ActionOptions {
+  bool admin_only = false;
+  bool network = false;  // ABI 1.5: waits on the network, so the host runs it outside a transaction
+  bool hidden = false;   // ABI 1.5: no button (a follow-up: see "continue" in juniper_registrar.h)
+  std::uint32_t flags() const {
+    return (admin_only ? JUNIPER_ACTION_ADMIN_ONLY : 0u) | (network ? JUNIPER_ACTION_NETWORK : 0u) |
+           (hidden ? JUNIPER_ACTION_HIDDEN : 0u);
+  }
+};
 using RouteFn = std::function<void(Context&, const Request&, Response&)>;
 // Answer std::nullopt to let the next handler try.
 using HookFn = std::function<std::optional<nlohmann::json>(Context&, const nlohmann::json& payload)>;
@@ -160,7 +172,7 @@ class Registrar {
   void setting(const Setting& s) {
     const auto its = detail::items(s.choices);
     const std::string def = s.default_value.value_or("");
-    const juniper_setting_desc d{sizeof d,
+    juniper_setting_desc d{sizeof d,
                                  s.name.c_str(),
                                  detail::c_or_null(s.config_parameter),
                                  s.type,
@@ -172,19 +184,36 @@ class Registrar {
                                  detail::c_or_null(s.shown_if),
                                  detail::c_or_null(s.help),
                                  its.data(),
-                                 its.size()};
+                                 its.size(),
+                                 nullptr,
+                                 nullptr};
+    if (s.compute) {
+      d.compute_user = detail::keep(s.compute);
+      d.compute = [](void* user, juniper_ctx* ctx, juniper_sink* out, juniper_error* err) {
+        return guard(err, [&] {
+          Context c(ctx);
+          const std::string value = (*static_cast<std::function<std::string(Context&)>*>(user))(c);
+          out->write(out->user, value.data(), value.size());
+        });
+      };
+    }
     call([&](juniper_error* e) { return api_->declare_setting(reg_, &d, e); });
   }
 
   void action(const std::string& model, const std::string& name, const std::string& label, ActionFn invoke,
               VisibleFn visible = {}, bool admin_only = false) {
+    action(model, name, label, std::move(invoke), std::move(visible), ActionOptions{.admin_only = admin_only});
+  }
+
+  void action(const std::string& model, const std::string& name, const std::string& label, ActionFn invoke,
+              VisibleFn visible, ActionOptions options) {
     struct Pair {
       ActionFn invoke;
       VisibleFn visible;
     };
     auto* p = detail::keep(Pair{std::move(invoke), std::move(visible)});
     juniper_action_desc d{sizeof d, model.c_str(), name.c_str(), label.c_str(),
-                          admin_only ? JUNIPER_ACTION_ADMIN_ONLY : 0u, nullptr,
+                          options.flags(), nullptr,
                           [](void* user, juniper_ctx* ctx, juniper_str, int64_t id, juniper_reply* reply,
                              juniper_error* err) {
                             return guard(err, [&] {

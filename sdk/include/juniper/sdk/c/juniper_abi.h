@@ -30,9 +30,12 @@
  * 1.4: JUNIPER_FIELD_BADGE and juniper_field_desc.selection_tones (status badges declared by
  *      the module); http_request answers JUNIPER_ERR_INVALID past 16 MB; host table
  *      mail_release; mail.refused for mails refused for good ("stage": "mail"); the hook
- *      admin.warnings (juniper_mail.h). */
+ *      admin.warnings (juniper_mail.h).
+ * 1.5: action flags JUNIPER_ACTION_NETWORK and JUNIPER_ACTION_HIDDEN; action follow-ups (the
+ *      answer's "continue", juniper_registrar.h); computed read-only settings
+ *      (juniper_setting_desc.compute). */
 #define JUNIPER_ABI_MAJOR 1
-#define JUNIPER_ABI_MINOR 4
+#define JUNIPER_ABI_MINOR 5
 
 #define JUNIPER_MODULE_EXPORT JUNIPER_EXTERN_C __attribute__((visibility("default")))
 

@@ -102,6 +102,12 @@ typedef struct juniper_change_default_desc {
 /* juniper_setting_desc.flags */
 #define JUNIPER_SETTING_SECRET 0x1u
 
+/* v1.5: a value the module computes whenever the settings are shown (from other settings or
+ * parameters), written to `out`; such a setting is read-only, stores nothing and is shown with a
+ * copy button (the exact redirect URI to register at a provider). */
+typedef juniper_status (*juniper_setting_compute_fn)(void* user, juniper_ctx* ctx, juniper_sink* out,
+                                                      juniper_error* err);
+
 typedef struct juniper_setting_desc {
   uint32_t struct_size;
   const char* name;             /* settings field, e.g. "microsoft_outlook_client_identifier" */
@@ -116,10 +122,22 @@ typedef struct juniper_setting_desc {
   const char* help;
   const juniper_selection_item* selection;
   size_t selection_count;
+  /* v1.5: NULL, or the function computing this read-only setting's value (see above). */
+  juniper_setting_compute_fn compute;
+  void* compute_user;
 } juniper_setting_desc;
 
 /* An action (a button on a record type). visible may be NULL (always visible).
- * invoke answers through host_api->reply_json, e.g. {"message": "..."} or {"url": "..."}. */
+ * invoke answers through host_api->reply_json, e.g. {"message": "..."} or {"url": "..."}.
+ *
+ * v1.5, follow-ups: work that ends later (a sign-in on another device) answers at once with
+ * what the person needs ({"message": "Open ... and enter the code ...", ...}) plus
+ *   "continue": {"action": "<another action of this model>", "after": <seconds>, "until": <unix time>}
+ * The host then runs that action on the same record every `after` seconds until it answers
+ * without "pending": true (it may change the pace with "after": <seconds>), or until `until`
+ * passes. Its last answer is the outcome; "failed": true marks a failure, explained by its
+ * "message" or "reason". The command line prints each answer as one JSON line (exit 1 when the
+ * outcome failed); the web pages show the first message and then the outcome on the record. */
 typedef int32_t (*juniper_action_visible_fn)(void* user, juniper_ctx* ctx, juniper_str model,
                                              juniper_str record_json);
 typedef juniper_status (*juniper_action_fn)(void* user, juniper_ctx* ctx, juniper_str model,
@@ -128,6 +146,11 @@ typedef juniper_status (*juniper_action_fn)(void* user, juniper_ctx* ctx, junipe
 
 /* juniper_action_desc.flags */
 #define JUNIPER_ACTION_ADMIN_ONLY 0x1u
+/* v1.5: the action waits on the network (http_request, a token request): the host runs it
+ * outside any transaction, so each host call that writes commits at once. */
+#define JUNIPER_ACTION_NETWORK 0x2u
+/* v1.5: never shown as a button (a follow-up, or an action for the command line only). */
+#define JUNIPER_ACTION_HIDDEN 0x4u
 
 typedef struct juniper_action_desc {
   uint32_t struct_size;
