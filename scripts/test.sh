@@ -58,6 +58,8 @@ step "HTTP faults: 1 100 connections under ulimit -n 1024, anonymous flood, big 
 step "disk faults: a full disk under serve (health 503, the form keeps the input, logged)" bash tests/faults/disk_faults.sh build
 step "command line (SQLite)" bash tests/cli/test_cli.sh build
 step "command line (PostgreSQL)" env JUNIPER_TEST_DB="$pg_url" bash tests/cli/test_cli.sh build
+step "SDK: cmake --install, examples/hello built out of tree against it and loaded by the installed host" \
+  bash tests/sdk/test_out_of_tree.sh build
 # The mail stack's own curl self-test (tests/mailstack/selftest.sh) is not a step: the SMTP, IMAP,
 # mail core and Outlook suites above exercise the same servers, and its PKCE steps were seen to
 # fail under load (to investigate).

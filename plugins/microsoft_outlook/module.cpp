@@ -8,6 +8,8 @@
 #include "pages.hpp"
 #include "warnings.hpp"
 
+#include "juniper_module_info.h"
+
 #include <juniper/sdk/module.hpp>
 
 #include <algorithm>
@@ -288,11 +290,7 @@ sdk::Setting credential(const std::string& name, const std::string& label, junip
 }
 
 struct MicrosoftOutlook {
-  static constexpr const char* name = "microsoft_outlook";
-  static constexpr const char* display_name = "Microsoft Outlook";
-  static constexpr const char* version = "1.0.0";
-  static constexpr const char* summary = "Outlook (Microsoft 365) OAuth for outgoing and incoming mail servers";
-  static constexpr const char* depends[] = {nullptr};
+  JUNIPER_MODULE_INFO  // name, version, ...: from juniper_add_module() in CMakeLists.txt
 
   static void declare(sdk::Registrar& reg) {
     reg.setting(credential("microsoft_outlook_client_identifier", "Client ID", JUNIPER_FIELD_CHAR,

@@ -52,6 +52,8 @@ KNOWN_EXCEPTIONS = [
 ]
 
 SOURCE_EXT = {".c", ".cc", ".cpp", ".h", ".hpp"}
+# Generated into each module's build folder by juniper_add_module() (its name and version).
+GENERATED_MODULE_INFO = "juniper_module_info.h"
 Violation = collections.namedtuple("Violation", "rule path line text message")
 
 # C/C++ lexing, just enough to tell code from comments and literals. A number token swallows
@@ -159,14 +161,16 @@ class Checker:
     def plugins(self):
         """Rule 2: a module includes its own folder, <juniper/sdk/...> and system headers only."""
         out = []
-        for folder in sorted(p for p in (self.root / "plugins").glob("*") if p.is_dir()):
+        # examples/ are modules too (built out of tree): the same rule.
+        folders = [p for top in ("plugins", "examples") for p in (self.root / top).glob("*") if p.is_dir()]
+        for folder in sorted(folders):
             for path in sources(folder):
                 lines, (code, _, _) = self.read(path)
                 for n, kind, inc in includes(code):
                     local = path.parent / inc
                     if kind == '"' and inside(local, folder) and local.exists():
                         continue
-                    if inc.startswith("juniper/sdk/"):
+                    if inc.startswith("juniper/sdk/") or inc == GENERATED_MODULE_INFO:
                         continue
                     to_host = (self.host / inc).exists() or inside(local, self.host)
                     if to_host:
@@ -174,7 +178,7 @@ class Checker:
                                                   f"includes {inc}: a host header; modules see the host only through sdk/"))
                     elif kind == '"':
                         out.append(self.violation("plugins", path, n, lines,
-                                                  f"includes {inc}: not in plugins/{folder.name}/ nor sdk/include"))
+                                                  f"includes {inc}: not in {folder.parent.name}/{folder.name}/ nor sdk/include"))
         return out
 
     def c_headers(self):

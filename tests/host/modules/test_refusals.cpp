@@ -1,6 +1,8 @@
 #include "test_host.hpp"
 
 #include "core/errors.hpp"
+#include "records/record_service.hpp"
+#include "records/settings.hpp"
 
 #include <catch2/catch.hpp>
 #include <juniper/sdk/c/juniper_abi.h>
@@ -8,6 +10,7 @@
 #include <algorithm>
 
 using juniper::test::TestHost;
+namespace records = juniper::records;
 
 namespace {
 
@@ -61,6 +64,30 @@ TEST_CASE("the host refuses bad modules before running their code, and changes n
     REQUIRE(it != all.end());
     CHECK(it->state == "installed");
     CHECK(it->problem.empty());
+  }
+
+  SECTION("a module compiled against the frozen ABI 1.0 headers: its smaller structs and arrays work") {
+    auto lock = t.host->db().lock();
+    t.host->modules().install({"test_abi10"});
+    auto env = t.host->env();
+    const auto* type = env.registry.find_type("test_abi10.note");
+    REQUIRE(type != nullptr);
+    REQUIRE(type->field("count") != nullptr);  // the third element of a 1.0-sized array
+    CHECK(type->field("count")->help == "a 1.0 help text");
+    CHECK(type->field("kind")->choices.size() == 2);
+    const auto id = records::create(env, "test_abi10.note", {{"name", "old"}});
+    const auto rec = records::read(env, "test_abi10.note", id);
+    CHECK(rec["kind"] == "a");  // defaults of the 1.0 descriptors
+    CHECK(rec["count"] == 3);
+    const auto* action = env.registry.action("test_abi10.note", "shout");
+    REQUIRE(action != nullptr);
+    CHECK(action->invoke(env, id)["message"] == "shouted");  // through the 1.0 host table
+    CHECK(records::read(env, "test_abi10.note", id)["count"] == 42);
+    bool found = false;
+    for (const auto& s : records::settings_show(env)) {
+      if (s.def->name == "test_abi10_word") found = s.value == "hi" && !s.def->compute;  // zero-extended: no compute
+    }
+    CHECK(found);
   }
 
   // Whatever was refused, the good module still works.

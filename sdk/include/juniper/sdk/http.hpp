@@ -41,6 +41,11 @@ class Response {
     header("Content-Type", "text/html; charset=utf-8");
     body(text);
   }
+  void text(int32_t code, std::string_view text) const {
+    status(code);
+    header("Content-Type", "text/plain; charset=utf-8");
+    body(text);
+  }
   void redirect(std::string_view location, int32_t code = 303) const {
     status(code);
     header("Location", location);

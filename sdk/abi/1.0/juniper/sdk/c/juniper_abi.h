@@ -1,0 +1,67 @@
+/* Juniper module ABI: the basic C types every other contract header uses.
+ *
+ * Rules of this boundary (read once, then trust them everywhere):
+ *  - only C types cross: fixed-width integers, (pointer, size) strings, C function pointers,
+ *    opaque handles owned by the host;
+ *  - every struct that may grow starts with `uint32_t struct_size` and only grows at its end;
+ *  - strings passed in either direction are borrowed for the duration of the call: the receiver
+ *    copies what it keeps;
+ *  - no exception crosses: failures are a juniper_status plus a message the host copies.
+ */
+#ifndef JUNIPER_SDK_C_JUNIPER_ABI_H
+#define JUNIPER_SDK_C_JUNIPER_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+#define JUNIPER_EXTERN_C extern "C"
+#else
+#define JUNIPER_EXTERN_C
+#endif
+
+/* Major: breaking change (it is part of the entry symbol's name). Minor: additive only. */
+#define JUNIPER_ABI_MAJOR 1
+#define JUNIPER_ABI_MINOR 0
+
+#define JUNIPER_MODULE_EXPORT JUNIPER_EXTERN_C __attribute__((visibility("default")))
+
+typedef int32_t juniper_status;
+#define JUNIPER_OK 0
+#define JUNIPER_ERR_INVALID 1     /* bad input, refused by a constraint */
+#define JUNIPER_ERR_NOT_FOUND 2
+#define JUNIPER_ERR_DENIED 3      /* access rights */
+#define JUNIPER_ERR_CONFLICT 4
+#define JUNIPER_ERR_UNSUPPORTED 5 /* not this handler's business (hooks: pass to the next) */
+#define JUNIPER_ERR_TEMPORARY 6   /* retry later (network, 5xx, timeouts) */
+#define JUNIPER_ERR_INTERNAL 7
+
+/* A borrowed string: not necessarily NUL-terminated. */
+typedef struct juniper_str {
+  const char* data;
+  size_t size;
+} juniper_str;
+
+/* Where the host writes a string for the module (the module copies it inside `write`). */
+typedef struct juniper_sink {
+  void* user;
+  void (*write)(void* user, const char* data, size_t size);
+} juniper_sink;
+
+/* A failure report. Whoever makes a call owns the juniper_error it passes (NULL: not wanted);
+ * the callee fills it with host_api->error_set, which stores the code and writes the message
+ * into `message` (the caller copies it there). */
+typedef struct juniper_error {
+  uint32_t struct_size;
+  juniper_status code;
+  juniper_sink message;
+} juniper_error;
+
+/* Opaque, host-owned handles. */
+typedef struct juniper_ctx juniper_ctx;             /* one call's context: user, transaction */
+typedef struct juniper_registrar juniper_registrar; /* valid only during declare() */
+typedef struct juniper_reply juniper_reply;         /* an action's or a hook's answer */
+typedef struct juniper_http_request juniper_http_request;
+typedef struct juniper_http_response juniper_http_response;
+
+#endif

@@ -1,0 +1,193 @@
+/* What a module may declare while the host calls its declare(): record types and their
+ * extensions, settings fields, actions, HTTP routes and hook handlers.
+ *
+ * The host copies every string and array before the call returns. A declare() that fails
+ * discards all of that module's declarations. Names are checked: a module's own record types,
+ * settings and routes live in its namespace; it may only extend what it depends on.
+ */
+#ifndef JUNIPER_SDK_C_JUNIPER_REGISTRAR_H
+#define JUNIPER_SDK_C_JUNIPER_REGISTRAR_H
+
+#include "juniper_abi.h"
+
+typedef int32_t juniper_field_type;
+#define JUNIPER_FIELD_CHAR 1
+#define JUNIPER_FIELD_TEXT 2
+#define JUNIPER_FIELD_INT 3
+#define JUNIPER_FIELD_BOOL 4
+#define JUNIPER_FIELD_SELECTION 5
+#define JUNIPER_FIELD_DATETIME 6 /* ISO 8601 UTC text, "2026-11-25T13:44:56Z" */
+#define JUNIPER_FIELD_MANY2ONE 7 /* id of a record of `relation` */
+#define JUNIPER_FIELD_SECRET 8   /* text, encrypted at rest, never printed */
+
+/* juniper_field_desc.flags */
+#define JUNIPER_FIELD_REQUIRED 0x1u
+#define JUNIPER_FIELD_READONLY 0x2u /* shown, not editable in forms (status, timestamps) */
+#define JUNIPER_FIELD_HIDDEN 0x4u   /* kept out of forms and lists */
+
+typedef struct juniper_selection_item {
+  const char* value;
+  const char* label;
+} juniper_selection_item;
+
+typedef struct juniper_field_desc {
+  uint32_t struct_size;
+  const char* name;          /* [a-z][a-z0-9_]* */
+  juniper_field_type type;
+  const char* label;
+  const char* default_value; /* text form ("10", "true", "starttls"); NULL: none */
+  uint32_t flags;
+  const juniper_selection_item* selection; /* JUNIPER_FIELD_SELECTION only */
+  size_t selection_count;
+  const char* relation;      /* JUNIPER_FIELD_MANY2ONE only: the target record type */
+  const char* help;
+} juniper_field_desc;
+
+/* A new record type (name inside the module's namespace, or an Odoo-style name such as
+ * "fetchmail.server" for the host), or, for extend_record_type, an existing one. */
+typedef struct juniper_record_type_desc {
+  uint32_t struct_size;
+  const char* name;
+  const char* label;
+  const juniper_field_desc* fields;
+  size_t field_count;
+  const char* order; /* e.g. "sequence, id"; NULL: "id" */
+} juniper_record_type_desc;
+
+/* New values for a selection field of a type the module depends on. Records holding one of
+ * them when the module is uninstalled get `fallback_value` back (Odoo's ondelete="set default"). */
+typedef struct juniper_selection_extension_desc {
+  uint32_t struct_size;
+  const char* model;
+  const char* field;
+  const juniper_selection_item* items;
+  size_t item_count;
+  const char* fallback_value;
+} juniper_selection_extension_desc;
+
+/* Runs inside the write's transaction, on create and on write, with the record as it would be
+ * stored (JSON object, secrets decrypted). Refuse with JUNIPER_ERR_INVALID and a message that
+ * names the record. */
+typedef juniper_status (*juniper_constraint_fn)(void* user, juniper_ctx* ctx, juniper_str model,
+                                                juniper_str record_json, juniper_error* err);
+
+typedef struct juniper_constraint_desc {
+  uint32_t struct_size;
+  const char* model;
+  const char* fields; /* comma-separated fields that trigger it; NULL or "": any */
+  juniper_constraint_fn check;
+  void* user;
+} juniper_constraint_desc;
+
+/* When a create or write sets `field` to `value`, the fields of `values_json` take those values
+ * unless the same operation sets them explicitly (Odoo's onchange, enforced for every writer). */
+typedef struct juniper_change_default_desc {
+  uint32_t struct_size;
+  const char* model;
+  const char* field;
+  const char* value;
+  const char* values_json; /* {"smtp_host": "smtp.office365.com", "smtp_port": 587} */
+} juniper_change_default_desc;
+
+/* juniper_setting_desc.flags */
+#define JUNIPER_SETTING_SECRET 0x1u
+
+typedef struct juniper_setting_desc {
+  uint32_t struct_size;
+  const char* name;             /* settings field, e.g. "microsoft_outlook_client_identifier" */
+  const char* config_parameter; /* system parameter it is stored in; NULL: same as name */
+  juniper_field_type type;      /* CHAR, TEXT, INT, BOOL, SELECTION or SECRET */
+  const char* label;
+  const char* default_value;
+  uint32_t flags;
+  const char* group;            /* section of General Settings, e.g. "Discuss" */
+  const char* block;            /* sub-block, e.g. "Outlook Credentials"; NULL: none */
+  const char* shown_if;         /* name of a BOOL setting that must be on; NULL: always */
+  const char* help;
+  const juniper_selection_item* selection;
+  size_t selection_count;
+} juniper_setting_desc;
+
+/* An action (a button on a record type). visible may be NULL (always visible).
+ * invoke answers through host_api->reply_json, e.g. {"message": "..."} or {"url": "..."}. */
+typedef int32_t (*juniper_action_visible_fn)(void* user, juniper_ctx* ctx, juniper_str model,
+                                             juniper_str record_json);
+typedef juniper_status (*juniper_action_fn)(void* user, juniper_ctx* ctx, juniper_str model,
+                                            int64_t id, juniper_reply* reply,
+                                            juniper_error* err);
+
+/* juniper_action_desc.flags */
+#define JUNIPER_ACTION_ADMIN_ONLY 0x1u
+
+typedef struct juniper_action_desc {
+  uint32_t struct_size;
+  const char* model;
+  const char* name;  /* e.g. "outlook_connect" */
+  const char* label; /* e.g. "Connect your Outlook account" */
+  uint32_t flags;
+  juniper_action_visible_fn visible;
+  juniper_action_fn invoke;
+  void* user;
+} juniper_action_desc;
+
+typedef int32_t juniper_route_auth;
+#define JUNIPER_AUTH_NONE 0  /* anyone */
+#define JUNIPER_AUTH_USER 1  /* a logged-in user, else the login page, then back */
+#define JUNIPER_AUTH_ADMIN 2 /* a logged-in administrator, else 403 */
+
+/* juniper_route_desc.flags */
+#define JUNIPER_ROUTE_CSRF 0x1u /* state-changing: the host checks the form's csrf_token */
+
+typedef juniper_status (*juniper_route_fn)(void* user, juniper_ctx* ctx,
+                                           const juniper_http_request* request,
+                                           juniper_http_response* response, juniper_error* err);
+
+typedef struct juniper_route_desc {
+  uint32_t struct_size;
+  const char* method; /* "GET", "POST" */
+  const char* path;   /* must start with "/<module name>/" */
+  juniper_route_auth auth;
+  uint32_t flags;
+  juniper_route_fn handler;
+  void* user;
+} juniper_route_desc;
+
+/* A handler of a host-defined hook. The payload is JSON (its shape is documented with each
+ * hook). Return JUNIPER_ERR_UNSUPPORTED to let the next handler try ("first handler that claims
+ * it wins" hooks), JUNIPER_OK after answering with reply_json, or an error. */
+typedef juniper_status (*juniper_hook_fn)(void* user, juniper_ctx* ctx, juniper_str payload_json,
+                                          juniper_reply* reply, juniper_error* err);
+
+typedef struct juniper_hook_desc {
+  uint32_t struct_size;
+  const char* hook;  /* e.g. "record.changed", "mail.transport" */
+  int32_t priority;  /* lower runs first */
+  juniper_hook_fn handler;
+  void* user;
+} juniper_hook_desc;
+
+typedef struct juniper_registrar_api {
+  uint32_t struct_size;
+  juniper_status (*declare_record_type)(juniper_registrar* reg, const juniper_record_type_desc* desc,
+                                        juniper_error* err);
+  juniper_status (*extend_record_type)(juniper_registrar* reg, const juniper_record_type_desc* desc,
+                                       juniper_error* err);
+  juniper_status (*extend_selection)(juniper_registrar* reg,
+                                     const juniper_selection_extension_desc* desc,
+                                     juniper_error* err);
+  juniper_status (*add_constraint)(juniper_registrar* reg, const juniper_constraint_desc* desc,
+                                   juniper_error* err);
+  juniper_status (*add_change_default)(juniper_registrar* reg,
+                                       const juniper_change_default_desc* desc, juniper_error* err);
+  juniper_status (*declare_setting)(juniper_registrar* reg, const juniper_setting_desc* desc,
+                                    juniper_error* err);
+  juniper_status (*declare_action)(juniper_registrar* reg, const juniper_action_desc* desc,
+                                   juniper_error* err);
+  juniper_status (*declare_route)(juniper_registrar* reg, const juniper_route_desc* desc,
+                                  juniper_error* err);
+  juniper_status (*connect_hook)(juniper_registrar* reg, const juniper_hook_desc* desc,
+                                 juniper_error* err);
+  /* v1.0 ends here; append only. */
+} juniper_registrar_api;
+
+#endif
