@@ -132,6 +132,8 @@ void add_mail_commands(CLI::App& app, Globals& g) {
       std::cout << j["id"] << "  " << j["state"].get<std::string>() << "  " << (j["to"].is_null() ? "" : j["to"].get<std::string>())
                 << "  " << (j["subject"].is_null() ? "" : j["subject"].get<std::string>());
       if (!j["failure_reason"].is_null()) std::cout << "  [" << j["failure_reason"].get<std::string>() << "]";
+      // A paced, throttled or backed-off mail says until when it waits.
+      if (j["state"] == "outgoing" && !j["next_try"].is_null()) std::cout << "  next try " << j["next_try"].get<std::string>();
       std::cout << "\n";
     }
   });

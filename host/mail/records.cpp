@@ -23,6 +23,10 @@ FieldDef readonly(FieldDef f) {
   f.readonly = true;
   return f;
 }
+FieldDef listed(FieldDef f) {
+  f.listed = true;
+  return f;
+}
 FieldDef choice(std::string name, std::string label, std::vector<std::pair<std::string, std::string>> values,
                 std::string def) {
   FieldDef f = field(std::move(name), FieldType::selection, std::move(label), std::move(def));
@@ -100,13 +104,14 @@ void declare_records(records::Registry& registry) {
                                           "outgoing")),
                           many2one("mail_server_id", "Outgoing Mail Server", kOutgoingServer),
                           readonly(many2one("server_used_id", "Sent Through", kOutgoingServer)),
-                          readonly(field("failure_reason", FieldType::text, "Failure Reason")),
+                          // In the list too: why a mail waits (paced, throttled, a reconnect) and until when.
+                          listed(readonly(field("failure_reason", FieldType::text, "Failure Reason"))),
                           readonly(field("attempts", FieldType::integer, "Attempts", "0")),
                           // Recipients already served by earlier transactions of a split mail:
                           // a retry goes on from there instead of sending them the mail again.
                           readonly(field("recipients_done", FieldType::integer, "Recipients Delivered", "0")),
                           readonly(field("recipient_count", FieldType::integer, "Recipients")),  // when sent
-                          readonly(field("next_try", FieldType::datetime, "Next Try")),
+                          listed(readonly(field("next_try", FieldType::datetime, "Next Try"))),
                           // The server whose fix it waits for (a reconnect, a grant): released
                           // by that fix (host call mail_release), not only by the clock.
                           readonly(many2one("waiting_server_id", "Waiting On", kOutgoingServer)),

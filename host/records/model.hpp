@@ -36,6 +36,7 @@ struct FieldDef {
   bool readonly = false;
   bool hidden = false;
   bool badge = false;  // a status shown as a badge coloured by its choices' tones
+  bool listed = false;  // always a column of the list (the queue's Next Try and reason)
   std::vector<Choice> choices;
   std::string relation;
   std::string help;

@@ -279,11 +279,21 @@ std::string pager(const std::string& base, std::size_t page, bool more) {
   return out + "</p>";
 }
 
+// A list cell: long texts (a failure reason) cut to a line's worth, never inside a UTF-8 character.
+std::string cell(const records::FieldDef& f, const json& value) {
+  constexpr std::size_t kCell = 160;
+  std::string v = display(f, value);
+  if (v.size() <= kCell) return v;
+  std::size_t cut = kCell;
+  while (cut > 0 && (static_cast<unsigned char>(v[cut]) & 0xC0) == 0x80) --cut;
+  return v.substr(0, cut) + "…";
+}
+
 std::vector<const records::FieldDef*> list_columns(const records::RecordType& t) {
   std::vector<const records::FieldDef*> cols;
   for (const auto& f : t.fields) {
-    if (f.hidden || f.type == records::FieldType::secret || f.type == records::FieldType::text) continue;
-    if (cols.size() < 6 || is_badge(f)) cols.push_back(&f);
+    if (f.hidden || f.type == records::FieldType::secret) continue;
+    if (f.listed || is_badge(f) || (cols.size() < 6 && f.type != records::FieldType::text)) cols.push_back(&f);
   }
   return cols;
 }
@@ -499,7 +509,7 @@ class Pages {
       for (const auto id : ids) {
         const json rec = records::read(env, model, id);
         body += "<tr><td><a href=\"/web/record/" + escape_html(model) + "/" + str(rec["id"]) + "\">" + str(rec["id"]) + "</a></td>";
-        for (const auto* c : cols) body += "<td>" + escape_html(display(*c, rec.value(c->name, json()))) + "</td>";
+        for (const auto* c : cols) body += "<td>" + escape_html(cell(*c, rec.value(c->name, json()))) + "</td>";
         body += "</tr>";
       }
       body += "</tbody></table>" + pager("/web/list/" + model, page, more);

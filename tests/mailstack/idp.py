@@ -12,11 +12,24 @@ Standard library only.  Speaks:
   GET|POST /devicelogin                      device sign-in page ("Enter code", then the consent
                                              page of the authorization code flow)
   GET      /{tenant}/v2.0/.well-known/openid-configuration
-  GET      /tokeninfo?access_token=T         for Dovecot's oauth2 passdb (200 valid / 401)
+  GET      /tokeninfo?access_token=T[&user=U]  token check (200 valid / 401)
+  POST     /tokeninfo                        the same for Dovecot's oauth2 passdb in password-grant
+                                             mode (start.sh): form grant_type=password&username=U
+                                             &password=T -> 200 + access_token / 400 invalid_grant
+           With a user U (the SASL user = the Exchange mailbox) the token is valid for U when it
+           is U's own token, a delegate's token with Full Access to U (control
+           mailbox_permission), or an application (client credentials, Exchange resource) token
+           whose app was granted U (control exchange_app_access); the reply's email is then U.
+           Without U: the token's own user, as a plain tokeninfo endpoint.
   *        /v1.0/...                         simulated Microsoft Graph mail API (graph.py-like
                                              section below: sendMail delivered over Dovecot
                                              LMTP, messages read over IMAPS)
-  GET|POST /_control/...                     test controls (see README.md)
+  GET|POST /_control/...                     test controls (see README.md), among them:
+           POST mailbox_permission {"mailbox","user","rights":["FullAccess"],"grant":true|false}
+                (Exchange's Add-/Remove-MailboxPermission -AccessRights FullAccess; GET lists)
+           POST exchange_app_access {"client_id","mailbox","grant":true|false}
+                (Add-MailboxPermission for the app's service principal: its app-only tokens
+                log in to IMAP/SMTP as that mailbox; GET lists).  reset drops both.
 
 All state is in memory, guarded by one lock.  Tokens are opaque random strings.
 Requests are logged (one line each) without secrets; tokens/codes show 4 chars + "...".
@@ -55,6 +68,10 @@ OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
 KNOWN_RESOURCES = ("https://outlook.office.com", "https://outlook.office365.com",
                    "https://graph.microsoft.com")
 GRAPH = "https://graph.microsoft.com"
+# Resources whose app-only tokens Exchange Online accepts for IMAP/POP/SMTP AUTH.
+EXCHANGE_RESOURCES = ("https://outlook.office365.com", "https://outlook.office.com")
+# Exchange mailbox permissions (Add-MailboxPermission -AccessRights) the simulation knows.
+MAILBOX_RIGHTS = {"fullaccess": "FullAccess"}
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 # Microsoft's user codes: 9 characters, upper-case letters and digits (no 0/O, 1/I look-alikes).
@@ -322,6 +339,12 @@ class State:
         # client_id -> mailboxes an app-only token may use on Graph (an application access
         # policy); absent or empty: every mailbox of the tenant.
         self.app_mailboxes = {}
+        # Exchange mailbox permissions: mailbox -> {user -> set of rights ("FullAccess")}; a
+        # user's token with FullAccess logs in to IMAP/SMTP as the mailbox (shared mailboxes).
+        self.mailbox_permissions = {}
+        # client_id -> mailboxes the app's service principal was granted in Exchange
+        # (Add-MailboxPermission): its app-only tokens log in to IMAP/SMTP as those only.
+        self.exchange_app_mailboxes = {}
         self.graph_delta = {}          # $skiptoken / $deltatoken -> sync state
         self.device_codes = {}         # device_code -> device authorization (RFC 8628)
         self.settings = {
@@ -510,6 +533,32 @@ class State:
                 rec["revoked"] = True
                 n_at += 1
         return n_rt, n_at
+
+    # -- Exchange mailbox access (IMAP/SMTP AUTH as a mailbox) ---------------------
+    def mailbox_access(self, rec, mailbox):
+        """May this (valid) access token log in to Exchange as mailbox?  (kind, None) with kind
+        own / full_access / app, or (None, why)."""
+        mailbox = mailbox.lower()
+        if rec["user"] is not None:
+            user = rec["user"].lower()
+            if user == mailbox:
+                return "own", None
+            if "FullAccess" in self.mailbox_permissions.get(mailbox, {}).get(user, ()):
+                return "full_access", None
+            return None, "%s has no Full Access to mailbox %s" % (user, mailbox)
+        resource = (rec["resource"] or "").lower()
+        if resource not in EXCHANGE_RESOURCES:
+            return None, "app-only token for %s, not for Exchange Online" % (resource or "?")
+        if mailbox in self.exchange_app_mailboxes.get(rec["client_id"], ()):
+            return "app", None
+        return None, "app %s was not granted mailbox %s" % (rec["client_id"], mailbox)
+
+    def public_mailbox_permissions(self):
+        return {m: {u: sorted(r) for u, r in sorted(users.items())}
+                for m, users in sorted(self.mailbox_permissions.items())}
+
+    def public_exchange_app_access(self):
+        return {c: sorted(m) for c, m in sorted(self.exchange_app_mailboxes.items())}
 
     # -- device authorization grant (RFC 8628) -----------------------------------
     def new_device_code(self, app, tenant, scopes, resource):
@@ -1766,7 +1815,7 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
         parts = [p for p in path.split("/") if p]
         try:
             if path == "/tokeninfo":
-                self.tokeninfo()
+                self.tokeninfo(method)
             elif parts[:1] == ["_control"]:
                 self.control(method, "/".join(parts[1:]))
             elif parts[:1] == ["v1.0"]:
@@ -1943,43 +1992,67 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
             self.redirect(self.add_params(uri, params, mode))
 
     # ---------------------------------------------------------------- tokeninfo
-    def tokeninfo(self):
+    def tokeninfo(self, method):
+        """Token check for Dovecot's oauth2 passdb.
+        GET /tokeninfo?access_token=T[&user=U] (or Authorization: Bearer T): 200 / 401.
+        POST /tokeninfo grant_type=password&username=U&password=T (the passdb's password-grant
+        mode, start.sh's configuration: the oauth2 passdb's only request that carries the SASL
+        user with the token): 200 with access_token / 400 invalid_grant (Dovecot: 4xx with any
+        other error, 5xx or no answer = temporary failure).
+        U given: valid if the token may log in to Exchange as mailbox U (State.mailbox_access);
+        email = U.  No U: email = the token's own user (Dovecot compares it with the SASL user)."""
         st = self.server.state
-        token = self.query.get("access_token")
-        auth = self.headers.get("Authorization") or ""
-        if not token and auth.lower().startswith("bearer "):
-            token = auth[7:].strip()
+        grant = method == "POST" and self.form.get("grant_type") == "password"
+        if grant:
+            token, user = self.form.get("password"), self.form.get("username")
+        else:
+            token = self.query.get("access_token") or self.form.get("access_token")
+            user = self.query.get("user") or self.form.get("user")
+            auth = self.headers.get("Authorization") or ""
+            if not token and auth.lower().startswith("bearer "):
+                token = auth[7:].strip()
+        user = (user or "").strip().lower() or None
         with st.lock:
             internal = st.internal_tokens.get(token or "")
         if internal:
+            if user is not None and user != internal.lower():
+                self.tokeninfo_refuse("internal (graph) token of %s, not %s" % (internal, user),
+                                      grant)
+                return
             self.note += " internal (graph) %s" % internal
-            self.send_json(200, {"email": internal, "upn": internal, "active": "true",
-                                 "expires_in": 300, "scope": "graph-internal",
-                                 "client_id": "graph", "aud": GRAPH})
+            info = {"email": internal, "upn": internal, "active": "true",
+                    "expires_in": 300, "scope": "graph-internal",
+                    "client_id": "graph", "aud": GRAPH}
+            if grant:
+                info.update(access_token=token, token_type="Bearer")
+            self.send_json(200, info)
             return
         with st.lock:
             st.counts["tokeninfo"] += 1
             inj = st.take_injection("tokeninfo")
-        if inj and self.apply_injection(inj, tokeninfo=True):
+        if inj and self.apply_injection(inj, tokeninfo=True, grant=grant):
             return
         with st.lock:
             rec = st.access_tokens.get(token or "")
             t = now()
-            why = None
+            why = access = None
             if rec is None:
                 why = "unknown token"
             elif rec["revoked"]:
                 why = "revoked"
             elif rec["expires"] <= t:
                 why = "expired"
-            elif rec["user"] is None:
-                why = "app-only token has no user"
+            elif user is None:
+                if rec["user"] is None:
+                    why = "app-only token has no user"
+            else:
+                access, why = st.mailbox_access(rec, user)
             if why:
                 st.counts["tokeninfo_invalid"] += 1
             else:
                 st.counts["tokeninfo_valid"] += 1
                 info = {
-                    "email": rec["user"],
+                    "email": user or rec["user"],
                     "upn": rec["user"],
                     "active": "true",
                     "expires_in": max(1, int(rec["expires"] - t)),
@@ -1987,17 +2060,34 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
                     "client_id": rec["client_id"],
                     "aud": rec["resource"] or GRAPH,
                 }
+                if access is not None:
+                    info["access"] = access
+                if info["upn"] is None:  # app-only: no user principal (no JSON null for Dovecot)
+                    del info["upn"]
+                if grant:
+                    info.update(access_token=token, token_type="Bearer")
         if why:
-            self.note += " invalid (%s)" % why
+            self.tokeninfo_refuse(why, grant, user)
+            return
+        if access in (None, "own"):
+            self.note += " valid %s" % info["email"]
+        elif access == "full_access":
+            self.note += " valid %s (full_access, token of %s)" % (info["email"], rec["user"])
+        else:
+            self.note += " valid %s (app %s)" % (info["email"], rec["client_id"])
+        self.send_json(200, info)
+
+    def tokeninfo_refuse(self, why, grant, user=None):
+        self.note += " invalid%s (%s)" % (" for " + user if user else "", why)
+        if grant:
+            self.send_json(400, {"error": "invalid_grant", "error_description": why})
+        else:
             self.send_json(401, {"error": "invalid_token", "error_description": why,
                                  "active": "false"},
                            {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        else:
-            self.note += " valid %s" % info["email"]
-            self.send_json(200, info)
 
     # ---------------------------------------------------------------- injections
-    def apply_injection(self, inj, tokeninfo=False):
+    def apply_injection(self, inj, tokeninfo=False, grant=False):
         """Return True when the injection produced (or suppressed) the reply."""
         self.note += " injected%s" % json.dumps({k: v for k, v in inj.items() if k != "remaining"})
         hang = float(inj.get("hang_seconds") or 0)
@@ -2021,7 +2111,10 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
             return False
         if tokeninfo:
             status = int(status or 401)
-            self.send_json(status, {"error": "injected", "status": status}, self.retry_after(inj))
+            # Dovecot's password-grant mode refuses on 4xx only with error=invalid_grant (any
+            # other 4xx error is a temporary failure): an injected 4xx stays a refusal there too.
+            error = "invalid_grant" if grant and 400 <= status < 500 else "injected"
+            self.send_json(status, {"error": error, "status": status}, self.retry_after(inj))
             return True
         if code is None:
             status = int(status)
@@ -2632,6 +2725,10 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
                     out = dict(st.graph_counts)
                     out["send_as"] = {u: sorted(a) for u, a in st.graph_send_as.items()}
                     self.send_json(200, out)
+                elif name == "mailbox_permission":
+                    self.send_json(200, {"mailbox_permissions": st.public_mailbox_permissions()})
+                elif name == "exchange_app_access":
+                    self.send_json(200, {"exchange_app_access": st.public_exchange_app_access()})
                 elif name == "tokens":
                     # every token ever issued, for the tests that check none is stored or logged in clear
                     self.send_json(200, {"access_tokens": list(st.access_tokens),
@@ -2830,6 +2927,54 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
             else:
                 granted.discard(addr)
             return {"ok": True, "app_mailboxes": {c: sorted(a) for c, a in st.app_mailboxes.items()}}
+        if name == "mailbox_permission":
+            # Exchange: Add-MailboxPermission -Identity mailbox -User user -AccessRights FullAccess
+            # (grant false: Remove-MailboxPermission).  The user's own token then logs in to
+            # IMAP/SMTP with the mailbox as SASL user (a shared mailbox, or a delegate's).
+            mailbox = str(b.get("mailbox") or "").strip().lower()
+            user = user_of(b, True)
+            if "@" not in mailbox or "@" not in user:
+                raise ValueError("'mailbox' and 'user' (addresses) are required")
+            rights = b.get("rights", ["FullAccess"])
+            if isinstance(rights, str):
+                rights = [rights]
+            if not isinstance(rights, list) or not rights:
+                raise ValueError("'rights' must be a non-empty list, e.g. [\"FullAccess\"]")
+            wanted = set()
+            for r in rights:
+                known = MAILBOX_RIGHTS.get(str(r).strip().lower())
+                if known is None:
+                    raise ValueError("unknown right %r (known: %s)" % (
+                        r, ", ".join(MAILBOX_RIGHTS.values())))
+                wanted.add(known)
+            users = st.mailbox_permissions.setdefault(mailbox, {})
+            have = users.setdefault(user, set())
+            if b.get("grant", True):
+                have |= wanted
+            else:
+                have -= wanted
+            if not have:
+                del users[user]
+            if not users:
+                del st.mailbox_permissions[mailbox]
+            return {"ok": True, "mailbox_permissions": st.public_mailbox_permissions()}
+        if name == "exchange_app_access":
+            # Exchange: New-ServicePrincipal + Add-MailboxPermission for the app (grant false:
+            # Remove-MailboxPermission).  Its client-credentials tokens for
+            # https://outlook.office365.com/.default then log in to IMAP/SMTP as that mailbox
+            # (and only the granted ones: no grant, no mailbox).
+            client = str(b.get("client_id") or "")
+            addr = str(b.get("mailbox") or "").strip().lower()
+            if not client or "@" not in addr:
+                raise ValueError("'client_id' and 'mailbox' are required")
+            granted = st.exchange_app_mailboxes.setdefault(client, set())
+            if b.get("grant", b.get("allowed", True)):
+                granted.add(addr)
+            else:
+                granted.discard(addr)
+            if not granted:
+                del st.exchange_app_mailboxes[client]
+            return {"ok": True, "exchange_app_access": st.public_exchange_app_access()}
         if name == "graph_send_as":
             user = user_of(b, True)
             addr = str(b.get("address") or "").strip().lower()
@@ -2867,6 +3012,8 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
                                     if st.device_status(r) == k)
                              for k in ("pending", "approved", "declined", "expired", "redeemed")},
             "counts": st.counts,
+            "mailbox_permissions": st.public_mailbox_permissions(),
+            "exchange_app_access": st.public_exchange_app_access(),
         }
 
 

@@ -383,3 +383,28 @@ TEST_CASE("lists come a page at a time, with Previous and Next", "[web][list]") 
   CHECK_FALSE(has(last, "Next"));
   CHECK(rows(t.browser->get("/web/list/ir.mail_server?page=x%3Cscript").body) == 100);  // junk: the first page
 }
+
+TEST_CASE("Emails list why a mail waits and until when (paced, throttled), long reasons cut", "[web][list]") {
+  Site t;
+  const std::string paced = "paced: Outgoing server \u201cNotifications\u201d takes at most 30 mails per minute (Max Mails per Minute); "
+                            "this mail goes in 41 s";
+  {
+    auto lock = t.host->db().lock();
+    auto env = t.host->env();
+    juniper::Transaction tr(t.host->db().session());
+    const auto id = records::create(env, "mail.mail", {{"email_from", "shop@example.com"}, {"email_to", "p@example.org"}, {"subject", "waits"}});
+    t.host->db().session() << "UPDATE mail_mail SET failure_reason = :r, next_try = '2030-01-01T12:00:41Z' WHERE id = :id",
+        soci::use(paced), soci::use(id);
+    const std::string long_reason = "throttled: " + std::string(400, 'x');
+    const auto other = records::create(env, "mail.mail", {{"email_from", "shop@example.com"}, {"subject", "long"}});
+    t.host->db().session() << "UPDATE mail_mail SET failure_reason = :r WHERE id = :id", soci::use(long_reason), soci::use(other);
+    tr.commit();
+  }
+  const auto list = t.browser->get("/web/list/mail.mail").body;
+  CHECK(has(list, "<th>Failure Reason</th>"));
+  CHECK(has(list, "<th>Next Try</th>"));
+  CHECK(has(list, "takes at most 30 mails per minute"));
+  CHECK(has(list, "2030-01-01T12:00:41Z"));
+  CHECK(has(list, std::string(149, 'x') + "\u2026</td>"));  // a line's worth, not 400 characters
+  CHECK_FALSE(has(list, std::string(160, 'x')));
+}

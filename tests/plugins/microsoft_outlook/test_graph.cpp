@@ -417,7 +417,8 @@ TEST_CASE("Application permission: Graph fetch reads /users/{mailbox} with the a
   CHECK(e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, id)["stored"] == 0);  // marked read
 }
 
-TEST_CASE("Application permission over SMTP: Exchange refusing the app's token waits with how to grant the mailbox",
+TEST_CASE("Application permission over SMTP: refused until Exchange grants the app the mailbox, explained; then the "
+          "waiting mail goes out",
           "[outlook][app]") {
   GraphHost t;
   const std::string mailbox = unique_mailbox("app-smtp");
@@ -432,11 +433,74 @@ TEST_CASE("Application permission over SMTP: Exchange refusing the app's token w
   CHECK(rec["microsoft_outlook_token_scope"] == "https://outlook.office365.com/.default");
   const auto m = t.mail(held);
   INFO(m.dump());
-  // The stack's Dovecot, like Exchange without the grants, takes no application token.
+  // Exchange (the stack's Dovecot asks the simulator) takes no application token for a mailbox
+  // the app's service principal was not granted.
   CHECK(m["state"] == "outgoing");
   CHECK(m["attempts"] == 0);
   CHECK(has(m["failure_reason"].get<std::string>(), "New-ServicePrincipal"));
   CHECK(has(m["failure_reason"].get<std::string>(), "Add-MailboxPermission -Identity " + mailbox));
+  // The Exchange admin runs Add-MailboxPermission; Test Connection proves it and releases the mail.
+  t.stack.idp("/_control/exchange_app_access", json{{"client_id", "juniper-test"}, {"mailbox", mailbox}, {"grant", true}}.dump());
+  const auto tested = e.registry.action(mail::kOutgoingServer, "test_connection")->invoke(e, id);
+  CHECK(has(tested.value("message", ""), "Connection Test Successful!"));
+  CHECK(t.process().sent == 1);
+  CHECK(t.mail(held)["state"] == "sent");
+  const std::string rcpt = t.mail(held)["email_to"];
+  REQUIRE(eventually([&] { return t.stack.mailbox(rcpt).size() == 1; }));
+}
+
+// An Outlook incoming server on IMAP, pointed at the stack's Dovecot.
+static std::int64_t imap_inbox(GraphHost& t, const std::string& name, const std::string& user, const json& more = json::object()) {
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  json values = {{"name", name}, {"server_type", "outlook"}, {"user", user}};
+  values.update(more);
+  const auto id = records::create(e, mail::kIncomingServer, values);
+  records::write(e, mail::kIncomingServer, id, {{"server", "127.0.0.1"}, {"port", t.stack["IMAPS_PORT"]}});
+  return id;
+}
+
+TEST_CASE("Application permission over IMAP: the app's token reads a mailbox Exchange granted it, and no other",
+          "[outlook][app][fetch]") {
+  GraphHost t;
+  const std::string mailbox = unique_mailbox("app-imap");
+  const auto in = imap_inbox(t, "App IMAP", mailbox, {{"outlook_flow", "app"}});
+  t.stack.deliver(mailbox, "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: For the app\r\nMessage-ID: <app-imap-" + mailbox +
+                               ">\r\n\r\nHello\r\n");
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  records::setting_set(e, "microsoft_outlook_tenant", t.stack["IDP_TENANT_ID"]);
+  const auto* confirm = e.registry.action(mail::kIncomingServer, "button_confirm_login");
+  CHECK_THROWS(confirm->invoke(e, in));  // not granted: Dovecot, like Exchange, refuses the login
+  CHECK(records::list(e, mail::kMessage).empty());
+  t.stack.idp("/_control/exchange_app_access", json{{"client_id", "juniper-test"}, {"mailbox", mailbox}, {"grant", true}}.dump());
+  CHECK(has(confirm->invoke(e, in)["message"].get<std::string>(), "Connection Test Successful"));
+  CHECK(records::read(e, mail::kIncomingServer, in)["microsoft_outlook_token_scope"] == "https://outlook.office365.com/.default");
+  const auto fetched = e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, in);
+  CHECK(fetched["stored"] == 1);
+  CHECK(records::list(e, mail::kMessage)[0]["subject"] == "For the app");
+}
+
+TEST_CASE("Shared mailbox over IMAP: the delegate's token with the shared mailbox as the SASL user, once given Full Access",
+          "[outlook][shared][fetch]") {
+  GraphHost t;
+  const std::string delegate = unique_mailbox("imap-delegate");
+  const std::string shared = unique_mailbox("imap-shared");
+  const auto in = imap_inbox(t, "Shared over IMAP", delegate, {{"outlook_mailbox", shared}});
+  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kIncomingServer, in)).status == 303);  // the delegate signs in
+  t.stack.deliver(shared, "From: a@other.org\r\nTo: " + shared + "\r\nSubject: Team mail\r\nMessage-ID: <imap-team-" + shared +
+                              ">\r\n\r\nHello team\r\n");
+  t.stack.deliver(delegate, "From: a@other.org\r\nTo: " + delegate + "\r\nSubject: Own mail\r\nMessage-ID: <imap-own-" +
+                                delegate + ">\r\n\r\nMine\r\n");
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  const auto* confirm = e.registry.action(mail::kIncomingServer, "button_confirm_login");
+  CHECK_THROWS(confirm->invoke(e, in));  // no Full Access yet
+  t.stack.idp("/_control/mailbox_permission", json{{"mailbox", shared}, {"user", delegate}, {"grant", true}}.dump());
+  CHECK(has(confirm->invoke(e, in)["message"].get<std::string>(), "Connection Test Successful"));
+  const auto fetched = e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, in);
+  CHECK(fetched["stored"] == 1);  // the shared mailbox's, not the delegate's own
+  CHECK(records::list(e, mail::kMessage)[0]["subject"] == "Team mail");
 }
 
 TEST_CASE("Shared mailbox over Graph: the delegate reads it with Mail.ReadWrite.Shared once given Full Access, and sends "
