@@ -30,6 +30,7 @@ echo "ca_file = $CA_FILE" > "$work/data/juniper.conf"
 echo "browser-test-password" | "${J[@]}" user passwd admin >/dev/null
 "${J[@]}" param set web.base.url "http://127.0.0.1:$port"
 "${J[@]}" param set microsoft_outlook.endpoint "$IDP_URL/{tenant}/oauth2/v2.0/"
+"${J[@]}" param set microsoft_outlook.graph_endpoint "$IDP_URL/v1.0/"
 "${J[@]}" param set mail.queue.interval 2
 "${J[@]}" serve --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
 serve_pid=$!

@@ -161,6 +161,33 @@ try {
     await expectText('Hello from the browser test');
     await expectText('Sent');
   });
+  // Authenticated SMTP switched off in the tenant: the same server sends through Microsoft Graph.
+  await check('outgoing-switch-to-graph-reconnect', async () => {
+    await page.goto(`${base}/web/record/ir.mail_server/1`);
+    await page.getByLabel('Outlook Transport').selectOption({ label: 'Microsoft Graph API' });
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expectText('Saved.');
+    // The consent given for Exchange's SMTP.Send does not cover Graph's Mail.Send: asked again.
+    await page.getByRole('button', { name: 'Test Connection' }).click();
+    await page.getByRole('button', { name: 'Connect your Outlook account' }).click();
+    await page.getByRole('button', { name: 'Accept' }).click();
+    await expectText('Outlook Token Valid');
+  });
+  await check('graph-test-connection', async () => {
+    await page.getByRole('button', { name: 'Test Connection' }).click();
+    await expectText('Connection Test Successful!');
+  });
+  await check('compose-and-deliver-through-graph', async () => {
+    await page.getByRole('link', { name: 'Compose' }).first().click();
+    await page.getByLabel('From').fill('notifications@example.com');
+    await page.getByLabel('To').fill('inbox@example.com');
+    await page.getByLabel('Subject').fill('Through Microsoft Graph');
+    await page.getByLabel('Body').fill('Sent with POST /me/sendMail (simulated Graph).');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await expectText('Queued');
+    await waitForFile(path.join(env.MAILDIR_ROOT, 'inbox@example.com', 'Maildir', 'new'),
+                      (m) => m.includes('Through Microsoft Graph'), 30000);
+  });
   await check('system-parameters', async () => {
     await page.getByRole('link', { name: 'System Parameters' }).first().click();
     await expectText('microsoft_outlook.endpoint');
