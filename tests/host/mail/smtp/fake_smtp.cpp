@@ -46,6 +46,7 @@ void Server::run() {
     ++connections_;
     serve(fd);
     ::close(fd);
+    ++closed_;
   }
 }
 
@@ -141,11 +142,13 @@ void Server::serve(int fd) {
       send_line(fd, script_.eom_reply);
       if (script_.lazy_drop_after_each_message) {
         send_line(fd, "421 4.4.2 fake.test Error: timeout exceeded");
+        ++dropped_;
         read_line(line);
         return;
       }
       if (script_.drop_after_each_message) {
         send_line(fd, "421 4.4.2 fake.test Error: timeout exceeded");
+        ++dropped_;
         return;
       }
     } else if (verb == "RSET" || verb == "NOOP") {

@@ -42,6 +42,9 @@ class Server {
   int connections() const { return connections_.load(); }
   int messages() const { return messages_.load(); }  // completed (250 after the dot)
   std::vector<std::string> commands() const;          // every command line received, AUTH masked
+  int dropped() const { return dropped_.load(); }     // 421s sent by drop_after_each_message / lazy_drop
+  int closed() const { return closed_.load(); }       // connections over: what a test waits on before
+                                                      // checking that nothing more was sent
 
  private:
   void run();
@@ -52,6 +55,8 @@ class Server {
   std::atomic<bool> stop_{false};
   std::atomic<int> connections_{0};
   std::atomic<int> messages_{0};
+  std::atomic<int> dropped_{0};
+  std::atomic<int> closed_{0};
   int data_commands_ = 0;
   mutable std::mutex mu_;
   std::vector<std::string> commands_;

@@ -23,6 +23,23 @@ Outgoing mail(std::vector<std::string> rcpts = {"a@fake.test"}) {
   return {"u@fake.test", std::move(rcpts), "Subject: x\r\n\r\nhello\r\n"};
 }
 
+// Waits for a condition the fake server reports (a 421 sent, a connection over), never for a
+// fixed time; false after `limit`.
+template <class P>
+bool eventually(P pred, std::chrono::milliseconds limit = 5s) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+// Once the client is gone and the server has finished the connection, nothing more can arrive.
+bool finished(const fake_smtp::Server& s) {
+  return eventually([&] { return s.connections() > 0 && s.closed() == s.connections(); });
+}
+
 std::string describe(const Result& r) {
   return std::string(to_string(r.outcome)) + " code=" + std::to_string(r.code) + " [" + r.message + "]";
 }
@@ -35,7 +52,7 @@ TEST_CASE("fake: server drops the idle connection with 421: the next send reconn
   fake_smtp::Server server(script);
   Session session(plain(server), creds());
   for (int i = 0; i < 3; ++i) {
-    std::this_thread::sleep_for(50ms);  // let the 421 + close arrive
+    REQUIRE(eventually([&] { return server.dropped() == i && server.closed() == i; }));  // the 421 and the close went out
     const Result r = session.send(mail());
     INFO(i << ": " << describe(r));
     REQUIRE(r.outcome == Outcome::sent);
@@ -51,7 +68,7 @@ TEST_CASE("fake: 421 pending on a connection that still looks open: one transpar
   fake_smtp::Server server(script);
   Session session(plain(server), creds());
   for (int i = 0; i < 3; ++i) {
-    std::this_thread::sleep_for(50ms);
+    REQUIRE(eventually([&] { return server.dropped() == i; }));  // the 421 waits in the client's socket
     const Result r = session.send(mail());
     INFO(i << ": " << describe(r));
     REQUIRE(r.outcome == Outcome::sent);
@@ -230,15 +247,15 @@ TEST_CASE("fake: a server that never greets: connection_failed after the timeout
 
 TEST_CASE("fake: test() stops after 354 and sends no message data", "[fake]") {
   fake_smtp::Server server(fake_smtp::Script{});
-  Session session(plain(server), creds());
-  const Result r = session.test("u@fake.test", "a@fake.test");
+  const Result r = Session(plain(server), creds()).test("u@fake.test", "a@fake.test");
   INFO(describe(r));
   CHECK(r.outcome == Outcome::sent);
   CHECK(r.code == 354);
-  std::this_thread::sleep_for(200ms);
+  REQUIRE(finished(server));
   const auto cmds = server.commands();
-  REQUIRE(!cmds.empty());
-  CHECK(cmds.back() == "DATA");
+  const auto data = std::find(cmds.begin(), cmds.end(), "DATA");
+  REQUIRE(data != cmds.end());
+  for (auto c = data + 1; c != cmds.end(); ++c) CHECK((*c == "RSET" || *c == "QUIT"));  // no message data
   CHECK(server.messages() == 0);
 }
 
@@ -250,7 +267,7 @@ TEST_CASE("fake: test() reports a refused test recipient", "[fake]") {
   INFO(describe(r));
   CHECK(r.outcome == Outcome::permanent);
   CHECK(r.refused_recipients == std::vector<std::string>{"noreply@fake.test"});
-  std::this_thread::sleep_for(100ms);
+  REQUIRE(finished(server));
   const auto cmds = server.commands();
   CHECK(std::find(cmds.begin(), cmds.end(), "DATA") == cmds.end());
 }
@@ -264,7 +281,7 @@ TEST_CASE("fake: credentials set but no AUTH offered: nothing is sent unauthenti
     INFO(describe(r));
     CHECK(r.outcome == Outcome::auth_failed);
     CHECK(r.message.find("does not offer PLAIN or LOGIN") != std::string::npos);
-    std::this_thread::sleep_for(100ms);
+    REQUIRE(finished(server));
     for (const auto& c : server.commands()) CHECK(c.rfind("MAIL", 0) != 0);
     CHECK(server.messages() == 0);
   }
