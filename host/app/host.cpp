@@ -4,8 +4,10 @@
 #include "core/errors.hpp"
 #include "core/log.hpp"
 #include "mail/address.hpp"
+#include "mail/fetcher.hpp"
 #include "mail/mime/message.hpp"
 #include "mail/queue.hpp"
+#include "modules/inbox.hpp"
 #include "modules/outbox.hpp"
 #include "records/claims.hpp"
 #include "records/params.hpp"
@@ -34,9 +36,11 @@ Host::Host(HostOptions options)
     const PrivateUmask private_files;  // a new juniper.db (and its -wal, -shm) is born 0600
     db_ = Database::open(options_.db_url, data_);
   }
-  // The host call mail_release: one statement, inside the caller's transaction if it has one.
+  // The mail application's services behind two host calls: mail_release (one statement, inside
+  // the caller's transaction if it has one) and message_store (stores and commits one message).
   modules::install_mail_release(
       [](records::Env& env, std::int64_t server_id) { return mail::release_waiting(env, server_id); });
+  modules::install_message_store(mail::store_committed);
   auto paths = options_.module_paths.empty() ? default_module_paths() : options_.module_paths;
   modules_ = std::make_unique<modules::ModuleManager>(
       *db_, key_, std::move(paths),

@@ -125,17 +125,10 @@ bool store(records::Env& env, std::int64_t server_id, const std::string& raw) {
   return true;
 }
 
-bool store_committed(records::Env& env, std::int64_t server_id, std::string_view raw) {
-  Transaction tr(env.sql());
-  const bool stored = store(env, server_id, std::string(raw));
-  tr.commit();
-  return stored;
-}
 
 // A server its module fetches (a mail API): the module stores each message through the host
 // call message_store, which commits it, and marks it read at its service afterwards.
 void collect(records::Env& env, modules::HookBus& hooks, const nlohmann::json& server, std::size_t limit, FetchReport& report) {
-  modules::install_message_store(store_committed);
   const nlohmann::json payload = {{"model", kIncomingServer}, {"id", server["id"]}, {"kind", text(server, "server_type")},
                                   {"limit", limit}};
   const auto r = emit_committed(env, hooks, "mail.collect", payload);
@@ -168,6 +161,13 @@ void fetch_imap(records::Env& env, const std::map<std::string, std::string>& con
 }
 
 }  // namespace
+
+bool store_committed(records::Env& env, std::int64_t server_id, std::string_view raw) {
+  Transaction tr(env.sql());
+  const bool stored = store(env, server_id, std::string(raw));
+  tr.commit();
+  return stored;
+}
 
 std::string confirm_login(records::Env& env, modules::HookBus& hooks, const std::map<std::string, std::string>& conf,
                           std::int64_t server_id) {

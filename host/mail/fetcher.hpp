@@ -23,6 +23,10 @@ struct FetchReport {
 FetchReport fetch_all(records::Env& env, modules::HookBus& hooks, const std::map<std::string, std::string>& conf,
                       std::optional<std::int64_t> only = std::nullopt);
 
+// Stores one raw message for an incoming server and commits it; false when it was already
+// stored. Behind the host call message_store, for modules that fetch through an API.
+bool store_committed(records::Env& env, std::int64_t server_id, std::string_view raw);
+
 // "Test & Confirm": connect, authenticate, SELECT INBOX, then state = done. Throws UserError.
 std::string confirm_login(records::Env& env, modules::HookBus& hooks, const std::map<std::string, std::string>& conf,
                           std::int64_t server_id);

@@ -2,21 +2,16 @@
 
 #include "core/errors.hpp"
 #include "modules/bridge.hpp"
-
-#include <mutex>
+#include "modules/installed.hpp"
 
 namespace juniper::modules {
 namespace {
 
-std::mutex g_mu;
-MessageStore g_store;
+Installed<MessageStore> g_store;
 
 }  // namespace
 
-void install_message_store(MessageStore store) {
-  std::lock_guard g(g_mu);
-  g_store = std::move(store);
-}
+void install_message_store(MessageStore store) { g_store.set(std::move(store)); }
 
 juniper_status message_store(juniper_ctx* ctx, juniper_str model, int64_t id, juniper_str raw, int32_t* out_stored,
                              juniper_error* err) {
@@ -24,11 +19,7 @@ juniper_status message_store(juniper_ctx* ctx, juniper_str model, int64_t id, ju
     if (std::string_view(model.data, model.size) != "fetchmail.server") {
       throw UserError("message_store: messages belong to an incoming server (fetchmail.server)");
     }
-    MessageStore store;
-    {
-      std::lock_guard g(g_mu);
-      store = g_store;
-    }
+    const MessageStore store = g_store.get();
     if (!store) throw UserError("message_store: this host does not fetch mail here (call it during mail.collect)");
     const bool stored = store(*ctx->env, id, std::string_view(raw.data, raw.size));
     if (out_stored != nullptr) *out_stored = stored ? 1 : 0;
