@@ -144,6 +144,8 @@ void declare_records(records::Registry& registry) {
                           readonly(field("content_hash", FieldType::chars, "Content SHA-256"))},
                          // the fetch's duplicate check; lookups by Message-ID
                          {{"fetchmail_server_id", "content_hash"}, {"message_id", "fetchmail_server_id"}}));
+  // Written by Compose and `mail send`, or by a fetch: the pages offer no "New" for them.
+  for (const char* made_by_host : {kMail, kMessage}) registry.type_mut(made_by_host).creatable = false;
   records::SettingDef custom;
   custom.name = kCustomServersSetting;
   custom.config_parameter = "mail.external_email_server_default";

@@ -82,6 +82,7 @@ struct RecordType {
   std::vector<ChangeDefault> change_defaults;
   std::vector<SelectionFallback> selection_fallbacks;
   std::vector<std::vector<std::string>> indexes;  // column lists; host types only (queue and dedup lookups)
+  bool creatable = true;  // false: made by the host only (Emails come from Compose, messages from a fetch)
 
   std::string table() const;  // "ir.mail_server" -> "ir_mail_server"
   const FieldDef* field(std::string_view n) const;

@@ -99,6 +99,44 @@ bool shown(const records::FieldDef& f, const json& rec) {
   return str(rec.value(f.shown_if.substr(0, eq), json())) == f.shown_if.substr(eq + 1);
 }
 
+// "Outgoing Mail Servers" -> "Outgoing Mail Server": type labels are plural (list titles).
+std::string singular(std::string label) {
+  if (label.size() > 1 && label.back() == 's') label.pop_back();
+  return label;
+}
+
+// What a record is called on pages: its name (or subject), else its id.
+std::string record_title(const json& rec) {
+  for (const char* k : {"name", "subject"}) {
+    if (rec.contains(k) && !str(rec[k]).empty()) return str(rec[k]);
+  }
+  return "#" + str(rec.value("id", json()));
+}
+
+// The records a many-to-one field may point at, by title, for its select; empty when there are
+// too many to list (then a number box, as before).
+constexpr std::size_t kMaxChoices = 500;
+std::vector<std::pair<std::int64_t, std::string>> relation_choices(records::Env& env, const records::FieldDef& f) {
+  std::vector<std::pair<std::int64_t, std::string>> out;
+  const auto ids = records::search(env, f.relation, json::object(), kMaxChoices + 1, 0);
+  if (ids.size() > kMaxChoices) return out;
+  for (const auto id : ids) out.emplace_back(id, record_title(records::read(env, f.relation, id)));
+  return out;
+}
+
+// A many-to-one value as the related record's title, linked ("" when none; the id when gone).
+std::string relation_link(records::Env& env, const records::FieldDef& f, const json& value) {
+  if (!value.is_number_integer()) return "";
+  const std::int64_t id = value.get<std::int64_t>();
+  std::string title = "#" + std::to_string(id);
+  try {
+    title = record_title(records::read(env, f.relation, id));
+  } catch (const std::exception&) {
+    return escape_html(title);  // deleted since
+  }
+  return "<a href=\"/web/record/" + escape_html(f.relation) + "/" + std::to_string(id) + "\">" + escape_html(title) + "</a>";
+}
+
 bool is_badge(const records::FieldDef& f) { return f.type == records::FieldType::selection && f.badge; }
 
 // Coloured by the tone the module gave the value: the host does not know what a status means.
@@ -191,11 +229,30 @@ json defaults_of(const records::RecordType& t) {
   return d;
 }
 
+// A many-to-one field: the related record's title (a link) when read-only, else a select of the
+// records it may point at (a number box when there are too many to list).
+std::string relation_input(records::Env& env, const records::FieldDef& f, const json& value) {
+  const std::string id = "f_" + f.name;
+  const std::string label = "<label for=\"" + id + "\">" + escape_html(f.label) + "</label>";
+  if (f.readonly) return label + "<output id=\"" + id + "\">" + relation_link(env, f, value) + "</output>";
+  const auto choices = relation_choices(env, f);
+  if (choices.empty() && records::search(env, f.relation, json::object(), 1, 0).size() == 1) return field_input(f, value);
+  std::string out = label + "<select id=\"" + id + "\" name=\"" + f.name + "\"><option value=\"\"></option>";
+  for (const auto& [rid, title] : choices) {
+    const bool selected = value.is_number_integer() && value.get<std::int64_t>() == rid;
+    out += "<option value=\"" + std::to_string(rid) + "\"" + (selected ? " selected" : "") + ">" + escape_html(title) + "</option>";
+  }
+  return out + "</select>";
+}
+
 std::string record_form(records::Env& env, const http::Session& s, const records::RecordType& t, const json& rec,
                         const std::string& message, bool error) {
   const bool is_new = !rec.contains("id") || rec["id"].is_null();
   const std::string base = "/web/record/" + t.name + "/" + (is_new ? std::string("new") : str(rec["id"]));
-  std::string body = banner(message, error);
+  // Which record this is: the list it belongs to, then its name.
+  const std::string title = is_new ? "New " + singular(t.label) : record_title(rec);
+  std::string body = "<p class=\"breadcrumb\"><a href=\"/web/list/" + escape_html(t.name) + "\">" + escape_html(t.label) +
+                     "</a> / " + escape_html(title) + "</p><h2>" + escape_html(title) + "</h2>" + banner(message, error);
   for (const auto& f : t.fields) {
     if (is_badge(f) && !is_new && shown(f, rec)) body += badge(f, rec.value(f.name, json()));
   }
@@ -203,7 +260,9 @@ std::string record_form(records::Env& env, const http::Session& s, const records
   for (const auto& f : t.fields) {
     if (f.hidden || (is_badge(f) && !is_new) || !shown(f, rec)) continue;
     if (f.readonly && is_new) continue;
-    body += "<div class=\"field\">" + field_input(f, rec.value(f.name, json()), &t) + "</div>";
+    const json value = rec.value(f.name, json());
+    body += "<div class=\"field\">" +
+            (f.type == records::FieldType::many2one ? relation_input(env, f, value) : field_input(f, value, &t)) + "</div>";
   }
   body += "<p><button type=\"submit\">Save</button></p></form>";
   if (!is_new) {
@@ -223,20 +282,6 @@ std::string record_form(records::Env& env, const http::Session& s, const records
 }
 
 // ---- confirmations of destructive actions ---------------------------------------------------
-
-// "Outgoing Mail Servers" -> "Outgoing Mail Server": type labels are plural (list titles).
-std::string singular(std::string label) {
-  if (label.size() > 1 && label.back() == 's') label.pop_back();
-  return label;
-}
-
-// What a confirmation calls a record: its name (or subject), else its id.
-std::string record_title(const json& rec) {
-  for (const char* k : {"name", "subject"}) {
-    if (rec.contains(k) && !str(rec[k]).empty()) return str(rec[k]);
-  }
-  return "#" + str(rec.value("id", json()));
-}
 
 // "Delete X?" with a Confirm button (a POST carrying the CSRF token and `hidden`) and a Cancel
 // link back: plain HTML, no script. `what` is shown escaped.
@@ -389,12 +434,16 @@ class Pages {
     return admin(req, [&](const http::Session& s) {
       if (!csrf_ok(req, s)) return csrf_refused();
       const std::string name = req.form_param("name").value_or("");
+      std::string shown_name = name;
       {
         auto lock = host_.db().lock();
         install ? host_.modules().install({name}) : host_.modules().uninstall({name});
+        for (const auto& m : host_.modules().list()) {
+          if (m.manifest.name == name && !m.manifest.display_name.empty()) shown_name = m.manifest.display_name;
+        }
       }
       app_.routes_changed();
-      return Response::redirect("/web/apps?message=" + http::url_encode((install ? "Installed " : "Uninstalled ") + name));
+      return Response::redirect("/web/apps?message=" + http::url_encode((install ? "Installed " : "Uninstalled ") + shown_name));
     });
   }
 
@@ -497,8 +546,9 @@ class Pages {
       const std::string model = req.path.substr(std::string("/web/list/").size());
       const auto& t = env.registry.type(model);
       const auto cols = list_columns(t);
-      std::string body = banner(req.query_param("message").value_or(""), false) + "<p><a href=\"/web/record/" +
-                         escape_html(model) + "/new\">New</a></p><table><thead><tr><th>ID</th>";
+      std::string body = banner(req.query_param("message").value_or(""), false) +
+                         (t.creatable ? "<p><a href=\"/web/record/" + escape_html(model) + "/new\">New</a></p>" : "") +
+                         "<table><thead><tr><th>ID</th>";
       for (const auto* c : cols) body += "<th>" + escape_html(c->label) + "</th>";
       body += "</tr></thead><tbody>";
       // One page at a time: a list of 100 000 mails reads 100 of them, not all with their bodies.
@@ -509,7 +559,10 @@ class Pages {
       for (const auto id : ids) {
         const json rec = records::read(env, model, id);
         body += "<tr><td><a href=\"/web/record/" + escape_html(model) + "/" + str(rec["id"]) + "\">" + str(rec["id"]) + "</a></td>";
-        for (const auto* c : cols) body += "<td>" + escape_html(cell(*c, rec.value(c->name, json()))) + "</td>";
+        for (const auto* c : cols) {
+          const json v = rec.value(c->name, json());
+          body += "<td>" + (c->type == records::FieldType::many2one ? relation_link(env, *c, v) : escape_html(cell(*c, v))) + "</td>";
+        }
         body += "</tr>";
       }
       body += "</tbody></table>" + pager("/web/list/" + model, page, more);
@@ -541,6 +594,10 @@ class Pages {
         } catch (const std::exception&) {
           return Response::html(404, message_page("Not found", "No such record.", "/web"));
         }
+      }
+      if (is_new && !t.creatable) {
+        return Response::html(404, message_page("Not found", t.label + " are not written here: Compose writes mails, a fetch stores messages.",
+                                                "/web/list/" + model));
       }
       if (req.method == "GET" && sub == "delete" && !is_new) return confirm_record_delete(env, s, t, id);
       if (req.method == "GET") {

@@ -67,7 +67,7 @@ try {
   });
   await check('install-outlook', async () => {
     await page.getByRole('button', { name: 'Install' }).click();
-    await expectText('Installed microsoft_outlook');
+    await expectText('Installed Microsoft Outlook');  // the module's display name
   });
   await check('settings-custom-email-servers', async () => {
     await page.getByRole('link', { name: 'Settings' }).first().click();

@@ -408,3 +408,33 @@ TEST_CASE("Emails list why a mail waits and until when (paced, throttled), long 
   CHECK(has(list, std::string(149, 'x') + "\u2026</td>"));  // a line's worth, not 400 characters
   CHECK_FALSE(has(list, std::string(160, 'x')));
 }
+
+TEST_CASE("records read at a glance: a heading and breadcrumb, related records by name with a link, no New where the host "
+          "writes",
+          "[web][pages]") {
+  Site t;
+  std::int64_t server = 0, mail = 0;
+  {
+    auto lock = t.host->db().lock();
+    auto env = t.host->env();
+    juniper::Transaction tr(t.host->db().session());
+    server = records::create(env, "ir.mail_server", {{"name", "Relay <Paris>"}, {"smtp_host", "127.0.0.1"}});
+    records::create(env, "ir.mail_server", {{"name", "Relay Lyon"}, {"smtp_host", "127.0.0.1"}});
+    mail = records::create(env, "mail.mail", {{"email_from", "shop@example.com"}, {"subject", "Invoice 7"}, {"mail_server_id", server}});
+    tr.commit();
+  }
+  const std::string link = "<a href=\"/web/record/ir.mail_server/" + std::to_string(server) + "\">Relay &lt;Paris&gt;</a>";
+  const auto page = t.browser->get("/web/record/mail.mail/" + std::to_string(mail)).body;
+  CHECK(has(page, "<p class=\"breadcrumb\"><a href=\"/web/list/mail.mail\">Emails</a> / Invoice 7</p><h2>Invoice 7</h2>"));
+  // Editable: a select of the servers by name, the current one selected.
+  CHECK(has(page, "<option value=\"" + std::to_string(server) + "\" selected>Relay &lt;Paris&gt;</option>"));
+  CHECK(has(page, ">Relay Lyon</option>"));
+  const auto list = t.browser->get("/web/list/mail.mail").body;
+  CHECK(has(list, link));  // the server's name, not its id
+  CHECK_FALSE(has(list, "/web/record/mail.mail/new"));  // Compose writes mails
+  CHECK(t.browser->get("/web/record/mail.mail/new").status == 404);
+  CHECK(t.browser->get("/web/record/mail.message/new").status == 404);
+  CHECK(has(t.browser->get("/web/list/ir.mail_server").body, "/web/record/ir.mail_server/new\">New</a>"));
+  const auto fresh = t.browser->get("/web/record/ir.mail_server/new").body;
+  CHECK(has(fresh, "<h2>New Outgoing Mail Server</h2>"));
+}
