@@ -29,7 +29,16 @@ Standard library only.  Speaks:
                 (Exchange's Add-/Remove-MailboxPermission -AccessRights FullAccess; GET lists)
            POST exchange_app_access {"client_id","mailbox","grant":true|false}
                 (Add-MailboxPermission for the app's service principal: its app-only tokens
-                log in to IMAP/SMTP as that mailbox; GET lists).  reset drops both.
+                log in to IMAP/SMTP as that mailbox; GET lists).
+           POST send_as {"user","address","grant":true|false} (alias graph_send_as; "allowed"
+                also accepted): Exchange's Add-RecipientPermission -AccessRights SendAs, for
+                Graph sendMail's From and for SMTP's envelope sender (GET lists).  reset drops
+                all three.
+  --policy-port: Postfix policy delegation (SMTPD_POLICY_README) for the stack's submission
+           service: a token login (XOAUTH2/OAUTHBEARER) may use as MAIL FROM the SASL user or an
+           address it has Send As on, else "550 5.7.60 SMTP; Client does not have permissions to
+           send as this sender" (Exchange Online); password logins, unauthenticated sessions
+           and the null sender: DUNNO.  Each decision is one "POLICY" line in the log.
 
 All state is in memory, guarded by one lock.  Tokens are opaque random strings.
 Requests are logged (one line each) without secrets; tokens/codes show 4 chars + "...".
@@ -37,6 +46,7 @@ Requests are logged (one line each) without secrets; tokens/codes show 4 chars +
 
 import argparse
 import base64
+import collections
 import datetime
 import email
 import email.header
@@ -51,6 +61,7 @@ import re
 import secrets
 import smtplib
 import socket
+import socketserver
 import ssl
 import string
 import sys
@@ -68,6 +79,9 @@ OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
 KNOWN_RESOURCES = ("https://outlook.office.com", "https://outlook.office365.com",
                    "https://graph.microsoft.com")
 GRAPH = "https://graph.microsoft.com"
+# Exchange Online's answer to MAIL FROM with an address the SMTP AUTH login may not send as.
+SMTP_SEND_AS_DENIED = "550 5.7.60 SMTP; Client does not have permissions to send as this sender"
+TOKEN_SASL_METHODS = ("xoauth2", "oauthbearer")
 # Resources whose app-only tokens Exchange Online accepts for IMAP/POP/SMTP AUTH.
 EXCHANGE_RESOURCES = ("https://outlook.office365.com", "https://outlook.office.com")
 # Exchange mailbox permissions (Add-MailboxPermission -AccessRights) the simulation knows.
@@ -274,6 +288,23 @@ def redact_params(params):
     return " ".join(out)
 
 
+def grant_app_mailbox(grants, body, grant, keep_empty):
+    """An app's mailbox allow list (client_id -> set of addresses), one mailbox granted or taken
+    back.  keep_empty: Graph's access policy keeps an emptied list (an empty policy allows
+    none); Exchange's grants drop it (no grant, no mailbox either way)."""
+    client = str(body.get("client_id") or "")
+    addr = str(body.get("mailbox") or "").strip().lower()
+    if not client or "@" not in addr:
+        raise ValueError("'client_id' and 'mailbox' are required")
+    granted = grants.setdefault(client, set())
+    if grant:
+        granted.add(addr)
+    else:
+        granted.discard(addr)
+    if not granted and not keep_empty:
+        del grants[client]
+
+
 def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
@@ -335,7 +366,10 @@ class State:
         self.injections = []
         self.revoked_users = {}        # user -> TokensValidFrom timestamp
         self.no_consent = set()        # (user, client_id or "*")
-        self.graph_send_as = {}        # user -> set of addresses the user may send as
+        # Exchange's Send As right (Add-RecipientPermission -AccessRights SendAs), one for both
+        # protocols: user (trustee) -> addresses the user may send as, on Graph (the message's
+        # From) and over SMTP submission with a token login (the envelope sender, MAIL FROM).
+        self.send_as = {}
         # client_id -> mailboxes an app-only token may use on Graph (an application access
         # policy); absent or empty: every mailbox of the tenant.
         self.app_mailboxes = {}
@@ -384,7 +418,11 @@ class State:
             "tokeninfo_valid": 0,
             "tokeninfo_invalid": 0,
             "injected": 0,
+            # Postfix policy delegation (SMTP envelope sender): requests, answered DUNNO,
+            # answered otherwise (550 5.7.60 or an injected action), dropped (injected close)
+            "smtp_policy": {"requests": 0, "allowed": 0, "refused": 0, "dropped": 0},
         }
+        self.policy_decisions = collections.deque(maxlen=50)
         self.graph_counts = {
             "sendmail_accepted": 0,
             "sendmail_accepted_by_user": {},
@@ -559,6 +597,34 @@ class State:
 
     def public_exchange_app_access(self):
         return {c: sorted(m) for c, m in sorted(self.exchange_app_mailboxes.items())}
+
+    def public_send_as(self):
+        return {u: sorted(a) for u, a in sorted(self.send_as.items())}
+
+    # -- SMTP submission: Exchange's rule for the envelope sender ------------------------
+    def smtp_send_as_decision(self, attrs):
+        """(action, reason) for one Postfix policy delegation request (SMTPD_POLICY_README).
+        Exchange Online lets an SMTP AUTH client use as MAIL FROM the mailbox it logged in as
+        (the SASL user: its own, a Full Access mailbox, an app's granted mailbox) or an address
+        it has Send As on; anything else is 550 5.7.60.  Only token logins (XOAUTH2,
+        OAUTHBEARER) get the rule: password users (PLAIN/LOGIN) are the stack's plain relay
+        accounts and send as anyone, as before.  DUNNO hands over to Postfix's own restrictions."""
+        if attrs.get("request", "") != "smtpd_access_policy":
+            return "DUNNO", "not an smtpd_access_policy request"
+        user = attrs.get("sasl_username", "").strip().lower()
+        method = attrs.get("sasl_method", "").strip().lower()
+        sender = attrs.get("sender", "").strip().lower()
+        if not user:
+            return "DUNNO", "not authenticated"
+        if method not in TOKEN_SASL_METHODS:
+            return "DUNNO", "password login"
+        if not sender:
+            return "DUNNO", "null sender"
+        if sender == user:
+            return "DUNNO", "own address"
+        if sender in self.send_as.get(user, ()):
+            return "DUNNO", "Send As"
+        return SMTP_SEND_AS_DENIED, "no Send As on %s" % sender
 
     # -- device authorization grant (RFC 8628) -----------------------------------
     def new_device_code(self, app, tenant, scopes, resource):
@@ -1062,10 +1128,10 @@ class GraphMixin:
         if head == "users" and len(parts) >= 2:
             x = parts[1].strip().lower()
             with st.lock:
-                granted = set(st.graph_send_as.get(rec["user"] or "", ()))
+                granted = set(st.send_as.get(rec["user"] or "", ()))
                 known = {r["user"] for r in st.access_tokens.values() if r["user"]}
-                known |= set(st.graph_send_as)
-                for a in st.graph_send_as.values():
+                known |= set(st.send_as)
+                for a in st.send_as.values():
                     known |= a
             if "@" not in x:
                 match = [u for u in known if graph_oid(u) == x]
@@ -1208,7 +1274,7 @@ class GraphMixin:
                              "Unable to read JSON request payload. Please ensure Content-Type "
                              "header is set and payload is of valid JSON format.")
         with st.lock:
-            granted = set(st.graph_send_as.get(rec["user"] or mailbox, ()))
+            granted = set(st.send_as.get(rec["user"] or mailbox, ()))
         allowed = {mailbox} | granted | ({rec["user"]} if rec["user"] else set())
         if from_addr not in allowed:
             raise GraphError(403, "ErrorSendAsDenied", GRAPH_SEND_AS_DENIED)
@@ -2723,12 +2789,18 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
                     self.send_json(200, self.state_summary())
                 elif name == "graph":
                     out = dict(st.graph_counts)
-                    out["send_as"] = {u: sorted(a) for u, a in st.graph_send_as.items()}
+                    out["send_as"] = st.public_send_as()
                     self.send_json(200, out)
                 elif name == "mailbox_permission":
                     self.send_json(200, {"mailbox_permissions": st.public_mailbox_permissions()})
                 elif name == "exchange_app_access":
                     self.send_json(200, {"exchange_app_access": st.public_exchange_app_access()})
+                elif name in ("send_as", "graph_send_as"):
+                    self.send_json(200, {"send_as": st.public_send_as()})
+                elif name == "smtp_policy":
+                    self.send_json(200, {"port": st.args.policy_port or None,
+                                         "counts": st.counts["smtp_policy"],
+                                         "decisions": list(st.policy_decisions)})
                 elif name == "tokens":
                     # every token ever issued, for the tests that check none is stored or logged in clear
                     self.send_json(200, {"access_tokens": list(st.access_tokens),
@@ -2784,16 +2856,25 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
             return {"ok": True}
         if name == "inject_error":
             endpoint = b.get("endpoint", "token")
-            if endpoint not in ("token", "tokeninfo", "authorize", "devicecode", "graph"):
-                raise ValueError("endpoint must be token, tokeninfo, authorize, devicecode or graph")
+            if endpoint not in ("token", "tokeninfo", "authorize", "devicecode", "graph",
+                                "smtp_policy"):
+                raise ValueError("endpoint must be token, tokeninfo, authorize, devicecode, graph "
+                                 "or smtp_policy")
             inj = {"endpoint": endpoint, "remaining": int(b.get("count", 1))}
             for k in ("grant_type", "aadsts", "status", "error", "message", "hang_seconds",
                       "process_after_hang", "close", "retry_after", "raw_body", "content_type",
-                      "path", "method", "code"):
+                      "path", "method", "code", "action"):
                 if b.get(k) is not None:
                     inj[k] = b[k]
-            if not any(k in inj for k in ("aadsts", "status", "hang_seconds", "close", "raw_body",
-                                          "code")):
+            if endpoint == "smtp_policy":
+                # The policy service: "action" answers that instead of the decision; "close"
+                # (the default) drops the connection without an answer; "hang_seconds" waits
+                # first (Postfix gives up after smtpd_policy_service_timeout), then drops it
+                # unless "action" or "process_after_hang" (then a late answer).
+                if not any(k in inj for k in ("action", "hang_seconds", "close")):
+                    inj["close"] = True
+            elif not any(k in inj for k in ("aadsts", "status", "hang_seconds", "close", "raw_body",
+                                            "code")):
                 inj["status"] = 503
             if inj["remaining"] > 0:
                 st.injections.append(inj)
@@ -2917,15 +2998,7 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
             certs[s256] = certs[sha1] = cert.public_key()
             return {"ok": True, "x5t#S256": s256}
         if name == "app_access":
-            client = str(b.get("client_id") or "")
-            addr = str(b.get("mailbox") or "").strip().lower()
-            if not client or "@" not in addr:
-                raise ValueError("'client_id' and 'mailbox' are required")
-            granted = st.app_mailboxes.setdefault(client, set())
-            if b.get("allowed", True):
-                granted.add(addr)
-            else:
-                granted.discard(addr)
+            grant_app_mailbox(st.app_mailboxes, b, b.get("allowed", True), keep_empty=True)
             return {"ok": True, "app_mailboxes": {c: sorted(a) for c, a in st.app_mailboxes.items()}}
         if name == "mailbox_permission":
             # Exchange: Add-MailboxPermission -Identity mailbox -User user -AccessRights FullAccess
@@ -2963,29 +3036,24 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
             # Remove-MailboxPermission).  Its client-credentials tokens for
             # https://outlook.office365.com/.default then log in to IMAP/SMTP as that mailbox
             # (and only the granted ones: no grant, no mailbox).
-            client = str(b.get("client_id") or "")
-            addr = str(b.get("mailbox") or "").strip().lower()
-            if not client or "@" not in addr:
-                raise ValueError("'client_id' and 'mailbox' are required")
-            granted = st.exchange_app_mailboxes.setdefault(client, set())
-            if b.get("grant", b.get("allowed", True)):
-                granted.add(addr)
-            else:
-                granted.discard(addr)
-            if not granted:
-                del st.exchange_app_mailboxes[client]
+            grant_app_mailbox(st.exchange_app_mailboxes, b, b.get("grant", b.get("allowed", True)), keep_empty=False)
             return {"ok": True, "exchange_app_access": st.public_exchange_app_access()}
-        if name == "graph_send_as":
+        if name in ("send_as", "graph_send_as"):
+            # Exchange: Add-RecipientPermission -Identity address -Trustee user -AccessRights
+            # SendAs (grant false: Remove-RecipientPermission).  One right for both protocols:
+            # Graph sendMail with that From (and Graph access to users/{address}), and SMTP
+            # submission with that envelope sender after a token login as user (policy service).
+            # graph_send_as: the earlier name, kept as an alias.
             user = user_of(b, True)
             addr = str(b.get("address") or "").strip().lower()
             if "@" not in addr:
                 raise ValueError("'address' is required")
-            granted = st.graph_send_as.setdefault(user, set())
-            if b.get("allowed", True):
+            granted = st.send_as.setdefault(user, set())
+            if b.get("grant", b.get("allowed", True)):
                 granted.add(addr)
             else:
                 granted.discard(addr)
-            return {"ok": True, "send_as": {u: sorted(a) for u, a in st.graph_send_as.items()}}
+            return {"ok": True, "send_as": st.public_send_as()}
         return None
 
     def state_summary(self):
@@ -3014,6 +3082,7 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
             "counts": st.counts,
             "mailbox_permissions": st.public_mailbox_permissions(),
             "exchange_app_access": st.public_exchange_app_access(),
+            "send_as": st.public_send_as(),
         }
 
 
@@ -3035,6 +3104,100 @@ class Server(ThreadingHTTPServer):
         self.state = state
         self.logf = logf
         self.is_https = is_https
+
+    def log(self, line):
+        with self.state.lock:
+            self.logf.write(line)
+            self.logf.flush()
+
+
+class PolicyHandler(socketserver.StreamRequestHandler):
+    """Postfix SMTPD policy delegation (SMTPD_POLICY_README): "name=value" lines, an empty line
+    ends a request, the answer is "action=..." and an empty line.  smtpd keeps the connection
+    for further requests (smtpd_policy_service_max_idle, 300 s, then it closes it)."""
+    timeout = 600       # an idle connection Postfix forgot about goes away eventually
+    MAX_LINE = 65536
+
+    def handle(self):
+        while True:
+            attrs = {}
+            while True:
+                try:
+                    line = self.rfile.readline(self.MAX_LINE)
+                except OSError:
+                    return
+                if not line.endswith(b"\n"):
+                    return          # EOF (or an over-long line): Postfix closed or misbehaves
+                line = line.rstrip(b"\r\n")
+                if not line:
+                    break
+                name, sep, value = line.decode("utf-8", "replace").partition("=")
+                if sep:
+                    attrs[name] = value
+            if not attrs:
+                continue
+            action = self.decide(attrs)
+            if action is None:
+                return          # injected: connection dropped without an answer
+            try:
+                self.wfile.write(("action=%s\n\n" % action).encode("utf-8"))
+                self.wfile.flush()
+            except OSError:
+                return
+
+    def decide(self, attrs):
+        srv = self.server
+        st = srv.state
+        t0 = time.monotonic()
+        with st.lock:
+            inj = st.take_injection("smtp_policy")
+        note = ""
+        if inj:
+            note = " injected%s" % json.dumps({k: v for k, v in inj.items() if k != "remaining"})
+            hang = float(inj.get("hang_seconds") or 0)
+            if hang > 0:
+                time.sleep(hang)
+        with st.lock:
+            action, reason = st.smtp_send_as_decision(attrs)
+            if inj and inj.get("action"):
+                action, reason = str(inj["action"]), "injected"
+            elif inj and (inj.get("close") or (inj.get("hang_seconds") and
+                                               not inj.get("process_after_hang"))):
+                action, reason = None, "connection dropped"
+            c = st.counts["smtp_policy"]
+            c["requests"] += 1
+            if action is None:
+                c["dropped"] += 1
+            elif action == "DUNNO":
+                c["allowed"] += 1
+            else:
+                c["refused"] += 1
+            st.policy_decisions.append({
+                "time": graph_iso(now()), "state": attrs.get("protocol_state", ""),
+                "sasl_method": attrs.get("sasl_method", ""),
+                "sasl_username": attrs.get("sasl_username", ""),
+                "sender": attrs.get("sender", ""), "recipient": attrs.get("recipient", ""),
+                "action": action, "reason": reason})
+        # Nothing secret in a policy request (no passwords, no tokens): the attributes that
+        # decide, and the answer.
+        srv.log("%s %s POLICY %s sasl_method=%s sasl_username=%s sender=<%s>%s -> %s (%s)%s (%d ms)\n" % (
+            ms_timestamp(), self.client_address[0], attrs.get("protocol_state", "?"),
+            attrs.get("sasl_method", ""), attrs.get("sasl_username", ""), attrs.get("sender", ""),
+            (" recipient=<%s>" % attrs["recipient"]) if attrs.get("recipient") else "",
+            action if action is not None else "no answer", reason, note,
+            (time.monotonic() - t0) * 1000))
+        return action
+
+
+class PolicyServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, addr, state, logf):
+        super().__init__(addr, PolicyHandler)
+        self.state = state
+        self.logf = logf
 
     def log(self, line):
         with self.state.lock:
@@ -3077,6 +3240,9 @@ def main():
     ap.add_argument("--imaps-port", type=int, help="Graph reads mailboxes over this IMAPS port "
                     "(default: --https-port - 443 + 993, the stack's IMAPS_PORT)")
     ap.add_argument("--ca-file", help="CA for the IMAPS certificate (default: ca.crt next to --cert)")
+    ap.add_argument("--policy-port", type=int, default=0,
+                    help="also serve Postfix's policy delegation protocol on this port (Exchange's "
+                    "rule for the envelope sender of token logins, 550 5.7.60; 0: off)")
     args = ap.parse_args()
     if not args.lmtp_socket and args.pid_file:
         args.lmtp_socket = os.path.join(os.path.dirname(os.path.abspath(args.pid_file)), "lmtp")
@@ -3099,13 +3265,17 @@ def main():
         # start.sh spawns the IdP first and makes the certificate meanwhile.
         https = Server((args.host, args.https_port), state, logf, is_https=True)
         servers.append(https)
+    policy = PolicyServer((args.host, args.policy_port), state, logf) if args.policy_port else None
     if args.pid_file:
         with open(args.pid_file + ".tmp", "w") as fh:
             fh.write("%d\n" % os.getpid())
         os.replace(args.pid_file + ".tmp", args.pid_file)
     logf.write("%s idp listening on %s\n" % (ms_timestamp(), ", ".join(
-        "%s://%s:%d" % ("https" if s.is_https else "http", *s.server_address[:2]) for s in servers)))
+        ["%s://%s:%d" % ("https" if s.is_https else "http", *s.server_address[:2]) for s in servers] +
+        (["policy %s:%d" % policy.server_address[:2]] if policy else []))))
     logf.flush()
+    if policy:
+        threading.Thread(target=policy.serve_forever, daemon=True).start()
     if args.https_port:
         threading.Thread(target=serve_https, args=(servers[1], args), daemon=True).start()
     try:

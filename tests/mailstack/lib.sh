@@ -200,6 +200,8 @@ idp_start() {
         --app-name "${DEMO_APP_NAME:-Juniper (test)}" --app-tenant "${DEMO_APP_TENANT:-multi}")
     [ -n "${DEMO_REDIRECT_URI:-}" ] && args+=(--redirect-uri "$DEMO_REDIRECT_URI")
     [ -n "${IDP_ACCESS_TOKEN_LENGTH:-}" ] && args+=(--access-token-length "$IDP_ACCESS_TOKEN_LENGTH")
+    # Postfix's policy service (Exchange's envelope sender rule); env files older than it lack it.
+    [ -n "${POLICY_PORT:-}" ] && args+=(--policy-port "$POLICY_PORT")
     rm -f "$DIR/run/idp.pid"
     # The demo secret goes through the environment, not the command line (ps shows that).
     IDP_DEMO_CLIENT_SECRET=${DEMO_CLIENT_SECRET:-} \
@@ -244,7 +246,7 @@ pick_port_base() {
             [ -n "$owner" ] && [ ! -d "$owner" ] && rm -rf "$PORT_CLAIMS/$base"
             continue
         fi
-        busy_ports $((base + 80)) $((base + 143)) $((base + 443)) $((base + 465)) $((base + 587)) $((base + 993))
+        busy_ports $((base + 80)) $((base + 143)) $((base + 443)) $((base + 465)) $((base + 587)) $((base + 588)) $((base + 993))
         if [ -z "$REPLY" ]; then
             echo "$1" >"$PORT_CLAIMS/$base/dir"
             PORT_BASE=$base

@@ -3,8 +3,11 @@
 # stack offers it): Dovecot's oauth2 passdb (password-grant mode) hands the SASL user AND the token
 # to the simulated identity platform, which accepts a mailbox's own token, a delegate's token with
 # Full Access (control mailbox_permission) and an application token whose app was granted the
-# mailbox (control exchange_app_access).  curl + a running stack only; leaves the stack running
-# and does not use the reset control (other tests may share the stack).
+# mailbox (control exchange_app_access).  Then Exchange's rule for the envelope sender, which
+# Postfix asks of the IdP's policy service: a token login sends as its SASL user or an address it
+# has Send As on (control send_as), else 550 5.7.60; password logins as before.  curl + a running
+# stack only; leaves the stack running and does not use the reset control (other tests may share
+# the stack).
 # Usage: selftest-mailbox-access.sh DIR      PASS/FAIL per step; exit status = number of failures.
 set -uo pipefail
 [ $# -eq 1 ] || { echo "usage: selftest-mailbox-access.sh DIR" >&2; exit 2; }
@@ -64,6 +67,24 @@ smtp() {  # smtp USER TOKEN SUBJECT -> curl exit status (submission through Post
     printf 'From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\n\r\nHello.\r\n' "$1" "$1" "$3" >"$WORK/m.eml"
     "${CURL[@]}" --url "smtp://127.0.0.1:$SMTP_PORT" --ssl-reqd "${MAIL[@]}" --user "$1:" \
         --oauth2-bearer "$2" --mail-from "$1" --mail-rcpt "$1" --upload-file "$WORK/m.eml" >/dev/null 2>&1
+}
+# submit SENDER CURL-AUTH-ARGS... -> curl exit status (55: MAIL FROM or RCPT TO refused); the
+# server's replies (one line each) to MAIL FROM:<SENDER> in $WORK/mailfrom, to RCPT TO:<$SELF> in
+# $WORK/rcpt, and its "250 2.0.0 Ok: queued as ..." (if any) in $WORK/submit.
+submit() {
+    local sender=$1; shift
+    printf 'From: <%s>\r\nTo: <%s>\r\nSubject: send-as %s\r\n\r\nHello.\r\n' "${sender:-nobody@example.com}" \
+        "$SELF" "$RUN" >"$WORK/s.eml"
+    "${CURL[@]}" -v --url "smtp://127.0.0.1:$SMTP_PORT" --ssl-reqd "${MAIL[@]}" "$@" \
+        --mail-from "$sender" --mail-rcpt "$SELF" --upload-file "$WORK/s.eml" >/dev/null 2>"$WORK/submit.v"
+    local rc=$?
+    tr -d '\r' <"$WORK/submit.v" | awk '/^> MAIL FROM/ { m = 1; next } m && /^< / { print; exit }' >"$WORK/mailfrom"
+    tr -d '\r' <"$WORK/submit.v" | awk '/^> RCPT TO/ { m = 1; next } m && /^< / { print; exit }' >"$WORK/rcpt"
+    tr -d '\r' <"$WORK/submit.v" | grep '^< 250 .*queued as' >"$WORK/submit"
+    return $rc
+}
+send_as() {  # send_as USER ADDRESS true|false [CONTROL] -> control reply
+    "${POST[@]}" "$CTL/${4:-send_as}" -d "{\"user\":\"$1\",\"address\":\"$2\",\"grant\":$3}"
 }
 tokeninfo() {  # tokeninfo TOKEN [USER] -> HTTP status; body in $WORK/ti
     local args=(--data-urlencode "access_token=$1")
@@ -162,6 +183,83 @@ out=$(appgrant "$APP" "$MAILBOX" false)
 imap "$MAILBOX" "$AT"; rc=$?
 check "after grant:false: app token refused again" '$out != *"$APP"* && $rc == 67' "rc=$rc $out"
 
+# ------------------------------------------------------------------ envelope sender (Send As)
+# Exchange Online: a token login may use as MAIL FROM the mailbox it logged in as or an address
+# it has Send As on; else "550 5.7.60 SMTP; Client does not have permissions to send as this
+# sender" (Postfix puts "<sender>: Sender address rejected: " before the text).
+# shellcheck disable=SC2034  # used by check (eval)
+DENIED="SMTP; Client does not have permissions to send as this sender"
+SENDER=sender-$RUN@example.com
+BOSS=boss-$RUN@example.com
+SELF=$SENDER
+ST=$(issue "$SENDER")
+p0=$("${CURL[@]}" "$CTL/counts" | sed -n 's/.*"smtp_policy": {"requests": \([0-9]*\).*/\1/p')
+submit "$SENDER" --user "$SENDER:" --oauth2-bearer "$ST"; rc=$?
+check "token login sends as itself: MAIL FROM accepted, mail queued" \
+    '$rc == 0 && $(cat "$WORK/mailfrom") == "< 250 "* && $(cat "$WORK/submit") == *"queued as"*' "rc=$rc $(cat "$WORK/mailfrom")"
+submit "$(tr a-z A-Z <<<"$SENDER")" --user "$SENDER:" --oauth2-bearer "$ST"; rc=$?
+check "token login, its own address in capitals: accepted (case-insensitive)" '$rc == 0' "rc=$rc $(cat "$WORK/mailfrom")"
+submit "$BOSS" --user "$SENDER:" --oauth2-bearer "$ST"; rc=$?
+check "token login as another address: MAIL FROM refused 550 5.7.60 (curl 55)" \
+    '$rc == 55 && $(cat "$WORK/mailfrom") == "< 550 5.7.60 "* && $(cat "$WORK/mailfrom") == *"$DENIED" ' "rc=$rc $(cat "$WORK/mailfrom")"
+line=$(grep -F "POLICY MAIL sasl_method=$MECH sasl_username=$SENDER sender=<$BOSS>" "$IDP_LOG" | tail -n 1)
+check "idp.log: one POLICY line with the method, the user, the sender and the decision" \
+    '$line == *"-> 550 5.7.60 $DENIED (no Send As on $BOSS)"*' "$line"
+out=$(send_as "$SENDER" "$BOSS" true)
+check "POST send_as (Add-RecipientPermission -AccessRights SendAs)" '$out == *"\"$SENDER\": [\"$BOSS\"]"*' "$out"
+submit "$BOSS" --user "$SENDER:" --oauth2-bearer "$ST"; rc=$?
+check "after the Send As grant: the same MAIL FROM accepted, mail queued" \
+    '$rc == 0 && $(cat "$WORK/submit") == *"queued as"*' "rc=$rc $(cat "$WORK/mailfrom")"
+out=$("${CURL[@]}" "$CTL/send_as")
+check "GET send_as lists the grant" '$out == *"\"$SENDER\": [\"$BOSS\"]"*' "$out"
+send_as "$SENDER" "$BOSS" false >/dev/null
+submit "$BOSS" --user "$SENDER:" --oauth2-bearer "$ST"; rc=$?
+check "after grant:false (Remove-RecipientPermission): 550 5.7.60 again" \
+    '$rc == 55 && $(cat "$WORK/mailfrom") == "< 550 5.7.60 "*' "rc=$rc $(cat "$WORK/mailfrom")"
+out=$(send_as "$SENDER" "$BOSS" true graph_send_as)
+submit "$BOSS" --user "$SENDER:" --oauth2-bearer "$ST"; rc=$?
+check "the old name graph_send_as grants the same Send As (SMTP accepted)" \
+    '$out == *"\"$SENDER\": [\"$BOSS\"]"* && $rc == 0' "rc=$rc $out $(cat "$WORK/mailfrom")"
+send_as "$SENDER" "$BOSS" false graph_send_as >/dev/null
+submit "" --user "$SENDER:" --oauth2-bearer "$ST"; rc=$?
+check "token login, null sender (MAIL FROM:<>): accepted" \
+    '$rc == 0 && $(cat "$WORK/submit") == *"queued as"*' "rc=$rc $(cat "$WORK/mailfrom")"
+SELF=$SHARED
+submit "$SHARED" --user "$SHARED:" --oauth2-bearer "$(issue "$DELEGATE")"; rc=$?
+check "delegate's token logged in as the shared mailbox (Full Access): sends as the shared address" \
+    '$rc == 0' "rc=$rc $(cat "$WORK/mailfrom")"
+appgrant "$APP" "$MAILBOX" true >/dev/null
+AT2=$(app_token https://outlook.office365.com)
+SELF=$MAILBOX
+submit "$MAILBOX" --user "$MAILBOX:" --oauth2-bearer "$AT2"; rc=$?
+check "app token logged in as its granted mailbox: sends as that mailbox" '$rc == 0' "rc=$rc $(cat "$WORK/mailfrom")"
+submit "$BOSS" --user "$MAILBOX:" --oauth2-bearer "$AT2"; rc=$?
+check "app token, MAIL FROM another address: 550 5.7.60" \
+    '$rc == 55 && $(cat "$WORK/mailfrom") == "< 550 5.7.60 "*' "rc=$rc $(cat "$WORK/mailfrom")"
+appgrant "$APP" "$MAILBOX" false >/dev/null
+SELF=alice@example.com
+submit "shop-$RUN@example.com" --user alice@example.com:alice-password; rc=$?
+check "password login (PLAIN) as another address: accepted as before (the rule is for token logins)" \
+    '$rc == 0 && $(cat "$WORK/submit") == *"queued as"*' "rc=$rc $(cat "$WORK/mailfrom")"
+submit "alice@example.com" --user alice@example.com:alice-password --login-options AUTH=LOGIN; rc=$?
+check "password login (LOGIN) as itself: accepted" '$rc == 0' "rc=$rc $(cat "$WORK/mailfrom")"
+submit "" --user alice@example.com:alice-password; rc=$?
+check "password login, null sender: accepted" '$rc == 0' "rc=$rc $(cat "$WORK/mailfrom")"
+submit "anyone-$RUN@example.com"; rc=$?
+check "no AUTH: MAIL FROM passes the policy (250), RCPT refused as before (554 5.7.1)" \
+    '$rc == 55 && $(cat "$WORK/mailfrom") == "< 250 "* && $(cat "$WORK/rcpt") == "< 554 5.7.1 "*' "rc=$rc $(cat "$WORK/mailfrom") $(cat "$WORK/rcpt")"
+SELF=$SENDER
+"${POST[@]}" "$CTL/inject_error" -d '{"endpoint":"smtp_policy","count":2,"close":true}' >/dev/null
+t0=$(date +%s%N)
+submit "$SENDER" --user "$SENDER:" --oauth2-bearer "$ST"; rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "policy service not answering (2 tries dropped): temporary 451 4.3.5 at MAIL FROM, nothing queued" \
+    '$rc == 55 && $(cat "$WORK/mailfrom") == "< 451 4.3.5 "* && ! -s "$WORK/submit"' "rc=$rc ${ms} ms $(cat "$WORK/mailfrom")"
+submit "$SENDER" --user "$SENDER:" --oauth2-bearer "$ST"; rc=$?
+check "then the same mail is accepted" '$rc == 0' "rc=$rc $(cat "$WORK/mailfrom")"
+p1=$("${CURL[@]}" "$CTL/counts" | sed -n 's/.*"smtp_policy": {"requests": \([0-9]*\).*/\1/p')
+check "counts.smtp_policy.requests grew by one per MAIL FROM (and per try)" '$((p1 - p0)) -ge 17' "$p0 -> $p1"
+
 # ------------------------------------------------------------------ IdP failures
 OWN=$(issue "$OTHER")
 "${POST[@]}" "$CTL/inject_error" -d '{"endpoint":"tokeninfo","count":1,"status":503}' >/dev/null
@@ -174,7 +272,7 @@ check "tokeninfo 401 (injected): IMAP refused (error challenge, not UNAVAILABLE)
     '$rc == 67 && ( $(cat "$WORK/imap") == "< + $REFUSED"* || $(cat "$WORK/imap") == *"NO [AUTHENTICATIONFAILED]"* )' "rc=$rc $(cat "$WORK/imap")"
 imap "$OTHER" "$OWN"; rc=$?
 check "then the same token logs in" '$rc == 0' "rc=$rc $(cat "$WORK/imap")"
-leak=$(grep -c -F -e "$AT" -e "$GT" -e "$OWN" -e "$DT" -e "$APP_SECRET" "$IDP_LOG")
+leak=$(grep -c -F -e "$AT" -e "$GT" -e "$OWN" -e "$DT" -e "$ST" -e "$AT2" -e "$APP_SECRET" "$IDP_LOG")
 check "idp.log holds no token or client secret" '$leak == 0' "$leak lines"
 
 echo "selftest-mailbox-access: $((STEP - FAILS))/$STEP passed"

@@ -89,9 +89,12 @@ check "redirect_uri not registered -> error page AADSTS50011, no redirect" \
 token() {  # token FORM-ARGS... -> body in $WORK/tok, prints HTTP status
     "${CURL[@]}" -o "$WORK/tok" -w '%{http_code}' -X POST "$TOKEN_URL" "$@"
 }
+# The verifier with its last character changed (a fixed "x" left 1 verifier in 64 unchanged:
+# the code was redeemed here and the real exchange below failed).
+BAD_VERIFIER=${VERIFIER%?}x; [ "$BAD_VERIFIER" = "$VERIFIER" ] && BAD_VERIFIER=${VERIFIER%?}y
 st=$(token -d grant_type=authorization_code --data-urlencode "client_id=$CLIENT_ID" \
     --data-urlencode "client_secret=$SECRET" --data-urlencode "code=$CODE" \
-    --data-urlencode "redirect_uri=$REDIRECT" --data-urlencode "code_verifier=${VERIFIER%?}x" \
+    --data-urlencode "redirect_uri=$REDIRECT" --data-urlencode "code_verifier=$BAD_VERIFIER" \
     --data-urlencode "scope=$SCOPE")
 body=$(cat "$WORK/tok")
 check "code + wrong PKCE verifier -> 400 invalid_grant AADSTS501481" \
