@@ -218,6 +218,27 @@ try {
     await phone.close();
     await expectText('Outlook Token Valid');  // the record page reloaded itself until the outcome
   });
+  await check('device-code-declined-elsewhere-record-says-so', async () => {
+    await page.goto(`${base}/web/record/fetchmail.server/new`);
+    await page.getByLabel('Name', { exact: true }).fill('Declined inbox');
+    await page.getByLabel('Outlook OAuth Authentication', { exact: true }).check();
+    await page.getByLabel('Username').fill('declined@example.com');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Connect with a code' }).click();
+    const said = await page.locator('body').innerText();
+    const code = /enter the code ([A-Z0-9]{9})/.exec(said)?.[1];
+    const uri = /(https?:\/\/\S+\/devicelogin)/.exec(said)?.[1];
+    const phone = await browser.newPage();
+    await phone.goto(uri);
+    await phone.getByLabel('Enter code').fill(code);
+    await phone.getByRole('button', { name: 'Next' }).click();
+    await phone.getByLabel('Account').fill('declined@example.com');
+    await phone.getByRole('button', { name: 'Cancel' }).click();
+    await phone.getByText('You have declined').waitFor();
+    await phone.close();
+    await expectText('was declined at Microsoft');  // the outcome, on the record
+    await expectText('Outlook Token Missing');
+  });
   await check('consent-cancel-explained', async () => {
     await page.goto(`${base}/web/record/ir.mail_server/new`);
     await page.getByLabel('Name', { exact: true }).fill('Cancelled');

@@ -125,7 +125,10 @@ J "$D" mail process >/dev/null 2>&1
 drain
 read -r missing dups extra < <(delivered stopped@example.com "$W/postfix-ids.txt")
 echo "     Postfix back: $(sq "SELECT COUNT(*) FROM mail_mail WHERE state = 'sent'") sent; at Dovecot: $missing missing, $dups duplicates"
-check "every mail sent once Postfix is back, at most the one in flight twice" [ "$missing $((dups <= 1))" = "0 1" ]
+# Postfix can queue a mail and stop before its 250 reaches us: that mail goes again. The run
+# sends on up to LANES sessions at once, so up to LANES mails can be caught so (CI saw 2).
+check "every mail sent once Postfix is back, at most the mails in flight (one per session, $LANES) twice" \
+  [ "$missing $((dups <= LANES))" = "0 1" ]
 
 # ---------------------------------------------------------------- 1c. a poison mail in the batch
 echo "=== one mail that cannot be sent among $COUNT"

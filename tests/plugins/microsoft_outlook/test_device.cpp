@@ -165,6 +165,10 @@ TEST_CASE("Connect with a code from the command line: one JSON line at once, the
   CHECK(declined_exit == 1);
   CHECK(declined["status"] == "declined");
   CHECK(has(declined.value("reason", ""), "declined"));
+  const auto [expired_exit, expired] = run("expire");
+  CHECK(expired_exit == 1);
+  CHECK(expired["status"] == "expired");
+  CHECK(has(expired.value("reason", ""), "expired before anyone signed in"));
   const auto [valid_exit, valid] = run("approve");
   CHECK(valid_exit == 0);
   CHECK(valid == json{{"status", "valid"}, {"message", "Outlook Token Valid: Outlook server \u201cHeadless\u201d is connected."}});
