@@ -54,6 +54,12 @@ std::string banner(const std::string& message, bool error) {
 
 // Where admin() puts the warnings every admin page shows (the pages themselves need no database).
 constexpr std::string_view kWarningsSlot = "<!--juniper-warnings-->";
+// Settings: ticking a checkbox shows what depends on it (data-shown-if) without a round trip.
+constexpr std::string_view kRevealScript =
+    "<script>document.querySelectorAll('input[type=checkbox]').forEach(function (box) {"
+    "box.addEventListener('change', function () {"
+    "document.querySelectorAll('[data-shown-if=\"' + box.name + '\"]').forEach(function (e) { e.hidden = !box.checked; });"
+    "});});</script>";
 
 std::string warnings_html(const std::vector<alerts::Warning>& warnings) {
   std::string out;
@@ -494,12 +500,15 @@ class Pages {
         std::string block;
         for (const auto& v : values) {
           if (v.def->group != g) continue;
-          if (!v.def->shown_if.empty() && !on.contains(v.def->shown_if)) continue;
+          // Shown with the setting it depends on: present but hidden while that one is off, so
+          // ticking it reveals them at once (the script below); without a script, Save does.
+          const std::string when = v.def->shown_if.empty() ? "" : " data-shown-if=\"" + escape_html(v.def->shown_if) + "\"" +
+                                                                    (on.contains(v.def->shown_if) ? "" : " hidden");
           if (v.def->block != block) {
             block = v.def->block;
-            if (!block.empty()) body += "<h3>" + escape_html(block) + "</h3>";
+            if (!block.empty()) body += "<h3" + when + ">" + escape_html(block) + "</h3>";
           }
-          body += "<div class=\"field\">" +
+          body += "<div class=\"field\"" + when + ">" +
                   (v.def->compute ? copy_field(*v.def, v.value) : field_input(records::setting_field(*v.def), v.value)) + "</div>";
           if (v.def->name == mail::kCustomServersSetting && on.contains(v.def->name)) {
             body += "<p><a href=\"/web/list/ir.mail_server\">Outgoing Email Servers</a> | <a href=\"/web/list/"
@@ -508,7 +517,7 @@ class Pages {
         }
         body += "</section>";
       }
-      body += "<p><button type=\"submit\">Save</button></p></form>";
+      body += "<p><button type=\"submit\">Save</button></p></form>" + std::string(kRevealScript);
       return html(s, "General Settings", body);
     });
   }

@@ -183,7 +183,8 @@ void confirm(sdk::Context& ctx, const sdk::Request& rq, sdk::Response& rs) {
     // Explained error page; nothing is written. The back link needs a valid state.
     const auto c = outlook::check_state(ctx, state_text, outlook::browser_cookie(rq.header("Cookie")));
     const std::string back = c.ok ? record_url(*c.kind, c.record_id) : "/web";
-    rs.html(200, outlook::error_page(outlook::explain(*error, rq.query("error_description").value_or(""), outlook::redirect_uri(ctx)), back));
+    // 400: the sign-in did not happen (cancelled or refused at Microsoft); the page says why.
+    rs.html(400, outlook::error_page(outlook::explain(*error, rq.query("error_description").value_or(""), outlook::redirect_uri(ctx)), back));
     return;
   }
   const auto c = outlook::check_state(ctx, state_text, outlook::browser_cookie(rq.header("Cookie")));
@@ -200,7 +201,8 @@ void confirm(sdk::Context& ctx, const sdk::Request& rq, sdk::Response& rs) {
   const std::string scope = outlook::scope_for(*c.kind, ctx.read(c.kind->model, c.record_id));
   const auto r = outlook::redeem_code(ctx, scope, code, c.verifier);
   if (!r.tokens) {
-    rs.html(200, outlook::error_page(r.error.message, record_url(*c.kind, c.record_id)));
+    // 502: Microsoft would not redeem the code (or could not be reached).
+    rs.html(502, outlook::error_page(r.error.message, record_url(*c.kind, c.record_id)));
     return;
   }
   ctx.write(outlook::kStateModel, c.state_id, {{"used", true}});

@@ -72,6 +72,7 @@ try {
   await check('settings-custom-email-servers', async () => {
     await page.getByRole('link', { name: 'Settings' }).first().click();
     await page.getByLabel('Custom Email Servers').check();
+    await expectText('Outlook Credentials');  // revealed at once, as the seed says, before any Save
     await page.getByRole('button', { name: 'Save' }).click();
     await expectText('Outlook Credentials');
   });

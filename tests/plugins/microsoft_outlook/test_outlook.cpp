@@ -379,7 +379,7 @@ TEST_CASE("every refused callback answers 403 or the explained error page, and w
   CHECK(t.browser->get("/microsoft_outlook/confirm?state=" + enc(state)).status == 403);  // missing code
   const auto denied = t.browser->get("/microsoft_outlook/confirm?error=access_denied&error_description=" +
                                      enc("AADSTS65004: User declined to consent to access the app.") + "&state=" + enc(state));
-  CHECK(denied.status == 200);
+  CHECK(denied.status == 400);  // explained, and not a success
   CHECK(has(denied.body, "cancelled at Microsoft"));
   CHECK(has(denied.body, "/web/record/ir.mail_server/" + std::to_string(id)));
   WebClient anonymous(t.site.base_url());
