@@ -40,6 +40,31 @@ async function check(name, fn) {
 async function expectText(text) {
   await page.getByText(text).first().waitFor();
 }
+// A new Outlook incoming server on the record form, saved.
+async function newIncomingOutlook(name, user) {
+  await page.goto(`${base}/web/record/fetchmail.server/new`);
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByLabel('Outlook OAuth Authentication', { exact: true }).check();
+  await page.getByLabel('Username').fill(user);
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expectText('Saved.');
+}
+// Someone enters the code shown on the record page on another device (a second page) and
+// answers Microsoft's consent with `answer` ('Accept' or 'Cancel'); `done` is what it then says.
+async function signInElsewhere(account, answer, done) {
+  const said = await page.locator('body').innerText();
+  const code = /enter the code ([A-Z0-9]{9})/.exec(said)?.[1];
+  const uri = /(https?:\/\/\S+\/devicelogin)/.exec(said)?.[1];
+  if (!code || !uri) throw new Error(`no code and link on the page: ${said.slice(0, 300)}`);
+  const phone = await browser.newPage();
+  await phone.goto(uri);
+  await phone.getByLabel('Enter code').fill(code);
+  await phone.getByRole('button', { name: 'Next' }).click();
+  await phone.getByLabel('Account').fill(account);
+  await phone.getByRole('button', { name: answer }).click();
+  await phone.getByText(done).waitFor();
+  await phone.close();
+}
 async function waitForFile(dir, pred, ms) {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -195,48 +220,18 @@ try {
   });
   // A host with no browser of its own: the code is entered on another device (a second page).
   await check('device-code-shown', async () => {
-    await page.goto(`${base}/web/record/fetchmail.server/new`);
-    await page.getByLabel('Name', { exact: true }).fill('Headless inbox');
-    await page.getByLabel('Outlook OAuth Authentication', { exact: true }).check();
-    await page.getByLabel('Username').fill('inbox@example.com');
-    await page.getByRole('button', { name: 'Save' }).click();
-    await expectText('Saved.');
+    await newIncomingOutlook('Headless inbox', 'inbox@example.com');
     await page.getByRole('button', { name: 'Connect with a code' }).click();
     await expectText('enter the code');
   });
   await check('device-code-approved-elsewhere-record-follows', async () => {
-    const said = await page.locator('body').innerText();
-    const code = /enter the code ([A-Z0-9]{9})/.exec(said)?.[1];
-    const uri = /(https?:\/\/\S+\/devicelogin)/.exec(said)?.[1];
-    if (!code || !uri) throw new Error(`no code and link on the page: ${said.slice(0, 300)}`);
-    const phone = await browser.newPage();
-    await phone.goto(uri);
-    await phone.getByLabel('Enter code').fill(code);
-    await phone.getByRole('button', { name: 'Next' }).click();
-    await phone.getByLabel('Account').fill('inbox@example.com');  // whoever signs in on the phone
-    await phone.getByRole('button', { name: 'Accept' }).click();
-    await phone.getByText('You have signed in').waitFor();
-    await phone.close();
+    await signInElsewhere('inbox@example.com', 'Accept', 'You have signed in');
     await expectText('Outlook Token Valid');  // the record page reloaded itself until the outcome
   });
   await check('device-code-declined-elsewhere-record-says-so', async () => {
-    await page.goto(`${base}/web/record/fetchmail.server/new`);
-    await page.getByLabel('Name', { exact: true }).fill('Declined inbox');
-    await page.getByLabel('Outlook OAuth Authentication', { exact: true }).check();
-    await page.getByLabel('Username').fill('declined@example.com');
-    await page.getByRole('button', { name: 'Save' }).click();
+    await newIncomingOutlook('Declined inbox', 'declined@example.com');
     await page.getByRole('button', { name: 'Connect with a code' }).click();
-    const said = await page.locator('body').innerText();
-    const code = /enter the code ([A-Z0-9]{9})/.exec(said)?.[1];
-    const uri = /(https?:\/\/\S+\/devicelogin)/.exec(said)?.[1];
-    const phone = await browser.newPage();
-    await phone.goto(uri);
-    await phone.getByLabel('Enter code').fill(code);
-    await phone.getByRole('button', { name: 'Next' }).click();
-    await phone.getByLabel('Account').fill('declined@example.com');
-    await phone.getByRole('button', { name: 'Cancel' }).click();
-    await phone.getByText('You have declined').waitFor();
-    await phone.close();
+    await signInElsewhere('declined@example.com', 'Cancel', 'You have declined');
     await expectText('was declined at Microsoft');  // the outcome, on the record
     await expectText('Outlook Token Missing');
   });
