@@ -235,6 +235,16 @@ try {
     await expectText('was declined at Microsoft');  // the outcome, on the record
     await expectText('Outlook Token Missing');
   });
+  await check('device-code-expired-record-says-so', async () => {
+    await newIncomingOutlook('Forgotten inbox', 'forgotten@example.com');
+    await page.getByRole('button', { name: 'Connect with a code' }).click();
+    await expectText('enter the code');
+    // Nobody signs in: the simulated identity platform lets the code expire now (15 minutes at Microsoft).
+    const r = await fetch(`${env.IDP_URL}/_control/device`, { method: 'POST', body: JSON.stringify({ action: 'expire' }) });
+    if (!r.ok) throw new Error(`expire control: ${r.status}`);
+    await expectText('expired before anyone signed in with it');
+    await expectText('Outlook Token Missing');
+  });
   await check('consent-cancel-explained', async () => {
     await page.goto(`${base}/web/record/ir.mail_server/new`);
     await page.getByLabel('Name', { exact: true }).fill('Cancelled');
