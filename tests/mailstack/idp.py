@@ -3094,21 +3094,25 @@ border:1px solid #ddd}button{padding:6px 20px;margin-right:8px}.error{color:#a00
 """
 
 
-class Server(ThreadingHTTPServer):
+class Listener:
+    """What the simulator's listeners share (placed first among the bases): a thread per
+    connection, the one state, and the one log file written under the state's lock."""
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
-
-    def __init__(self, addr, state, logf, is_https=False):
-        super().__init__(addr, Handler)
-        self.state = state
-        self.logf = logf
-        self.is_https = is_https
 
     def log(self, line):
         with self.state.lock:
             self.logf.write(line)
             self.logf.flush()
+
+
+class Server(Listener, ThreadingHTTPServer):
+    def __init__(self, addr, state, logf, is_https=False):
+        super().__init__(addr, Handler)
+        self.state = state
+        self.logf = logf
+        self.is_https = is_https
 
 
 class PolicyHandler(socketserver.StreamRequestHandler):
@@ -3189,20 +3193,11 @@ class PolicyHandler(socketserver.StreamRequestHandler):
         return action
 
 
-class PolicyServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
+class PolicyServer(Listener, socketserver.ThreadingTCPServer):
     def __init__(self, addr, state, logf):
         super().__init__(addr, PolicyHandler)
         self.state = state
         self.logf = logf
-
-    def log(self, line):
-        with self.state.lock:
-            self.logf.write(line)
-            self.logf.flush()
 
 
 def serve_https(https, args):
