@@ -95,6 +95,20 @@ Bytes sha256(std::string_view data) {
   return out;
 }
 
+Bytes sha256(const Spooled& data) {
+  if (!data.in_file()) return sha256(data.memory());
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) throw std::runtime_error("SHA-256 failed");
+  data.each_chunk([&](std::string_view piece) {
+    if (EVP_DigestUpdate(ctx.get(), piece.data(), piece.size()) != 1) throw std::runtime_error("SHA-256 failed");
+  });
+  Bytes out(EVP_MAX_MD_SIZE);
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx.get(), out.data(), &len) != 1) throw std::runtime_error("SHA-256 failed");
+  out.resize(len);
+  return out;
+}
+
 bool equal_constant_time(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/spooled.hpp"
+
 namespace juniper::crypto {
 
 using Bytes = std::vector<std::uint8_t>;
@@ -20,6 +22,7 @@ std::string base64_decode(std::string_view b64);  // throws std::invalid_argumen
 
 Bytes hmac_sha256(std::string_view key, std::string_view message);
 Bytes sha256(std::string_view data);
+Bytes sha256(const Spooled& data);  // read in pieces: a spooled file is never held whole
 bool equal_constant_time(std::string_view a, std::string_view b);
 
 // AES-256-GCM with a random 96-bit nonce; text form "gcm1:" + base64(nonce | ciphertext | tag).

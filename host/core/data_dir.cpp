@@ -139,6 +139,8 @@ std::map<std::string, std::string> DataDir::config() const {
     if (eq == std::string::npos) continue;
     out[trim(line.substr(0, eq))] = trim(line.substr(eq + 1));
   }
+  // Where fetched messages over 1 MB are received (unlinked files): the private data folder.
+  out.try_emplace("spool_dir", root_.string());
   return out;
 }
 

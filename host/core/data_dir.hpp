@@ -29,6 +29,7 @@ class DataDir {
   crypto::Bytes master_key() const;
 
   // juniper.conf; missing file = no options. Unknown keys are kept (forward compatible).
+  // `spool_dir` defaults to the data folder.
   std::map<std::string, std::string> config() const;
 
   // What the constructor changed, or found and left (one sentence each), for the log once it is

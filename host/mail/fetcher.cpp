@@ -77,6 +77,7 @@ std::unique_ptr<imap::Session> open(const std::map<std::string, std::string>& co
   ep.port = server["port"].is_number() ? server["port"].get<int>() : 993;
   ep.ssl = server["is_ssl"].is_boolean() ? server["is_ssl"].get<bool>() : true;
   ep.ca_file = ca_file(conf);
+  if (const auto it = conf.find("spool_dir"); it != conf.end()) ep.spill_dir = it->second;
   if (ep.host.empty()) throw UserError("the incoming mail server \"" + text(server, "name") + "\" has no Server Name: set it");
   auto s = std::make_unique<imap::Session>(ep, credentials);
   s->open("INBOX");
@@ -96,14 +97,20 @@ bool already_stored(records::Env& env, const std::string& message_id, const std:
   return false;
 }
 
+mime::ParsedMessage parse(const Spooled& raw) {
+  // Attachments are stored as names and sizes: their bytes are counted, never held.
+  if (raw.in_file()) return mime::parse_file(raw.fd(), raw.size(), mime::AttachmentData::size_only);
+  return mime::parse(raw.memory(), mime::AttachmentData::size_only);
+}
+
 // False when the message was already stored (a crash between commit and \Seen refetches it).
-bool store(records::Env& env, std::int64_t server_id, const std::string& raw) {
+bool store(records::Env& env, std::int64_t server_id, const Spooled& raw) {
   const std::string hash = crypto::to_hex(crypto::sha256(raw));
   nlohmann::json v = {{"fetchmail_server_id", server_id},
                       {"raw_size", static_cast<std::int64_t>(raw.size())},
                       {"content_hash", hash}};
   try {
-    const mime::ParsedMessage p = mime::parse(raw);
+    const mime::ParsedMessage p = parse(raw);
     v["message_id"] = p.message_id;
     v["email_from"] = p.from;
     v["email_to"] = p.to;
@@ -118,13 +125,12 @@ bool store(records::Env& env, std::int64_t server_id, const std::string& raw) {
   } catch (const std::exception& e) {
     // Nothing is lost: the raw message is kept with the reason it could not be read.
     v["parse_error"] = e.what();
-    v["raw"] = raw;
+    v["raw"] = raw.read();
   }
   if (already_stored(env, v.value("message_id", ""), hash, server_id)) return false;
   records::create(env, kMessage, v);
   return true;
 }
-
 
 // A server its module fetches (a mail API): the module stores each message through the host
 // call message_store, which commits it, and marks it read at its service afterwards.
@@ -164,7 +170,7 @@ void fetch_imap(records::Env& env, const std::map<std::string, std::string>& con
 
 bool store_committed(records::Env& env, std::int64_t server_id, std::string_view raw) {
   Transaction tr(env.sql());
-  const bool stored = store(env, server_id, std::string(raw));
+  const bool stored = store(env, server_id, Spooled(std::string(raw)));
   tr.commit();
   return stored;
 }

@@ -97,10 +97,10 @@ public:
     }
 
     // nstring: NIL, quoted string or literal.
-    std::optional<std::string> nstring() {
+    std::optional<Spooled> nstring() {
         skip_spaces();
         char c = peek();
-        if (c == '"') return quoted();
+        if (c == '"') return Spooled(quoted());
         if (c == '{' || c == '~') return literal();
         auto atom = name();
         if (ieq(atom, "NIL")) return std::nullopt;
@@ -145,7 +145,7 @@ private:
         ++p_;
         return out;
     }
-    std::string literal() {
+    Spooled literal() {
         if (peek() == '~') ++p_;
         if (peek() != '{') fail("expected a literal");
         auto close = s_.find('}', p_);
@@ -211,13 +211,30 @@ void ResponseReader::read_line(std::string& out) {
     }
 }
 
-void ResponseReader::read_literal(std::string& out, std::size_t n) {
+void ResponseReader::spill(std::filesystem::path dir, std::size_t above) {
+    spill_dir_ = std::move(dir);
+    spill_above_ = above;
+}
+
+void ResponseReader::read_literal(Spooled& out, std::size_t n) {
     if (n > max_literal_)
         throw ProtocolError("server announced a literal of " + std::to_string(n) +
                             " bytes (limit " + std::to_string(max_literal_) + ")");
-    out.resize(n);
+    if (!spill_dir_.empty() && n > spill_above_) {
+        // Through the buffer into the file, one buffer at a time.
+        out = Spooled::file_in(spill_dir_);
+        for (std::size_t have = 0; have < n;) {
+            if (begin_ == end_) fill();
+            const std::size_t take = std::min(n - have, end_ - begin_);
+            out.append(std::string_view(buf_.data() + begin_, take));
+            begin_ += take;
+            have += take;
+        }
+        return;
+    }
+    std::string bytes(n, '\0');
     std::size_t have = std::min(n, end_ - begin_);
-    if (have) std::memcpy(out.data(), buf_.data() + begin_, have);
+    if (have) std::memcpy(bytes.data(), buf_.data() + begin_, have);
     begin_ += have;
     // The rest goes straight into the string; small remainders through the buffer, so
     // that the line after the literal comes along in the same read.
@@ -226,15 +243,16 @@ void ResponseReader::read_literal(std::string& out, std::size_t n) {
         if (want < buf_.size() / 4) {
             fill();
             std::size_t take = std::min(want, end_ - begin_);
-            std::memcpy(out.data() + have, buf_.data() + begin_, take);
+            std::memcpy(bytes.data() + have, buf_.data() + begin_, take);
             begin_ += take;
             have += take;
         } else {
-            std::size_t got = source_(out.data() + have, want);
+            std::size_t got = source_(bytes.data() + have, want);
             if (got == 0 || got > want) throw ProtocolError("byte source returned nothing");
             have += got;
         }
     }
+    out = Spooled(std::move(bytes));
 }
 
 Response ResponseReader::next() {

@@ -6,12 +6,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/spooled.hpp"
 
 namespace juniper::mail::imap::detail {
 
@@ -28,9 +31,9 @@ struct Response {
     std::string tag;   // tagged responses only
     // Everything after "* ", "<tag> " or "+ ", lines joined without their CRLF; each
     // literal stays in place as its "{n}" (or "~{n}") marker and its bytes are in
-    // `literals`, in order.
+    // `literals`, in order (a big one in a spool file: see ResponseReader::spill).
     std::string text;
-    std::vector<std::string> literals;
+    std::vector<Spooled> literals;
 
     // "OK", "NO", "BAD", "BYE", "PREAUTH" for status responses (tagged, or untagged whose
     // first word is one of those), empty otherwise.
@@ -54,9 +57,13 @@ public:
 
     Response next();
 
+    // From now on, literals over `above` bytes go to an unlinked file in `dir` (mode 0600) as
+    // they arrive instead of into memory: a 100 MB message costs a buffer, not 100 MB.
+    void spill(std::filesystem::path dir, std::size_t above);
+
 private:
     void read_line(std::string& out);
-    void read_literal(std::string& out, std::size_t n);
+    void read_literal(Spooled& out, std::size_t n);
     void fill();
 
     Source source_;
@@ -65,13 +72,15 @@ private:
     std::size_t end_ = 0;
     std::size_t max_line_;
     std::size_t max_literal_;
+    std::filesystem::path spill_dir_;
+    std::size_t spill_above_ = 0;
 };
 
 // Data of one "* n FETCH (...)" response.
 struct FetchData {
     std::uint32_t seq = 0;
     std::optional<std::uint32_t> uid;
-    std::optional<std::string> body;  // BODY[] / BINARY[] content (NIL: absent)
+    std::optional<Spooled> body;  // BODY[] / BINARY[] content (NIL: absent)
     std::optional<std::uint32_t> size;  // RFC822.SIZE
 };
 

@@ -232,6 +232,7 @@ struct Session::Impl {
         sock = s;
         reader = std::make_unique<detail::ResponseReader>(
             [this](char* dst, std::size_t max) { return recv_some(dst, max); });
+        if (!ep.spill_dir.empty()) reader->spill(ep.spill_dir, ep.spill_above);
     }
 
     [[noreturn]] void login_failed(CURLcode rc) {
@@ -560,12 +561,12 @@ std::string Session::fetch_peek(std::uint32_t uid) {
         throw Error(ErrorKind::protocol, "IMAP server " + impl_->where() + " has no message with UID " +
                                              std::to_string(uid) + " in mailbox \"" +
                                              impl_->mailbox + "\" (deleted or moved meanwhile?).");
-    return std::move(got.front().second);
+    return got.front().second.read();
 }
 
-std::vector<std::pair<std::uint32_t, std::string>> Session::fetch_peek_many(
+std::vector<std::pair<std::uint32_t, Spooled>> Session::fetch_peek_many(
     const std::vector<std::uint32_t>& uids) {
-    std::vector<std::pair<std::uint32_t, std::string>> out;
+    std::vector<std::pair<std::uint32_t, Spooled>> out;
     if (uids.empty()) return out;
     std::vector<std::string> sets;
     try {

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -23,6 +24,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "core/spooled.hpp"
 
 namespace juniper::mail::imap {
 
@@ -34,6 +37,10 @@ struct Endpoint {
     // Connect + TLS + login must finish within this; afterwards, the longest wait for
     // the server to accept or send a byte.
     std::chrono::seconds timeout{60};
+    // Messages over `spill_above` bytes are received into an unlinked file here (a private
+    // folder) rather than memory; empty: always memory.
+    std::filesystem::path spill_dir;
+    std::size_t spill_above = 1u << 20;
 };
 
 enum class AuthKind { password, xoauth2 };
@@ -93,7 +100,7 @@ public:
     // The same for a batch, in one command (one round trip; very long non-contiguous
     // sets are split into several pipelined commands).  Ascending UID order; UIDs no
     // longer in the mailbox are left out.
-    std::vector<std::pair<std::uint32_t, std::string>> fetch_peek_many(
+    std::vector<std::pair<std::uint32_t, Spooled>> fetch_peek_many(
         const std::vector<std::uint32_t>& uids);
 
     // ONE command: UID STORE <uid-set> +FLAGS.SILENT (\Seen), e.g. "1:3,5,7:9" (a set

@@ -2,9 +2,11 @@
 
 #include <gmime/gmime.h>
 #include <openssl/rand.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -642,6 +644,16 @@ std::string part_text(GMimePart* part, const Gmime& g)
     return text;
 }
 
+// How many bytes the decoded content has, found without holding it (a null stream counts).
+std::size_t decoded_size(GMimeDataWrapper* content)
+{
+    if (!content)
+        return 0;
+    GRef<GMimeStream> counter(g_mime_stream_null_new());
+    g_mime_data_wrapper_write_to_stream(content, counter.get());
+    return static_cast<std::size_t>(GMIME_STREAM_NULL(counter.get())->written);
+}
+
 std::string decoded_bytes(GMimePart* part)
 {
     auto* content = g_mime_part_get_content(part);
@@ -697,6 +709,7 @@ std::string redecoded_filename(GMimeObject* part, const Gmime& g)
 struct Walk {
     ParsedMessage* out;
     const Gmime* g;
+    AttachmentData data;
 };
 
 void visit(GMimeObject* /*parent*/, GMimeObject* part, gpointer data)
@@ -709,11 +722,15 @@ void visit(GMimeObject* /*parent*/, GMimeObject* part, gpointer data)
         a.filename = name ? name : "";
         a.content_type = mime_type(part);
         if (auto* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(part))) {
-            GRef<GMimeStream> mem(g_mime_stream_mem_new());
-            g_mime_object_write_to_stream(GMIME_OBJECT(inner), walk.g->format, mem.get());
-            a.data = stream_bytes(mem.get());
+            GRef<GMimeStream> sink(walk.data == AttachmentData::kept ? g_mime_stream_mem_new() : g_mime_stream_null_new());
+            g_mime_object_write_to_stream(GMIME_OBJECT(inner), walk.g->format, sink.get());
+            if (walk.data == AttachmentData::kept)
+                a.data = stream_bytes(sink.get());
+            else
+                a.size = static_cast<std::size_t>(GMIME_STREAM_NULL(sink.get())->written);
         }
-        a.size = a.data.size();
+        if (walk.data == AttachmentData::kept)
+            a.size = a.data.size();
         out.attachments.push_back(std::move(a));
         return;
     }
@@ -736,8 +753,12 @@ void visit(GMimeObject* /*parent*/, GMimeObject* part, gpointer data)
     ParsedAttachment a;
     a.filename = filename ? filename : "";
     a.content_type = mime_type(part);
-    a.data = decoded_bytes(leaf);
-    a.size = a.data.size();
+    if (walk.data == AttachmentData::kept) {
+        a.data = decoded_bytes(leaf);
+        a.size = a.data.size();
+    } else {
+        a.size = decoded_size(g_mime_part_get_content(leaf));
+    }
     out.attachments.push_back(std::move(a));
 }
 
@@ -789,21 +810,20 @@ std::string subject(GMimeMessage* message, const Gmime& g)
     return value ? value : "";
 }
 
-}  // namespace
-
-ParsedMessage parse(std::string_view raw)
+// The message read from `stream` (persisted: parts stay ranges of it, nothing is copied).
+ParsedMessage parse_stream(GMimeStream* stream, std::size_t raw_size, AttachmentData data)
 {
     const auto& g = gmime();
-    GRef<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
-    GRef<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+    GRef<GMimeParser> parser(g_mime_parser_new_with_stream(stream));
     g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
+    g_mime_parser_set_persist_stream(parser.get(), TRUE);
     GRef<GMimeMessage> message(g_mime_parser_construct_message(parser.get(), g.parser));
     if (!message)
-        throw ParseError("GMime could not parse the message (" + std::to_string(raw.size()) +
+        throw ParseError("GMime could not parse the message (" + std::to_string(raw_size) +
                          " bytes): no header block found.");
 
     ParsedMessage out;
-    out.raw_size = raw.size();
+    out.raw_size = raw_size;
     if (const char* id = g_mime_message_get_message_id(message.get()); id && *id)
         out.message_id = "<" + std::string(id) + ">";
     out.from = addresses(message.get(), "From", GMIME_ADDRESS_TYPE_FROM, g);
@@ -816,9 +836,26 @@ ParsedMessage parse(std::string_view raw)
         if (text)
             out.date = text.get();
     }
-    Walk walk{&out, &g};
+    Walk walk{&out, &g, data};
     g_mime_message_foreach(message.get(), visit, &walk);
     return out;
+}
+
+}  // namespace
+
+ParsedMessage parse(std::string_view raw, AttachmentData data)
+{
+    GRef<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
+    return parse_stream(stream.get(), raw.size(), data);
+}
+
+ParsedMessage parse_file(int fd, std::size_t size, AttachmentData data)
+{
+    const int own = ::dup(fd);  // the stream closes its descriptor
+    if (own < 0)
+        throw ParseError("cannot read the spooled message: " + std::string(std::strerror(errno)));
+    GRef<GMimeStream> stream(g_mime_stream_fs_new_with_bounds(own, 0, static_cast<gint64>(size)));
+    return parse_stream(stream.get(), size, data);
 }
 
 }  // namespace juniper::mail::mime

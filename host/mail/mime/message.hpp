@@ -63,8 +63,8 @@ std::string make_message_id(std::string_view domain);
 struct ParsedAttachment {
     std::string filename;      // decoded UTF-8 (RFC 2231 / RFC 2047), may be empty
     std::string content_type;  // "type/subtype", lower case
-    std::size_t size = 0;      // == data.size()
-    std::string data;          // decoded bytes
+    std::size_t size = 0;      // decoded size
+    std::string data;          // decoded bytes (empty with AttachmentData::size_only)
 };
 
 struct ParsedMessage {
@@ -92,6 +92,14 @@ public:
 // not a header) throws ParseError; input starting with a blank line is a
 // message without headers. Works around GMime 3.2.13's loss of text after a
 // padded B-encoded word (gmime#133) in Subject, From, To, Cc and filenames.
-ParsedMessage parse(std::string_view raw);
+// What parse() keeps of attachments: their bytes, or only their size (the fetcher stores sizes,
+// so a 100 MB attachment is counted through GMime's decoder, never held).
+enum class AttachmentData { kept, size_only };
+
+ParsedMessage parse(std::string_view raw, AttachmentData data = AttachmentData::kept);
+
+// The same, read from the first `size` bytes of an open file (a spooled message; the descriptor
+// stays the caller's). Parts are read from the file as needed, not copied into memory.
+ParsedMessage parse_file(int fd, std::size_t size, AttachmentData data = AttachmentData::kept);
 
 }  // namespace juniper::mail::mime

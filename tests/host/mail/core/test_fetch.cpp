@@ -3,10 +3,13 @@
 
 #include "core/crypto.hpp"
 #include "mail/fetcher.hpp"
+#include "mail/mime/message.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <filesystem>
+#include <set>
 
 using juniper::test::MailHost;
 using juniper::test::unique_mailbox;
@@ -92,4 +95,53 @@ TEST_CASE("Test & Confirm, then fetch: messages stored, then marked Seen; nothin
     records::write(e, mail::kIncomingServer, id, {{"password", "inbox-password"}});
     CHECK(mail::fetch_all(e, t.host->modules().hooks(), t.conf()).stored == 1);
   }
+}
+
+TEST_CASE("a message over 1 MB is received through a spool file and stored with its attachment's size", "[mail][fetch]") {
+  MailHost t;
+  auto lock = t.host->db().lock();
+  const std::string box = unique_mailbox("big");
+  t.stack.add_user(box, "big-password");
+  mail::mime::OutgoingMessage m;
+  m.from = "partner@other.org";
+  m.to = {box};
+  m.subject = "Scan";
+  m.text_body = "The scan is attached.";
+  std::string scan(3u << 20, '\0');
+  for (std::size_t i = 0; i < scan.size(); ++i) scan[i] = static_cast<char>((i * 2654435761u) >> 13);
+  m.attachments = {{"scan.pdf", "", scan}};
+  t.stack.deliver(box, mail::mime::build(m));
+  auto e = t.env();
+  const auto id = records::create(e, mail::kIncomingServer,
+                                  {{"name", "Big"}, {"server", "127.0.0.1"}, {"port", t.stack["IMAPS_PORT"]}, {"is_ssl", true},
+                                   {"user", box}, {"password", "big-password"}, {"state", "done"}});
+
+  auto listing = [&] {
+    std::set<std::string> names;
+    for (const auto& f : std::filesystem::directory_iterator(t.host->data().root())) names.insert(f.path().filename().string());
+    return names;
+  };
+  const auto before = listing();
+  // A spool folder that cannot be written: the server's error names it, the message stays unread.
+  auto conf = t.conf();
+  REQUIRE(conf["spool_dir"] == t.host->data().root().string());  // the data folder by default
+  conf["spool_dir"] = (t.host->data().root() / "no-such-folder").string();
+  const auto failed = mail::fetch_all(e, t.host->modules().hooks(), conf, id);
+  CHECK(failed.failed_servers == 1);
+  CHECK_THAT(records::read(e, mail::kIncomingServer, id)["error_message"].get<std::string>(), Catch::Contains("no-such-folder"));
+  CHECK(stored(t) == 0);
+
+  const auto r = mail::fetch_all(e, t.host->modules().hooks(), t.conf(), id);
+  CHECK(r.stored == 1);
+  const auto msgs = records::list(e, mail::kMessage);
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0]["subject"] == "Scan");
+  CHECK(msgs[0]["body_text"].get<std::string>().find("The scan is attached.") != std::string::npos);
+  const auto atts = nlohmann::json::parse(msgs[0]["attachments"].get<std::string>());
+  REQUIRE(atts.size() == 1);
+  CHECK(atts[0]["filename"] == "scan.pdf");
+  CHECK(atts[0]["size"] == scan.size());  // decoded through GMime from the file, byte for byte counted
+  CHECK(mail::fetch_all(e, t.host->modules().hooks(), t.conf(), id).stored == 0);  // marked read after storing
+  // The spool file was unlinked from birth: nothing is left in the data folder.
+  CHECK(listing() == before);
 }

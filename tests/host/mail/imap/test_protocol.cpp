@@ -1,6 +1,8 @@
 // Response reading and the small formatting helpers, on canned input (no server).
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+
 #include "mail/imap/protocol.hpp"
 
 #include <algorithm>
@@ -40,12 +42,13 @@ TEST_CASE("a FETCH literal is read byte for byte, whatever it holds", "[imap][pr
             CHECK(f1->seq == 1);
             CHECK(f1->uid == 7u);
             REQUIRE(f1->body);
-            CHECK(*f1->body == body);
+            CHECK(f1->body->read() == body);
             Response r2 = rd.next();
             auto f2 = parse_fetch(r2);
             REQUIRE(f2);
             CHECK(f2->uid == 8u);
-            CHECK(f2->body == std::optional<std::string>("quoted\"x"));
+            REQUIRE(f2->body);
+            CHECK(f2->body->read() == "quoted\"x");
             Response r3 = rd.next();
             auto f3 = parse_fetch(r3);
             REQUIRE(f3);
@@ -71,15 +74,44 @@ TEST_CASE("empty and large literals; other attributes are skipped", "[imap][prot
     auto f1 = parse_fetch(r1);
     REQUIRE(f1);
     CHECK(f1->uid == 1u);
-    CHECK(f1->body == std::optional<std::string>(""));
+    REQUIRE(f1->body);
+    CHECK(f1->body->size() == 0);
     CHECK(f1->size == std::optional<std::uint32_t>(0u));
     Response r2 = rd.next();
     auto f2 = parse_fetch(r2);
     REQUIRE(f2);
     CHECK(f2->uid == 2u);
     REQUIRE(f2->body);
-    CHECK(*f2->body == big);
+    CHECK(f2->body->read() == big);
     CHECK_FALSE(f2->size);
+}
+
+TEST_CASE("literals over the spill size go to a file, byte for byte; smaller ones stay in memory", "[imap][protocol]") {
+    std::string big(700000, 'x');
+    for (std::size_t i = 0; i < big.size(); i += 61) big[i] = static_cast<char>(i % 251);  // every byte value, CR and LF too
+    const std::string stream = "* 1 FETCH (UID 3 BODY[] {" + std::to_string(big.size()) + "}\r\n" + big +
+                               ")\r\n* 2 FETCH (UID 4 BODY[] {5}\r\nsmall)\r\nJ1 OK done\r\n";
+    const auto dir = std::filesystem::temp_directory_path();
+    for (std::size_t bufsize : {std::size_t{64}, std::size_t{256 * 1024}}) {
+        CAPTURE(bufsize);
+        ResponseReader rd(chunked(stream, 4099), bufsize);
+        rd.spill(dir, 1000);
+        Response r1 = rd.next();
+        auto f1 = parse_fetch(r1);
+        REQUIRE(f1);
+        REQUIRE(f1->body);
+        CHECK(f1->body->in_file());
+        CHECK(f1->body->memory().empty());  // nothing of it held
+        CHECK(f1->body->size() == big.size());
+        CHECK(f1->body->read() == big);
+        Response r2 = rd.next();
+        auto f2 = parse_fetch(r2);
+        REQUIRE(f2);
+        REQUIRE(f2->body);
+        CHECK_FALSE(f2->body->in_file());
+        CHECK(f2->body->read() == "small");
+        CHECK(rd.next().status() == "OK");  // the stream is still in step after the file
+    }
 }
 
 TEST_CASE("RFC822.SIZE is read, for fetching in chunks of bounded memory", "[imap][protocol]") {

@@ -176,9 +176,9 @@ TEST_CASE("fetch_peek returns the exact bytes and leaves the messages unseen", "
     REQUIRE(batch.size() == uids.size());
     for (std::size_t i = 0; i < batch.size(); ++i) {
         CHECK(batch[i].first == uids[i]);
-        const std::string* want = expected_for(batch[i].second);
+        const std::string* want = expected_for(batch[i].second.read());
         REQUIRE(want != nullptr);
-        CHECK(batch[i].second == *want);
+        CHECK(batch[i].second.read() == *want);
     }
     CHECK(sent == std::vector<std::string>{"UID FETCH 1:7 BODY.PEEK[]"});
     CHECK(s.search_unseen() == uids);
@@ -201,7 +201,7 @@ TEST_CASE("fetch_peek_many leaves out UIDs that are not there; fetch_peek of one
     REQUIRE(got.size() == 2);
     CHECK(got[0].first == 1);
     CHECK(got[1].first == 2);
-    CHECK(got[1].second == "Subject: two\r\n\r\n2\r\n");
+    CHECK(got[1].second.read() == "Subject: two\r\n\r\n2\r\n");
     CHECK(s.fetch_peek_many({}).empty());
     auto e = error_of([&] { s.fetch_peek(99); });
     REQUIRE(e);

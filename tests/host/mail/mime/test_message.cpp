@@ -282,6 +282,32 @@ TEST_CASE("attachments survive byte for byte", "[mime][build][parse]")
     CHECK(p.attachments[3].content_type == "application/octet-stream");
     CHECK(p.attachments[3].data == "\0"s);
 
+    SECTION("from a file, with sizes only: the same message, no attachment bytes held")
+    {
+        m.attachments.push_back({"forwarded.eml", "message/rfc822", "Subject: inner\r\n\r\nhi\r\n"});
+        wire = build(m);
+        std::FILE* f = std::tmpfile();
+        REQUIRE(f != nullptr);
+        REQUIRE(std::fwrite(wire.data(), 1, wire.size(), f) == wire.size());
+        std::fflush(f);
+        const auto kept = parse(wire);
+        const auto q = parse_file(fileno(f), wire.size(), AttachmentData::size_only);
+        std::fclose(f);
+        CHECK(q.raw_size == wire.size());
+        CHECK(q.subject == kept.subject);
+        CHECK(q.from == kept.from);
+        CHECK(q.text_body == kept.text_body);
+        CHECK(q.html_body == kept.html_body);
+        REQUIRE(q.attachments.size() == kept.attachments.size());
+        for (std::size_t i = 0; i < q.attachments.size(); ++i) {
+            CAPTURE(i);
+            CHECK(q.attachments[i].filename == kept.attachments[i].filename);
+            CHECK(q.attachments[i].content_type == kept.attachments[i].content_type);
+            CHECK(q.attachments[i].size == kept.attachments[i].data.size());
+            CHECK(q.attachments[i].data.empty());
+        }
+        CHECK(q.attachments[1].size == 30'000);
+    }
     SECTION("attachments without any body")
     {
         m.text_body.clear();
