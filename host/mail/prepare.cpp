@@ -18,7 +18,8 @@ std::vector<std::string> split_header(const std::string& list) {
   return out;
 }
 
-mime::OutgoingMessage message_for(const QueuedMail& m, const std::string& from_header) {
+mime::OutgoingMessage message_for(const QueuedMail& m, const std::string& from_header, std::size_t apart_above,
+                                  std::vector<ApartAttachment>& apart) {
   mime::OutgoingMessage msg;
   msg.from = from_header;
   msg.to = split_header(m.email_to);
@@ -29,7 +30,12 @@ mime::OutgoingMessage message_for(const QueuedMail& m, const std::string& from_h
   msg.message_id = m.message_id;
   if (!m.attachments_json.empty()) {
     for (const auto& a : nlohmann::json::parse(m.attachments_json)) {
-      msg.attachments.push_back({a.value("filename", ""), a.value("content_type", ""), crypto::base64_decode(a.value("data", ""))});
+      std::string data = crypto::base64_decode(a.value("data", ""));
+      if (apart_above > 0 && data.size() > apart_above) {
+        apart.push_back({a.value("filename", ""), a.value("content_type", ""), std::move(data)});
+      } else {
+        msg.attachments.push_back({a.value("filename", ""), a.value("content_type", ""), std::move(data)});
+      }
     }
   }
   return msg;
@@ -37,7 +43,7 @@ mime::OutgoingMessage message_for(const QueuedMail& m, const std::string& from_h
 
 }  // namespace
 
-Prepared prepare(const QueuedMail& mail, const std::string& from_header) noexcept {
+Prepared prepare(const QueuedMail& mail, const std::string& from_header, std::size_t apart_above) noexcept {
   Prepared p;
   try {
     for (const auto* list : {&mail.email_to, &mail.email_cc, &mail.email_bcc}) {
@@ -50,7 +56,7 @@ Prepared prepare(const QueuedMail& mail, const std::string& from_header) noexcep
         }
       }
     }
-    p.data = mime::build(message_for(mail, from_header));
+    p.data = mime::build(message_for(mail, from_header, apart_above, p.apart));
   } catch (const std::exception& e) {
     p.error = std::string("cannot prepare this mail: ") + e.what() + ". Correct the mail (or cancel it) and retry.";
   } catch (...) {

@@ -5,6 +5,7 @@
 #include "core/log.hpp"
 #include "mail/address.hpp"
 #include "mail/records.hpp"
+#include "modules/outbox.hpp"
 
 #include <atomic>
 #include <future>
@@ -154,8 +155,10 @@ void QueueRun::send_lane(Lane& lane) {
   auto& mails = lane.mails;
   bool refreshed = false;
   // The next message is built (GMime) on a second thread while this one is on the wire.
-  auto prepare_at = [&mails](std::size_t i) {
-    return std::async(std::launch::async, [&mails, i] { return prepare(mails[i].mail, mails[i].from_header); });
+  const std::size_t apart_above = lane.transport.module_delivery ? lane.transport.apart_above : 0;
+  auto prepare_at = [&mails, apart_above](std::size_t i) {
+    return std::async(std::launch::async,
+                      [&mails, i, apart_above] { return prepare(mails[i].mail, mails[i].from_header, apart_above); });
   };
   // Bodies are read one mail ahead and freed once built: memory follows the lane, not the batch.
   load_body(env_, mails[0].mail);
@@ -331,7 +334,7 @@ void QueueRun::hold_rest(std::vector<Routed>& mails, std::size_t from, const Out
 QueueRun::Outcome QueueRun::deliver_by_module(const Lane& lane, const Routed& r, const Prepared& p) {
   const Transport& t = lane.transport;
   const auto hidden_from = p.recipients.end() - static_cast<std::ptrdiff_t>(p.hidden);
-  const nlohmann::json payload = {{"model", kOutgoingServer},
+  nlohmann::json payload = {{"model", kOutgoingServer},
                                   {"id", t.server_id.value_or(0)},
                                   {"kind", t.kind},
                                   {"mail_id", r.mail.id},
@@ -339,6 +342,16 @@ QueueRun::Outcome QueueRun::deliver_by_module(const Lane& lane, const Routed& r,
                                   {"to", std::vector<std::string>(p.recipients.begin(), hidden_from)},
                                   {"bcc", std::vector<std::string>(hidden_from, p.recipients.end())},
                                   {"message", p.data}};
+  // Attachments left out of the message are lent for the length of the call (ABI 1.6).
+  std::vector<std::string_view> lent;
+  for (std::size_t i = 0; i < p.apart.size(); ++i) {
+    payload["attachments"].push_back({{"index", i},
+                                      {"filename", p.apart[i].filename},
+                                      {"content_type", p.apart[i].content_type},
+                                      {"size", p.apart[i].data.size()}});
+    lent.emplace_back(p.apart[i].data);
+  }
+  const modules::AttachmentLoan loan(r.mail.id, std::move(lent));
   const auto res = emit_committed(env_, hooks_, "mail.deliver", payload);
   const std::string where = " (" + server_label(t) + ")";
   if (res.status == JUNIPER_ERR_UNSUPPORTED) {

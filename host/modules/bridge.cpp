@@ -543,7 +543,8 @@ const juniper_host_api kHost = {sizeof(juniper_host_api),
                                 claim_release,
                                 http_request,
                                 message_store,
-                                mail_release};
+                                mail_release,
+                                mail_attachment_read};
 
 }  // namespace
 

@@ -9,6 +9,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <string_view>
+#include <vector>
 
 namespace juniper::modules {
 
@@ -17,5 +19,22 @@ using MailRelease = std::function<std::int64_t(records::Env& env, std::int64_t s
 void install_mail_release(MailRelease release);
 
 juniper_status mail_release(juniper_ctx* ctx, juniper_str model, int64_t id, int64_t* out_released, juniper_error* err);
+
+// The host call mail_attachment_read (ABI 1.6): while a mail's mail.deliver hook runs, the mail
+// queue lends the attachments it left out of the message; the module reads them in pieces.
+// Lent bytes are the queue's; the loan ends (and reads answer NOT_FOUND) when this goes.
+class AttachmentLoan {
+ public:
+  AttachmentLoan(std::int64_t mail_id, std::vector<std::string_view> attachments);
+  ~AttachmentLoan();
+  AttachmentLoan(const AttachmentLoan&) = delete;
+  AttachmentLoan& operator=(const AttachmentLoan&) = delete;
+
+ private:
+  std::int64_t mail_id_;
+};
+
+juniper_status mail_attachment_read(juniper_ctx* ctx, int64_t mail_id, int32_t index, int64_t offset, int32_t max_bytes,
+                                    juniper_sink* out, juniper_error* err);
 
 }  // namespace juniper::modules

@@ -1,6 +1,7 @@
 #include "graph.hpp"
 
 #include "graph_call.hpp"
+#include "graph_draft.hpp"
 #include "oauth.hpp"
 
 #include <openssl/evp.h>
@@ -190,10 +191,10 @@ std::optional<json> deliver(sdk::Context& ctx, const json& payload) {
   const std::string from = payload.value("from", "");
   // One copy in base64 (what Graph's MIME form wants); the plain text is dropped at once.
   const std::string body = base64(with_bcc(payload.value("message", ""), payload.value("bcc", json::array())));
-  if (body.size() > kMaxRequest) {
-    return result("failed", "The message is " + std::to_string(body.size() >> 20) +
-                                " MB once encoded: larger than the 4 MB Microsoft Graph takes in one request. Reduce the "
-                                "attachments, or send this server's mail through SMTP.");
+  if (body.size() > kMaxRequest || !payload.value("attachments", json::array()).empty()) {
+    json out = deliver_as_draft(ctx, server, mailbox, from, payload, body);
+    if (out["outcome"] == "wait") needs_reconnect(ctx, kOutgoing, id, out["reason"].get<std::string>());
+    return out;
   }
   const auto r = call(ctx, kOutgoing, id, "POST", endpoint(ctx) + mailbox_path(kOutgoing, server, mailbox) + "sendMail", body,
                       "text/plain");

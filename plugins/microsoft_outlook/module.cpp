@@ -4,6 +4,7 @@
 #include "aadsts.hpp"
 #include "device.hpp"
 #include "graph.hpp"
+#include "graph_draft.hpp"
 #include "oauth.hpp"
 #include "pages.hpp"
 #include "warnings.hpp"
@@ -217,7 +218,9 @@ std::optional<json> credentials(sdk::Context& ctx, const json& payload) {
   if (k == nullptr) return std::nullopt;
   const std::int64_t id = payload.value("id", 0L);
   // Graph: the module sends each mail itself (mail.deliver), no SMTP credentials needed.
-  if (outlook::graph::selected(ctx.read(k->model, id))) return json{{"delivery", "module"}};
+  if (outlook::graph::selected(ctx.read(k->model, id))) {
+    return json{{"delivery", "module"}, {"attachments_apart_above", outlook::graph::kApartAbove}};
+  }
   const std::string token = outlook::access_token(ctx, *k, id, payload.value("fresh", false));
   const json rec = ctx.read(k->model, id);
   // A shared mailbox: the SASL user is the mailbox, the token the delegate's (Exchange's rule).

@@ -192,7 +192,9 @@ std::string scope_for(const Kind& kind, const json& rec) {
   if (shared_for_delegate(kind, rec)) {  // another person's mailbox needs the .Shared permission
     return "https://graph.microsoft.com/Mail.ReadWrite.Shared https://graph.microsoft.com/User.Read";
   }
-  return std::string(&kind == &kOutgoing ? "https://graph.microsoft.com/Mail.Send" : "https://graph.microsoft.com/Mail.ReadWrite") +
+  // Sending needs Mail.ReadWrite too: a message over Graph's 4 MB goes as a draft first.
+  return std::string(&kind == &kOutgoing ? "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/Mail.ReadWrite"
+                                         : "https://graph.microsoft.com/Mail.ReadWrite") +
          " https://graph.microsoft.com/User.Read";
 }
 

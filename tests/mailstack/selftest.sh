@@ -342,5 +342,39 @@ reqs=$(for i in $(seq 21); do printf '{"id":"%d","method":"GET","url":"/me/messa
 st=$(graph POST "\$batch" "$GAT" -H 'Content-Type: application/json' -d "{\"requests\":[${reqs%,}]}")
 check "Graph \$batch with 21 requests -> 400" '$st == 400' "$st $(cat "$WORK/g")"
 
+# draft from MIME + 5 MB attachment through an upload session (2880 KiB PUTs, no bearer token) + send
+DSUBJ=selftest-draft-$RUN
+DRCPT=dora-$RUN@example.com
+printf 'From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nMessage-ID: <%s@selftest>\r\n\r\nA large attachment.\r\n' \
+    "$GUSER" "$DRCPT" "$DSUBJ" "$DSUBJ" | openssl base64 -A >"$WORK/d.b64"
+head -c 5242880 /dev/urandom >"$WORK/att"
+head -c 2949120 "$WORK/att" >"$WORK/att1"; tail -c +2949121 "$WORK/att" >"$WORK/att2"
+dst=$(graph POST me/messages "$GAT" -H 'Content-Type: text/plain' --data-binary @"$WORK/d.b64")
+DID=$(json_str id <"$WORK/g")
+dst="$dst $(graph POST "me/messages/$DID/attachments/createUploadSession" "$GAT" -H 'Content-Type: application/json' \
+    -d '{"AttachmentItem":{"attachmentType":"file","name":"scan.pdf","size":5242880,"contentType":"application/pdf"}}')"
+UURL=$(json_str uploadUrl <"$WORK/g")
+put() {  # put FILE RANGE [CURL-ARGS...] -> "STATUS" (the uploadUrl carries its own token)
+    local f=$1 r=$2; shift 2
+    "${CURL[@]}" -g --cacert "$CA_FILE" -o "$WORK/u" -D "$WORK/uh" -w '%{http_code}' -X PUT \
+        -H "Content-Range: bytes $r/5242880" -H 'Content-Type: application/octet-stream' "$@" \
+        --data-binary @"$f" "$UURL"
+}
+bad="$(put "$WORK/att1" 0-2949119 -H "Authorization: Bearer $GAT") $(put "$WORK/att2" 2949120-5242879)"
+dst="$dst $(put "$WORK/att1" 0-2949119) $(sed -n 's/.*"nextExpectedRanges": \["\([0-9]*\)"\].*/\1/p' "$WORK/u")"
+dst="$dst $(put "$WORK/att2" 2949120-5242879)"
+bad="$bad $(graph POST "me/messages/$DID/send" "$RAT" -d '') $(graph POST "me/messages/$DID/send" "$GAT")"
+dst="$dst $(graph POST "me/messages/$DID/send" "$GAT" -d '')"
+DUID=$(imap_find "$DRCPT:" --oauth2-bearer "$(issue "$DRCPT" "https://outlook.office.com/IMAP.AccessAsUser.All")" "$DSUBJ")
+: >"$WORK/dmsg"
+[ -n "$DUID" ] && "${CURL[@]}" --url "imaps://127.0.0.1:$IMAPS_PORT/INBOX/;UID=$DUID" "${MAIL[@]}" --user "$DRCPT:" \
+    --oauth2-bearer "$(issue "$DRCPT" "https://outlook.office.com/IMAP.AccessAsUser.All")" -o "$WORK/dmsg" 2>/dev/null
+awk '/^Content-Disposition: attachment; filename="scan.pdf"/ {f=1; next} f==1 && /^\r?$/ {f=2; next}
+     f==2 && /^--/ {exit} f==2 {print}' "$WORK/dmsg" | tr -d '\r\n' | base64 -d >"$WORK/att.got" 2>/dev/null
+same=$(cmp -s "$WORK/att" "$WORK/att.got" && echo yes)
+check "Graph draft + 5 MB upload session + send: attachment byte-identical, same Message-ID (refused: PUT with Authorization 401, wrong offset 416, no Mail.Send 403, no Content-Length 411)" \
+    '$dst == "201 201 200 2949120 201 202" && $bad == "401 416 403 411" && $same == yes && $(grep -c "^Message-ID: <$DSUBJ@selftest>" "$WORK/dmsg") == 1' \
+    "created/session/put/put/send: $dst; refusals: $bad; attachment identical: ${same:-no}; UID ${DUID:-none}"
+
 echo "selftest: $((STEP - FAILS))/$STEP passed"
 exit $(( FAILS > 125 ? 125 : FAILS ))

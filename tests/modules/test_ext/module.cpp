@@ -57,7 +57,10 @@ struct TestExt {
     reg.hook(JUNIPER_HOOK_MAIL_TRANSPORT, 20, [](sdk::Context& ctx, const json& p) -> std::optional<json> {
       if (p.value("kind", "") == "test_token") return json::parse(ctx.param("test_ext.token_login").value_or("{}"));
       if (p.value("kind", "") != "test_api") return std::nullopt;
-      return json{{"delivery", "module"}};
+      json how = {{"delivery", "module"}};
+      // ABI 1.6: attachments over this many bytes are handed apart.
+      if (const auto apart = ctx.param("test_ext.apart_above")) how["attachments_apart_above"] = std::stoull(*apart);
+      return how;
     });
     // A refused login of a "test_token" server, explained: the mails wait.
     reg.hook(JUNIPER_HOOK_MAIL_REFUSED, 20, [](sdk::Context&, const json& p) -> std::optional<json> {
@@ -69,6 +72,23 @@ struct TestExt {
       json note = p;
       note.erase("message");
       note["has_message_id"] = p.value("message", "").find("Message-ID: <") != std::string::npos;
+      note["message_size"] = p.value("message", "").size();
+      // Attachments handed apart: read back in odd-sized pieces, as an upload would.
+      json reads = json::array();
+      for (const auto& a : p.value("attachments", json::array())) {
+        std::string all;
+        for (std::string piece; !(piece = ctx.mail_attachment(p.value("mail_id", 0L), a.value("index", 0),
+                                                              static_cast<std::int64_t>(all.size()), 7001)).empty();) {
+          all += piece;
+        }
+        reads.push_back(all);
+      }
+      note["read"] = reads;
+      try {
+        (void)ctx.mail_attachment(p.value("mail_id", 0L), 99, 0, 10);
+      } catch (const sdk::Error& e) {
+        note["index_99"] = e.code();
+      }
       ctx.set_param("test_ext.delivered." + std::to_string(p.value("mail_id", 0L)), note.dump());
       const json answer = json::parse(ctx.param("test_ext.deliver").value_or(R"({"outcome": "sent"})"));
       if (answer.contains("throw")) throw sdk::Error(answer["throw"].get<int>(), answer.value("reason", "thrown"));

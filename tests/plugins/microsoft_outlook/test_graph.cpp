@@ -4,10 +4,13 @@
 #include "outlook_fixture.hpp"
 
 #include "host/mail/smtp/fake_smtp.hpp"
+#include "core/crypto.hpp"
+#include "mail/mime/message.hpp"
 #include "mail/queue.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -612,4 +615,70 @@ TEST_CASE("SMTP AUTH disabled (535 5.7.139): the mails wait with how to enable i
   auto e = t.env();
   const auto* test = e.registry.action(mail::kOutgoingServer, "test_connection");
   CHECK_THROWS_WITH(test->invoke(e, id), Catch::Contains("Authenticated SMTP is disabled"));
+}
+
+TEST_CASE("Graph: a message over 4 MB goes as a draft, its large attachment uploaded in pieces without the token, then sent",
+          "[outlook][graph][large]") {
+  GraphHost t;
+  const std::string mailbox = unique_mailbox("graph-large");
+  t.graph_server("Large", mailbox);
+  const std::string to = unique_mailbox("graph-large-to");
+  std::string scan(7u << 20, '\0');
+  for (std::size_t i = 0; i < scan.size(); ++i) scan[i] = static_cast<char>((i * 2654435761u) >> 11);
+  const std::string note(20000, 'n');
+  auto mail_with_scan = [&](const std::string& subject) {
+    auto lock = t.host->db().lock();
+    auto e = t.env();
+    t.param("mail.max_size", std::to_string(50u << 20));
+    mail::Draft d;
+    d.email_from = mailbox;
+    d.email_to = to;
+    d.subject = subject;
+    d.body_text = "The scan is attached.";
+    d.attachments = {{"scan.pdf", "application/pdf", scan}, {"note.txt", "text/plain", note}};
+    return mail::enqueue(e, d);
+  };
+  auto counts = [&](const char* name) { return t.graph_counts().value(name, 0L); };
+  const long drafts = counts("drafts_created"), puts = counts("upload_puts"), sends = counts("draft_sends");
+
+  SECTION("sent: one draft, one upload session in 3 pieces, one send; the message arrives whole") {
+    const auto id = mail_with_scan("Large through Graph");
+    auto lock = t.host->db().lock();
+    CHECK(t.process().sent == 1);
+    const auto m = t.mail(id);
+    INFO(m.value("failure_reason", json()).dump());
+    CHECK(m["state"] == "sent");
+    CHECK(counts("drafts_created") - drafts == 1);
+    CHECK(counts("upload_puts") - puts == 3);  // 7 MB in pieces of 2 880 KiB
+    CHECK(counts("upload_puts_with_authorization") == 0);
+    CHECK(counts("draft_sends") - sends == 1);
+    CHECK(counts("drafts_open") == 0);
+    REQUIRE(eventually([&] { return t.stack.mailbox(to).size() == 1; }));
+    const auto got = mail::mime::parse(t.stack.mailbox(to)[0]);
+    CHECK(got.message_id == m["message_id"].get<std::string>());
+    CHECK(got.subject == "Large through Graph");
+    REQUIRE(got.attachments.size() == 2);
+    const auto big = std::find_if(got.attachments.begin(), got.attachments.end(), [](const auto& a) { return a.filename == "scan.pdf"; });
+    REQUIRE(big != got.attachments.end());
+    CHECK(big->size == scan.size());
+    CHECK(big->data.size() == scan.size());
+    CHECK(juniper::crypto::to_hex(juniper::crypto::sha256(big->data)) == juniper::crypto::to_hex(juniper::crypto::sha256(scan)));
+    CHECK(has(t.stack.mailbox(to)[0], "note.txt"));
+  }
+  SECTION("Graph busy during the upload: the mail waits, its draft is deleted, the next run sends it") {
+    t.inject({{"endpoint", "graph"}, {"path", "AttachmentSessions"}, {"method", "PUT"}, {"status", 503}, {"code", "ServiceUnavailable"},
+              {"message", "Service Unavailable"}, {"retry_after", 5}, {"count", 1}});
+    const auto id = mail_with_scan("Large, once busy");
+    auto lock = t.host->db().lock();
+    CHECK(t.process().sent == 0);
+    const auto m = t.mail(id);
+    INFO(m.value("failure_reason", json()).dump());
+    CHECK(m["state"] == "outgoing");
+    CHECK(m["attempts"] == 0);
+    CHECK(has(m["failure_reason"].get<std::string>(), "503"));
+    CHECK(counts("drafts_open") == 0);  // the half-made draft is gone
+    t.host->db().session() << "UPDATE mail_mail SET next_try = NULL";
+    CHECK(t.process().sent == 1);
+    REQUIRE(eventually([&] { return t.stack.mailbox(to).size() == 1; }));
+  }
 }

@@ -7,7 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -213,6 +215,19 @@ class Context {
     int64_t released = 0;
     call([&](juniper_error* e) { return host().mail_release(ctx_, detail::str(model), id, &released, e); });
     return released;
+  }
+
+  // During mail.deliver: up to `max` bytes of attachment `index` handed apart, from `offset`
+  // (ABI 1.6); empty past the end.
+  std::string mail_attachment(std::int64_t mail_id, int index, std::int64_t offset, std::size_t max) const {
+    require(JUNIPER_HOST_HAS(&host(), mail_attachment_read), "mail_attachment_read");
+    std::string out;
+    auto sink = detail::string_sink(out);
+    call([&](juniper_error* e) {
+      return host().mail_attachment_read(ctx_, mail_id, index, offset, static_cast<int32_t>(std::min<std::size_t>(max, INT32_MAX)),
+                                         &sink, e);
+    });
+    return out;
   }
 
   nlohmann::json post_form(std::string_view url, const nlohmann::json& form, int32_t timeout_seconds = 10) const {

@@ -2,6 +2,9 @@
 // {"delivery": "module"}, then mail.deliver per mail): what the host does with each outcome.
 // The test_ext module plays the mail API; its answer is the parameter test_ext.deliver.
 #include "mail_fixture.hpp"
+#include "modules/bridge.hpp"
+#include "modules/outbox.hpp"
+#include "records/params.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -215,4 +218,60 @@ TEST_CASE("max_recipients_per_day: a server's recipients over a rolling 24 hours
   CHECK(t.process_at(at + std::chrono::hours(12)).sent == 0);  // still inside the same 24 hours
   t.host->db().session() << "UPDATE mail_mail SET next_try = NULL WHERE state = 'outgoing'";
   CHECK(t.process_at(at + std::chrono::hours(24) + std::chrono::seconds(5)).sent == 2);
+}
+
+TEST_CASE("module delivery: attachments over the module's limit are handed apart and read in pieces", "[mail][module-delivery]") {
+  ApiHost t;
+  auto lock = t.host->db().lock();
+  std::string big;
+  for (int i = 0; big.size() < 100000; ++i) big += "line " + std::to_string(i) + "\n";
+  std::int64_t id = 0;
+  {
+    auto e = t.env();
+    records::param_set(e, "test_ext.apart_above", "1000");
+    mail::Draft d;
+    d.email_from = "shop@example.com";
+    d.email_to = "a@example.org";
+    d.subject = "Big";
+    d.body_text = "see attached";
+    d.attachments = {{"small.txt", "text/plain", "tiny"}, {"big.txt", "text/plain", big}};
+    id = mail::enqueue(e, d);
+  }
+  CHECK(t.process().sent == 1);
+  const auto seen = t.delivered({id});
+  REQUIRE(seen.size() == 1);
+  INFO(seen[0].dump().substr(0, 600));
+  // The small one stays in the MIME; the big one is listed apart and is not in the message.
+  REQUIRE(seen[0]["attachments"].size() == 1);
+  CHECK(seen[0]["attachments"][0] == json({{"index", 0}, {"filename", "big.txt"}, {"content_type", "text/plain"}, {"size", big.size()}}));
+  CHECK(seen[0]["message_size"].get<std::size_t>() < 10000);
+  CHECK(seen[0]["read"] == json::array({big}));  // every byte, in order, through the host call
+  CHECK(seen[0]["index_99"] == JUNIPER_ERR_NOT_FOUND);
+  // The loan ends with the call: nothing is readable afterwards.
+  std::string out;
+  juniper_sink sink{&out, [](void* u, const char* d, size_t n) { static_cast<std::string*>(u)->append(d, n); }};
+  juniper::modules::ErrorBox box;
+  CHECK(juniper::modules::mail_attachment_read(nullptr, id, 0, 0, 10, &sink, &box.err) == JUNIPER_ERR_NOT_FOUND);
+  CHECK(out.empty());
+}
+
+TEST_CASE("module delivery: without the module asking, attachments stay in the message", "[mail][module-delivery]") {
+  ApiHost t;
+  auto lock = t.host->db().lock();
+  std::int64_t id = 0;
+  {
+    auto e = t.env();
+    mail::Draft d;
+    d.email_from = "shop@example.com";
+    d.email_to = "a@example.org";
+    d.subject = "Whole";
+    d.body_text = "see attached";
+    d.attachments = {{"big.txt", "text/plain", std::string(50000, 'x')}};
+    id = mail::enqueue(e, d);
+  }
+  CHECK(t.process().sent == 1);
+  const auto seen = t.delivered({id});
+  REQUIRE(seen.size() == 1);
+  CHECK_FALSE(seen[0].contains("attachments"));
+  CHECK(seen[0]["message_size"].get<std::size_t>() > 50000);
 }

@@ -33,9 +33,11 @@
  *      admin.warnings (juniper_mail.h).
  * 1.5: action flags JUNIPER_ACTION_NETWORK and JUNIPER_ACTION_HIDDEN; action follow-ups (the
  *      answer's "continue", juniper_registrar.h); computed read-only settings
- *      (juniper_setting_desc.compute). */
+ *      (juniper_setting_desc.compute).
+ * 1.6: mail.transport's "attachments_apart_above", mail.deliver's "attachments" and the host
+ *      table's mail_attachment_read (messages larger than a mail API takes in one request). */
 #define JUNIPER_ABI_MAJOR 1
-#define JUNIPER_ABI_MINOR 5
+#define JUNIPER_ABI_MINOR 6
 
 #define JUNIPER_MODULE_EXPORT JUNIPER_EXTERN_C __attribute__((visibility("default")))
 

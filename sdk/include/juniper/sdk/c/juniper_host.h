@@ -139,7 +139,15 @@ typedef struct juniper_host_api {
    * *out_released: how many (may be NULL). */
   juniper_status (*mail_release)(juniper_ctx* ctx, juniper_str model, int64_t id, int64_t* out_released,
                                  juniper_error* err);
-  /* v1.4 ends here; append only. */
+  /* v1.4 ends here. */
+
+  /* v1.6: during mail.deliver of mail `mail_id`, up to max_bytes of attachment `index` of the
+   * payload's "attachments" (those the host handed apart), from byte `offset`, into out (fewer
+   * at the end; none past it). JUNIPER_ERR_NOT_FOUND outside that delivery or for an index
+   * the payload does not list. The bytes stay the host's: read them in pieces as you upload. */
+  juniper_status (*mail_attachment_read)(juniper_ctx* ctx, int64_t mail_id, int32_t index, int64_t offset,
+                                         int32_t max_bytes, juniper_sink* out, juniper_error* err);
+  /* v1.6 ends here; append only. */
 } juniper_host_api;
 
 /* Whether `api` is new enough to have `member` (OBS's HAS_VAL). */

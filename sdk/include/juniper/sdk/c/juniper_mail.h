@@ -8,11 +8,19 @@
  *           sends over SMTP with these credentials ("fresh": true after a refused login: the
  *           cached token was refused, bring a new one);
  *       or  {"delivery": "module"} (ABI 1.3): the module delivers each mail itself through
- *           "mail.deliver" (an HTTP mail API instead of SMTP).
+ *           "mail.deliver" (an HTTP mail API instead of SMTP); with
+ *           "attachments_apart_above": N (ABI 1.6), attachments over N bytes are left out of
+ *           the message and handed apart (mail.deliver's "attachments").
  *
  * "mail.deliver"     (ABI 1.3; for servers whose transport answered {"delivery": "module"})
  *   payload {"model": "ir.mail_server", "id": 3, "kind": "outlook", "mail_id": 12,
- *            "from": "<envelope sender>", "to": ["..."], "message": "<RFC 5322 text, CRLF>"}
+ *            "from": "<envelope sender>", "to": ["..."], "bcc": ["..."],
+ *            "message": "<RFC 5322 text, CRLF>",
+ *            "attachments": [{"index": 0, "filename": "scan.pdf", "content_type":
+ *                             "application/pdf", "size": 31457280}]}
+ *           ("attachments", ABI 1.6: those left out of "message", only when the transport
+ *           asked for it; their bytes come from the host call mail_attachment_read during
+ *           this call, in pieces.)
  *   answer  {"outcome": "sent" | "retry" | "throttled" | "wait" | "failed",
  *            "reason": "<a sentence for the administrator: what happened, what to do>",
  *            "retry_after": 30}
