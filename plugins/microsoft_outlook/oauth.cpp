@@ -198,6 +198,21 @@ std::string scope_for(const Kind& kind, const json& rec) {
          " https://graph.microsoft.com/User.Read";
 }
 
+namespace {
+// The scope a token needs now, or the one it has when that still does: outgoing Graph servers
+// connected before sending needed Mail.ReadWrite (drafts over 4 MB) keep working without a new
+// consent for everything else, and say what to do when a large message needs it.
+std::string usable_scope(const Kind& kind, const json& rec) {
+  const std::string wanted = scope_for(kind, rec);
+  const std::string had = token_scope(kind, rec);
+  const std::string legacy = "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read";
+  return had == legacy && wanted == "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/Mail.ReadWrite " +
+                                         std::string("https://graph.microsoft.com/User.Read")
+             ? had
+             : wanted;
+}
+}  // namespace
+
 std::string token_scope(const Kind& kind, const json& rec) {
   const auto& s = rec.value("microsoft_outlook_token_scope", json());
   return s.is_string() && !s.get<std::string>().empty() ? s.get<std::string>() : kind.scope;  // before 1.1: Exchange
@@ -499,7 +514,7 @@ std::int64_t expiry_of(const json& rec) {
 std::optional<std::string> usable(const Kind& kind, const json& rec, bool force, const std::string& refused) {
   const std::string access = text(rec, "microsoft_outlook_access_token");
   if (access.empty() || expiry_of(rec) - kRefreshMargin <= now_unix()) return std::nullopt;
-  if (token_scope(kind, rec) != scope_for(kind, rec)) return std::nullopt;  // issued for the other resource
+  if (token_scope(kind, rec) != usable_scope(kind, rec)) return std::nullopt;  // issued for the other resource
   if (force && access == refused) return std::nullopt;
   return access;
 }
@@ -514,7 +529,7 @@ std::string refresh_and_store(sdk::Context& ctx, const Kind& kind, std::int64_t 
     throw sdk::Error(JUNIPER_ERR_INVALID, "Connect the Outlook account of server \u201c" + name +
                                               "\u201d (Connect your Outlook account) before using it.");
   }
-  const std::string scope = scope_for(kind, rec);
+  const std::string scope = usable_scope(kind, rec);
   // Application permission: a new token from the app's own credentials whenever the cached
   // one is near its end (nothing to rotate, nobody to sign in).
   const TokenResult r = app ? app_token(ctx, scope) : refresh(ctx, scope, refresh_token);

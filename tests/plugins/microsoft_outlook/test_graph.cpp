@@ -665,6 +665,36 @@ TEST_CASE("Graph: a message over 4 MB goes as a draft, its large attachment uplo
     CHECK(juniper::crypto::to_hex(juniper::crypto::sha256(big->data)) == juniper::crypto::to_hex(juniper::crypto::sha256(scan)));
     CHECK(has(t.stack.mailbox(to)[0], "note.txt"));
   }
+  SECTION("connected before large messages needed Mail.ReadWrite: small mails go on; a large one waits saying what to do") {
+    const std::string legacy = "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read";
+    {
+      auto lock = t.host->db().lock();
+      auto e = t.env();
+      const auto server = records::search(e, mail::kOutgoingServer, {{"smtp_user", mailbox}}).at(0);
+      records::write(e, mail::kOutgoingServer, server, {{"microsoft_outlook_token_scope", legacy}});
+    }
+    std::int64_t server = 0;
+    {
+      auto lock = t.host->db().lock();
+      const auto small = t.send(mailbox, to, "small one");
+      CHECK(t.process().sent == 1);
+      CHECK(t.mail(small)["state"] == "sent");
+      auto e = t.env();
+      server = records::search(e, mail::kOutgoingServer, {{"smtp_user", mailbox}}).at(0);
+      CHECK(records::read(e, mail::kOutgoingServer, server)["microsoft_outlook_token_scope"] == legacy);  // no new consent
+    }
+    t.inject({{"endpoint", "graph"}, {"path", "me/messages"}, {"method", "POST"}, {"status", 403}, {"code", "ErrorAccessDenied"},
+              {"message", "Access is denied. Check credentials and try again."}, {"count", 1}});
+    const auto id = mail_with_scan("Large, without Mail.ReadWrite");
+    auto lock = t.host->db().lock();
+    CHECK(t.process().sent == 0);
+    const auto m = t.mail(id);
+    INFO(m.value("failure_reason", json()).dump());
+    CHECK(m["state"] == "outgoing");
+    CHECK(m["attempts"] == 0);
+    CHECK(has(m["failure_reason"].get<std::string>(), "needs Mail.ReadWrite"));
+    CHECK(m["waiting_server_id"] == server);
+  }
   SECTION("Graph busy during the upload: the mail waits, its draft is deleted, the next run sends it") {
     t.inject({{"endpoint", "graph"}, {"path", "AttachmentSessions"}, {"method", "PUT"}, {"status", 503}, {"code", "ServiceUnavailable"},
               {"message", "Service Unavailable"}, {"retry_after", 5}, {"count", 1}});
