@@ -56,7 +56,8 @@ pg_suites() {
                tests/plugins/microsoft_outlook/test_microsoft_outlook; do
     i=$((i+1)); db="juniper_suite$i"
     PGOPTIONS=--client-min-messages=warning /usr/bin/psql -q "$pg_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null || return 1
-    JUNIPER_TEST_DB="${pg_url%/*}/$db" "build/$suite" >"$work/pg-suite$i.log" 2>&1 &
+    # "~[bulk]": the 10 000-recipient case runs once, on SQLite (its time is Dovecot's).
+    JUNIPER_TEST_DB="${pg_url%/*}/$db" "build/$suite" "~[bulk]" >"$work/pg-suite$i.log" 2>&1 &
     pids+=($!)
   done
   i=0
@@ -96,7 +97,7 @@ if [[ -n "$asan_pid" ]]; then
   if [[ $asan_rc -eq 0 ]]; then
     # Two at a time: nothing else runs by now, and each suite waits mostly on its own mail stack
     # (stacks claim their port bases atomically, tests/mailstack/lib.sh).
-    step "unit and integration tests (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan -j2 --output-on-failure
+    step "unit and integration tests (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan -j2 --output-on-failure -E mail_core_bulk
   else
     tail -40 "$work/asan-build.log"
     failed=$((failed+1)); failures+=("ASan build")

@@ -91,6 +91,16 @@ std::vector<std::string> MailStack::mailbox(const std::string& address) const {
   return out;
 }
 
+std::size_t MailStack::count(const std::string& address) const {
+  std::size_t n = 0;
+  const fs::path root = fs::path(env.at("MAILDIR_ROOT")) / address / "Maildir";
+  for (const char* sub : {"new", "cur"}) {
+    std::error_code ec;
+    for (fs::directory_iterator it(root / sub, ec), end; !ec && it != end; it.increment(ec)) ++n;
+  }
+  return n;
+}
+
 void MailStack::deliver(const std::string& address, const std::string& raw) const {
   const fs::path root = fs::path(env.at("MAILDIR_ROOT")) / address / "Maildir";
   for (const char* sub : {"new", "cur", "tmp"}) fs::create_directories(root / sub);

@@ -22,6 +22,8 @@ struct MailStack {
   int smtp_connections() const;
   // Messages in a mailbox's maildir (new + cur); their full texts.
   std::vector<std::string> mailbox(const std::string& address) const;
+  // How many messages it holds, without reading them.
+  std::size_t count(const std::string& address) const;
   // Delivers a raw message straight into a mailbox (as Dovecot's LMTP would), unseen.
   void deliver(const std::string& address, const std::string& raw) const;
   // POST to the identity platform's control API; returns the body.

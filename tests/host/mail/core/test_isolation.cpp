@@ -87,6 +87,37 @@ TEST_CASE("a mail to more recipients than the server takes goes out in several t
   }
 }
 
+TEST_CASE("10 000 recipients go out in transactions of max_recipients and each gets the mail once", "[mail][send][isolation][bulk]") {
+  MailHost t;
+  auto lock = t.host->db().lock();
+  t.custom_servers(true);
+  const auto server = t.postfix_server("Alice", "alice@example.com");
+  t.write_server(server, {{"max_recipients", 500}});
+  // 10 000 distinct addresses, one mailbox: Dovecot files "bulk+N@" under "bulk@" (its
+  // recipient delimiter), so the count at Dovecot is the number of recipients served.
+  const std::string box = unique_mailbox("bulk");
+  const std::string local = box.substr(0, box.find('@'));
+  std::string bcc;
+  for (int i = 1; i < 10000; ++i) bcc += (bcc.empty() ? "" : ",") + local + "+" + std::to_string(i) + "@example.com";
+  mail::Draft d;
+  d.email_from = "alice@example.com";
+  d.email_to = box;
+  d.email_bcc = bcc;
+  d.subject = "to 10 000";
+  d.body_text = "bulk";
+  auto e = t.env();
+  const auto id = mail::enqueue(e, d);
+  const int before = t.stack.smtp_connections();
+  const auto report = t.process();
+  CHECK(report.sent == 1);
+  const auto m = t.mail(id);
+  CHECK(m["state"] == "sent");
+  CHECK(m["failure_reason"].is_null());  // Postfix took every recipient
+  CHECK(t.stack.smtp_connections() - before == 1);  // 20 transactions on one session
+  CHECK(eventually([&] { return t.stack.count(box) >= 10000; }, 240000));
+  CHECK(t.stack.count(box) == 10000);  // none twice
+}
+
 TEST_CASE("a split mail resumes after the recipients that already received it", "[mail][send][isolation]") {
   MailHost t;
   auto lock = t.host->db().lock();
