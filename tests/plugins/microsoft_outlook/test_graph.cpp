@@ -672,6 +672,16 @@ TEST_CASE("Graph: a message over 4 MB goes as a draft, its large attachment uplo
     return mail::enqueue(e, d);
   };
   auto counts = [&](const char* name) { return t.graph_counts().value(name, 0L); };
+  // A queue run that holds mail `id` (no attempt counted) with a reason containing `why`.
+  auto held = [&](std::int64_t id, const std::string& why) {
+    CHECK(t.process().sent == 0);
+    const auto m = t.mail(id);
+    INFO(m.value("failure_reason", json()).dump());
+    CHECK(m["state"] == "outgoing");
+    CHECK(m["attempts"] == 0);
+    CHECK(has(m["failure_reason"].get<std::string>(), why));
+    return m;
+  };
   const long drafts = counts("drafts_created"), puts = counts("upload_puts"), sends = counts("draft_sends");
 
   SECTION("sent: one draft, one upload session in 4 pieces, one send; the message arrives whole") {
@@ -720,25 +730,14 @@ TEST_CASE("Graph: a message over 4 MB goes as a draft, its large attachment uplo
               {"message", "Access is denied. Check credentials and try again."}, {"count", 1}});
     const auto id = mail_with_scan("Large, without Mail.ReadWrite");
     auto lock = t.host->db().lock();
-    CHECK(t.process().sent == 0);
-    const auto m = t.mail(id);
-    INFO(m.value("failure_reason", json()).dump());
-    CHECK(m["state"] == "outgoing");
-    CHECK(m["attempts"] == 0);
-    CHECK(has(m["failure_reason"].get<std::string>(), "needs Mail.ReadWrite"));
-    CHECK(m["waiting_server_id"] == server);
+    CHECK(held(id, "needs Mail.ReadWrite")["waiting_server_id"] == server);
   }
   SECTION("Graph busy during the upload: the mail waits, its draft is deleted, the next run sends it") {
     t.inject({{"endpoint", "graph"}, {"path", "AttachmentSessions"}, {"method", "PUT"}, {"status", 503}, {"code", "ServiceUnavailable"},
               {"message", "Service Unavailable"}, {"retry_after", 5}, {"count", 1}});
     const auto id = mail_with_scan("Large, once busy");
     auto lock = t.host->db().lock();
-    CHECK(t.process().sent == 0);
-    const auto m = t.mail(id);
-    INFO(m.value("failure_reason", json()).dump());
-    CHECK(m["state"] == "outgoing");
-    CHECK(m["attempts"] == 0);
-    CHECK(has(m["failure_reason"].get<std::string>(), "503"));
+    held(id, "503");
     CHECK(counts("drafts_open") == 0);  // the half-made draft is gone
     t.host->db().session() << "UPDATE mail_mail SET next_try = NULL";
     CHECK(t.process().sent == 1);

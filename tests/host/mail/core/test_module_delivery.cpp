@@ -45,6 +45,17 @@ struct ApiHost : MailHost {
   std::chrono::seconds wait_of(const json& m) {
     return -mail::age_of(m["next_try"].get<std::string>(), std::chrono::system_clock::now());
   }
+  // A mail from shop@ to a@example.org with `attachments`.
+  std::int64_t enqueue_with(const std::string& subject, std::vector<mail::AttachmentFile> attachments) {
+    auto e = env();
+    mail::Draft d;
+    d.email_from = "shop@example.com";
+    d.email_to = "a@example.org";
+    d.subject = subject;
+    d.body_text = "see attached";
+    d.attachments = std::move(attachments);
+    return mail::enqueue(e, d);
+  }
 };
 
 }  // namespace
@@ -225,18 +236,11 @@ TEST_CASE("module delivery: attachments over the module's limit are handed apart
   auto lock = t.host->db().lock();
   std::string big;
   for (int i = 0; big.size() < 100000; ++i) big += "line " + std::to_string(i) + "\n";
-  std::int64_t id = 0;
   {
     auto e = t.env();
     records::param_set(e, "test_ext.apart_above", "1000");
-    mail::Draft d;
-    d.email_from = "shop@example.com";
-    d.email_to = "a@example.org";
-    d.subject = "Big";
-    d.body_text = "see attached";
-    d.attachments = {{"small.txt", "text/plain", "tiny"}, {"big.txt", "text/plain", big}};
-    id = mail::enqueue(e, d);
   }
+  const auto id = t.enqueue_with("Big", {{"small.txt", "text/plain", "tiny"}, {"big.txt", "text/plain", big}});
   CHECK(t.process().sent == 1);
   const auto seen = t.delivered({id});
   REQUIRE(seen.size() == 1);
@@ -258,17 +262,7 @@ TEST_CASE("module delivery: attachments over the module's limit are handed apart
 TEST_CASE("module delivery: without the module asking, attachments stay in the message", "[mail][module-delivery]") {
   ApiHost t;
   auto lock = t.host->db().lock();
-  std::int64_t id = 0;
-  {
-    auto e = t.env();
-    mail::Draft d;
-    d.email_from = "shop@example.com";
-    d.email_to = "a@example.org";
-    d.subject = "Whole";
-    d.body_text = "see attached";
-    d.attachments = {{"big.txt", "text/plain", std::string(50000, 'x')}};
-    id = mail::enqueue(e, d);
-  }
+  const auto id = t.enqueue_with("Whole", {{"big.txt", "text/plain", std::string(50000, 'x')}});
   CHECK(t.process().sent == 1);
   const auto seen = t.delivered({id});
   REQUIRE(seen.size() == 1);
