@@ -46,7 +46,8 @@ graph_outlook() {
   J "$data" param set microsoft_outlook.graph_endpoint "$IDP_URL/v1.0/" >/dev/null
   id=$(J "$data" record create "$model" "$@" outlook_transport=graph --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   J "$data" record write "$model" "$id" microsoft_outlook_refresh_token="$refresh" \
-    microsoft_outlook_access_token_expiration=0 microsoft_outlook_token_status=valid >/dev/null
+    microsoft_outlook_access_token_expiration=0 microsoft_outlook_token_status=valid \
+    microsoft_outlook_token_scope="$scope" >/dev/null  # as Connect stores it
   echo "$id"
 }
 idp_control() { curl -fsS -X POST "$IDP_URL/_control/$1" -H 'Content-Type: application/json' -d "$2"; }
