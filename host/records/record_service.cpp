@@ -13,17 +13,23 @@ void check_order(const RecordType& t) {
   if (!std::regex_match(t.order, ok)) throw std::logic_error("bad order on " + t.name);
 }
 
-std::string select_list(const RecordType& t) {
+std::vector<const FieldDef*> all_fields(const RecordType& t) {
+  std::vector<const FieldDef*> out;
+  for (const auto& f : t.fields) out.push_back(&f);
+  return out;
+}
+
+std::string select_list(const std::vector<const FieldDef*>& fields) {
   std::string s = "CAST(id AS TEXT)";
-  for (const auto& f : t.fields) s += ", CAST(" + quote(f.name) + " AS TEXT)";
+  for (const auto* f : fields) s += ", CAST(" + quote(f->name) + " AS TEXT)";
   return s;
 }
 
-nlohmann::json row_to_json(Env& env, const RecordType& t, const soci::row& row, Secrets secrets) {
+nlohmann::json row_to_json(Env& env, const std::vector<const FieldDef*>& fields, const soci::row& row, Secrets secrets) {
   nlohmann::json out = nlohmann::json::object();
   out["id"] = std::stoll(row.get<std::string>(0));
-  for (std::size_t i = 0; i < t.fields.size(); ++i) {
-    const FieldDef& f = t.fields[i];
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    const FieldDef& f = *fields[i];
     std::optional<std::string> text;
     if (row.get_indicator(i + 1) != soci::i_null) text = row.get<std::string>(i + 1);
     if (f.is_secret()) {
@@ -110,9 +116,20 @@ std::string describe(const RecordType& type, const nlohmann::json& record) {
 nlohmann::json read(Env& env, std::string_view model, std::int64_t id, Secrets secrets) {
   const RecordType& t = env.registry.type(model);
   soci::row row;
-  env.sql() << "SELECT " + select_list(t) + " FROM " + t.table() + " WHERE id = :id", soci::use(id), soci::into(row);
+  const auto fields = all_fields(t);
+  env.sql() << "SELECT " + select_list(fields) + " FROM " + t.table() + " WHERE id = :id", soci::use(id), soci::into(row);
   if (!env.sql().got_data()) throw UserError("record " + t.name + " " + std::to_string(id) + " does not exist");
-  return row_to_json(env, t, row, secrets);
+  return row_to_json(env, fields, row, secrets);
+}
+
+nlohmann::json read_fields(Env& env, std::string_view model, std::int64_t id, const std::vector<std::string>& names) {
+  const RecordType& t = env.registry.type(model);
+  std::vector<const FieldDef*> fields;
+  for (const auto& n : names) fields.push_back(&field_of(t, n));
+  soci::row row;
+  env.sql() << "SELECT " + select_list(fields) + " FROM " + t.table() + " WHERE id = :id", soci::use(id), soci::into(row);
+  if (!env.sql().got_data()) throw UserError("record " + t.name + " " + std::to_string(id) + " does not exist");
+  return row_to_json(env, fields, row, Secrets::masked);
 }
 
 std::vector<std::int64_t> search(Env& env, std::string_view model, const nlohmann::json& filter,

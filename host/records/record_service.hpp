@@ -12,6 +12,8 @@ enum class Secrets { masked, revealed };  // masked: "set" / null, for output to
 
 // Record as JSON: {"id": 3, "name": ..., secret fields "set"/null unless revealed}.
 nlohmann::json read(Env& env, std::string_view model, std::int64_t id, Secrets secrets = Secrets::masked);
+// Only `fields` (and "id"), secrets masked: a list row without the bodies it does not show.
+nlohmann::json read_fields(Env& env, std::string_view model, std::int64_t id, const std::vector<std::string>& fields);
 // Ids matching every {"field": value} pair, in the type's order; `limit` of them after `offset`.
 std::vector<std::int64_t> search(Env& env, std::string_view model, const nlohmann::json& filter = nlohmann::json::object(),
                                  std::optional<std::size_t> limit = std::nullopt, std::size_t offset = 0);

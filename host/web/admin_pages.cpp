@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <map>
 #include <set>
 #include <string_view>
 
@@ -565,12 +566,22 @@ class Pages {
       auto ids = records::search(env, model, json::object(), kListPage + 1, (page - 1) * kListPage);
       const bool more = ids.size() > kListPage;
       if (more) ids.pop_back();
+      // Only the listed columns (not a mail's bodies), and each related record's link once a page.
+      std::vector<std::string> names;
+      for (const auto* c : cols) names.push_back(c->name);
+      std::map<std::pair<std::string, std::string>, std::string> links;
       for (const auto id : ids) {
-        const json rec = records::read(env, model, id);
+        const json rec = records::read_fields(env, model, id, names);
         body += "<tr><td><a href=\"/web/record/" + escape_html(model) + "/" + str(rec["id"]) + "\">" + str(rec["id"]) + "</a></td>";
         for (const auto* c : cols) {
           const json v = rec.value(c->name, json());
-          body += "<td>" + (c->type == records::FieldType::many2one ? relation_link(env, *c, v) : escape_html(cell(*c, v))) + "</td>";
+          if (c->type != records::FieldType::many2one) {
+            body += "<td>" + escape_html(cell(*c, v)) + "</td>";
+            continue;
+          }
+          auto [it, fresh] = links.try_emplace({c->relation, v.dump()});
+          if (fresh) it->second = relation_link(env, *c, v);
+          body += "<td>" + it->second + "</td>";
         }
         body += "</tr>";
       }

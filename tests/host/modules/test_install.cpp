@@ -102,6 +102,10 @@ TEST_CASE("installing a module installs its dependency first and extends its rec
     CHECK(raw.find("sk-live-123") == std::string::npos);
     CHECK(records::read(env, "test_base.partner", id)["api_key"] == "set");
     CHECK(records::read(env, "test_base.partner", id, records::Secrets::revealed)["api_key"] == "sk-live-123");
+    // A list row reads only its columns, secrets masked the same way.
+    CHECK(records::read_fields(env, "test_base.partner", id, {"api_key"}) == nlohmann::json({{"id", id}, {"api_key", "set"}}));
+    CHECK(records::read_fields(env, "test_base.partner", id, {"name"}) == nlohmann::json({{"id", id}, {"name", "Ann"}}));
+    CHECK_THROWS(records::read_fields(env, "test_base.partner", id, {"no_such_field"}));
   }
 }
 
