@@ -113,23 +113,26 @@ std::string describe(const RecordType& type, const nlohmann::json& record) {
   return s;
 }
 
-nlohmann::json read(Env& env, std::string_view model, std::int64_t id, Secrets secrets) {
-  const RecordType& t = env.registry.type(model);
+namespace {
+nlohmann::json read_row(Env& env, const RecordType& t, std::int64_t id, const std::vector<const FieldDef*>& fields,
+                        Secrets secrets) {
   soci::row row;
-  const auto fields = all_fields(t);
   env.sql() << "SELECT " + select_list(fields) + " FROM " + t.table() + " WHERE id = :id", soci::use(id), soci::into(row);
   if (!env.sql().got_data()) throw UserError("record " + t.name + " " + std::to_string(id) + " does not exist");
   return row_to_json(env, fields, row, secrets);
+}
+}  // namespace
+
+nlohmann::json read(Env& env, std::string_view model, std::int64_t id, Secrets secrets) {
+  const RecordType& t = env.registry.type(model);
+  return read_row(env, t, id, all_fields(t), secrets);
 }
 
 nlohmann::json read_fields(Env& env, std::string_view model, std::int64_t id, const std::vector<std::string>& names) {
   const RecordType& t = env.registry.type(model);
   std::vector<const FieldDef*> fields;
   for (const auto& n : names) fields.push_back(&field_of(t, n));
-  soci::row row;
-  env.sql() << "SELECT " + select_list(fields) + " FROM " + t.table() + " WHERE id = :id", soci::use(id), soci::into(row);
-  if (!env.sql().got_data()) throw UserError("record " + t.name + " " + std::to_string(id) + " does not exist");
-  return row_to_json(env, fields, row, Secrets::masked);
+  return read_row(env, t, id, fields, Secrets::masked);
 }
 
 std::vector<std::int64_t> search(Env& env, std::string_view model, const nlohmann::json& filter,

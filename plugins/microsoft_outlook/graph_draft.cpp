@@ -94,9 +94,9 @@ json deliver_as_draft(sdk::Context& ctx, const json& server, const std::string& 
                   "the 4 MB Microsoft Graph takes in one request. Attach fewer files, or send this server's mail through SMTP.");
   }
   const std::int64_t id = server["id"].get<std::int64_t>();
-  Draft draft(ctx, id, endpoint(ctx) + mailbox_path(kOutgoing, server, mailbox));
-  const auto d = call(ctx, kOutgoing, id, "POST", endpoint(ctx) + mailbox_path(kOutgoing, server, mailbox) + "messages",
-                      mime_base64, "text/plain");
+  const std::string base = endpoint(ctx) + mailbox_path(kOutgoing, server, mailbox);
+  Draft draft(ctx, id, base);
+  const auto d = call(ctx, kOutgoing, id, "POST", base + "messages", mime_base64, "text/plain");
   if (d.status != 201) return draft_refused(server, mailbox, d);
   draft.created(json::parse(d.body).value("id", ""));
   const std::int64_t mail_id = payload.value("mail_id", std::int64_t{0});

@@ -185,6 +185,13 @@ bool shared_for_delegate(const Kind& kind, const json& rec) {
 }
 }  // namespace
 
+namespace {
+// Delegated Graph scopes of an outgoing server: now, and before large messages needed drafts.
+constexpr const char* kGraphSend = "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/Mail.ReadWrite "
+                                   "https://graph.microsoft.com/User.Read";
+constexpr const char* kGraphSendBefore16 = "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read";
+}  // namespace
+
 std::string scope_for(const Kind& kind, const json& rec) {
   const bool graph = rec.contains("outlook_transport") && rec["outlook_transport"] == "graph";
   if (app_only(rec)) return graph ? "https://graph.microsoft.com/.default" : "https://outlook.office365.com/.default";
@@ -193,9 +200,7 @@ std::string scope_for(const Kind& kind, const json& rec) {
     return "https://graph.microsoft.com/Mail.ReadWrite.Shared https://graph.microsoft.com/User.Read";
   }
   // Sending needs Mail.ReadWrite too: a message over Graph's 4 MB goes as a draft first.
-  return std::string(&kind == &kOutgoing ? "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/Mail.ReadWrite"
-                                         : "https://graph.microsoft.com/Mail.ReadWrite") +
-         " https://graph.microsoft.com/User.Read";
+  return &kind == &kOutgoing ? kGraphSend : "https://graph.microsoft.com/Mail.ReadWrite https://graph.microsoft.com/User.Read";
 }
 
 namespace {
@@ -205,11 +210,7 @@ namespace {
 std::string usable_scope(const Kind& kind, const json& rec) {
   const std::string wanted = scope_for(kind, rec);
   const std::string had = token_scope(kind, rec);
-  const std::string legacy = "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read";
-  return had == legacy && wanted == "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/Mail.ReadWrite " +
-                                         std::string("https://graph.microsoft.com/User.Read")
-             ? had
-             : wanted;
+  return had == kGraphSendBefore16 && wanted == kGraphSend ? had : wanted;
 }
 }  // namespace
 
