@@ -153,6 +153,16 @@ def main():
     row("  Graph requests per message (fetch)", g("graph.fetch_requests_per_msg"), "req", None, "", None,
         "GET $IDP_URL/_control/graph")
     row("  peak RSS of mail fetch (Graph)", g("graph.fetch_rss_kb"), "kB", None, "", None, "/usr/bin/time -v")
+    gl = g("graph_large.rss_kb")
+    if gl is not None:
+        small = g("graph_large.small_rss_kb")
+        row("  peak RSS, one mail with a 100 MB attachment through Graph", gl, "kB", small,
+            "one small mail through the same server (same run); sent: %s in %s s" % (num(g("graph_large.sent")),
+                                                                                      num(g("graph_large.seconds"))),
+            None if small is None else round(gl / small, 2),
+            "juniper mail send --attach 100MB.bin; juniper mail process", ratio_kind="times")
+        row("  peak RSS of queuing it (mail send --attach)", g("graph_large.queue_rss_kb"), "kB", None, "", None,
+            "/usr/bin/time -v")
 
     # 4. fetch
     f = g("fetch.ours_rate")

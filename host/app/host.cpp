@@ -4,6 +4,7 @@
 #include "core/errors.hpp"
 #include "core/log.hpp"
 #include "mail/address.hpp"
+#include "mail/attachment_store.hpp"
 #include "mail/fetcher.hpp"
 #include "mail/mime/message.hpp"
 #include "mail/queue.hpp"
@@ -78,6 +79,7 @@ std::optional<std::string> Host::init() {
     records::ensure_users_table(*db_);
     modules::ModuleManager::ensure_tables(*db_);
     records::ensure_claims_table(*db_);
+    mail::ensure_attachment_table(*db_);
     password = records::ensure_admin(*db_);
     tr.commit();
   }
@@ -98,6 +100,11 @@ void Host::boot() {
   auto lock = db_->lock();
   if (!db_->table_exists("ir_module_module")) {
     throw UserError("the database " + db_->display_name() + " is not initialised: run `juniper init` first");
+  }
+  {
+    Transaction tr(db_->session());  // a database initialised before the attachment store
+    mail::ensure_attachment_table(*db_);
+    tr.commit();
   }
   modules_->boot();
 }

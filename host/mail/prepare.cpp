@@ -1,10 +1,7 @@
 #include "mail/prepare.hpp"
 
-#include "core/crypto.hpp"
 #include "mail/address.hpp"
 #include "mail/mime/message.hpp"
-
-#include <nlohmann/json.hpp>
 
 #include <stdexcept>
 
@@ -18,8 +15,7 @@ std::vector<std::string> split_header(const std::string& list) {
   return out;
 }
 
-mime::OutgoingMessage message_for(const QueuedMail& m, const std::string& from_header, std::size_t apart_above,
-                                  std::vector<ApartAttachment>& apart) {
+mime::OutgoingMessage message_for(QueuedMail& m, const std::string& from_header, std::vector<ApartAttachment>& apart) {
   mime::OutgoingMessage msg;
   msg.from = from_header;
   msg.to = split_header(m.email_to);
@@ -28,14 +24,12 @@ mime::OutgoingMessage message_for(const QueuedMail& m, const std::string& from_h
   msg.text_body = m.body_text;
   msg.html_body = m.body_html;
   msg.message_id = m.message_id;
-  if (!m.attachments_json.empty()) {
-    for (const auto& a : nlohmann::json::parse(m.attachments_json)) {
-      std::string data = crypto::base64_decode(a.value("data", ""));
-      if (apart_above > 0 && data.size() > apart_above) {
-        apart.push_back({a.value("filename", ""), a.value("content_type", ""), std::move(data)});
-      } else {
-        msg.attachments.push_back({a.value("filename", ""), a.value("content_type", ""), std::move(data)});
-      }
+  for (auto& a : m.attachments) {
+    if (a.apart) {
+      apart.push_back({a.filename, a.content_type, a.size, a.index, a.loaded, std::move(a.data)});
+    } else {
+      if (!a.loaded) throw std::logic_error("attachment \"" + a.filename + "\" was not loaded");
+      msg.attachments.push_back({a.filename, a.content_type, std::move(a.data)});
     }
   }
   return msg;
@@ -43,9 +37,10 @@ mime::OutgoingMessage message_for(const QueuedMail& m, const std::string& from_h
 
 }  // namespace
 
-Prepared prepare(const QueuedMail& mail, const std::string& from_header, std::size_t apart_above) noexcept {
+Prepared prepare(QueuedMail& mail, const std::string& from_header) noexcept {
   Prepared p;
   try {
+    if (!mail.body_error.empty()) throw std::runtime_error(mail.body_error);
     for (const auto* list : {&mail.email_to, &mail.email_cc, &mail.email_bcc}) {
       for (const auto& m : list->empty() ? std::vector<Mailbox>{} : email_split(*list)) {
         try {
@@ -56,7 +51,7 @@ Prepared prepare(const QueuedMail& mail, const std::string& from_header, std::si
         }
       }
     }
-    p.data = mime::build(message_for(mail, from_header, apart_above, p.apart));
+    p.data = mime::build(message_for(mail, from_header, p.apart));
   } catch (const std::exception& e) {
     p.error = std::string("cannot prepare this mail: ") + e.what() + ". Correct the mail (or cancel it) and retry.";
   } catch (...) {

@@ -4,12 +4,14 @@
 #include "core/data_dir.hpp"
 #include "core/errors.hpp"
 #include "mail/address.hpp"
+#include "mail/attachment_store.hpp"
 #include "mail/mime/message.hpp"
 #include "mail/records.hpp"
 #include "records/params.hpp"
 #include "records/record_service.hpp"
 
 #include <ctime>
+#include <stdexcept>
 
 namespace juniper::mail {
 namespace {
@@ -83,7 +85,7 @@ std::int64_t enqueue(records::Env& env, const Draft& d) {
   for (const auto& a : d.attachments) {
     check_header("attachment name", a.filename);
     size += a.data.size();
-    attachments.push_back({{"filename", a.filename}, {"content_type", a.content_type}, {"data", crypto::base64(a.data)}});
+    attachments.push_back({{"filename", a.filename}, {"content_type", a.content_type}, {"size", a.data.size()}});
   }
   std::size_t max = kDefaultMaxSize;
   if (const auto p = records::param_get(env, "mail.max_size")) max = std::stoull(*p);
@@ -100,11 +102,55 @@ std::int64_t enqueue(records::Env& env, const Draft& d) {
     records::read(env, kOutgoingServer, *d.mail_server_id);  // refuses an unknown server
     v["mail_server_id"] = *d.mail_server_id;
   }
-  return records::create(env, kMail, v);
+  const std::int64_t id = records::create(env, kMail, v);
+  for (std::size_t i = 0; i < d.attachments.size(); ++i) store_attachment(env, id, static_cast<int>(i), d.attachments[i].data);
+  return id;
 }
 
-std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::size_t limit, std::chrono::seconds lease) {
-  const auto now = std::chrono::system_clock::now();
+std::vector<MailAttachment> parse_attachments(const std::string& json) {
+  std::vector<MailAttachment> out;
+  if (json.empty()) return out;
+  const auto list = nlohmann::json::parse(json);
+  if (!list.is_array()) throw std::invalid_argument("the attachments are not a list");
+  for (const auto& a : list) {
+    if (!a.is_object()) throw std::invalid_argument("an attachment is not an object");
+    MailAttachment m;
+    m.filename = a.value("filename", "");
+    m.content_type = a.value("content_type", "");
+    m.index = static_cast<int>(out.size());
+    if (a.contains("data")) {  // queued before the attachment store
+      m.data = crypto::base64_decode(a.value("data", ""));
+      m.loaded = true;
+      m.size = m.data.size();
+    } else {
+      m.size = a.value("size", std::size_t{0});
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+void plan_attachments(std::vector<MailAttachment>& attachments, std::size_t body_bytes, const AttachmentPlan& plan) {
+  // Base64 grows each by a third; headers and boundaries are given a generous margin.
+  auto encoded = [](std::size_t n) { return (n + 2) / 3 * 4 + 1024; };
+  std::size_t estimate = encoded(body_bytes) + 4096;
+  for (auto& a : attachments) {
+    a.apart = plan.apart_above > 0 && a.size > plan.apart_above;
+    if (!a.apart) estimate += encoded(a.size);
+  }
+  while (plan.message_max > 0 && estimate > plan.message_max) {
+    MailAttachment* largest = nullptr;
+    for (auto& a : attachments) {
+      if (!a.apart && (largest == nullptr || a.size > largest->size)) largest = &a;
+    }
+    if (largest == nullptr) break;  // the text alone is too large: the module says so
+    largest->apart = true;
+    estimate -= encoded(largest->size);
+  }
+}
+
+std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::size_t limit, std::chrono::seconds lease,
+                              TimePoint now) {
   const std::string now_s = iso_time(now);
   const std::string until = iso_time(now + lease);
   const std::string lim = std::to_string(limit);
@@ -126,7 +172,7 @@ std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::
   // in the database until each mail is prepared (load_body), so memory does not follow the batch.
   soci::rowset<soci::row> rows =
       (env.sql().prepare << "SELECT CAST(id AS TEXT), email_from, email_to, email_cc, email_bcc, subject, '', "
-                            "'', '', message_id, CAST(mail_server_id AS TEXT), CAST(attempts AS TEXT), "
+                            "'', message_id, CAST(mail_server_id AS TEXT), CAST(attempts AS TEXT), "
                             "CAST(recipients_done AS TEXT), create_date "
                             "FROM mail_mail WHERE lease_owner = :o AND lease_until = :u AND state = 'sending' ORDER BY id",
        soci::use(owner), soci::use(until));
@@ -140,35 +186,55 @@ std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::
     m.subject = opt(r, 5).value_or("");
     m.body_text = opt(r, 6).value_or("");
     m.body_html = opt(r, 7).value_or("");
-    m.attachments_json = opt(r, 8).value_or("");
-    m.message_id = opt(r, 9).value_or("");
-    if (const auto s = opt(r, 10)) m.mail_server_id = std::stoll(*s);
-    m.attempts = std::stoi(opt(r, 11).value_or("0"));
-    m.recipients_done = std::stoull(opt(r, 12).value_or("0"));
-    m.create_date = opt(r, 13).value_or("");
+    m.message_id = opt(r, 8).value_or("");
+    if (const auto s = opt(r, 9)) m.mail_server_id = std::stoll(*s);
+    m.attempts = std::stoi(opt(r, 10).value_or("0"));
+    m.recipients_done = std::stoull(opt(r, 11).value_or("0"));
+    m.create_date = opt(r, 12).value_or("");
     out.push_back(std::move(m));
   }
   return out;
 }
 
-void load_body(records::Env& env, QueuedMail& m) {
+void load_body(records::Env& env, QueuedMail& m, const AttachmentPlan& plan) {
+  std::string attachments;
   soci::rowset<soci::row> rows = (env.sql().prepare << "SELECT body_text, body_html, attachments FROM mail_mail WHERE id = :id",
                                   soci::use(m.id));
   for (const auto& r : rows) {
     m.body_text = opt(r, 0).value_or("");
     m.body_html = opt(r, 1).value_or("");
-    m.attachments_json = opt(r, 2).value_or("");
+    attachments = opt(r, 2).value_or("");
+  }
+  try {
+    m.attachments = parse_attachments(attachments);
+  } catch (const std::exception& e) {
+    m.body_error = std::string("its attachments cannot be read (") + e.what() + ")";
+    return;
+  }
+  plan_attachments(m.attachments, m.body_text.size() + m.body_html.size(), plan);
+  for (auto& a : m.attachments) {
+    if (a.loaded || a.apart) continue;
+    try {
+      a.data = read_attachment(env, m.id, a.index, 0, a.size);
+    } catch (const std::invalid_argument& e) {  // a damaged piece (not base64)
+      a.data.clear();
+    }
+    if (a.data.size() != a.size) {
+      m.body_error = "its attachment \"" + a.filename + "\" is missing or damaged in the attachment store";
+      return;
+    }
+    a.loaded = true;
   }
 }
 
 void drop_body(QueuedMail& m) {
   std::string().swap(m.body_text);
   std::string().swap(m.body_html);
-  std::string().swap(m.attachments_json);
+  std::vector<MailAttachment>().swap(m.attachments);
 }
 
-std::vector<std::int64_t> renew_lease(records::Env& env, const std::string& owner, std::chrono::seconds lease) {
-  const std::string until = iso_time(std::chrono::system_clock::now() + lease);
+std::vector<std::int64_t> renew_lease(records::Env& env, const std::string& owner, std::chrono::seconds lease, TimePoint now) {
+  const std::string until = iso_time(now + lease);
   std::vector<std::int64_t> held;
   soci::rowset<soci::row> rs = (env.sql().prepare << "UPDATE mail_mail SET lease_until = :u WHERE lease_owner = :o AND "
                                                      "state = 'sending' RETURNING CAST(id AS TEXT)",
@@ -190,8 +256,8 @@ void mark_sent(records::Env& env, std::int64_t id, std::optional<std::int64_t> s
 }
 
 void mark_waiting(records::Env& env, const QueuedMail& mail, const std::string& reason, std::chrono::seconds delay,
-                  std::optional<std::int64_t> server) {
-  const std::string next = iso_time(std::chrono::system_clock::now() + delay);
+                  std::optional<std::int64_t> server, TimePoint now) {
+  const std::string next = iso_time(now + delay);
   long long on = server.value_or(0);
   soci::indicator on_ind = server ? soci::i_ok : soci::i_null;
   env.sql() << "UPDATE mail_mail SET state = 'outgoing', failure_reason = :r, next_try = :n, waiting_server_id = :w, "
@@ -207,9 +273,9 @@ std::int64_t release_waiting(records::Env& env, std::int64_t server_id) {
   return static_cast<std::int64_t>(st.get_affected_rows());
 }
 
-void mark_retry(records::Env& env, const QueuedMail& mail, const std::string& reason) {
+void mark_retry(records::Env& env, const QueuedMail& mail, const std::string& reason, TimePoint now) {
   const int attempts = mail.attempts + 1;
-  mark_waiting(env, mail, reason, backoff(attempts));
+  mark_waiting(env, mail, reason, backoff(attempts), std::nullopt, now);
   env.sql() << "UPDATE mail_mail SET attempts = :a WHERE id = :id", soci::use(attempts), soci::use(mail.id);
 }
 

@@ -4,6 +4,7 @@
 #include "core/errors.hpp"
 #include "core/log.hpp"
 #include "mail/address.hpp"
+#include "mail/attachment_store.hpp"
 #include "mail/records.hpp"
 #include "modules/outbox.hpp"
 
@@ -44,6 +45,11 @@ SendReport QueueRun::run() {
     run_lanes(lanes);
   }
   close_all();
+  {
+    Transaction tr(env_.sql());
+    sweep_attachments(env_);
+    tr.commit();
+  }
   if (report_.sent + report_.retried + report_.failed > 0) {
     log::info("mail", "queue run: " + std::to_string(report_.sent) + " sent, " + std::to_string(report_.retried) +
                           " to retry, " + std::to_string(report_.failed) + " failed over " +
@@ -58,7 +64,7 @@ std::chrono::system_clock::time_point QueueRun::now() const {
 
 std::vector<QueuedMail> QueueRun::claim_batch(std::size_t n) {
   Transaction tr(env_.sql());
-  auto claimed = claim(env_, owner_, n, lease_);
+  auto claimed = claim(env_, owner_, n, lease_, now());
   tr.commit();
   std::lock_guard g(mu_);
   lease_renewed_ = std::chrono::steady_clock::now();
@@ -74,7 +80,7 @@ bool QueueRun::keep_lease(std::int64_t mail_id) {
   std::lock_guard g(mu_);
   if (std::chrono::steady_clock::now() - lease_renewed_ >= lease_ / 3) {
     Transaction tr(env_.sql());
-    auto held = renew_lease(env_, owner_, lease_);
+    auto held = renew_lease(env_, owner_, lease_, now());
     tr.commit();
     held_ = {held.begin(), held.end()};
     lease_renewed_ = std::chrono::steady_clock::now();
@@ -155,19 +161,18 @@ void QueueRun::send_lane(Lane& lane) {
   auto& mails = lane.mails;
   bool refreshed = false;
   // The next message is built (GMime) on a second thread while this one is on the wire.
-  const std::size_t apart_above = lane.transport.module_delivery ? lane.transport.apart_above : 0;
-  auto prepare_at = [&mails, apart_above](std::size_t i) {
-    return std::async(std::launch::async,
-                      [&mails, i, apart_above] { return prepare(mails[i].mail, mails[i].from_header, apart_above); });
+  const AttachmentPlan plan = lane.transport.module_delivery ? lane.transport.attachments : AttachmentPlan{};
+  auto prepare_at = [&mails](std::size_t i) {
+    return std::async(std::launch::async, [&mails, i] { return prepare(mails[i].mail, mails[i].from_header); });
   };
   // Bodies are read one mail ahead and freed once built: memory follows the lane, not the batch.
-  load_body(env_, mails[0].mail);
+  load_body(env_, mails[0].mail, plan);
   std::future<Prepared> next = prepare_at(0);
   for (std::size_t i = 0; i < mails.size(); ++i) {
     Prepared p = next.get();
     drop_body(mails[i].mail);
     if (i + 1 < mails.size()) {
-      load_body(env_, mails[i + 1].mail);
+      load_body(env_, mails[i + 1].mail, plan);
       next = prepare_at(i + 1);
     }
     if (!keep_lease(mails[i].mail.id)) {
@@ -342,16 +347,21 @@ QueueRun::Outcome QueueRun::deliver_by_module(const Lane& lane, const Routed& r,
                                   {"to", std::vector<std::string>(p.recipients.begin(), hidden_from)},
                                   {"bcc", std::vector<std::string>(hidden_from, p.recipients.end())},
                                   {"message", p.data}};
-  // Attachments left out of the message are lent for the length of the call (ABI 1.6).
-  std::vector<std::string_view> lent;
+  // Attachments left out of the message are lent for the length of the call (ABI 1.6), read
+  // from the attachment store a piece at a time.
   for (std::size_t i = 0; i < p.apart.size(); ++i) {
     payload["attachments"].push_back({{"index", i},
                                       {"filename", p.apart[i].filename},
                                       {"content_type", p.apart[i].content_type},
-                                      {"size", p.apart[i].data.size()}});
-    lent.emplace_back(p.apart[i].data);
+                                      {"size", p.apart[i].size}});
   }
-  const modules::AttachmentLoan loan(r.mail.id, std::move(lent));
+  const modules::AttachmentLoan loan(
+      r.mail.id, [this, &p, id = r.mail.id](std::size_t i, std::size_t offset, std::size_t max) -> std::optional<std::string> {
+        if (i >= p.apart.size()) return std::nullopt;
+        const ApartAttachment& a = p.apart[i];
+        if (a.loaded) return a.data.substr(std::min(offset, a.data.size()), max);
+        return read_attachment(env_, id, a.index, offset, max);
+      });
   const auto res = emit_committed(env_, hooks_, "mail.deliver", payload);
   const std::string where = " (" + server_label(t) + ")";
   if (res.status == JUNIPER_ERR_UNSUPPORTED) {
@@ -395,16 +405,16 @@ void QueueRun::record(const QueuedMail& m, const Outcome& out) {
         mark_exception(env_, m.id, "gave up: still failing " + std::to_string(cfg_.max_age.count() / 3600) +
                                        " hours after it was queued (mail.queue.max_age). Last reason: " + out.reason);
       } else {
-        mark_retry(env_, m, out.reason);
+        mark_retry(env_, m, out.reason, now());
         counter = &report_.retried;
       }
       break;
     case Outcome::throttled:
-      mark_waiting(env_, m, out.reason, out.delay);
+      mark_waiting(env_, m, out.reason, out.delay, std::nullopt, now());
       counter = &report_.retried;
       break;
     case Outcome::wait:
-      mark_waiting(env_, m, out.reason, kConfigurationWait, out.server_id);
+      mark_waiting(env_, m, out.reason, kConfigurationWait, out.server_id, now());
       counter = &report_.retried;
       break;
     case Outcome::failed:

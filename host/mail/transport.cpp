@@ -52,8 +52,9 @@ Transport server_transport(records::Env& env, modules::HookBus& hooks, const Mai
   t.kind = server["smtp_authentication"].is_string() ? server["smtp_authentication"].get<std::string>() : "login";
   const nlohmann::json how = transport_credentials(env, hooks, server, fresh);
   t.module_delivery = how.value("delivery", "") == "module";
-  if (t.module_delivery && how.contains("attachments_apart_above") && how["attachments_apart_above"].is_number_unsigned()) {
-    t.apart_above = how["attachments_apart_above"].get<std::size_t>();
+  if (t.module_delivery) {
+    auto size = [&how](const char* key) { return how.contains(key) && how[key].is_number_unsigned() ? how[key].get<std::size_t>() : 0; };
+    t.attachments = {size("attachments_apart_above"), size("message_max")};
   }
   if (!t.module_delivery && t.endpoint.host.empty()) {
     throw UserError("the outgoing mail server \"" + t.name + "\" has no SMTP Server (host): set it on the server record");

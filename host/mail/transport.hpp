@@ -3,6 +3,7 @@
 #pragma once
 
 #include "mail/config.hpp"
+#include "mail/queue.hpp"
 #include "mail/smtp/session.hpp"
 #include "modules/hook_bus.hpp"
 #include "records/env.hpp"
@@ -17,7 +18,7 @@ struct Transport {
   std::string name;
   std::string kind;             // the server's smtp_authentication ("login", or a module's kind)
   bool module_delivery = false;  // the module of `kind` delivers each mail (hook mail.deliver)
-  std::size_t apart_above = 0;   // module delivery: attachments over this many bytes go apart; 0: none
+  AttachmentPlan attachments;    // module delivery: which attachments it takes apart (none by default)
   smtp::Endpoint endpoint;
   smtp::Credentials credentials;
   std::size_t max_recipients = 100;  // per SMTP transaction; 0: no limit

@@ -15,7 +15,7 @@ Installed<MailRelease> g_release;
 
 // The attachments lent per mail id (a mail is delivered by one lane at a time).
 std::mutex g_loans_mu;
-std::map<std::int64_t, std::vector<std::string_view>> g_loans;
+std::map<std::int64_t, std::shared_ptr<AttachmentLoan::State>> g_loans;
 
 }  // namespace
 
@@ -33,14 +33,27 @@ juniper_status mail_release(juniper_ctx* ctx, juniper_str model, int64_t id, int
   });
 }
 
-AttachmentLoan::AttachmentLoan(std::int64_t mail_id, std::vector<std::string_view> attachments) : mail_id_(mail_id) {
+// A read runs under its loan's own lock (not the map's): loans of other mails go on, and the
+// loan cannot end in the middle of it.
+struct AttachmentLoan::State {
+  std::mutex mu;
+  AttachmentReader read;
+};
+
+AttachmentLoan::AttachmentLoan(std::int64_t mail_id, AttachmentReader read)
+    : mail_id_(mail_id), state_(std::make_shared<State>()) {
+  state_->read = std::move(read);
   std::lock_guard g(g_loans_mu);
-  g_loans[mail_id] = std::move(attachments);
+  g_loans[mail_id] = state_;
 }
 
 AttachmentLoan::~AttachmentLoan() {
-  std::lock_guard g(g_loans_mu);
-  g_loans.erase(mail_id_);
+  {
+    std::lock_guard g(g_loans_mu);
+    g_loans.erase(mail_id_);
+  }
+  std::lock_guard g(state_->mu);
+  state_->read = nullptr;
 }
 
 juniper_status mail_attachment_read(juniper_ctx* /*ctx*/, int64_t mail_id, int32_t index, int64_t offset, int32_t max_bytes,
@@ -48,18 +61,24 @@ juniper_status mail_attachment_read(juniper_ctx* /*ctx*/, int64_t mail_id, int32
   juniper_status found = JUNIPER_OK;
   const juniper_status st = guarded(err, [&] {
     if (offset < 0 || max_bytes < 0) throw UserError("mail_attachment_read: offset and size must not be negative");
-    std::lock_guard g(g_loans_mu);  // held while copying: the loan cannot end meanwhile
-    const auto it = g_loans.find(mail_id);
-    if (it == g_loans.end() || index < 0 || static_cast<std::size_t>(index) >= it->second.size()) {
+    std::shared_ptr<AttachmentLoan::State> loan;
+    {
+      std::lock_guard g(g_loans_mu);
+      if (const auto it = g_loans.find(mail_id); it != g_loans.end()) loan = it->second;
+    }
+    std::optional<std::string> piece;
+    if (loan && index >= 0) {
+      std::lock_guard g(loan->mu);
+      if (loan->read) piece = loan->read(static_cast<std::size_t>(index), static_cast<std::size_t>(offset), static_cast<std::size_t>(max_bytes));
+    }
+    if (!piece) {
       host_api()->error_set(err, JUNIPER_ERR_NOT_FOUND,
                             str("mail_attachment_read: mail " + std::to_string(mail_id) + " has no attachment " +
                                 std::to_string(index) + " handed apart (only during its mail.deliver)"));
       found = JUNIPER_ERR_NOT_FOUND;
       return;
     }
-    const std::string_view data = it->second[static_cast<std::size_t>(index)];
-    const auto from = std::min<std::size_t>(static_cast<std::size_t>(offset), data.size());
-    to_sink(out, data.substr(from, static_cast<std::size_t>(max_bytes)));
+    to_sink(out, *piece);
   });
   return st != JUNIPER_OK ? st : found;
 }

@@ -12,9 +12,6 @@
 
 namespace outlook::graph {
 
-namespace {
-
-
 std::string base64(std::string_view data) {
   std::string out(4 * ((data.size() + 2) / 3), '\0');
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(data.data()),
@@ -22,6 +19,8 @@ std::string base64(std::string_view data) {
   out.resize(static_cast<std::size_t>(std::max(n, 0)));
   return out;
 }
+
+namespace {
 
 // Graph takes the recipients of a MIME message from its headers: the Bcc ones, which the host
 // keeps out of the message, go back in as a Bcc header (Graph removes it on delivery).

@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace outlook::graph {
 
@@ -17,6 +18,9 @@ using json = nlohmann::json;
 
 // Graph takes at most 4 MB per request (the base64 MIME included).
 inline constexpr std::size_t kMaxRequest = 4u << 20;
+
+// Standard base64 without line breaks (Graph's MIME form and contentBytes).
+std::string base64(std::string_view data);
 
 // Whether an outgoing server record sends through Graph.
 bool selected(const json& server);

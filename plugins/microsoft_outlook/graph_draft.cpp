@@ -1,7 +1,9 @@
 // Messages larger than Graph takes in one request (4 MB): the host leaves attachments over 3 MB
-// out of the MIME (mail.transport's "attachments_apart_above"); the rest becomes a draft
-// (POST .../messages, MIME), each attachment goes up through an upload session in pieces read
-// from the host, then the draft is sent. A draft that cannot be sent is deleted again.
+// out of the MIME (mail.transport's "attachments_apart_above"), and the largest others while
+// the rest would not fit ("message_max"); the rest becomes a draft (POST .../messages, MIME).
+// Each attachment apart goes up in pieces read from the host: through an upload session from
+// 3 MB, else in one POST .../attachments (Graph's rule). Then the draft is sent; a draft that
+// cannot be sent is deleted again.
 #include "graph_draft.hpp"
 
 #include "graph_call.hpp"
@@ -56,7 +58,22 @@ class Draft {
   bool sent_ = false;
 };
 
-// One attachment through an upload session; nullopt when it is all there.
+// An attachment under 3 MB in one request (Graph wants no upload session for those).
+std::optional<json> attach(sdk::Context& ctx, const Draft& draft, const json& server, const std::string& mailbox,
+                           std::int64_t mail_id, const json& a) {
+  const std::string name = a.value("filename", "attachment");
+  const std::size_t size = a.value("size", std::size_t{0});
+  const std::string data = ctx.mail_attachment(mail_id, a.value("index", 0), 0, static_cast<std::int32_t>(size));
+  if (data.size() != size) return json{{"outcome", "retry"}, {"reason", "the host handed fewer bytes of \"" + name + "\" than announced."}};
+  json item = {{"@odata.type", "#microsoft.graph.fileAttachment"}, {"name", name}, {"contentBytes", base64(data)}};
+  if (!a.value("content_type", "").empty()) item["contentType"] = a.value("content_type", "");
+  const auto r = call(ctx, kOutgoing, server["id"].get<std::int64_t>(), "POST", draft.url() + "/attachments", item.dump(),
+                      "application/json");
+  if (r.status != 201) return draft_refused(server, mailbox, r);
+  return std::nullopt;
+}
+
+// One attachment through an upload session (or, under 3 MB, attach); nullopt when it is there.
 std::optional<json> upload(sdk::Context& ctx, const Draft& draft, const json& server, const std::string& mailbox,
                            std::int64_t mail_id, const json& a) {
   const std::string name = a.value("filename", "attachment");
@@ -65,6 +82,7 @@ std::optional<json> upload(sdk::Context& ctx, const Draft& draft, const json& se
     return failed("The attachment \"" + name + "\" is " + mb(size) +
                   ": Microsoft Graph takes attachments up to 150 MB. Send it as a link, or through SMTP.");
   }
+  if (size < kApartAbove) return attach(ctx, draft, server, mailbox, mail_id, a);
   json item = {{"attachmentType", "file"}, {"name", name}, {"size", size}};
   if (!a.value("content_type", "").empty()) item["contentType"] = a.value("content_type", "");
   const auto s = call(ctx, kOutgoing, server["id"].get<std::int64_t>(), "POST", draft.url() + "/attachments/createUploadSession",
@@ -90,8 +108,8 @@ std::optional<json> upload(sdk::Context& ctx, const Draft& draft, const json& se
 json deliver_as_draft(sdk::Context& ctx, const json& server, const std::string& mailbox, const std::string& from,
                       const json& payload, const std::string& mime_base64) {
   if (mime_base64.size() > kMaxRequest) {
-    return failed("The message is " + mb(mime_base64.size()) + " once encoded without its attachments over 3 MB: larger than "
-                  "the 4 MB Microsoft Graph takes in one request. Attach fewer files, or send this server's mail through SMTP.");
+    return failed("The message is " + mb(mime_base64.size()) + " once encoded without its attachments: larger than "
+                  "the 4 MB Microsoft Graph takes in one request. Shorten its text, or send this server's mail through SMTP.");
   }
   const std::int64_t id = server["id"].get<std::int64_t>();
   const std::string base = endpoint(ctx) + mailbox_path(kOutgoing, server, mailbox);

@@ -219,7 +219,9 @@ std::optional<json> credentials(sdk::Context& ctx, const json& payload) {
   const std::int64_t id = payload.value("id", 0L);
   // Graph: the module sends each mail itself (mail.deliver), no SMTP credentials needed.
   if (outlook::graph::selected(ctx.read(k->model, id))) {
-    return json{{"delivery", "module"}, {"attachments_apart_above", outlook::graph::kApartAbove}};
+    return json{{"delivery", "module"},
+                {"attachments_apart_above", outlook::graph::kApartAbove},
+                {"message_max", outlook::graph::kMessageMax}};
   }
   const std::string token = outlook::access_token(ctx, *k, id, payload.value("fresh", false));
   const json rec = ctx.read(k->model, id);

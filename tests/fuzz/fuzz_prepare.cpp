@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,7 +41,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   m.email_bcc = p[3];
   m.subject = p[4];
   m.body_text = p[5];
-  m.attachments_json = p[6];
+  try {  // as load_body: a list that cannot be read is the mail's outcome
+    m.attachments = juniper::mail::parse_attachments(p[6]);
+  } catch (const std::exception& e) {
+    m.body_error = e.what();
+  }
   m.message_id = "<fuzz@example.com>";
   const auto r = juniper::mail::prepare(m, p[0]);
   if (r.error.empty() && (r.recipients.empty() ? false : r.data.empty())) std::abort();

@@ -60,6 +60,8 @@ struct TestExt {
       json how = {{"delivery", "module"}};
       // ABI 1.6: attachments over this many bytes are handed apart.
       if (const auto apart = ctx.param("test_ext.apart_above")) how["attachments_apart_above"] = std::stoull(*apart);
+      // ABI 1.7: the message stays under this many bytes (the largest attachments go apart).
+      if (const auto max = ctx.param("test_ext.message_max")) how["message_max"] = std::stoull(*max);
       return how;
     });
     // A refused login of a "test_token" server, explained: the mails wait.

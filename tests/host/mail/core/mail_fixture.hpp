@@ -55,6 +55,13 @@ struct MailHost : TestHost {
     o.limit = limit;
     return s.process(o);
   }
+  // A queue run at `when`: the queue's clock (what is due, pacing, back-off), moved by tests.
+  mail::SendReport process_at(std::chrono::system_clock::time_point when) {
+    auto e = env();
+    mail::SenderOptions o;
+    o.clock = [when] { return when; };
+    return mail::Sender(e, host->modules().hooks(), conf()).process(o);
+  }
   std::int64_t send(const std::string& from, const std::string& to, const std::string& subject,
                     const std::string& body = "Hello") {
     auto e = env();

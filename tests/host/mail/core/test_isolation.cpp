@@ -141,14 +141,7 @@ TEST_CASE("a mail still failing after mail.queue.max_age becomes an exception wi
   t.write_server(server, {{"smtp_port", 1}});  // refused: transient
   t.param("mail.queue.max_age", "2d");
   const auto id = t.send("alice@example.com", unique_mailbox("old"), "old");
-  auto run_at = [&](std::chrono::hours later) {
-    auto e = t.env();
-    t.host->db().session() << "UPDATE mail_mail SET next_try = NULL WHERE id = :id", soci::use(id);
-    mail::Sender s(e, t.host->modules().hooks(), t.conf());
-    mail::SenderOptions o;
-    o.clock = [later] { return std::chrono::system_clock::now() + later; };
-    return s.process(o);
-  };
+  auto run_at = [&](std::chrono::hours later) { return t.process_at(std::chrono::system_clock::now() + later); };
   CHECK(run_at(std::chrono::hours(24)).retried == 1);
   CHECK(t.mail(id)["state"] == "outgoing");
   CHECK(run_at(std::chrono::hours(49)).failed == 1);

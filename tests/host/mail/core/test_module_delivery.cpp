@@ -1,6 +1,8 @@
 // Servers whose module delivers each mail itself (SDK 1.3: mail.transport answers
 // {"delivery": "module"}, then mail.deliver per mail): what the host does with each outcome.
 // The test_ext module plays the mail API; its answer is the parameter test_ext.deliver.
+#include "core/crypto.hpp"
+#include "mail/attachment_store.hpp"
 #include "mail_fixture.hpp"
 #include "modules/bridge.hpp"
 #include "modules/outbox.hpp"
@@ -34,13 +36,6 @@ struct ApiHost : MailHost {
       if (const auto v = records::param_get(e, "test_ext.delivered." + std::to_string(id))) seen.push_back(json::parse(*v));
     }
     return seen;
-  }
-  // A queue run at `when` (the clock pacing counts with).
-  mail::SendReport process_at(std::chrono::system_clock::time_point when) {
-    auto e = env();
-    mail::SenderOptions o;
-    o.clock = [when] { return when; };
-    return mail::Sender(e, host->modules().hooks(), conf()).process(o);
   }
   std::chrono::seconds wait_of(const json& m) {
     return -mail::age_of(m["next_try"].get<std::string>(), std::chrono::system_clock::now());
@@ -179,8 +174,7 @@ TEST_CASE("max_per_minute: a paced server takes that many mails per rolling minu
   t.write_server(t.server, {{"max_per_minute", 3}, {"max_connections", 2}});
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 7; ++i) ids.push_back(t.send("shop@example.com", "p@example.org", "paced " + std::to_string(i)));
-  auto at = std::chrono::system_clock::now();
-  auto release = [&] { t.host->db().session() << "UPDATE mail_mail SET next_try = NULL WHERE state = 'outgoing'"; };
+  const auto at = std::chrono::system_clock::now();
 
   auto first = t.process_at(at);
   CHECK(first.sent == 3);  // both lanes together stay within the budget
@@ -193,11 +187,8 @@ TEST_CASE("max_per_minute: a paced server takes that many mails per rolling minu
     CHECK(has(m["failure_reason"].get<std::string>(), "at most 3 mails per minute"));
     CHECK(t.wait_of(m) > std::chrono::seconds(50));  // when the window frees up
   }
-  release();
   CHECK(t.process_at(at + std::chrono::seconds(30)).sent == 0);  // the same minute: still spent
-  release();
   CHECK(t.process_at(at + std::chrono::seconds(62)).sent == 3);
-  release();
   CHECK(t.process_at(at + std::chrono::seconds(124)).sent == 1);
   for (const auto id : ids) CHECK(t.mail(id)["state"] == "sent");  // none refused, none lost
 }
@@ -225,9 +216,7 @@ TEST_CASE("max_recipients_per_day: a server's recipients over a rolling 24 hours
     CHECK(t.wait_of(m) > std::chrono::hours(23));
   }
   CHECK(held == 2);
-  t.host->db().session() << "UPDATE mail_mail SET next_try = NULL WHERE state = 'outgoing'";
   CHECK(t.process_at(at + std::chrono::hours(12)).sent == 0);  // still inside the same 24 hours
-  t.host->db().session() << "UPDATE mail_mail SET next_try = NULL WHERE state = 'outgoing'";
   CHECK(t.process_at(at + std::chrono::hours(24) + std::chrono::seconds(5)).sent == 2);
 }
 
@@ -268,4 +257,94 @@ TEST_CASE("module delivery: without the module asking, attachments stay in the m
   REQUIRE(seen.size() == 1);
   CHECK_FALSE(seen[0].contains("attachments"));
   CHECK(seen[0]["message_size"].get<std::size_t>() > 50000);
+}
+
+namespace {
+std::string lines(std::size_t bytes, const std::string& tag) {
+  std::string s;
+  for (int i = 0; s.size() < bytes; ++i) s += tag + " line " + std::to_string(i) + "\n";
+  s.resize(bytes);
+  return s;
+}
+}  // namespace
+
+TEST_CASE("attachments are stored beside the mail in pieces, read by range, and go with their mail",
+          "[mail][module-delivery][attachment-store]") {
+  ApiHost t;
+  auto lock = t.host->db().lock();
+  const std::string big = lines(2 * mail::kAttachmentPiece + 12345, "big");  // three pieces
+  const auto id = t.enqueue_with("Stored", {{"big.txt", "text/plain", big}, {"empty.bin", "", ""}});
+  auto e = t.env();
+  // The row keeps names and sizes only: a page or a claim never reads the bytes.
+  const auto row = json::parse(t.mail(id)["attachments"].get<std::string>());
+  CHECK(row == json::array({{{"filename", "big.txt"}, {"content_type", "text/plain"}, {"size", big.size()}},
+                            {{"filename", "empty.bin"}, {"content_type", ""}, {"size", 0}}}));
+  // Ranges across piece boundaries, and past the end.
+  const std::size_t edge = mail::kAttachmentPiece - 5;
+  CHECK(mail::read_attachment(e, id, 0, edge, 10) == big.substr(edge, 10));
+  CHECK(mail::read_attachment(e, id, 0, 0, big.size() + 100) == big);
+  CHECK(mail::read_attachment(e, id, 0, big.size() - 3, 100) == big.substr(big.size() - 3));
+  CHECK(mail::read_attachment(e, id, 0, big.size(), 100).empty());
+  CHECK(mail::read_attachment(e, id, 1, 0, 100).empty());
+  // The message built for SMTP-less delivery (nothing apart) has them inline, whole.
+  CHECK(t.process().sent == 1);
+  const auto seen = t.delivered({id});
+  REQUIRE(seen.size() == 1);
+  CHECK_FALSE(seen[0].contains("attachments"));
+  CHECK(seen[0]["message_size"].get<std::size_t>() > big.size());
+  // Deleting the mail lets the next queue run drop its pieces.
+  records::remove(e, mail::kMail, id);
+  t.process();
+  long long pieces = -1;
+  e.sql() << "SELECT COUNT(*) FROM mail_attachment_piece WHERE mail_id = :m", soci::use(static_cast<long long>(id)),
+      soci::into(pieces);
+  CHECK(pieces == 0);
+}
+
+TEST_CASE("message_max: the largest attachments are handed apart until the message fits", "[mail][module-delivery]") {
+  ApiHost t;
+  auto lock = t.host->db().lock();
+  {
+    auto e = t.env();
+    records::param_set(e, "test_ext.message_max", "400000");
+  }
+  const std::string a300 = lines(300000, "a"), a200 = lines(200000, "b"), a100 = lines(100000, "c"), a10 = lines(10000, "d");
+  const auto id = t.enqueue_with("Many", {{"c.txt", "text/plain", a100},
+                                          {"a.txt", "text/plain", a300},
+                                          {"d.txt", "text/plain", a10},
+                                          {"b.txt", "text/plain", a200}});
+  CHECK(t.process().sent == 1);
+  const auto seen = t.delivered({id});
+  REQUIRE(seen.size() == 1);
+  // Base64 makes 820 kB of the four: the 300 and 200 kB ones go apart, in the mail's order.
+  REQUIRE(seen[0]["attachments"].size() == 2);
+  CHECK(seen[0]["attachments"][0]["filename"] == "a.txt");
+  CHECK(seen[0]["attachments"][1]["filename"] == "b.txt");
+  CHECK(seen[0]["read"] == json::array({a300, a200}));
+  CHECK(seen[0]["message_size"].get<std::size_t>() < 400000);
+  CHECK(seen[0]["message_size"].get<std::size_t>() > 110000 * 4 / 3);  // the other two are in it
+}
+
+TEST_CASE("a mail queued before the attachment store (bytes inline in its row) is still sent whole",
+          "[mail][module-delivery][attachment-store]") {
+  ApiHost t;
+  auto lock = t.host->db().lock();
+  const std::string big = lines(50000, "old");
+  std::int64_t id = 0;
+  {
+    auto e = t.env();
+    records::param_set(e, "test_ext.apart_above", "1000");
+    const json atts = json::array({{{"filename", "old.txt"}, {"content_type", "text/plain"}, {"data", juniper::crypto::base64(big)}},
+                                   {{"filename", "tiny.txt"}, {"content_type", "text/plain"}, {"data", juniper::crypto::base64("hi")}}});
+    id = records::create(e, mail::kMail,
+                         {{"email_from", "shop@example.com"}, {"email_to", "a@example.org"}, {"subject", "Old"},
+                          {"body_text", "x"}, {"state", "outgoing"}, {"create_date", mail::iso_time(std::chrono::system_clock::now())},
+                          {"message_id", "<old-row@example.com>"}, {"attachments", atts.dump()}});
+  }
+  CHECK(t.process().sent == 1);
+  const auto seen = t.delivered({id});
+  REQUIRE(seen.size() == 1);
+  REQUIRE(seen[0]["attachments"].size() == 1);
+  CHECK(seen[0]["read"] == json::array({big}));
+  CHECK(seen[0]["message_size"].get<std::size_t>() < 10000);  // the large one is not in it
 }

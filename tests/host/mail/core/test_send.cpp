@@ -88,11 +88,7 @@ TEST_CASE("Postfix down: mails stay queued with the reason and go out once it is
   CHECK(m["attempts"] == 1);
   CHECK(m["failure_reason"].get<std::string>().find("127.0.0.1:" + t.stack["SMTP_PORT"]) != std::string::npos);
   CHECK(t.process().sent == 0);  // not due yet: the retry waits
-  {
-    auto e = t.env();
-    t.host->db().session() << "UPDATE mail_mail SET next_try = '2000-01-01T00:00:00Z'";
-  }
-  CHECK(t.process().sent == 1);
+  CHECK(t.process_at(std::chrono::system_clock::now() + mail::backoff(1)).sent == 1);  // its back-off has passed
   CHECK(t.mail(id)["state"] == "sent");
   CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 1; }));
 }

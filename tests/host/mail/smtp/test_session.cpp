@@ -2,6 +2,8 @@
 // checked by the simulated identity platform).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <chrono>
 #include <thread>
 
@@ -337,6 +339,14 @@ TEST_CASE("Postfix restarts: the session reconnects", "[smtp][fault]") {
   Session session(starttls_endpoint(), alice());
   REQUIRE(session.send(mail_to(rcpt, "before")).outcome == Outcome::sent);
   REQUIRE(session.connections_opened() == 1);
+  // Delivered before Postfix stops (stopped mid-delivery, Postfix may deliver it twice).
+  REQUIRE(stack.wait_mail(rcpt, 1, 10s).size() >= 1);
+  auto arrived_once = [&](const std::string& subject) {
+    const auto got = stack.wait_mail(rcpt, 2, 10s);
+    return std::count_if(got.begin(), got.end(), [&](const std::string& f) {
+             return mailstack::read_file(f).find("Subject: " + subject) != std::string::npos;
+           }) == 1;
+  };
 
   // Postfix must be running again for the following tests, whatever happens here.
   struct Restart {
@@ -355,7 +365,7 @@ TEST_CASE("Postfix restarts: the session reconnects", "[smtp][fault]") {
     INFO(describe(r));
     CHECK(r.outcome == Outcome::sent);
     CHECK(session.connections_opened() == 2);
-    CHECK(stack.wait_mail(rcpt, 2, 10s).size() == 2);
+    CHECK(arrived_once("after restart"));
   }
   SECTION("down: connection_failed (transient); back up: the same session sends") {
     stack.postfix("stop");
@@ -368,7 +378,7 @@ TEST_CASE("Postfix restarts: the session reconnects", "[smtp][fault]") {
     r = session.send(mail_to(rcpt, "after start"));
     INFO(describe(r));
     CHECK(r.outcome == Outcome::sent);
-    CHECK(stack.wait_mail(rcpt, 2, 10s).size() == 2);
+    CHECK(arrived_once("after start"));
   }
 }
 

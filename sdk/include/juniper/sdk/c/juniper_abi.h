@@ -35,9 +35,11 @@
  *      answer's "continue", juniper_registrar.h); computed read-only settings
  *      (juniper_setting_desc.compute).
  * 1.6: mail.transport's "attachments_apart_above", mail.deliver's "attachments" and the host
- *      table's mail_attachment_read (messages larger than a mail API takes in one request). */
+ *      table's mail_attachment_read (messages larger than a mail API takes in one request).
+ * 1.7: mail.transport's "message_max" (the host hands apart the largest attachments until the
+ *      message fits). */
 #define JUNIPER_ABI_MAJOR 1
-#define JUNIPER_ABI_MINOR 6
+#define JUNIPER_ABI_MINOR 7
 
 #define JUNIPER_MODULE_EXPORT JUNIPER_EXTERN_C __attribute__((visibility("default")))
 

@@ -10,7 +10,10 @@
  *       or  {"delivery": "module"} (ABI 1.3): the module delivers each mail itself through
  *           "mail.deliver" (an HTTP mail API instead of SMTP); with
  *           "attachments_apart_above": N (ABI 1.6), attachments over N bytes are left out of
- *           the message and handed apart (mail.deliver's "attachments").
+ *           the message and handed apart (mail.deliver's "attachments"); with
+ *           "message_max": M (ABI 1.7), the largest remaining attachments are handed apart too
+ *           while the message would exceed M bytes (estimated from their sizes, base64
+ *           included); a message whose text alone exceeds M still comes whole.
  *
  * "mail.deliver"     (ABI 1.3; for servers whose transport answered {"delivery": "module"})
  *   payload {"model": "ir.mail_server", "id": 3, "kind": "outlook", "mail_id": 12,
