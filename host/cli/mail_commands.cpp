@@ -79,7 +79,7 @@ void add_mail_commands(CLI::App& app, Globals& g) {
     d.body_text = a.body_file.empty() ? a.body : read_file(a.body_file);
     if (!a.html_file.empty()) d.body_html = read_file(a.html_file);
     for (const auto& f : a.attach) {
-      d.attachments.push_back({std::filesystem::path(f).filename().string(), "", read_file(f)});
+      d.attachments.push_back({std::filesystem::path(f).filename().string(), "", "", f});  // read in pieces
     }
     if (a.server != 0) d.mail_server_id = a.server;
     Host& h = g.open();

@@ -3,6 +3,7 @@
 #include "core/crypto.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace juniper::mail {
 
@@ -13,18 +14,47 @@ void ensure_attachment_table(Database& db) {
                       " NOT NULL, seq " + integer + " NOT NULL, data TEXT NOT NULL, PRIMARY KEY (mail_id, idx, seq))";
 }
 
-void store_attachment(records::Env& env, std::int64_t mail_id, int index, std::string_view data) {
+namespace {
+
+// Inserts the pieces `next` fills in until it gives an empty one; at least one (an empty
+// attachment is one empty piece, so a missing piece always means "not stored").
+template <typename Next>
+void insert_pieces(records::Env& env, std::int64_t mail_id, int index, Next next) {
   long long id = mail_id;
   int seq = 0;
-  std::string piece;
+  std::string piece, text;
   soci::statement st = (env.sql().prepare << "INSERT INTO mail_attachment_piece (mail_id, idx, seq, data) "
                                              "VALUES (:m, :i, :s, :d)",
-                        soci::use(id), soci::use(index), soci::use(seq), soci::use(piece));
-  // An empty attachment is one empty piece, so its absence always means "not stored".
-  for (std::size_t at = 0; at == 0 || at < data.size(); at += kAttachmentPiece, ++seq) {
-    piece = crypto::base64(data.substr(at, kAttachmentPiece));
+                        soci::use(id), soci::use(index), soci::use(seq), soci::use(text));
+  next(piece);
+  do {
+    text = crypto::base64(piece);
     st.execute(true);
-  }
+    ++seq;
+    next(piece);
+  } while (!piece.empty());
+}
+
+}  // namespace
+
+void store_attachment(records::Env& env, std::int64_t mail_id, int index, std::string_view data) {
+  std::size_t at = 0;
+  insert_pieces(env, mail_id, index, [&](std::string& piece) {
+    piece.assign(data.substr(std::min(at, data.size()), kAttachmentPiece));
+    at += piece.size();
+  });
+}
+
+std::size_t store_attachment(records::Env& env, std::int64_t mail_id, int index, std::istream& in) {
+  std::size_t total = 0;
+  insert_pieces(env, mail_id, index, [&](std::string& piece) {
+    piece.resize(kAttachmentPiece);
+    in.read(piece.data(), static_cast<std::streamsize>(piece.size()));
+    piece.resize(static_cast<std::size_t>(in.gcount()));
+    total += piece.size();
+  });
+  if (in.bad()) throw std::runtime_error("reading an attachment failed");
+  return total;
 }
 
 std::string read_attachment(records::Env& env, std::int64_t mail_id, int index, std::size_t offset, std::size_t max) {

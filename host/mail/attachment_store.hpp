@@ -9,6 +9,7 @@
 #include "records/env.hpp"
 
 #include <cstdint>
+#include <istream>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,8 @@ void ensure_attachment_table(Database& db);
 
 // Stores `data` as attachment `index` of mail `mail_id` (inside the caller's transaction).
 void store_attachment(records::Env& env, std::int64_t mail_id, int index, std::string_view data);
+// The same from a stream, a piece at a time; answers the bytes stored.
+std::size_t store_attachment(records::Env& env, std::int64_t mail_id, int index, std::istream& in);
 
 // Up to `max` bytes of attachment `index` of mail `mail_id` from `offset`; fewer at its end.
 std::string read_attachment(records::Env& env, std::int64_t mail_id, int index, std::size_t offset, std::size_t max);

@@ -11,6 +11,8 @@
 #include "records/record_service.hpp"
 
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
 namespace juniper::mail {
@@ -39,6 +41,13 @@ void check_addresses(std::string_view name, const std::string& value) {
                       "SMTPUTF8, which is not supported). Use the recipient's ASCII address.");
     }
   }
+}
+
+std::size_t file_size(const std::string& path) {
+  std::error_code ec;
+  const auto n = std::filesystem::file_size(path, ec);
+  if (ec) throw UserError("cannot read the attachment " + path + ": " + ec.message());
+  return static_cast<std::size_t>(n);
 }
 
 std::string domain_of(const std::string& from) {
@@ -84,8 +93,9 @@ std::int64_t enqueue(records::Env& env, const Draft& d) {
   nlohmann::json attachments = nlohmann::json::array();
   for (const auto& a : d.attachments) {
     check_header("attachment name", a.filename);
-    size += a.data.size();
-    attachments.push_back({{"filename", a.filename}, {"content_type", a.content_type}, {"size", a.data.size()}});
+    const std::size_t bytes = a.path.empty() ? a.data.size() : file_size(a.path);
+    size += bytes;
+    attachments.push_back({{"filename", a.filename}, {"content_type", a.content_type}, {"size", bytes}});
   }
   std::size_t max = kDefaultMaxSize;
   if (const auto p = records::param_get(env, "mail.max_size")) max = std::stoull(*p);
@@ -103,7 +113,17 @@ std::int64_t enqueue(records::Env& env, const Draft& d) {
     v["mail_server_id"] = *d.mail_server_id;
   }
   const std::int64_t id = records::create(env, kMail, v);
-  for (std::size_t i = 0; i < d.attachments.size(); ++i) store_attachment(env, id, static_cast<int>(i), d.attachments[i].data);
+  for (std::size_t i = 0; i < d.attachments.size(); ++i) {
+    const AttachmentFile& a = d.attachments[i];
+    if (a.path.empty()) {
+      store_attachment(env, id, static_cast<int>(i), a.data);
+      continue;
+    }
+    std::ifstream in(a.path, std::ios::binary);
+    if (!in || store_attachment(env, id, static_cast<int>(i), in) != attachments[i]["size"].get<std::size_t>()) {
+      throw UserError("cannot read the attachment " + a.path + " (it changed or went away while the mail was queued)");
+    }
+  }
   return id;
 }
 

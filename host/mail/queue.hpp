@@ -15,6 +15,7 @@ struct AttachmentFile {
   std::string filename;
   std::string content_type;
   std::string data;
+  std::string path;  // when set: the bytes are this file's, read in pieces as the mail is queued
 };
 
 struct Draft {

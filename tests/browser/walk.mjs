@@ -214,6 +214,27 @@ try {
     await waitForFile(path.join(env.MAILDIR_ROOT, 'inbox@example.com', 'Maildir', 'new'),
                       (m) => m.includes('Through Microsoft Graph'), 30000);
   });
+  // IMAP switched off as well: the incoming server reads the Inbox through Graph.
+  await check('incoming-switch-to-graph-reconnect', async () => {
+    await page.goto(`${base}/web/record/fetchmail.server/1`);
+    await page.getByLabel('Outlook Transport').selectOption({ label: 'Microsoft Graph API' });
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expectText('Saved.');
+    // The consent for Exchange's IMAP does not cover Graph's Mail.ReadWrite: the first fetch says
+    // so on the badge, with the button that fixes it.
+    await page.getByRole('button', { name: 'Fetch Now' }).click();
+    await page.getByRole('button', { name: 'Connect your Outlook account' }).click();
+    await page.getByRole('button', { name: 'Accept' }).click();
+    await expectText('Outlook Token Valid');
+  });
+  await check('graph-fetch-now', async () => {
+    await page.getByRole('button', { name: 'Fetch Now' }).click();
+    await expectText('1 new message(s) fetched');  // the one sent through Graph; the first was read over IMAP
+  });
+  await check('graph-fetched-message-listed', async () => {
+    await page.getByRole('link', { name: 'Incoming messages' }).first().click();
+    await expectText('Through Microsoft Graph');
+  });
   await check('system-parameters', async () => {
     await page.getByRole('link', { name: 'System Parameters' }).first().click();
     await expectText('microsoft_outlook.endpoint');

@@ -301,6 +301,27 @@ TEST_CASE("attachments are stored beside the mail in pieces, read by range, and 
   CHECK(pieces == 0);
 }
 
+TEST_CASE("an attachment queued from a file is read into the store in pieces; a missing file queues nothing",
+          "[mail][attachment-store]") {
+  ApiHost t;
+  auto lock = t.host->db().lock();
+  const std::string big = lines(mail::kAttachmentPiece * 2, "file");  // exactly two pieces
+  const auto path = t.dir / "scan.txt";
+  std::ofstream(path, std::ios::binary) << big;
+  const auto id = t.enqueue_with("From a file", {{"scan.txt", "text/plain", "", path.string()}});
+  auto e = t.env();
+  CHECK(json::parse(t.mail(id)["attachments"].get<std::string>())[0]["size"] == big.size());
+  CHECK(mail::read_attachment(e, id, 0, 0, big.size() + 1) == big);
+  long long pieces = 0;
+  e.sql() << "SELECT COUNT(*) FROM mail_attachment_piece WHERE mail_id = :m", soci::use(static_cast<long long>(id)),
+      soci::into(pieces);
+  CHECK(pieces == 2);
+  const auto before = records::search(e, mail::kMail, json::object()).size();
+  CHECK_THROWS_WITH(t.enqueue_with("Missing", {{"gone.pdf", "", "", (t.dir / "gone.pdf").string()}}),
+                    Catch::Contains("cannot read the attachment") && Catch::Contains("gone.pdf"));
+  CHECK(records::search(e, mail::kMail, json::object()).size() == before);
+}
+
 TEST_CASE("message_max: the largest attachments are handed apart until the message fits", "[mail][module-delivery]") {
   ApiHost t;
   auto lock = t.host->db().lock();
