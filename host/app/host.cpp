@@ -8,6 +8,7 @@
 #include "mail/fetcher.hpp"
 #include "mail/mime/message.hpp"
 #include "mail/queue.hpp"
+#include "mail/records.hpp"
 #include "modules/inbox.hpp"
 #include "modules/outbox.hpp"
 #include "records/claims.hpp"
@@ -68,6 +69,32 @@ std::vector<fs::path> Host::default_module_paths() {
     out.push_back(exe.parent_path().parent_path() / "lib" / "juniper" / "modules");
   }
   return out;
+}
+
+namespace {
+
+// Whether `values` touches a field an administrator edits (not one a module keeps up to date,
+// such as a token: those are hidden or read-only).
+bool edits_settings(const records::Env& env, const std::string& model, const nlohmann::json& values) {
+  const records::RecordType* t = env.registry.find_type(model);
+  if (t == nullptr) return false;
+  for (const auto& [name, v] : values.items()) {
+    const records::FieldDef* f = t->field(name);
+    if (f != nullptr && !f->readonly && !f->hidden) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+records::Env Host::env(records::User user) {
+  records::Env e = modules_->env(std::move(user));
+  e.on_change = [notify = std::move(e.on_change)](records::Env& env, const std::string& model, std::int64_t id,
+                                                  std::string_view op, const nlohmann::json& values) {
+    if (notify) notify(env, model, id, op, values);
+    if (op == "write" && model == mail::kOutgoingServer && edits_settings(env, model, values)) mail::release_waiting(env, id);
+  };
+  return e;
 }
 
 std::optional<std::string> Host::init() {

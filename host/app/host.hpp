@@ -30,7 +30,9 @@ class Host {
   DataDir& data() noexcept { return data_; }
   Database& db() noexcept { return *db_; }
   modules::ModuleManager& modules() noexcept { return *modules_; }
-  records::Env env(records::User user = {}) { return modules_->env(std::move(user)); }
+  // An Env whose writes reach the modules (record.changed) and, for an edit of an outgoing
+  // server's settings, release the mails waiting on that server (the fix may be that edit).
+  records::Env env(records::User user = {});
 
   static std::vector<std::filesystem::path> default_module_paths();
 

@@ -23,6 +23,10 @@ FieldDef readonly(FieldDef f) {
   f.readonly = true;
   return f;
 }
+FieldDef helped(FieldDef f, std::string help) {
+  f.help = std::move(help);
+  return f;
+}
 FieldDef listed(FieldDef f) {
   f.listed = true;
   return f;
@@ -67,13 +71,20 @@ void declare_records(records::Registry& registry) {
                           field("sequence", FieldType::integer, "Priority", "10"),
                           // Recipients per SMTP transaction: a mail to more goes out in several.
                           // 100 is what RFC 5321 says every server must accept.
-                          field("max_recipients", FieldType::integer, "Max Recipients per Message", "100"),
+                          helped(field("max_recipients", FieldType::integer, "Max Recipients per Message", "100"),
+                                 "A mail to more recipients goes out in several transactions. Exchange Online takes 500; "
+                                 "0: no limit."),
                           // SMTP sessions one queue run may keep open to this server at once.
-                          field("max_connections", FieldType::integer, "Max Connections", "1"),
+                          helped(field("max_connections", FieldType::integer, "Max Connections", "1"),
+                                 "Sessions one queue run keeps open to this server at once (1 to 16)."),
                           // Mails this server takes per minute (Exchange Online: 30); 0: no limit.
-                          field("max_per_minute", FieldType::integer, "Max Mails per Minute", "0"),
+                          helped(field("max_per_minute", FieldType::integer, "Max Mails per Minute", "0"),
+                                 "Mails past this wait their turn instead of being refused. Exchange Online allows 30 "
+                                 "per mailbox; 0: no limit."),
                           // Recipients per rolling 24 hours (Exchange Online: 10 000); 0: no limit.
-                          field("max_recipients_per_day", FieldType::integer, "Max Recipients per Day", "0"),
+                          helped(field("max_recipients_per_day", FieldType::integer, "Max Recipients per Day", "0"),
+                                 "Recipients over any 24 hours; past it mails wait. Exchange Online allows 10 000 per "
+                                 "mailbox; 0: no limit."),
                           field("active", FieldType::boolean, "Active", "true")}));
   registry.add_type(type(kIncomingServer, "Incoming Mail Servers", "id",
                          {required(field("name", FieldType::chars, "Name")),

@@ -215,8 +215,11 @@ void ModuleManager::stop(Loaded& mod) {
 
 records::Env ModuleManager::env(records::User user) {
   records::Env e(db_, registry(), key_, std::move(user));
-  e.on_change = [this](records::Env& env, const std::string& model, std::int64_t id, std::string_view op) {
-    const std::string payload = nlohmann::json{{"model", model}, {"id", id}, {"op", op}}.dump();
+  e.on_change = [this](records::Env& env, const std::string& model, std::int64_t id, std::string_view op,
+                       const nlohmann::json& values) {
+    nlohmann::json fields = nlohmann::json::array();
+    for (const auto& [name, v] : values.items()) fields.push_back(name);
+    const std::string payload = nlohmann::json{{"model", model}, {"id", id}, {"op", op}, {"fields", fields}}.dump();
     const auto r = hooks_.emit("record.changed", env, payload);
     if (r.status != JUNIPER_OK && r.status != JUNIPER_ERR_UNSUPPORTED) {
       throw UserError(r.error.empty() ? "refused by module " + r.module : r.error);

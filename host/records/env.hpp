@@ -6,6 +6,8 @@
 #include "db/database.hpp"
 #include "records/registry.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -18,8 +20,10 @@ struct User {
   bool is_admin = true;
 };
 
-// Called after a record is created, written or deleted (inside the same transaction).
-using ChangeObserver = std::function<void(class Env&, const std::string& model, std::int64_t id, std::string_view op)>;
+// Called after a record is created, written or deleted (inside the same transaction), with the
+// values given (none for a delete).
+using ChangeObserver = std::function<void(class Env&, const std::string& model, std::int64_t id, std::string_view op,
+                                          const nlohmann::json& values)>;
 
 class Env {
  public:

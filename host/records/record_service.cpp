@@ -223,7 +223,7 @@ std::int64_t create(Env& env, std::string_view model, const nlohmann::json& valu
   st.prepare(q);
   st.define_and_bind();
   st.execute(true);
-  if (env.on_change) env.on_change(env, t.name, id, "create");
+  if (env.on_change) env.on_change(env, t.name, id, "create", values);
   return id;
 }
 
@@ -260,14 +260,14 @@ void write(Env& env, std::string_view model, std::int64_t id, const nlohmann::js
   st.prepare("UPDATE " + t.table() + " SET " + sets + " WHERE id = :id");
   st.define_and_bind();
   st.execute(true);
-  if (env.on_change) env.on_change(env, t.name, id, "write");
+  if (env.on_change) env.on_change(env, t.name, id, "write", values);
 }
 
 void remove(Env& env, std::string_view model, std::int64_t id) {
   const RecordType& t = env.registry.type(model);
   read(env, model, id);  // refuses a missing record with a clear message
   env.sql() << "DELETE FROM " + t.table() + " WHERE id = :id", soci::use(id);
-  if (env.on_change) env.on_change(env, t.name, id, "delete");
+  if (env.on_change) env.on_change(env, t.name, id, "delete", nlohmann::json::object());
 }
 
 }  // namespace juniper::records

@@ -268,8 +268,10 @@ std::string record_form(records::Env& env, const http::Session& s, const records
     if (f.hidden || (is_badge(f) && !is_new) || !shown(f, rec)) continue;
     if (f.readonly && is_new) continue;
     const json value = rec.value(f.name, json());
+    if (f.readonly && (value.is_null() || str(value).empty())) continue;  // no empty labels ("Last Error")
     body += "<div class=\"field\">" +
-            (f.type == records::FieldType::many2one ? relation_input(env, f, value) : field_input(f, value, &t)) + "</div>";
+            (f.type == records::FieldType::many2one ? relation_input(env, f, value) : field_input(f, value, &t)) +
+            (f.help.empty() ? "" : "<div><small class=\"help\">" + escape_html(f.help) + "</small></div>") + "</div>";
   }
   body += "<p><button type=\"submit\">Save</button></p></form>";
   if (!is_new) {

@@ -85,6 +85,18 @@ TEST_CASE("record forms: generated, escaped, validated with the input kept", "[w
   CHECK(has(form, "<label for=\"f_from_filter\">FROM Filtering</label>"));
   CHECK(has(form, "<label for=\"f_smtp_pass\">Password</label>"));
   CHECK(has(form, "id=\"f_active\" name=\"active\" value=\"1\" checked"));  // defaults shown on a new record
+  // Limits explain themselves (Exchange Online's figures), and say what 0 means.
+  CHECK(has(form, "Exchange Online allows 30 per mailbox; 0: no limit."));
+  // Read-only fields with nothing to say take no room (no empty "Last Error" on an incoming server).
+  std::int64_t inbox = 0;
+  {
+    auto lock = t.host->db().lock();
+    auto env = t.host->env();
+    inbox = records::create(env, "fetchmail.server", {{"name", "Inbox"}, {"server", "imap.example.com"}});
+  }
+  const auto incoming = t.browser->get("/web/record/fetchmail.server/" + std::to_string(inbox)).body;
+  CHECK(has(incoming, "Not Confirmed"));  // read-only with a value: shown
+  CHECK_FALSE(has(incoming, "Last Error"));
   const auto created = t.browser->post("/web/record/ir.mail_server/new",
                                        "name=%3Cscript%3Ealert(1)%3C%2Fscript%3E&smtp_host=127.0.0.1&smtp_port=25&"
                                        "smtp_pass=hunter2&csrf_token=" + csrf);

@@ -648,6 +648,29 @@ TEST_CASE("SMTP AUTH disabled (535 5.7.139): the mails wait with how to enable i
   auto e = t.env();
   const auto* test = e.registry.action(mail::kOutgoingServer, "test_connection");
   CHECK_THROWS_WITH(test->invoke(e, id), Catch::Contains("Authenticated SMTP is disabled"));
+
+  // The administrator switches the server to Graph: that edit releases the waiting mails.
+  records::write(e, mail::kOutgoingServer, id, {{"outlook_transport", "graph"}});
+  for (const auto mail_id : {a, b}) {
+    const auto m = t.mail(mail_id);
+    CHECK(m["next_try"].is_null());
+    CHECK(m["waiting_server_id"].is_null());
+  }
+  // Exchange's consent does not cover Graph: the next run says to reconnect, and the reconnect
+  // releases them again; then each goes out once, through Graph.
+  t.process();
+  INFO(t.mail(a).dump());
+  CHECK(has(t.mail(a)["failure_reason"].get<std::string>(), "Reconnect the Outlook account"));
+  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kOutgoingServer, id)).status == 303);
+  const long before = t.graph_counts()["requests"].value("POST /me/sendMail", 0L);
+  CHECK(t.process().sent == 2);
+  CHECK(t.graph_counts()["requests"].value("POST /me/sendMail", 0L) - before == 2);
+  for (const auto mail_id : {a, b}) {
+    const auto m = t.mail(mail_id);
+    CHECK(m["state"] == "sent");
+    CHECK(m["attempts"] == 0);
+    REQUIRE(eventually([&] { return t.stack.mailbox(m["email_to"].get<std::string>()).size() == 1; }));
+  }
 }
 
 TEST_CASE("Graph: a message over 4 MB goes as a draft, its large attachment uploaded in pieces without the token, then sent",

@@ -37,7 +37,7 @@
  * 1.6: mail.transport's "attachments_apart_above", mail.deliver's "attachments" and the host
  *      table's mail_attachment_read (messages larger than a mail API takes in one request).
  * 1.7: mail.transport's "message_max" (the host hands apart the largest attachments until the
- *      message fits). */
+ *      message fits); record.changed's "fields". */
 #define JUNIPER_ABI_MAJOR 1
 #define JUNIPER_ABI_MINOR 7
 

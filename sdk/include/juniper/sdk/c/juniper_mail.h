@@ -62,7 +62,8 @@
  *           at its service because they cannot be taken (too large), logged with what to do.
  *   "mail.check" answers Test & Confirm for such a server (payload model "fetchmail.server").
  *
- * "record.changed"   payload {"model": "...", "id": 3, "op": "create" | "write" | "delete"}
+ * "record.changed"   payload {"model": "...", "id": 3, "op": "create" | "write" | "delete",
+ *                            "fields": ["name", ...]} (ABI 1.7: the fields given)
  *
  * "admin.warnings"   (ABI 1.4; every module answers, the answers are gathered)
  *   payload {"now": "2026-12-02T13:00:00Z"} (the host's clock: tests move it)
