@@ -39,6 +39,8 @@ fi
 
 step "architecture: host layers, plugin boundary, plain-C headers, no provider name in host/" \
   bash -c '/usr/bin/python3 tests/arch/check_layers.py --self-test && /usr/bin/python3 tests/arch/check_layers.py'
+step "format: every C and C++ file laid out as .clang-format says (clang-format 14)" \
+  bash -c "git ls-files -z '*.c' '*.h' '*.cpp' '*.hpp' | xargs -0 clang-format --dry-run --Werror"
 step "unit and integration tests (SQLite)" ctest --test-dir build -j2 --output-on-failure
 pg_port=${JUNIPER_TEST_PG_PORT:-$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}  # a free port from the kernel
 pg_url=$(bash tests/pg/start.sh "$work/pg" "$pg_port" | tail -n 1)

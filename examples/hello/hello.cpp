@@ -17,8 +17,12 @@ struct Hello {
   JUNIPER_MODULE_INFO
 
   static void declare(sdk::Registrar& reg) {
-    reg.setting({.name = "hello_word", .type = JUNIPER_FIELD_CHAR, .label = "Greeting Word", .default_value = "Hello",
-                 .group = "Hello", .help = "The word each greeting starts with"});
+    reg.setting({.name = "hello_word",
+                 .type = JUNIPER_FIELD_CHAR,
+                 .label = "Greeting Word",
+                 .default_value = "Hello",
+                 .group = "Hello",
+                 .help = "The word each greeting starts with"});
     reg.record_type("hello.greeting", "Greetings", {sdk::Field::chars("name", "Who").required()});
     reg.action("hello.greeting", "greet", "Greet", [](sdk::Context& ctx, std::int64_t id) {
       return json{{"message", greeting(ctx, ctx.read("hello.greeting", id).value("name", ""))}};

@@ -59,7 +59,9 @@ std::size_t mail_due(records::Env& env, modules::HookBus& hooks, std::chrono::sy
     const auto [id, last] = last_mailed(env, w.key);
     if (!last.empty() && mail::age_of(last, now) < kRepeatAfter) continue;  // mailed today already
     if (to.empty() || from.empty()) {
-      log::warning("alerts", w.text + " (set mail.alert.recipients or an administrator's email (juniper user email), mail.default.from and mail.catchall.domain to be mailed)");
+      log::warning("alerts", w.text +
+                                 " (set mail.alert.recipients or an administrator's email (juniper user email), "
+                                 "mail.default.from and mail.catchall.domain to be mailed)");
     } else {
       mail::Draft d;
       d.email_from = from;

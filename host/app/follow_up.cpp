@@ -30,8 +30,10 @@ std::optional<FollowUp> follow_up_of(const records::Registry& registry, const st
                                      std::chrono::system_clock::time_point now) {
   if (!answer.is_object() || !answer.contains("continue")) return std::nullopt;
   const json& c = answer["continue"];
-  const std::string action = c.is_object() && c.contains("action") && c["action"].is_string() ? c["action"].get<std::string>() : "";
-  if (registry.action(model, action) == nullptr) throw UserError("the action asked to be followed by '" + action + "', which " + model + " does not have");
+  const std::string action =
+      c.is_object() && c.contains("action") && c["action"].is_string() ? c["action"].get<std::string>() : "";
+  if (registry.action(model, action) == nullptr)
+    throw UserError("the action asked to be followed by '" + action + "', which " + model + " does not have");
   FollowUp f{action, bounded_pause(c.value("after", json()), seconds(5)), now + kMaxSpan};
   if (c.contains("until") && c["until"].is_number_integer()) {
     const auto until = std::chrono::system_clock::time_point(seconds(c["until"].get<std::int64_t>()));

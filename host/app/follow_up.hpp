@@ -25,8 +25,8 @@ struct FollowUp {
 
 // The follow-up an answer asks for, bounded (1 s to 1 min between runs, at most 1 hour in all).
 // nullopt when there is none; UserError when it names no action of `model`.
-std::optional<FollowUp> follow_up_of(const records::Registry& registry, const std::string& model,
-                                     const nlohmann::json& answer, std::chrono::system_clock::time_point now);
+std::optional<FollowUp> follow_up_of(const records::Registry& registry, const std::string& model, const nlohmann::json& answer,
+                                     std::chrono::system_clock::time_point now);
 bool is_pending(const nlohmann::json& answer);
 bool is_failure(const nlohmann::json& answer);
 // The answer as shown to people: without the host's keys ("continue", "pending", "failed", "after").

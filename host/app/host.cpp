@@ -22,8 +22,7 @@
 namespace juniper {
 namespace fs = std::filesystem;
 
-Host::Host(HostOptions options)
-    : options_(std::move(options)), data_(options_.data_dir), key_(data_.master_key()) {
+Host::Host(HostOptions options) : options_(std::move(options)), data_(options_.data_dir), key_(data_.master_key()) {
   log::open(data_.log_file(), options_.log_to_stderr);
   for (const auto& note : data_.permission_notes()) log::warning("data", note);
   // One place for the extra CA (private CAs, tests): every TLS client of the process reads it.
@@ -40,8 +39,7 @@ Host::Host(HostOptions options)
   }
   // The mail application's services behind two host calls: mail_release (one statement, inside
   // the caller's transaction if it has one) and message_store (stores and commits one message).
-  modules::install_mail_release(
-      [](records::Env& env, std::int64_t server_id) { return mail::release_waiting(env, server_id); });
+  modules::install_mail_release([](records::Env& env, std::int64_t server_id) { return mail::release_waiting(env, server_id); });
   modules::install_message_store(mail::store_committed);
   auto paths = options_.module_paths.empty() ? default_module_paths() : options_.module_paths;
   modules_ = std::make_unique<modules::ModuleManager>(

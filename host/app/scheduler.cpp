@@ -77,8 +77,8 @@ void MailScheduler::run() {
     if (std::chrono::steady_clock::now() >= next_fetch) {
       next_fetch = std::chrono::steady_clock::now() + interval("mail.fetch.interval", std::chrono::seconds(300));
     }
-    const auto wait = std::min<std::chrono::steady_clock::duration>(
-        interval("mail.queue.interval", std::chrono::seconds(60)), next_fetch - std::chrono::steady_clock::now());
+    const auto wait = std::min<std::chrono::steady_clock::duration>(interval("mail.queue.interval", std::chrono::seconds(60)),
+                                                                    next_fetch - std::chrono::steady_clock::now());
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, wait, [this] { return stop_ || woken_; });
     if (stop_) return;

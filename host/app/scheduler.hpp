@@ -7,8 +7,8 @@
 
 #include <condition_variable>
 #include <map>
-#include <string>
 #include <mutex>
+#include <string>
 #include <thread>
 
 namespace juniper {

@@ -1,5 +1,5 @@
-#include "core/errors.hpp"
 #include "cli/commands.hpp"
+#include "core/errors.hpp"
 #include "records/params.hpp"
 #include "records/settings.hpp"
 #include "records/users.hpp"
@@ -16,8 +16,8 @@ void add_init(CLI::App& app, Globals& g) {
     const auto password = h.init();
     std::cout << "database ready: " << h.db().display_name() << "\n";
     if (password) {
-      std::cout << "admin login: admin\nadmin password (shown once; change it with `juniper user passwd admin`): "
-                << *password << "\n";
+      std::cout << "admin login: admin\nadmin password (shown once; change it with `juniper user passwd admin`): " << *password
+                << "\n";
     }
   });
 }
@@ -33,9 +33,8 @@ void add_module(CLI::App& app, Globals& g) {
     auto lock = h.db().lock();
     nlohmann::json out = nlohmann::json::array();
     for (const auto& s : h.modules().list()) {
-      nlohmann::json j = {{"name", s.manifest.name},       {"display_name", s.manifest.display_name},
-                          {"version", s.manifest.version}, {"state", s.state},
-                          {"depends", s.manifest.depends}, {"summary", s.manifest.summary}};
+      nlohmann::json j = {{"name", s.manifest.name}, {"display_name", s.manifest.display_name}, {"version", s.manifest.version},
+                          {"state", s.state},        {"depends", s.manifest.depends},           {"summary", s.manifest.summary}};
       if (!s.problem.empty()) j["problem"] = s.problem;
       out.push_back(j);
     }
@@ -108,7 +107,8 @@ void add_param(CLI::App& app, Globals& g) {
     auto env = h.env();
     nlohmann::json out = nlohmann::json::array();
     for (const auto& e : records::param_list(env)) {
-      out.push_back({{"key", e.key}, {"value", e.secret ? nlohmann::json("set") : nlohmann::json(*e.value)}, {"secret", e.secret}});
+      out.push_back(
+          {{"key", e.key}, {"value", e.secret ? nlohmann::json("set") : nlohmann::json(*e.value)}, {"secret", e.secret}});
     }
     if (json) return print_json(out);
     for (const auto& j : out) std::cout << j["key"].get<std::string>() << " = " << j["value"].get<std::string>() << "\n";
@@ -128,14 +128,21 @@ void add_settings(CLI::App& app, Globals& g) {
     auto env = h.env();
     nlohmann::json out = nlohmann::json::array();
     for (const auto& v : records::settings_show(env)) {
-      out.push_back({{"field", v.def->name}, {"label", v.def->label}, {"parameter", v.def->config_parameter},
-                     {"type", records::type_name(v.def->type)}, {"group", v.def->group}, {"secret", v.def->secret},
-                     {"value", v.value}, {"module", v.def->owner}});
+      out.push_back({{"field", v.def->name},
+                     {"label", v.def->label},
+                     {"parameter", v.def->config_parameter},
+                     {"type", records::type_name(v.def->type)},
+                     {"group", v.def->group},
+                     {"secret", v.def->secret},
+                     {"value", v.value},
+                     {"module", v.def->owner}});
     }
     if (json) return print_json(out);
     for (const auto& j : out) {
       std::cout << j["field"].get<std::string>() << " (" << j["label"].get<std::string>() << ") = "
-                << (j["value"].is_null() ? std::string("unset") : j["value"].is_string() ? j["value"].get<std::string>() : j["value"].dump())
+                << (j["value"].is_null()     ? std::string("unset")
+                    : j["value"].is_string() ? j["value"].get<std::string>()
+                                             : j["value"].dump())
                 << "\n";
     }
   });

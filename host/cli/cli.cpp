@@ -36,7 +36,8 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   Globals g;
   app.add_option("--data", g.data, "data folder (default $JUNIPER_DATA, else ./juniper-data)");
-  app.add_option("--db", g.db, "database URL (default: SQLite in the data folder), e.g. postgresql://juniper@127.0.0.1:5432/juniper");
+  app.add_option("--db", g.db,
+                 "database URL (default: SQLite in the data folder), e.g. postgresql://juniper@127.0.0.1:5432/juniper");
   app.add_option("--modules-path", g.module_paths, "folder with module libraries and manifests (repeatable)");
   add_admin_commands(app, g);
   add_record_commands(app, g);

@@ -23,7 +23,7 @@ struct Globals {
 void add_admin_commands(CLI::App& app, Globals& g);   // init, module, param, settings, user
 void add_record_commands(CLI::App& app, Globals& g);  // record create/write/read/list/delete/action
 void add_serve_command(CLI::App& app, Globals& g);
-void add_mail_commands(CLI::App& app, Globals& g);    // mail route/send/process/queue/fetch
+void add_mail_commands(CLI::App& app, Globals& g);  // mail route/send/process/queue/fetch
 
 // FIELD=VALUE pairs to a JSON object (values stay text; the record service types them).
 nlohmann::json parse_assignments(const std::vector<std::string>& items);

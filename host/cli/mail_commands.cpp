@@ -49,8 +49,9 @@ void add_mail_commands(CLI::App& app, Globals& g) {
     const auto decision = mail::make_router(cfg).route(a.from);
     const auto j = mail::describe_route(decision);
     if (a.json) return print_json(j);
-    std::cout << "server:   " << (decision.server_id ? decision.server_name + " (id " + std::to_string(*decision.server_id) + ")"
-                                                     : std::string("none (default SMTP settings of juniper.conf)"))
+    std::cout << "server:   "
+              << (decision.server_id ? decision.server_name + " (id " + std::to_string(*decision.server_id) + ")"
+                                     : std::string("none (default SMTP settings of juniper.conf)"))
               << "\nfilter:   " << decision.from_filter << "\nFrom:     " << decision.from_header
               << "\nenvelope: " << decision.envelope_from << "\n";
     if (!decision.warning.empty()) std::cout << "warning:  " << decision.warning << "\n";
@@ -116,21 +117,30 @@ void add_mail_commands(CLI::App& app, Globals& g) {
     auto lock = h.db().lock();
     auto env = h.env();
     nlohmann::json out = nlohmann::json::array();
-    soci::rowset<soci::row> rs = (h.db().session().prepare
-                                  << "SELECT CAST(id AS TEXT), state, email_from, email_to, subject, failure_reason, "
-                                     "CAST(attempts AS TEXT), next_try, message_id, CAST(server_used_id AS TEXT) FROM mail_mail ORDER BY id");
+    soci::rowset<soci::row> rs =
+        (h.db().session().prepare
+         << "SELECT CAST(id AS TEXT), state, email_from, email_to, subject, failure_reason, "
+            "CAST(attempts AS TEXT), next_try, message_id, CAST(server_used_id AS TEXT) FROM mail_mail ORDER BY id");
     auto col = [](const soci::row& r, std::size_t i) {
       return r.get_indicator(i) == soci::i_null ? nlohmann::json(nullptr) : nlohmann::json(r.get<std::string>(i));
     };
     for (const auto& r : rs) {
-      out.push_back({{"id", std::stoll(r.get<std::string>(0))}, {"state", col(r, 1)}, {"from", col(r, 2)}, {"to", col(r, 3)},
-                     {"subject", col(r, 4)}, {"failure_reason", col(r, 5)}, {"attempts", col(r, 6)}, {"next_try", col(r, 7)},
-                     {"message_id", col(r, 8)}, {"server_used_id", col(r, 9)}});
+      out.push_back({{"id", std::stoll(r.get<std::string>(0))},
+                     {"state", col(r, 1)},
+                     {"from", col(r, 2)},
+                     {"to", col(r, 3)},
+                     {"subject", col(r, 4)},
+                     {"failure_reason", col(r, 5)},
+                     {"attempts", col(r, 6)},
+                     {"next_try", col(r, 7)},
+                     {"message_id", col(r, 8)},
+                     {"server_used_id", col(r, 9)}});
     }
     if (a.json) return print_json(out);
     for (const auto& j : out) {
-      std::cout << j["id"] << "  " << j["state"].get<std::string>() << "  " << (j["to"].is_null() ? "" : j["to"].get<std::string>())
-                << "  " << (j["subject"].is_null() ? "" : j["subject"].get<std::string>());
+      std::cout << j["id"] << "  " << j["state"].get<std::string>() << "  "
+                << (j["to"].is_null() ? "" : j["to"].get<std::string>()) << "  "
+                << (j["subject"].is_null() ? "" : j["subject"].get<std::string>());
       if (!j["failure_reason"].is_null()) std::cout << "  [" << j["failure_reason"].get<std::string>() << "]";
       // A paced, throttled or backed-off mail says until when it waits.
       if (j["state"] == "outgoing" && !j["next_try"].is_null()) std::cout << "  next try " << j["next_try"].get<std::string>();
@@ -148,7 +158,9 @@ void add_mail_commands(CLI::App& app, Globals& g) {
     std::optional<std::int64_t> only;
     if (a.server != 0) only = a.server;
     const auto r = mail::fetch_all(env, h.modules().hooks(), h.data().config(), only);
-    const nlohmann::json j = {{"servers", r.servers}, {"stored", r.stored}, {"duplicates", r.duplicates},
+    const nlohmann::json j = {{"servers", r.servers},
+                              {"stored", r.stored},
+                              {"duplicates", r.duplicates},
                               {"skipped", r.skipped},
                               {"failed_servers", r.failed_servers}};
     if (a.json) return print_json(j);

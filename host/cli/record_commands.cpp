@@ -74,7 +74,8 @@ void add_record_commands(CLI::App& app, Globals& g) {
   write->add_option("MODEL", a.model)->required();
   write->add_option("ID", a.id)->required();
   write->add_option("FIELD=VALUE", a.items)->required();
-  write->callback([&g] { in_transaction(g, [](records::Env& env) { records::write(env, a.model, a.id, parse_assignments(a.items)); }); });
+  write->callback(
+      [&g] { in_transaction(g, [](records::Env& env) { records::write(env, a.model, a.id, parse_assignments(a.items)); }); });
 
   auto* read = r->add_subcommand("read", "show a record (secrets as 'set')");
   read->add_option("MODEL", a.model)->required();
@@ -95,8 +96,8 @@ void add_record_commands(CLI::App& app, Globals& g) {
       const auto recs = records::list(env, a.model);
       if (a.json) return print_json(recs);
       for (const auto& rec : recs) {
-        std::cout << rec["id"].dump() << "  " << (rec.contains("name") && rec["name"].is_string() ? rec["name"].get<std::string>() : "")
-                  << "\n";
+        std::cout << rec["id"].dump() << "  "
+                  << (rec.contains("name") && rec["name"].is_string() ? rec["name"].get<std::string>() : "") << "\n";
       }
     });
   });

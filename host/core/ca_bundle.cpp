@@ -28,7 +28,8 @@ std::string system_bundle() {
   if (CURL* probe = curl_easy_init()) {
     char* def = nullptr;
     std::optional<std::string> pem;
-    if (curl_easy_getinfo(probe, CURLINFO_CAINFO, &def) == CURLE_OK && def != nullptr && *def != '\0') pem = read_file(def, ignored);
+    if (curl_easy_getinfo(probe, CURLINFO_CAINFO, &def) == CURLE_OK && def != nullptr && *def != '\0')
+      pem = read_file(def, ignored);
     curl_easy_cleanup(probe);
     if (pem) return *pem;
   }

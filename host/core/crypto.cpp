@@ -46,8 +46,8 @@ std::string to_hex(const Bytes& b) {
 
 std::string base64(std::string_view data) {
   std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(data.data()),
+                                static_cast<int>(data.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }
@@ -63,8 +63,8 @@ std::string base64url(std::string_view data) {
 std::string base64_decode(std::string_view b64) {
   if (b64.size() % 4 != 0) throw std::invalid_argument("invalid base64 length");
   std::string out(3 * b64.size() / 4 + 1, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(b64.data()), static_cast<int>(b64.size()));
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(b64.data()),
+                                static_cast<int>(b64.size()));
   if (n < 0) throw std::invalid_argument("invalid base64");
   // EVP_DecodeBlock counts padding as zero bytes: drop them.
   std::size_t len = static_cast<std::size_t>(n);
@@ -157,9 +157,8 @@ std::string decrypt(const Bytes& key, std::string_view sealed) {
 namespace {
 std::string scrypt(std::string_view password, std::string_view salt) {
   std::string out(32, '\0');
-  if (EVP_PBE_scrypt(password.data(), password.size(), reinterpret_cast<const unsigned char*>(salt.data()),
-                     salt.size(), 1u << 15, 8, 1, 64ull << 20, reinterpret_cast<unsigned char*>(out.data()),
-                     out.size()) != 1) {
+  if (EVP_PBE_scrypt(password.data(), password.size(), reinterpret_cast<const unsigned char*>(salt.data()), salt.size(), 1u << 15,
+                     8, 1, 64ull << 20, reinterpret_cast<unsigned char*>(out.data()), out.size()) != 1) {
     throw std::runtime_error("scrypt failed");
   }
   return out;

@@ -17,7 +17,7 @@ std::string random_token(std::size_t n_bytes = 32);  // URL-safe base64, no padd
 
 std::string to_hex(const Bytes& b);
 std::string base64(std::string_view data);
-std::string base64url(std::string_view data);  // no padding (PKCE, tokens)
+std::string base64url(std::string_view data);     // no padding (PKCE, tokens)
 std::string base64_decode(std::string_view b64);  // throws std::invalid_argument
 
 Bytes hmac_sha256(std::string_view key, std::string_view message);

@@ -7,8 +7,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -36,12 +36,12 @@ crypto::Bytes parse_key(const std::string& text, const std::string& origin) {
     }
   }
   if (key.size() != 32) {
-    throw UserError(origin + " must hold a 32-byte key (64 hex digits or base64); create a new one with "
-                             "`openssl rand -hex 32`");
+    throw UserError(origin +
+                    " must hold a 32-byte key (64 hex digits or base64); create a new one with "
+                    "`openssl rand -hex 32`");
   }
   return key;
 }
-
 
 std::string octal(mode_t mode) {
   char buf[8];

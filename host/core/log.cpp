@@ -40,10 +40,14 @@ struct Sink {
 
 const char* name(Level l) {
   switch (l) {
-    case Level::debug: return "DEBUG";
-    case Level::info: return "INFO";
-    case Level::warning: return "WARNING";
-    case Level::error: return "ERROR";
+    case Level::debug:
+      return "DEBUG";
+    case Level::info:
+      return "INFO";
+    case Level::warning:
+      return "WARNING";
+    case Level::error:
+      return "ERROR";
   }
   return "?";
 }
@@ -119,8 +123,8 @@ void emit(Sink& s, Level level, std::string_view source, std::string_view messag
 void summarise(Sink& s, const Repeat& r, TimePoint t) {
   if (r.suppressed == 0) return;
   emit(s, r.level, r.source,
-       r.message + " [repeated " + std::to_string(r.suppressed) + " more times in " +
-           std::to_string(kRepeatInterval.count()) + " s]",
+       r.message + " [repeated " + std::to_string(r.suppressed) + " more times in " + std::to_string(kRepeatInterval.count()) +
+           " s]",
        t);
 }
 

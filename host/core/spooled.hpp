@@ -27,9 +27,9 @@ class Spooled {
   void append(std::string_view bytes);  // throws std::system_error (disk full: ENOSPC)
   std::size_t size() const noexcept { return fd_ < 0 ? memory_.size() : file_size_; }
   bool in_file() const noexcept { return fd_ >= 0; }
-  int fd() const noexcept { return fd_; }                            // -1 when in memory
-  std::string_view memory() const noexcept { return memory_; }       // empty when in a file
-  std::string read() const;                                          // all of it, into memory
+  int fd() const noexcept { return fd_; }                       // -1 when in memory
+  std::string_view memory() const noexcept { return memory_; }  // empty when in a file
+  std::string read() const;                                     // all of it, into memory
   // Every byte in order, in pieces of at most 64 kB (read with pread: the offset is untouched).
   void each_chunk(const std::function<void(std::string_view)>& f) const;
 

@@ -158,8 +158,7 @@ std::unique_ptr<Database> Database::open(const std::string& url, const DataDir& 
     } else if (url.ends_with(".db") || url.ends_with(".sqlite")) {
       sqlite_path = url;
     } else {
-      throw UsageError("unsupported database URL '" + url +
-                       "': use postgresql://user@host:port/dbname or a SQLite file path");
+      throw UsageError("unsupported database URL '" + url + "': use postgresql://user@host:port/dbname or a SQLite file path");
     }
   }
   const std::string display = pg ? std::regex_replace(url, std::regex(":[^:@/]*@"), ":***@") : sqlite_path;
@@ -234,8 +233,7 @@ bool Database::table_exists(const std::string& table) {
                  "AND table_name = :t",
         soci::use(table), soci::into(n);
   } else {
-    session() << "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = :t", soci::use(table),
-        soci::into(n);
+    session() << "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = :t", soci::use(table), soci::into(n);
   }
   return n > 0;
 }
@@ -251,11 +249,10 @@ std::set<std::string> Database::tables() {
 
 std::set<std::string> Database::columns(const std::string& table) {
   std::set<std::string> out;
-  soci::rowset<std::string> rs =
-      postgres_ ? (session().prepare << "SELECT column_name FROM information_schema.columns WHERE "
-                                        "table_schema = current_schema() AND table_name = :t",
-                   soci::use(table))
-                : (session().prepare << "SELECT name FROM pragma_table_info(:t)", soci::use(table));
+  soci::rowset<std::string> rs = postgres_ ? (session().prepare << "SELECT column_name FROM information_schema.columns WHERE "
+                                                                   "table_schema = current_schema() AND table_name = :t",
+                                              soci::use(table))
+                                           : (session().prepare << "SELECT name FROM pragma_table_info(:t)", soci::use(table));
   for (const auto& c : rs) out.insert(c);
   return out;
 }

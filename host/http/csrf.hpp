@@ -14,29 +14,29 @@
 namespace juniper::http {
 
 class StatelessCsrf {
-public:
-    struct Issued {
-        std::string cookie_value;  // goes into the cookie
-        std::string form_token;    // goes into the form
-    };
+ public:
+  struct Issued {
+    std::string cookie_value;  // goes into the cookie
+    std::string form_token;    // goes into the form
+  };
 
-    explicit StatelessCsrf(std::string key = {}, std::chrono::seconds lifetime = std::chrono::hours(1),
-                           std::function<std::chrono::system_clock::time_point()> now = {});
+  explicit StatelessCsrf(std::string key = {}, std::chrono::seconds lifetime = std::chrono::hours(1),
+                         std::function<std::chrono::system_clock::time_point()> now = {});
 
-    // Reuses `cookie_value` while it has half its lifetime left (several tabs keep working),
-    // else a new one.
-    Issued issue(std::optional<std::string_view> cookie_value = std::nullopt) const;
-    // True when the cookie is well formed, unexpired and the token is its HMAC.
-    bool verify(std::string_view cookie_value, std::string_view form_token) const;
-    std::chrono::seconds lifetime() const noexcept { return lifetime_; }
+  // Reuses `cookie_value` while it has half its lifetime left (several tabs keep working),
+  // else a new one.
+  Issued issue(std::optional<std::string_view> cookie_value = std::nullopt) const;
+  // True when the cookie is well formed, unexpired and the token is its HMAC.
+  bool verify(std::string_view cookie_value, std::string_view form_token) const;
+  std::chrono::seconds lifetime() const noexcept { return lifetime_; }
 
-private:
-    std::string mac(std::string_view cookie_value) const;
-    bool fresh(std::string_view cookie_value, std::chrono::seconds margin) const;
+ private:
+  std::string mac(std::string_view cookie_value) const;
+  bool fresh(std::string_view cookie_value, std::chrono::seconds margin) const;
 
-    std::string key_;
-    std::chrono::seconds lifetime_;
-    std::function<std::chrono::system_clock::time_point()> now_;
+  std::string key_;
+  std::chrono::seconds lifetime_;
+  std::function<std::chrono::system_clock::time_point()> now_;
 };
 
 }  // namespace juniper::http

@@ -13,22 +13,22 @@ namespace juniper::mail {
 
 // Raised for input that cannot be turned into a header or an envelope.
 class AddressError : public std::invalid_argument {
-public:
-    using std::invalid_argument::invalid_argument;
+ public:
+  using std::invalid_argument::invalid_argument;
 };
 
 // One parsed mailbox; `address` is `local@domain` as written (Unicode kept).
 struct Mailbox {
-    std::string name;
-    std::string address;
-    friend bool operator==(const Mailbox&, const Mailbox&) = default;
+  std::string name;
+  std::string address;
+  friend bool operator==(const Mailbox&, const Mailbox&) = default;
 };
 
 // A mailbox borrowed from the text it was parsed from.
 struct MailboxView {
-    std::string_view name;
-    std::string_view address;
-    Mailbox owned() const { return {std::string(name), std::string(address)}; }
+  std::string_view name;
+  std::string_view address;
+  Mailbox owned() const { return {std::string(name), std::string(address)}; }
 };
 
 // Every mailbox of an address list (groups flattened), including entries

@@ -64,8 +64,9 @@ std::string read_attachment(records::Env& env, std::int64_t mail_id, int index, 
   std::size_t skip = offset % kAttachmentPiece;
   std::string piece;
   soci::indicator ind = soci::i_null;
-  soci::statement st = (env.sql().prepare << "SELECT data FROM mail_attachment_piece WHERE mail_id = :m AND idx = :i AND seq = :s",
-                        soci::use(id), soci::use(index), soci::use(seq), soci::into(piece, ind));
+  soci::statement st =
+      (env.sql().prepare << "SELECT data FROM mail_attachment_piece WHERE mail_id = :m AND idx = :i AND seq = :s", soci::use(id),
+       soci::use(index), soci::use(seq), soci::into(piece, ind));
   while (out.size() < max) {
     st.execute(false);
     if (!st.fetch() || ind != soci::i_ok) break;

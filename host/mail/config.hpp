@@ -24,12 +24,12 @@ struct DefaultSmtp {
 };
 
 struct MailConfig {
-  bool custom_servers = false;         // the "Custom Email Servers" setting
-  std::vector<OutgoingServer> servers; // ir.mail_server records (used only when custom_servers)
+  bool custom_servers = false;          // the "Custom Email Servers" setting
+  std::vector<OutgoingServer> servers;  // ir.mail_server records (used only when custom_servers)
   RoutingDefaults defaults;
   DefaultSmtp smtp;
-  std::string ca_file;                 // extra CA for TLS (JUNIPER_CA_FILE / juniper.conf ca_file)
-  std::chrono::seconds lease{60};      // system parameter mail.queue.lease
+  std::string ca_file;             // extra CA for TLS (JUNIPER_CA_FILE / juniper.conf ca_file)
+  std::chrono::seconds lease{60};  // system parameter mail.queue.lease
   // mail.queue.max_age: a mail still failing transiently this long after it was queued becomes
   // an exception with its last reason (Postfix's maximal_queue_lifetime, 5 days).
   std::chrono::seconds max_age{5 * 24 * 3600};

@@ -58,8 +58,8 @@ Login login(records::Env& env, modules::HookBus& hooks, const nlohmann::json& se
   const nlohmann::json payload = {{"model", kIncomingServer}, {"id", server["id"]}, {"kind", kind}};
   const auto r = emit_committed(env, hooks, "mail.fetch.login", payload);
   if (r.status == JUNIPER_ERR_UNSUPPORTED) {
-    throw UserError("no installed module handles the server type \"" + kind + "\" of incoming server \"" +
-                    text(server, "name") + "\"");
+    throw UserError("no installed module handles the server type \"" + kind + "\" of incoming server \"" + text(server, "name") +
+                    "\"");
   }
   if (r.status == JUNIPER_ERR_TEMPORARY) throw TemporaryError(r.error);
   if (r.status != JUNIPER_OK) throw UserError(r.error);
@@ -106,9 +106,8 @@ mime::ParsedMessage parse(const Spooled& raw) {
 // False when the message was already stored (a crash between commit and \Seen refetches it).
 bool store(records::Env& env, std::int64_t server_id, const Spooled& raw) {
   const std::string hash = crypto::to_hex(crypto::sha256(raw));
-  nlohmann::json v = {{"fetchmail_server_id", server_id},
-                      {"raw_size", static_cast<std::int64_t>(raw.size())},
-                      {"content_hash", hash}};
+  nlohmann::json v = {
+      {"fetchmail_server_id", server_id}, {"raw_size", static_cast<std::int64_t>(raw.size())}, {"content_hash", hash}};
   try {
     const mime::ParsedMessage p = parse(raw);
     v["message_id"] = p.message_id;
@@ -120,7 +119,8 @@ bool store(records::Env& env, std::int64_t server_id, const Spooled& raw) {
     v["body_text"] = p.text_body;
     v["body_html"] = p.html_body;
     nlohmann::json atts = nlohmann::json::array();
-    for (const auto& a : p.attachments) atts.push_back({{"filename", a.filename}, {"content_type", a.content_type}, {"size", a.size}});
+    for (const auto& a : p.attachments)
+      atts.push_back({{"filename", a.filename}, {"content_type", a.content_type}, {"size", a.size}});
     if (!atts.empty()) v["attachments"] = atts.dump();
   } catch (const std::exception& e) {
     // Nothing is lost: the raw message is kept with the reason it could not be read.
@@ -135,8 +135,8 @@ bool store(records::Env& env, std::int64_t server_id, const Spooled& raw) {
 // A server its module fetches (a mail API): the module stores each message through the host
 // call message_store, which commits it, and marks it read at its service afterwards.
 void collect(records::Env& env, modules::HookBus& hooks, const nlohmann::json& server, std::size_t limit, FetchReport& report) {
-  const nlohmann::json payload = {{"model", kIncomingServer}, {"id", server["id"]}, {"kind", text(server, "server_type")},
-                                  {"limit", limit}};
+  const nlohmann::json payload = {
+      {"model", kIncomingServer}, {"id", server["id"]}, {"kind", text(server, "server_type")}, {"limit", limit}};
   const auto r = emit_committed(env, hooks, "mail.collect", payload);
   if (r.status == JUNIPER_ERR_TEMPORARY) throw TemporaryError(r.error);
   if (r.status != JUNIPER_OK) throw UserError(r.error.empty() ? "no installed module fetches this server" : r.error);

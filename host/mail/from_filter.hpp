@@ -10,9 +10,9 @@ namespace juniper::mail {
 
 // A parsed from_filter. Parsed once, so that matching never re-normalises.
 struct FromFilter {
-    bool match_all = true;               // the filter is empty: any sender
-    std::vector<std::string> addresses;  // normalised full addresses
-    std::vector<std::string> domains;    // lower-cased domains, exact match only
+  bool match_all = true;               // the filter is empty: any sender
+  std::vector<std::string> addresses;  // normalised full addresses
+  std::vector<std::string> domains;    // lower-cased domains, exact match only
 };
 
 // Comma-separated; parts trimmed, empty parts dropped; a part with '@' is an

@@ -22,7 +22,8 @@ constexpr std::size_t kDefaultMaxSize = 25u * 1024 * 1024;
 
 void check_header(std::string_view name, std::string_view value) {
   if (has_crlf_or_nul(value)) {
-    throw UserError("the " + std::string(name) + " contains a line break or NUL character; remove it (header injection is refused)");
+    throw UserError("the " + std::string(name) +
+                    " contains a line break or NUL character; remove it (header injection is refused)");
   }
 }
 
@@ -103,10 +104,11 @@ std::int64_t enqueue(records::Env& env, const Draft& d) {
     throw UserError("the mail is " + std::to_string(size / 1024) + " kB, over the limit of " + std::to_string(max / 1024) +
                     " kB (system parameter mail.max_size)");
   }
-  nlohmann::json v = {{"email_from", d.email_from}, {"email_to", d.email_to},   {"email_cc", d.email_cc},
-                      {"email_bcc", d.email_bcc},   {"subject", d.subject},     {"body_text", d.body_text},
-                      {"body_html", d.body_html},   {"state", "outgoing"},      {"create_date", now_iso()},
-                      {"message_id", mime::make_message_id(domain_of(d.email_from))}};
+  nlohmann::json v = {{"email_from", d.email_from}, {"email_to", d.email_to},
+                      {"email_cc", d.email_cc},     {"email_bcc", d.email_bcc},
+                      {"subject", d.subject},       {"body_text", d.body_text},
+                      {"body_html", d.body_html},   {"state", "outgoing"},
+                      {"create_date", now_iso()},   {"message_id", mime::make_message_id(domain_of(d.email_from))}};
   if (!d.attachments.empty()) v["attachments"] = attachments.dump();
   if (d.mail_server_id) {
     records::read(env, kOutgoingServer, *d.mail_server_id);  // refuses an unknown server
@@ -175,14 +177,15 @@ std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::
   const std::string until = iso_time(now + lease);
   const std::string lim = std::to_string(limit);
   // SKIP LOCKED: several processes on one PostgreSQL database never claim the same mail.
-  const std::string pick = "SELECT id FROM mail_mail WHERE ((state = 'outgoing' AND (next_try IS NULL OR next_try <= :now1)) "
-                           "OR (state = 'sending' AND lease_until < :now2)) ORDER BY id LIMIT " + lim +
-                           (env.db.is_postgres() ? " FOR UPDATE SKIP LOCKED" : "");
+  const std::string pick =
+      "SELECT id FROM mail_mail WHERE ((state = 'outgoing' AND (next_try IS NULL OR next_try <= :now1)) "
+      "OR (state = 'sending' AND lease_until < :now2)) ORDER BY id LIMIT " +
+      lim + (env.db.is_postgres() ? " FOR UPDATE SKIP LOCKED" : "");
   std::vector<std::int64_t> ids;
   {
     soci::rowset<soci::row> rs =
-        (env.sql().prepare << "UPDATE mail_mail SET state = 'sending', lease_owner = :o, lease_until = :u WHERE id IN (" +
-                                  pick + ") RETURNING CAST(id AS TEXT)",
+        (env.sql().prepare << "UPDATE mail_mail SET state = 'sending', lease_owner = :o, lease_until = :u WHERE id IN (" + pick +
+                                  ") RETURNING CAST(id AS TEXT)",
          soci::use(owner), soci::use(until), soci::use(now_s), soci::use(now_s));
     for (const auto& r : rs) ids.push_back(std::stoll(r.get<std::string>(0)));
   }
@@ -218,8 +221,8 @@ std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::
 
 void load_body(records::Env& env, QueuedMail& m, const AttachmentPlan& plan) {
   std::string attachments;
-  soci::rowset<soci::row> rows = (env.sql().prepare << "SELECT body_text, body_html, attachments FROM mail_mail WHERE id = :id",
-                                  soci::use(m.id));
+  soci::rowset<soci::row> rows =
+      (env.sql().prepare << "SELECT body_text, body_html, attachments FROM mail_mail WHERE id = :id", soci::use(m.id));
   for (const auto& r : rows) {
     m.body_text = opt(r, 0).value_or("");
     m.body_html = opt(r, 1).value_or("");

@@ -20,7 +20,7 @@ struct AttachmentFile {
 
 struct Draft {
   std::string email_from;
-  std::string email_to;   // comma-separated
+  std::string email_to;  // comma-separated
   std::string email_cc;
   std::string email_bcc;
   std::string subject;
@@ -72,7 +72,8 @@ struct QueuedMail {
 // `now`: the queue's clock (tests move it instead of waiting).
 using TimePoint = std::chrono::system_clock::time_point;
 std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::size_t limit,
-                              std::chrono::seconds lease = std::chrono::seconds(60), TimePoint now = std::chrono::system_clock::now());
+                              std::chrono::seconds lease = std::chrono::seconds(60),
+                              TimePoint now = std::chrono::system_clock::now());
 
 // claim() leaves the bodies (text, HTML, attachments) in the database: load_body reads them when
 // the mail is prepared (the attachments that go into the message, not those `plan` sends
@@ -97,7 +98,8 @@ struct SentSince {
 };
 SentSince sent_since(records::Env& env, std::int64_t server_id, std::chrono::system_clock::time_point since);
 // Transient failure: back to outgoing, retried after a delay that grows with the attempts.
-void mark_retry(records::Env& env, const QueuedMail& mail, const std::string& reason, TimePoint now = std::chrono::system_clock::now());
+void mark_retry(records::Env& env, const QueuedMail& mail, const std::string& reason,
+                TimePoint now = std::chrono::system_clock::now());
 // Waits without burning attempts (e.g. "Reconnect the Outlook account of server X"); `server`:
 // the outgoing server whose fix it waits for (release_waiting lets it go sooner).
 void mark_waiting(records::Env& env, const QueuedMail& mail, const std::string& reason, std::chrono::seconds delay,

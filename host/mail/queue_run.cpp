@@ -51,9 +51,9 @@ SendReport QueueRun::run() {
     tr.commit();
   }
   if (report_.sent + report_.retried + report_.failed > 0) {
-    log::info("mail", "queue run: " + std::to_string(report_.sent) + " sent, " + std::to_string(report_.retried) +
-                          " to retry, " + std::to_string(report_.failed) + " failed over " +
-                          std::to_string(report_.connections) + " connection(s)");
+    log::info("mail", "queue run: " + std::to_string(report_.sent) + " sent, " + std::to_string(report_.retried) + " to retry, " +
+                          std::to_string(report_.failed) + " failed over " + std::to_string(report_.connections) +
+                          " connection(s)");
   }
   return report_;
 }
@@ -235,10 +235,10 @@ QueueRun::Outcome QueueRun::send_one(Lane& lane, bool& refreshed, const Routed& 
   std::size_t done = std::min(r.mail.recipients_done, total);
   while (done < total) {
     const std::size_t end = std::min(total, done + chunk);
-    smtp::Outgoing out{r.envelope,
-                       {p.recipients.begin() + static_cast<std::ptrdiff_t>(done),
-                        p.recipients.begin() + static_cast<std::ptrdiff_t>(end)},
-                       p.data};
+    smtp::Outgoing out{
+        r.envelope,
+        {p.recipients.begin() + static_cast<std::ptrdiff_t>(done), p.recipients.begin() + static_cast<std::ptrdiff_t>(end)},
+        p.data};
     res = session_for(lane.key, transport).send(out);
     if (res.outcome == smtp::Outcome::auth_failed && transport.credentials.kind == smtp::AuthKind::xoauth2 && !refreshed &&
         transport.server_id) {
@@ -272,7 +272,9 @@ QueueRun::Outcome QueueRun::send_one(Lane& lane, bool& refreshed, const Routed& 
   if (done > 0) reason += " " + std::to_string(done) + " of " + std::to_string(total) + " recipients already received it.";
   if (res.transient() && (res.code == 432 || res.reply.find("4.3.2") != std::string::npos)) {
     // "Too many messages / connections": the server asks this sender to slow down.
-    return {Outcome::throttled, reason + " The server asked to slow down: its mails wait a minute, no attempt counted.", {},
+    return {Outcome::throttled,
+            reason + " The server asked to slow down: its mails wait a minute, no attempt counted.",
+            {},
             std::chrono::seconds(60)};
   }
   if (res.transient()) return {Outcome::retry, reason};
@@ -297,7 +299,8 @@ std::optional<QueueRun::Outcome> QueueRun::pace(const Lane& lane, std::size_t re
     const auto wait = std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(free_at - t));
     return Outcome{Outcome::throttled,
                    "paced: " + server_label(tr) + " " + why + "; this mail goes in " + std::to_string(wait.count()) + " s",
-                   {}, wait};
+                   {},
+                   wait};
   };
   std::lock_guard g(mu_);
   InFlight& flying = in_flight_[id];
@@ -311,9 +314,9 @@ std::optional<QueueRun::Outcome> QueueRun::pace(const Lane& lane, std::size_t re
   if (tr.max_recipients_per_day > 0) {
     const SentSince sent = sent_since(env_, id, t - std::chrono::hours(24));
     if (sent.recipients + flying.recipients + recipients > tr.max_recipients_per_day && sent.earliest) {
-      return held(*sent.earliest + std::chrono::hours(24) + std::chrono::seconds(1),
-                  "reached its " + std::to_string(tr.max_recipients_per_day) +
-                      " recipients per 24 hours (Max Recipients per Day)");
+      return held(
+          *sent.earliest + std::chrono::hours(24) + std::chrono::seconds(1),
+          "reached its " + std::to_string(tr.max_recipients_per_day) + " recipients per 24 hours (Max Recipients per Day)");
     }
   }
   ++flying.mails;
@@ -340,20 +343,18 @@ QueueRun::Outcome QueueRun::deliver_by_module(const Lane& lane, const Routed& r,
   const Transport& t = lane.transport;
   const auto hidden_from = p.recipients.end() - static_cast<std::ptrdiff_t>(p.hidden);
   nlohmann::json payload = {{"model", kOutgoingServer},
-                                  {"id", t.server_id.value_or(0)},
-                                  {"kind", t.kind},
-                                  {"mail_id", r.mail.id},
-                                  {"from", r.envelope},
-                                  {"to", std::vector<std::string>(p.recipients.begin(), hidden_from)},
-                                  {"bcc", std::vector<std::string>(hidden_from, p.recipients.end())},
-                                  {"message", p.data}};
+                            {"id", t.server_id.value_or(0)},
+                            {"kind", t.kind},
+                            {"mail_id", r.mail.id},
+                            {"from", r.envelope},
+                            {"to", std::vector<std::string>(p.recipients.begin(), hidden_from)},
+                            {"bcc", std::vector<std::string>(hidden_from, p.recipients.end())},
+                            {"message", p.data}};
   // Attachments left out of the message are lent for the length of the call (ABI 1.6), read
   // from the attachment store a piece at a time.
   for (std::size_t i = 0; i < p.apart.size(); ++i) {
-    payload["attachments"].push_back({{"index", i},
-                                      {"filename", p.apart[i].filename},
-                                      {"content_type", p.apart[i].content_type},
-                                      {"size", p.apart[i].size}});
+    payload["attachments"].push_back(
+        {{"index", i}, {"filename", p.apart[i].filename}, {"content_type", p.apart[i].content_type}, {"size", p.apart[i].size}});
   }
   const modules::AttachmentLoan loan(
       r.mail.id, [this, &p, id = r.mail.id](std::size_t i, std::size_t offset, std::size_t max) -> std::optional<std::string> {
@@ -402,8 +403,9 @@ void QueueRun::record(const QueuedMail& m, const Outcome& out) {
       break;
     case Outcome::retry:
       if (age_of(m.create_date, now()) > cfg_.max_age) {
-        mark_exception(env_, m.id, "gave up: still failing " + std::to_string(cfg_.max_age.count() / 3600) +
-                                       " hours after it was queued (mail.queue.max_age). Last reason: " + out.reason);
+        mark_exception(env_, m.id,
+                       "gave up: still failing " + std::to_string(cfg_.max_age.count() / 3600) +
+                           " hours after it was queued (mail.queue.max_age). Last reason: " + out.reason);
       } else {
         mark_retry(env_, m, out.reason, now());
         counter = &report_.retried;

@@ -31,8 +31,7 @@ FieldDef listed(FieldDef f) {
   f.listed = true;
   return f;
 }
-FieldDef choice(std::string name, std::string label, std::vector<std::pair<std::string, std::string>> values,
-                std::string def) {
+FieldDef choice(std::string name, std::string label, std::vector<std::pair<std::string, std::string>> values, std::string def) {
   FieldDef f = field(std::move(name), FieldType::selection, std::move(label), std::move(def));
   for (auto& [v, l] : values) f.choices.push_back({v, l, "base"});
   return f;
@@ -58,100 +57,89 @@ records::RecordType type(std::string name, std::string label, std::string order,
 }  // namespace
 
 void declare_records(records::Registry& registry) {
-  registry.add_type(type(kOutgoingServer, "Outgoing Mail Servers", "sequence, id",
-                         {required(field("name", FieldType::chars, "Name")),
-                          field("from_filter", FieldType::chars, "FROM Filtering"),
-                          field("smtp_host", FieldType::chars, "SMTP Server"),
-                          field("smtp_port", FieldType::integer, "SMTP Port", "25"),
-                          choice("smtp_encryption", "Connection Encryption",
-                                 {{"none", "None"}, {"starttls", "TLS (STARTTLS)"}, {"ssl", "SSL/TLS"}}, "none"),
-                          choice("smtp_authentication", "Authenticate with", {{"login", "Username"}}, "login"),
-                          field("smtp_user", FieldType::chars, "Username"),
-                          field("smtp_pass", FieldType::secret, "Password"),
-                          field("sequence", FieldType::integer, "Priority", "10"),
-                          // Recipients per SMTP transaction: a mail to more goes out in several.
-                          // 100 is what RFC 5321 says every server must accept.
-                          helped(field("max_recipients", FieldType::integer, "Max Recipients per Message", "100"),
-                                 "A mail to more recipients goes out in several transactions. Exchange Online takes 500; "
-                                 "0: no limit."),
-                          // SMTP sessions one queue run may keep open to this server at once.
-                          helped(field("max_connections", FieldType::integer, "Max Connections", "1"),
-                                 "Sessions one queue run keeps open to this server at once (1 to 16)."),
-                          // Mails this server takes per minute (Exchange Online: 30); 0: no limit.
-                          helped(field("max_per_minute", FieldType::integer, "Max Mails per Minute", "0"),
-                                 "Mails past this wait their turn instead of being refused. Exchange Online allows 30 "
-                                 "per mailbox; 0: no limit."),
-                          // Recipients per rolling 24 hours (Exchange Online: 10 000); 0: no limit.
-                          helped(field("max_recipients_per_day", FieldType::integer, "Max Recipients per Day", "0"),
-                                 "Recipients over any 24 hours; past it mails wait. Exchange Online allows 10 000 per "
-                                 "mailbox; 0: no limit."),
-                          field("active", FieldType::boolean, "Active", "true")}));
-  registry.add_type(type(kIncomingServer, "Incoming Mail Servers", "id",
-                         {required(field("name", FieldType::chars, "Name")),
-                          choice("server_type", "Server Type", {{"imap", "IMAP Server"}}, "imap"),
-                          field("server", FieldType::chars, "Server Name"),
-                          field("port", FieldType::integer, "Port", "993"),
-                          field("is_ssl", FieldType::boolean, "SSL/TLS", "true"),
-                          field("user", FieldType::chars, "Username"),
-                          field("password", FieldType::secret, "Password"),
-                          readonly(choice("state", "Status", {{"draft", "Not Confirmed"}, {"done", "Confirmed"}}, "draft")),
-                          field("active", FieldType::boolean, "Active", "true"),
-                          readonly(field("date", FieldType::datetime, "Last Fetch Date")),
-                          readonly(field("error_message", FieldType::text, "Last Error")),
-                          readonly(field("error_date", FieldType::datetime, "Last Error Date"))}));
-  registry.add_type(type(kMail, "Emails", "id",
-                         {required(field("email_from", FieldType::chars, "From")),
-                          field("email_to", FieldType::text, "To"),
-                          field("email_cc", FieldType::text, "Cc"),
-                          field("email_bcc", FieldType::text, "Bcc"),
-                          field("subject", FieldType::chars, "Subject"),
-                          field("body_text", FieldType::text, "Body"),
-                          field("body_html", FieldType::text, "HTML Body"),
-                          readonly(field("attachments", FieldType::text, "Attachments")),
-                          readonly(field("message_id", FieldType::chars, "Message-Id")),
-                          readonly(choice("state", "Status",
-                                          {{"outgoing", "Outgoing"}, {"sending", "Sending"}, {"sent", "Sent"},
-                                           {"exception", "Delivery Failed"}, {"cancel", "Cancelled"}},
-                                          "outgoing")),
-                          many2one("mail_server_id", "Outgoing Mail Server", kOutgoingServer),
-                          readonly(many2one("server_used_id", "Sent Through", kOutgoingServer)),
-                          // In the list too: why a mail waits (paced, throttled, a reconnect) and until when.
-                          listed(readonly(field("failure_reason", FieldType::text, "Failure Reason"))),
-                          readonly(field("attempts", FieldType::integer, "Attempts", "0")),
-                          // Recipients already served by earlier transactions of a split mail:
-                          // a retry goes on from there instead of sending them the mail again.
-                          readonly(field("recipients_done", FieldType::integer, "Recipients Delivered", "0")),
-                          readonly(field("recipient_count", FieldType::integer, "Recipients")),  // when sent
-                          listed(readonly(field("next_try", FieldType::datetime, "Next Try"))),
-                          // The server whose fix it waits for (a reconnect, a grant): released
-                          // by that fix (host call mail_release), not only by the clock.
-                          readonly(many2one("waiting_server_id", "Waiting On", kOutgoingServer)),
-                          readonly(field("lease_until", FieldType::datetime, "Claimed Until")),
-                          readonly(field("lease_owner", FieldType::chars, "Claimed By")),
-                          readonly(field("date_sent", FieldType::datetime, "Sent On")),
-                          readonly(field("create_date", FieldType::datetime, "Created On"))},
-                         // the queue's claim looks for due mails; the claimed rows are read back by owner
-                         // ...and a paced server's sends of the last minute
-                         {{"state", "next_try"}, {"lease_owner"}, {"server_used_id", "date_sent"}}));
+  registry.add_type(
+      type(kOutgoingServer, "Outgoing Mail Servers", "sequence, id",
+           {required(field("name", FieldType::chars, "Name")), field("from_filter", FieldType::chars, "FROM Filtering"),
+            field("smtp_host", FieldType::chars, "SMTP Server"), field("smtp_port", FieldType::integer, "SMTP Port", "25"),
+            choice("smtp_encryption", "Connection Encryption",
+                   {{"none", "None"}, {"starttls", "TLS (STARTTLS)"}, {"ssl", "SSL/TLS"}}, "none"),
+            choice("smtp_authentication", "Authenticate with", {{"login", "Username"}}, "login"),
+            field("smtp_user", FieldType::chars, "Username"), field("smtp_pass", FieldType::secret, "Password"),
+            field("sequence", FieldType::integer, "Priority", "10"),
+            // Recipients per SMTP transaction: a mail to more goes out in several.
+            // 100 is what RFC 5321 says every server must accept.
+            helped(field("max_recipients", FieldType::integer, "Max Recipients per Message", "100"),
+                   "A mail to more recipients goes out in several transactions. Exchange Online takes 500; "
+                   "0: no limit."),
+            // SMTP sessions one queue run may keep open to this server at once.
+            helped(field("max_connections", FieldType::integer, "Max Connections", "1"),
+                   "Sessions one queue run keeps open to this server at once (1 to 16)."),
+            // Mails this server takes per minute (Exchange Online: 30); 0: no limit.
+            helped(field("max_per_minute", FieldType::integer, "Max Mails per Minute", "0"),
+                   "Mails past this wait their turn instead of being refused. Exchange Online allows 30 "
+                   "per mailbox; 0: no limit."),
+            // Recipients per rolling 24 hours (Exchange Online: 10 000); 0: no limit.
+            helped(field("max_recipients_per_day", FieldType::integer, "Max Recipients per Day", "0"),
+                   "Recipients over any 24 hours; past it mails wait. Exchange Online allows 10 000 per "
+                   "mailbox; 0: no limit."),
+            field("active", FieldType::boolean, "Active", "true")}));
+  registry.add_type(type(
+      kIncomingServer, "Incoming Mail Servers", "id",
+      {required(field("name", FieldType::chars, "Name")), choice("server_type", "Server Type", {{"imap", "IMAP Server"}}, "imap"),
+       field("server", FieldType::chars, "Server Name"), field("port", FieldType::integer, "Port", "993"),
+       field("is_ssl", FieldType::boolean, "SSL/TLS", "true"), field("user", FieldType::chars, "Username"),
+       field("password", FieldType::secret, "Password"),
+       readonly(choice("state", "Status", {{"draft", "Not Confirmed"}, {"done", "Confirmed"}}, "draft")),
+       field("active", FieldType::boolean, "Active", "true"), readonly(field("date", FieldType::datetime, "Last Fetch Date")),
+       readonly(field("error_message", FieldType::text, "Last Error")),
+       readonly(field("error_date", FieldType::datetime, "Last Error Date"))}));
+  registry.add_type(
+      type(kMail, "Emails", "id",
+           {required(field("email_from", FieldType::chars, "From")), field("email_to", FieldType::text, "To"),
+            field("email_cc", FieldType::text, "Cc"), field("email_bcc", FieldType::text, "Bcc"),
+            field("subject", FieldType::chars, "Subject"), field("body_text", FieldType::text, "Body"),
+            field("body_html", FieldType::text, "HTML Body"), readonly(field("attachments", FieldType::text, "Attachments")),
+            readonly(field("message_id", FieldType::chars, "Message-Id")),
+            readonly(choice("state", "Status",
+                            {{"outgoing", "Outgoing"},
+                             {"sending", "Sending"},
+                             {"sent", "Sent"},
+                             {"exception", "Delivery Failed"},
+                             {"cancel", "Cancelled"}},
+                            "outgoing")),
+            many2one("mail_server_id", "Outgoing Mail Server", kOutgoingServer),
+            readonly(many2one("server_used_id", "Sent Through", kOutgoingServer)),
+            // In the list too: why a mail waits (paced, throttled, a reconnect) and until when.
+            listed(readonly(field("failure_reason", FieldType::text, "Failure Reason"))),
+            readonly(field("attempts", FieldType::integer, "Attempts", "0")),
+            // Recipients already served by earlier transactions of a split mail:
+            // a retry goes on from there instead of sending them the mail again.
+            readonly(field("recipients_done", FieldType::integer, "Recipients Delivered", "0")),
+            readonly(field("recipient_count", FieldType::integer, "Recipients")),  // when sent
+            listed(readonly(field("next_try", FieldType::datetime, "Next Try"))),
+            // The server whose fix it waits for (a reconnect, a grant): released
+            // by that fix (host call mail_release), not only by the clock.
+            readonly(many2one("waiting_server_id", "Waiting On", kOutgoingServer)),
+            readonly(field("lease_until", FieldType::datetime, "Claimed Until")),
+            readonly(field("lease_owner", FieldType::chars, "Claimed By")),
+            readonly(field("date_sent", FieldType::datetime, "Sent On")),
+            readonly(field("create_date", FieldType::datetime, "Created On"))},
+           // the queue's claim looks for due mails; the claimed rows are read back by owner
+           // ...and a paced server's sends of the last minute
+           {{"state", "next_try"}, {"lease_owner"}, {"server_used_id", "date_sent"}}));
   // One row per incident an administrator was mailed about (app/alerts): at most once a day.
   registry.add_type(type("mail.alert", "Alerts Mailed", "id",
                          {readonly(field("key", FieldType::chars, "Incident")), readonly(field("text", FieldType::text, "Alert")),
                           readonly(field("last_sent", FieldType::datetime, "Last Mailed"))},
                          {{"key"}}));
   registry.add_type(type(kMessage, "Incoming Messages", "id",
-                         {field("message_id", FieldType::chars, "Message-Id"),
-                          field("email_from", FieldType::chars, "From"),
-                          field("email_to", FieldType::text, "To"),
-                          field("email_cc", FieldType::text, "Cc"),
-                          field("subject", FieldType::chars, "Subject"),
-                          field("date", FieldType::datetime, "Date"),
-                          field("body_text", FieldType::text, "Body"),
-                          field("body_html", FieldType::text, "HTML Body"),
-                          field("attachments", FieldType::text, "Attachments"),
-                          field("raw_size", FieldType::integer, "Size"),
+                         {field("message_id", FieldType::chars, "Message-Id"), field("email_from", FieldType::chars, "From"),
+                          field("email_to", FieldType::text, "To"), field("email_cc", FieldType::text, "Cc"),
+                          field("subject", FieldType::chars, "Subject"), field("date", FieldType::datetime, "Date"),
+                          field("body_text", FieldType::text, "Body"), field("body_html", FieldType::text, "HTML Body"),
+                          field("attachments", FieldType::text, "Attachments"), field("raw_size", FieldType::integer, "Size"),
                           many2one("fetchmail_server_id", "Incoming Mail Server", kIncomingServer),
-                          field("parse_error", FieldType::text, "Parse Error"),
-                          field("raw", FieldType::text, "Original Message"),
+                          field("parse_error", FieldType::text, "Parse Error"), field("raw", FieldType::text, "Original Message"),
                           readonly(field("content_hash", FieldType::chars, "Content SHA-256"))},
                          // the fetch's duplicate check; lookups by Message-ID
                          {{"fetchmail_server_id", "content_hash"}, {"message_id", "fetchmail_server_id"}}));

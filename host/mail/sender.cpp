@@ -57,8 +57,9 @@ std::string test_smtp_connection(records::Env& env, modules::HookBus& hooks, con
     from = cfg.defaults.notification_address;
   }
   if (from.empty()) {
-    throw UserError("Please set a From Filter on this server, or the system parameters mail.default.from and "
-                    "mail.catchall.domain, so the test has a sender address.");
+    throw UserError(
+        "Please set a From Filter on this server, or the system parameters mail.default.from and "
+        "mail.catchall.domain, so the test has a sender address.");
   }
   Transport t;
   try {

@@ -19,8 +19,8 @@ struct SendReport {
 };
 
 struct SenderOptions {
-  std::size_t limit = 0;       // 0: everything due
-  std::size_t batch = 200;     // mails claimed at a time
+  std::size_t limit = 0;          // 0: everything due
+  std::size_t batch = 200;        // mails claimed at a time
   std::chrono::seconds lease{0};  // 0: the system parameter mail.queue.lease (default 60 s)
   // Wall clock for mail.queue.max_age; tests move it instead of waiting days.
   std::function<std::chrono::system_clock::time_point()> clock;

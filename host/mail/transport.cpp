@@ -53,7 +53,9 @@ Transport server_transport(records::Env& env, modules::HookBus& hooks, const Mai
   const nlohmann::json how = transport_credentials(env, hooks, server, fresh);
   t.module_delivery = how.value("delivery", "") == "module";
   if (t.module_delivery) {
-    auto size = [&how](const char* key) { return how.contains(key) && how[key].is_number_unsigned() ? how[key].get<std::size_t>() : 0; };
+    auto size = [&how](const char* key) {
+      return how.contains(key) && how[key].is_number_unsigned() ? how[key].get<std::size_t>() : 0;
+    };
     t.attachments = {size("attachments_apart_above"), size("message_max")};
   }
   if (!t.module_delivery && t.endpoint.host.empty()) {
@@ -85,7 +87,7 @@ Transport default_transport(const MailConfig& cfg) {
 std::optional<Explained> explain_refusal(records::Env& env, modules::HookBus& hooks, const Transport& t,
                                          const smtp::Result& refused, const std::string& from) {
   if (!t.server_id || t.kind == "login") return std::nullopt;
-  nlohmann::json payload = {{"model", kOutgoingServer}, {"id", *t.server_id}, {"kind", t.kind},      {"code", refused.code},
+  nlohmann::json payload = {{"model", kOutgoingServer}, {"id", *t.server_id},         {"kind", t.kind},  {"code", refused.code},
                             {"reply", refused.reply},   {"message", refused.message}, {"stage", "login"}};
   if (!from.empty()) {
     payload["stage"] = "mail";

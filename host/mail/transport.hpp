@@ -16,14 +16,14 @@ namespace juniper::mail {
 struct Transport {
   std::optional<std::int64_t> server_id;  // none: juniper.conf's default SMTP settings
   std::string name;
-  std::string kind;             // the server's smtp_authentication ("login", or a module's kind)
+  std::string kind;              // the server's smtp_authentication ("login", or a module's kind)
   bool module_delivery = false;  // the module of `kind` delivers each mail (hook mail.deliver)
   AttachmentPlan attachments;    // module delivery: which attachments it takes apart (none by default)
   smtp::Endpoint endpoint;
   smtp::Credentials credentials;
-  std::size_t max_recipients = 100;  // per SMTP transaction; 0: no limit
-  std::size_t max_connections = 1;   // SMTP sessions one run may keep open to this server
-  std::size_t max_per_minute = 0;    // mails per rolling minute (all processes); 0: no limit
+  std::size_t max_recipients = 100;        // per SMTP transaction; 0: no limit
+  std::size_t max_connections = 1;         // SMTP sessions one run may keep open to this server
+  std::size_t max_per_minute = 0;          // mails per rolling minute (all processes); 0: no limit
   std::size_t max_recipients_per_day = 0;  // recipients per rolling 24 hours; 0: no limit
 };
 

@@ -33,8 +33,8 @@ template <class T>
 T sized_copy(const T* in, std::string_view what) {
   if (in == nullptr) throw UserError(std::string(what) + " descriptor is missing");
   if (in->struct_size > sizeof(T)) {
-    throw UserError(std::string(what) + " descriptor is newer than this host supports (size " +
-                    std::to_string(in->struct_size) + " > " + std::to_string(sizeof(T)) + ")");
+    throw UserError(std::string(what) + " descriptor is newer than this host supports (size " + std::to_string(in->struct_size) +
+                    " > " + std::to_string(sizeof(T)) + ")");
   }
   if (in->struct_size < sizeof(uint32_t)) throw UserError(std::string(what) + " descriptor has no size");
   T out{};
@@ -137,8 +137,8 @@ juniper_status declare_record_type(juniper_registrar* reg, const juniper_record_
     records::RecordType t;
     t.name = s(d.name);
     if (!in_namespace(reg->module, t.name)) {
-      throw UserError("module " + reg->module + " declares record type '" + t.name + "' outside its namespace (" +
-                      reg->module + ".*)");
+      throw UserError("module " + reg->module + " declares record type '" + t.name + "' outside its namespace (" + reg->module +
+                      ".*)");
     }
     t.label = d.label ? d.label : t.name;
     t.order = d.order ? d.order : "id";
@@ -246,9 +246,11 @@ juniper_status declare_setting(juniper_registrar* reg, const juniper_setting_des
       sd.compute = [fn = d.compute, user = d.compute_user, module = reg->module](records::Env& env) {
         juniper_ctx ctx{&env, module};
         std::string value;
-        juniper_sink out{&value, [](void* u, const char* data, size_t size) { static_cast<std::string*>(u)->append(data, size); }};
+        juniper_sink out{&value,
+                         [](void* u, const char* data, size_t size) { static_cast<std::string*>(u)->append(data, size); }};
         ErrorBox box;
-        if (fn(user, &ctx, &out, &box.err) != JUNIPER_OK) throw UserError(box.message.empty() ? "module " + module + " could not compute it" : box.message);
+        if (fn(user, &ctx, &out, &box.err) != JUNIPER_OK)
+          throw UserError(box.message.empty() ? "module " + module + " could not compute it" : box.message);
         return value;
       };
     }
@@ -317,9 +319,15 @@ juniper_status connect_hook(juniper_registrar* reg, const juniper_hook_desc* in,
   });
 }
 
-const juniper_registrar_api kRegistrar = {sizeof(juniper_registrar_api), declare_record_type, extend_record_type,
-                                          extend_selection,             add_constraint,      add_change_default,
-                                          declare_setting,              declare_action,      declare_route,
+const juniper_registrar_api kRegistrar = {sizeof(juniper_registrar_api),
+                                          declare_record_type,
+                                          extend_record_type,
+                                          extend_selection,
+                                          add_constraint,
+                                          add_change_default,
+                                          declare_setting,
+                                          declare_action,
+                                          declare_route,
                                           connect_hook};
 
 // ---- host services ---------------------------------------------------------------------------
@@ -332,8 +340,8 @@ void error_set(juniper_error* err, juniper_status code, juniper_str message) {
 
 void log_message(juniper_ctx* ctx, int32_t level, juniper_str message) {
   const std::string source = ctx ? ctx->module : std::string("module");
-  const auto l = level <= JUNIPER_LOG_DEBUG ? log::Level::debug
-                 : level == JUNIPER_LOG_INFO ? log::Level::info
+  const auto l = level <= JUNIPER_LOG_DEBUG     ? log::Level::debug
+                 : level == JUNIPER_LOG_INFO    ? log::Level::info
                  : level == JUNIPER_LOG_WARNING ? log::Level::warning
                                                 : log::Level::error;
   log::write(l, source, view(message));
@@ -342,8 +350,8 @@ void log_message(juniper_ctx* ctx, int32_t level, juniper_str message) {
 juniper_status ctx_info(juniper_ctx* ctx, juniper_sink* out, juniper_error* err) {
   return guarded(err, [&] {
     auto& env = env_of(ctx);
-    const nlohmann::json j = {{"user", env.user.login}, {"user_id", env.user.id}, {"is_admin", env.user.is_admin},
-                              {"module", ctx->module}};
+    const nlohmann::json j = {
+        {"user", env.user.login}, {"user_id", env.user.id}, {"is_admin", env.user.is_admin}, {"module", ctx->module}};
     to_sink(out, j.dump());
   });
 }
@@ -366,21 +374,17 @@ juniper_status param_set(juniper_ctx* ctx, juniper_str key, juniper_str value, j
 }
 
 juniper_status record_read(juniper_ctx* ctx, juniper_str model, int64_t id, juniper_sink* out, juniper_error* err) {
-  return guarded(err, [&] {
-    to_sink(out, records::read(env_of(ctx), view(model), id, records::Secrets::revealed).dump());
-  });
+  return guarded(err, [&] { to_sink(out, records::read(env_of(ctx), view(model), id, records::Secrets::revealed).dump()); });
 }
 
-juniper_status record_search(juniper_ctx* ctx, juniper_str model, juniper_str filter, juniper_sink* out,
-                             juniper_error* err) {
+juniper_status record_search(juniper_ctx* ctx, juniper_str model, juniper_str filter, juniper_sink* out, juniper_error* err) {
   return guarded(err, [&] {
     const auto f = filter.size ? nlohmann::json::parse(view(filter)) : nlohmann::json::object();
     to_sink(out, nlohmann::json(records::search(env_of(ctx), view(model), f)).dump());
   });
 }
 
-juniper_status record_create(juniper_ctx* ctx, juniper_str model, juniper_str values, int64_t* out_id,
-                             juniper_error* err) {
+juniper_status record_create(juniper_ctx* ctx, juniper_str model, juniper_str values, int64_t* out_id, juniper_error* err) {
   return guarded(err, [&] {
     const auto id = records::create(env_of(ctx), view(model), nlohmann::json::parse(view(values)));
     if (out_id != nullptr) *out_id = id;
@@ -438,8 +442,8 @@ juniper_status http_post_form(juniper_ctx* ctx, juniper_str url, juniper_str for
       form.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
     }
     try {
-      const auto r = http::post_form(std::string(view(url)), form, std::chrono::seconds(std::max(1, timeout_seconds)),
-                                     tls::extra_ca_file());
+      const auto r =
+          http::post_form(std::string(view(url)), form, std::chrono::seconds(std::max(1, timeout_seconds)), tls::extra_ca_file());
       to_sink(out, nlohmann::json{{"status", r.status}, {"body", r.body}}.dump());
     } catch (const std::runtime_error& e) {
       throw TemporaryError(e.what());
@@ -469,8 +473,8 @@ juniper_status http_request(juniper_ctx* ctx, juniper_str request_json, juniper_
     } catch (const std::runtime_error& e) {
       throw TemporaryError(e.what());
     }
-    to_sink(out_json, nlohmann::json{{"status", answer.status}, {"headers", answer.headers}}.dump(-1, ' ', false,
-                                                                                               nlohmann::json::error_handler_t::replace));
+    to_sink(out_json, nlohmann::json{{"status", answer.status}, {"headers", answer.headers}}.dump(
+                          -1, ' ', false, nlohmann::json::error_handler_t::replace));
     to_sink(out_body, answer.body);
   });
 }
@@ -490,12 +494,11 @@ void url_encode(juniper_str text, juniper_sink* out) { to_sink(out, http::url_en
 // Claims are named per module: one module cannot hold or free another's.
 std::string claim_name(juniper_ctx* ctx, juniper_str name) { return ctx->module + ":" + std::string(view(name)); }
 
-juniper_status claim_acquire(juniper_ctx* ctx, juniper_str name, int32_t seconds, juniper_sink* out_token,
-                             juniper_error* err) {
+juniper_status claim_acquire(juniper_ctx* ctx, juniper_str name, int32_t seconds, juniper_sink* out_token, juniper_error* err) {
   juniper_status held = JUNIPER_OK;
   const juniper_status st = guarded(err, [&] {
-    const auto token = records::claim_acquire(env_of(ctx).db, claim_name(ctx, name),
-                                              std::chrono::seconds(std::clamp(seconds, 1, 3600)));
+    const auto token =
+        records::claim_acquire(env_of(ctx).db, claim_name(ctx, name), std::chrono::seconds(std::clamp(seconds, 1, 3600)));
     if (!token) {
       held = JUNIPER_ERR_CONFLICT;
       return;
@@ -551,10 +554,9 @@ const juniper_host_api kHost = {sizeof(juniper_host_api),
 const juniper_host_api* host_api() { return &kHost; }
 
 ErrorBox::ErrorBox()
-    : err{sizeof(juniper_error), JUNIPER_OK,
-          juniper_sink{&message, [](void* user, const char* data, size_t size) {
-                         static_cast<std::string*>(user)->append(data, size);
-                       }}} {}
+    : err{sizeof(juniper_error), JUNIPER_OK, juniper_sink{&message, [](void* user, const char* data, size_t size) {
+                                                            static_cast<std::string*>(user)->append(data, size);
+                                                          }}} {}
 
 juniper_module_descriptor module_descriptor(const juniper_module_descriptor* d, std::string_view module) {
   const std::string who = "module " + std::string(module) + ": ";
@@ -571,8 +573,8 @@ juniper_module_descriptor module_descriptor(const juniper_module_descriptor* d, 
 
 void throw_if_failed(juniper_status st, const ErrorBox& box, std::string_view module, std::string_view what) {
   if (st == JUNIPER_OK) return;
-  throw UserError("module " + std::string(module) + ": " + std::string(what) + " failed: " +
-                  (box.message.empty() ? "status " + std::to_string(st) : box.message));
+  throw UserError("module " + std::string(module) + ": " + std::string(what) +
+                  " failed: " + (box.message.empty() ? "status " + std::to_string(st) : box.message));
 }
 
 }  // namespace juniper::modules

@@ -101,14 +101,14 @@ using NotifySignal = boost::signals2::signal<HookResult(Call&), NotifyAll, int>;
 
 const std::map<std::string, HookPolicy, std::less<>>& catalog() {
   static const std::map<std::string, HookPolicy, std::less<>> c = {
-      {"record.changed", HookPolicy::notify},          // {"model","id","op"} after create/write/delete
-      {"mail.transport", HookPolicy::first_handled},   // credentials for an outgoing server kind
-      {"mail.deliver", HookPolicy::first_handled},     // one mail, by the module (juniper_mail.h)
-      {"mail.check", HookPolicy::first_handled},       // Test Connection of a module-delivered server
-      {"mail.refused", HookPolicy::first_handled},     // a refused SMTP login, explained by its module
-      {"mail.collect", HookPolicy::first_handled},     // a fetch by the module (message_store)
+      {"record.changed", HookPolicy::notify},           // {"model","id","op"} after create/write/delete
+      {"mail.transport", HookPolicy::first_handled},    // credentials for an outgoing server kind
+      {"mail.deliver", HookPolicy::first_handled},      // one mail, by the module (juniper_mail.h)
+      {"mail.check", HookPolicy::first_handled},        // Test Connection of a module-delivered server
+      {"mail.refused", HookPolicy::first_handled},      // a refused SMTP login, explained by its module
+      {"mail.collect", HookPolicy::first_handled},      // a fetch by the module (message_store)
       {"mail.fetch.login", HookPolicy::first_handled},  // credentials for an incoming server kind
-      {"admin.warnings", HookPolicy::gather}           // what an administrator must act on soon
+      {"admin.warnings", HookPolicy::gather}            // what an administrator must act on soon
   };
   return c;
 }

@@ -18,7 +18,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string text(const json& j, const char* key) { return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : ""; }
+std::string text(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
+}
 
 json endpoint_of(juniper_str endpoint_json) {
   json ep = json::parse(view(endpoint_json));
@@ -45,7 +47,7 @@ juniper_status smtp_open(juniper_ctx* ctx, juniper_str endpoint_json, juniper_sm
     e.ca_file = tls::extra_ca_file();
     mail::smtp::Credentials c;
     const std::string auth = text(ep, "auth");
-    c.kind = auth == "xoauth2" ? mail::smtp::AuthKind::xoauth2
+    c.kind = auth == "xoauth2"    ? mail::smtp::AuthKind::xoauth2
              : auth == "password" ? mail::smtp::AuthKind::password
                                   : mail::smtp::AuthKind::none;
     c.user = text(ep, "user");

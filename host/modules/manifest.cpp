@@ -88,19 +88,18 @@ void check_safe(const Manifest& m, const fs::path& p, uid_t euid, bool sticky_ok
   const bool loose = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && !(sticky_ok && (st.st_mode & S_ISVTX) != 0);
   if (loose) {
     throw UserError("module " + m.name + ": refused, " + p.string() + " is writable by group or others (mode " +
-                    octal(st.st_mode) + "), so anyone could change the code juniper runs: run `chmod go-w " +
-                    p.string() + "`");
+                    octal(st.st_mode) + "), so anyone could change the code juniper runs: run `chmod go-w " + p.string() + "`");
   }
   if (st.st_uid != 0 && st.st_uid != euid) {
     const std::string who = euid == 0 ? "root" : "root or the user running juniper (uid " + std::to_string(euid) + ")";
     throw UserError("module " + m.name + ": refused, " + p.string() + " is owned by uid " + std::to_string(st.st_uid) +
-                    ", not by " + who + ": run `chown " + (euid == 0 ? std::string("root") : std::to_string(euid)) +
-                    " " + p.string() + "`");
+                    ", not by " + who + ": run `chown " + (euid == 0 ? std::string("root") : std::to_string(euid)) + " " +
+                    p.string() + "`");
   }
 }
 
 struct Resolved {
-  fs::path folder;  // where the manifest was found, canonical
+  fs::path folder;   // where the manifest was found, canonical
   fs::path library;  // canonical, inside folder
 };
 
@@ -117,13 +116,13 @@ Resolved resolve_inside(const Manifest& m) {
   if (ec) throw fail("library", m.library);
   const fs::path rel = r.library.lexically_relative(r.folder);
   if (rel.empty() || *rel.begin() == ".." || rel == ".") {
-    throw UserError("module " + m.name + ": refused, its manifest " + m.file.string() + " names the library '" +
-                    m.library_spec + "', which resolves to " + r.library.string() + ", outside the module folder " +
-                    r.folder.string() + "; a module's library must be in the folder of its manifest");
+    throw UserError("module " + m.name + ": refused, its manifest " + m.file.string() + " names the library '" + m.library_spec +
+                    "', which resolves to " + r.library.string() + ", outside the module folder " + r.folder.string() +
+                    "; a module's library must be in the folder of its manifest");
   }
   if (!fs::is_regular_file(r.library, ec)) {
-    throw UserError("module " + m.name + ": its library " + r.library.string() + " (named '" + m.library_spec +
-                    "' in " + m.file.string() + ") is missing or not a regular file");
+    throw UserError("module " + m.name + ": its library " + r.library.string() + " (named '" + m.library_spec + "' in " +
+                    m.file.string() + ") is missing or not a regular file");
   }
   return r;
 }

@@ -17,7 +17,7 @@ struct Manifest {
   unsigned abi_major = 0;
   unsigned abi_minor = 0;
   std::vector<std::string> depends;
-  std::string library_spec;        // `library` as the manifest writes it
+  std::string library_spec;       // `library` as the manifest writes it
   std::filesystem::path library;  // manifest folder / library_spec (not yet checked: see checked_library)
   std::filesystem::path file;     // the manifest itself
 };

@@ -17,8 +17,8 @@ namespace fs = std::filesystem;
 
 struct ModuleManager::Loaded {
   Manifest manifest;
-  boost::dll::shared_library library;  // kept until exit: modules are never unloaded
-  juniper_module_descriptor descriptor{};  // the host's copy, zero-extended
+  boost::dll::shared_library library;               // kept until exit: modules are never unloaded
+  juniper_module_descriptor descriptor{};           // the host's copy, zero-extended
   const juniper_module_descriptor* desc = nullptr;  // &descriptor once every check passed
   Declarations decl;
   bool started = false;
@@ -43,8 +43,7 @@ void check_manifest_abi(const Manifest& m) {
   }
   if (m.abi_minor > JUNIPER_ABI_MINOR) {
     throw UserError("module " + m.name + " " + m.version + " needs module ABI " + abi(m.abi_major, m.abi_minor) +
-                    ", newer than this juniper's ABI " + abi(JUNIPER_ABI_MAJOR, JUNIPER_ABI_MINOR) +
-                    ": upgrade juniper");
+                    ", newer than this juniper's ABI " + abi(JUNIPER_ABI_MAJOR, JUNIPER_ABI_MINOR) + ": upgrade juniper");
   }
 }
 
@@ -134,15 +133,15 @@ ModuleManager::Loaded& ModuleManager::load(const Manifest& m) {
   mod->library.load(lib.string(), ec, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   if (ec) throw UserError("module " + m.name + ": cannot load " + lib.string() + ": " + ec.message());
   if (!mod->library.has(JUNIPER_MODULE_ENTRY_SYMBOL)) {
-    throw UserError("module " + m.name + ": " + lib.string() + " does not export " JUNIPER_MODULE_ENTRY_SYMBOL
-                    " (not a juniper module, or built for another ABI major)");
+    throw UserError("module " + m.name + ": " + lib.string() +
+                    " does not export " JUNIPER_MODULE_ENTRY_SYMBOL " (not a juniper module, or built for another ABI major)");
   }
   auto& entry = mod->library.get<const juniper_module_descriptor*()>(JUNIPER_MODULE_ENTRY_SYMBOL);
   mod->descriptor = module_descriptor(entry(), m.name);
   const juniper_module_descriptor* d = &mod->descriptor;
   auto mismatch = [&](const std::string& what, const std::string& says, const std::string& man) {
-    return UserError("module " + m.name + ": the library says " + what + " " + says + " but its manifest " +
-                     m.file.string() + " says " + man + "; reinstall the module files");
+    return UserError("module " + m.name + ": the library says " + what + " " + says + " but its manifest " + m.file.string() +
+                     " says " + man + "; reinstall the module files");
   };
   if (d->abi_major != m.abi_major || d->abi_minor != m.abi_minor) {
     throw mismatch("ABI", abi(d->abi_major, d->abi_minor), abi(m.abi_major, m.abi_minor));
@@ -300,8 +299,7 @@ void ModuleManager::install(const std::vector<std::string>& names) {
   const auto order = closure(names, all);  // refuses missing modules and cycles before any work
   const auto installed = installed_names();
   for (const auto& n : order) {
-    if (std::find(installed.begin(), installed.end(), n) != installed.end() && loaded_.contains(n) &&
-        loaded_.at(n)->started) {
+    if (std::find(installed.begin(), installed.end(), n) != installed.end() && loaded_.contains(n) && loaded_.at(n)->started) {
       continue;
     }
     install_one(n, all);
@@ -390,8 +388,8 @@ void ModuleManager::uninstall_one(const std::string& name) {
         }
       }
     }
-    soci::rowset<soci::row> rs = (db_.session().prepare << "SELECT kind, model, name FROM juniper_module_data WHERE module = :m",
-                                  soci::use(name));
+    soci::rowset<soci::row> rs =
+        (db_.session().prepare << "SELECT kind, model, name FROM juniper_module_data WHERE module = :m", soci::use(name));
     std::vector<std::tuple<std::string, std::string, std::string>> owned;
     for (const auto& r : rs) owned.emplace_back(r.get<std::string>(0), r.get<std::string>(1), r.get<std::string>(2));
     for (const auto& [kind, model, field] : owned) {

@@ -69,7 +69,9 @@ juniper_status mail_attachment_read(juniper_ctx* /*ctx*/, int64_t mail_id, int32
     std::optional<std::string> piece;
     if (loan && index >= 0) {
       std::lock_guard g(loan->mu);
-      if (loan->read) piece = loan->read(static_cast<std::size_t>(index), static_cast<std::size_t>(offset), static_cast<std::size_t>(max_bytes));
+      if (loan->read)
+        piece =
+            loan->read(static_cast<std::size_t>(index), static_cast<std::size_t>(offset), static_cast<std::size_t>(max_bytes));
     }
     if (!piece) {
       host_api()->error_set(err, JUNIPER_ERR_NOT_FOUND,

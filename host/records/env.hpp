@@ -22,8 +22,8 @@ struct User {
 
 // Called after a record is created, written or deleted (inside the same transaction), with the
 // values given (none for a delete).
-using ChangeObserver = std::function<void(class Env&, const std::string& model, std::int64_t id, std::string_view op,
-                                          const nlohmann::json& values)>;
+using ChangeObserver =
+    std::function<void(class Env&, const std::string& model, std::int64_t id, std::string_view op, const nlohmann::json& values)>;
 
 class Env {
  public:

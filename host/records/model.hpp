@@ -35,7 +35,7 @@ struct FieldDef {
   bool required = false;
   bool readonly = false;
   bool hidden = false;
-  bool badge = false;  // a status shown as a badge coloured by its choices' tones
+  bool badge = false;   // a status shown as a badge coloured by its choices' tones
   bool listed = false;  // always a column of the list (the queue's Next Try and reason)
   std::vector<Choice> choices;
   std::string relation;
@@ -116,7 +116,7 @@ struct ActionDef {
   bool admin_only = false;
   bool own_transactions = false;  // runs its own commits (fetch: store, commit, then \Seen)
   bool hidden = false;            // no button: a follow-up or a command-line action
-  ActionVisibleFn visible;  // empty: always
+  ActionVisibleFn visible;        // empty: always
   ActionFn invoke;
   std::string owner;
 };

@@ -6,7 +6,8 @@ namespace juniper::records {
 
 void ensure_params_table(Database& db) {
   db.session() << "CREATE TABLE IF NOT EXISTS ir_config_parameter (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
-                  "secret " + db.integer_type() + " NOT NULL DEFAULT 0)";
+                  "secret " +
+                      db.integer_type() + " NOT NULL DEFAULT 0)";
 }
 
 namespace {
@@ -34,8 +35,8 @@ void param_set(Env& env, std::string_view key, std::string_view value, bool secr
   const std::string stored = seal ? crypto::encrypt(env.key, value) : std::string(value);
   const int s = seal ? 1 : 0;
   env.sql() << "DELETE FROM ir_config_parameter WHERE key = :k", soci::use(k);
-  env.sql() << "INSERT INTO ir_config_parameter (key, value, secret) VALUES (:k, :v, :s)", soci::use(k),
-      soci::use(stored), soci::use(s);
+  env.sql() << "INSERT INTO ir_config_parameter (key, value, secret) VALUES (:k, :v, :s)", soci::use(k), soci::use(stored),
+      soci::use(s);
 }
 
 bool param_unset(Env& env, std::string_view key) {
@@ -48,7 +49,8 @@ bool param_unset(Env& env, std::string_view key) {
 
 std::vector<ParamEntry> param_list(Env& env) {
   std::vector<ParamEntry> out;
-  soci::rowset<soci::row> rs = (env.sql().prepare << "SELECT key, value, CAST(secret AS TEXT) FROM ir_config_parameter ORDER BY key");
+  soci::rowset<soci::row> rs =
+      (env.sql().prepare << "SELECT key, value, CAST(secret AS TEXT) FROM ir_config_parameter ORDER BY key");
   for (const auto& r : rs) {
     ParamEntry e;
     e.key = r.get<std::string>(0);

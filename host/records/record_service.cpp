@@ -135,8 +135,8 @@ nlohmann::json read_fields(Env& env, std::string_view model, std::int64_t id, co
   return read_row(env, t, id, fields, Secrets::masked);
 }
 
-std::vector<std::int64_t> search(Env& env, std::string_view model, const nlohmann::json& filter,
-                                 std::optional<std::size_t> limit, std::size_t offset) {
+std::vector<std::int64_t> search(Env& env, std::string_view model, const nlohmann::json& filter, std::optional<std::size_t> limit,
+                                 std::size_t offset) {
   const RecordType& t = env.registry.type(model);
   check_order(t);
   std::string where;

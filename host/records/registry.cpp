@@ -8,14 +8,22 @@ namespace juniper::records {
 
 std::string_view type_name(FieldType t) {
   switch (t) {
-    case FieldType::chars: return "char";
-    case FieldType::text: return "text";
-    case FieldType::integer: return "int";
-    case FieldType::boolean: return "bool";
-    case FieldType::selection: return "selection";
-    case FieldType::datetime: return "datetime";
-    case FieldType::many2one: return "many2one";
-    case FieldType::secret: return "secret";
+    case FieldType::chars:
+      return "char";
+    case FieldType::text:
+      return "text";
+    case FieldType::integer:
+      return "int";
+    case FieldType::boolean:
+      return "bool";
+    case FieldType::selection:
+      return "selection";
+    case FieldType::datetime:
+      return "datetime";
+    case FieldType::many2one:
+      return "many2one";
+    case FieldType::secret:
+      return "secret";
   }
   return "?";
 }
@@ -37,9 +45,7 @@ const FieldDef* RecordType::field(std::string_view n) const {
   return nullptr;
 }
 
-FieldDef* RecordType::field(std::string_view n) {
-  return const_cast<FieldDef*>(static_cast<const RecordType*>(this)->field(n));
-}
+FieldDef* RecordType::field(std::string_view n) { return const_cast<FieldDef*>(static_cast<const RecordType*>(this)->field(n)); }
 
 void Registry::add_type(RecordType t) {
   if (types_.contains(t.name)) throw UserError("record type " + t.name + " is already declared");
@@ -94,14 +100,13 @@ const SettingDef* Registry::setting(std::string_view name) const {
 }
 
 const SettingDef* Registry::setting_by_parameter(std::string_view key) const {
-  const auto it =
-      std::find_if(settings_.begin(), settings_.end(), [&](const auto& s) { return s.config_parameter == key; });
+  const auto it = std::find_if(settings_.begin(), settings_.end(), [&](const auto& s) { return s.config_parameter == key; });
   return it == settings_.end() ? nullptr : &*it;
 }
 
 const ActionDef* Registry::action(std::string_view model, std::string_view name) const {
-  const auto it = std::find_if(actions_.begin(), actions_.end(),
-                               [&](const auto& a) { return a.model == model && a.name == name; });
+  const auto it =
+      std::find_if(actions_.begin(), actions_.end(), [&](const auto& a) { return a.model == model && a.name == name; });
   return it == actions_.end() ? nullptr : &*it;
 }
 

@@ -8,8 +8,10 @@ std::string column_type(Database& db, FieldType t) {
   switch (t) {
     case FieldType::integer:
     case FieldType::boolean:
-    case FieldType::many2one: return db.integer_type();
-    default: return "TEXT";
+    case FieldType::many2one:
+      return db.integer_type();
+    default:
+      return "TEXT";
   }
 }
 

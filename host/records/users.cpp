@@ -38,7 +38,8 @@ void set_password(Database& db, std::string_view login, std::string_view passwor
 
 void set_email(Database& db, std::string_view login, std::string_view email) {
   // A sanity check only: the address is parsed for real when a mail is sent to it.
-  if (!email.empty() && (email.find('@') == std::string_view::npos || email.find_first_of(" ,;<>\r\n\t") != std::string_view::npos)) {
+  if (!email.empty() &&
+      (email.find('@') == std::string_view::npos || email.find_first_of(" ,;<>\r\n\t") != std::string_view::npos)) {
     throw UserError("'" + std::string(email.substr(0, 200)) + "' is not one email address");
   }
   const std::string l(login);

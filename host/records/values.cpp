@@ -33,8 +33,8 @@ std::int64_t to_int(const FieldDef& f, const nlohmann::json& v) {
 }  // namespace
 
 nlohmann::json normalise(const FieldDef& f, const nlohmann::json& v) {
-  if (v.is_null() || (v.is_string() && v.get<std::string>().empty() && f.type != FieldType::chars &&
-                      f.type != FieldType::text && f.type != FieldType::secret)) {
+  if (v.is_null() || (v.is_string() && v.get<std::string>().empty() && f.type != FieldType::chars && f.type != FieldType::text &&
+                      f.type != FieldType::secret)) {
     return nullptr;
   }
   switch (f.type) {
@@ -45,7 +45,8 @@ nlohmann::json normalise(const FieldDef& f, const nlohmann::json& v) {
       if (v.is_number() || v.is_boolean()) return v.dump();
       throw bad(f, "expected text");
     case FieldType::integer:
-    case FieldType::many2one: return to_int(f, v);
+    case FieldType::many2one:
+      return to_int(f, v);
     case FieldType::boolean: {
       if (v.is_boolean()) return v;
       if (v.is_number_integer()) return v.get<std::int64_t>() != 0;
@@ -87,9 +88,12 @@ nlohmann::json from_storage(const FieldDef& f, const std::optional<std::string>&
   }
   switch (f.type) {
     case FieldType::integer:
-    case FieldType::many2one: return std::stoll(*text);
-    case FieldType::boolean: return *text != "0" && !text->empty();
-    default: return *text;
+    case FieldType::many2one:
+      return std::stoll(*text);
+    case FieldType::boolean:
+      return *text != "0" && !text->empty();
+    default:
+      return *text;
   }
 }
 

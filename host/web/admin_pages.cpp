@@ -43,8 +43,10 @@ bool csrf_ok(const Request& req, const http::Session& s) {
 }
 
 Response csrf_refused() {
-  return Response::html(403, message_page("Access denied", "The form's security token is missing or wrong. Reload the page "
-                                                           "and try again.", "/web"));
+  return Response::html(403, message_page("Access denied",
+                                          "The form's security token is missing or wrong. Reload the page "
+                                          "and try again.",
+                                          "/web"));
 }
 
 std::string banner(const std::string& message, bool error) {
@@ -78,8 +80,9 @@ std::string layout(const http::Session& s, const std::string& title, const std::
       "<a href=\"/web/list/ir.mail_server\">Outgoing Email Servers</a> | <a href=\"/web/compose\">Compose</a> | "
       "Technical: <a href=\"/web/list/fetchmail.server\">Incoming Mail Servers</a>, <a href=\"/web/params\">System "
       "Parameters</a>, <a href=\"/web/list/mail.mail\">Emails</a>, <a href=\"/web/list/mail.message\">Incoming messages</a>"
-      " | <form method=\"post\" action=\"/web/logout\" style=\"display:inline\">" + csrf_input(s) +
-      "<button type=\"submit\">Log out " + escape_html(s.login) + "</button></form></nav><hr>" + std::string(kWarningsSlot);
+      " | <form method=\"post\" action=\"/web/logout\" style=\"display:inline\">" +
+      csrf_input(s) + "<button type=\"submit\">Log out " + escape_html(s.login) + "</button></form></nav><hr>" +
+      std::string(kWarningsSlot);
   return page(title, nav + "<h1>" + escape_html(title) + "</h1>" + body);
 }
 
@@ -198,7 +201,8 @@ std::string field_input(const records::FieldDef& f, const json& value, const rec
              " placeholder=\"" + (str(value) == "set" ? "(set; leave empty to keep)" : "") + "\">";
     case records::FieldType::integer:
     case records::FieldType::many2one:
-      return label + "<input type=\"number\" id=\"" + id + "\" name=\"" + f.name + "\" value=\"" + escape_html(str(value)) + "\">";
+      return label + "<input type=\"number\" id=\"" + id + "\" name=\"" + f.name + "\" value=\"" + escape_html(str(value)) +
+             "\">";
     default:
       return label + "<input id=\"" + id + "\" name=\"" + f.name + "\" value=\"" + escape_html(str(value)) + "\">";
   }
@@ -231,7 +235,8 @@ json form_values(const records::RecordType& t, const Request& req, const json& b
 json defaults_of(const records::RecordType& t) {
   json d = json::object();
   for (const auto& f : t.fields) {
-    if (f.default_value) d[f.name] = f.type == records::FieldType::boolean ? json(*f.default_value == "true") : json(*f.default_value);
+    if (f.default_value)
+      d[f.name] = f.type == records::FieldType::boolean ? json(*f.default_value == "true") : json(*f.default_value);
   }
   return d;
 }
@@ -247,7 +252,8 @@ std::string relation_input(records::Env& env, const records::FieldDef& f, const 
   std::string out = label + "<select id=\"" + id + "\" name=\"" + f.name + "\"><option value=\"\"></option>";
   for (const auto& [rid, title] : choices) {
     const bool selected = value.is_number_integer() && value.get<std::int64_t>() == rid;
-    out += "<option value=\"" + std::to_string(rid) + "\"" + (selected ? " selected" : "") + ">" + escape_html(title) + "</option>";
+    out +=
+        "<option value=\"" + std::to_string(rid) + "\"" + (selected ? " selected" : "") + ">" + escape_html(title) + "</option>";
   }
   return out + "</select>";
 }
@@ -284,7 +290,8 @@ std::string record_form(records::Env& env, const http::Session& s, const records
     }
     if (!buttons.empty()) body += "<p class=\"actions\">" + buttons + "</p>";
     // A GET to the confirmation page: only its POST deletes.
-    body += "<form method=\"get\" action=\"" + escape_html(base + "/delete") + "\"><button type=\"submit\">Delete</button></form>";
+    body +=
+        "<form method=\"get\" action=\"" + escape_html(base + "/delete") + "\"><button type=\"submit\">Delete</button></form>";
   }
   body += "<p><a href=\"/web/list/" + escape_html(t.name) + "\">Back to the list</a></p>";
   return body;
@@ -309,9 +316,11 @@ bool protected_param(std::string_view key) {
 
 Response param_protected(const http::Session& s, const std::string& key) {
   return html(s, "Refused",
-              banner("The system parameter " + key + " is protected: the host needs it, it cannot be deleted or changed here. "
-                     "Nothing was changed.",
-                     true) + "<p><a href=\"/web/params\">Back to System Parameters</a></p>",
+              banner("The system parameter " + key +
+                         " is protected: the host needs it, it cannot be deleted or changed here. "
+                         "Nothing was changed.",
+                     true) +
+                  "<p><a href=\"/web/params\">Back to System Parameters</a></p>",
               403);
 }
 
@@ -364,7 +373,8 @@ std::string failure_text(const std::exception& e, const std::string& what) {
   while (!why.empty() && why.back() == '.') why.pop_back();
   return "Could not save " + what + ": " + why +
          ". Nothing was changed and what you typed is kept below. Check the server's free disk space and database, then "
-         "save again (reference " + ref + " in juniper.log).";
+         "save again (reference " +
+         ref + " in juniper.log).";
 }
 
 class Pages {
@@ -406,9 +416,10 @@ class Pages {
 
   Response home(const Request& req) {
     return admin(req, [&](const http::Session& s) {
-      return html(s, "Juniper", "<ul><li><a href=\"/web/apps\">Apps</a></li><li><a href=\"/web/settings\">Settings</a> "
-                                "(General Settings)</li><li><a href=\"/web/list/ir.mail_server\">Outgoing Email Servers</a>"
-                                "</li><li><a href=\"/web/compose\">Compose</a></li></ul>");
+      return html(s, "Juniper",
+                  "<ul><li><a href=\"/web/apps\">Apps</a></li><li><a href=\"/web/settings\">Settings</a> "
+                  "(General Settings)</li><li><a href=\"/web/list/ir.mail_server\">Outgoing Email Servers</a>"
+                  "</li><li><a href=\"/web/compose\">Compose</a></li></ul>");
     });
   }
 
@@ -418,7 +429,9 @@ class Pages {
       const std::string search = req.query_param("search").value_or("");
       std::string body = banner(req.query_param("message").value_or(""), false) +
                          "<form method=\"get\" action=\"/web/apps\"><label for=\"search\">Search</label><input id=\"search\" "
-                         "name=\"search\" type=\"search\" value=\"" + escape_html(search) + "\"> <button type=\"submit\">"
+                         "name=\"search\" type=\"search\" value=\"" +
+                         escape_html(search) +
+                         "\"> <button type=\"submit\">"
                          "Search</button></form><ul class=\"apps\">";
       auto lower = [](std::string x) {
         for (auto& c : x) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -432,8 +445,8 @@ class Pages {
                 escape_html(m.manifest.version) + "</small><br>" + escape_html(m.manifest.summary) +
                 "<form method=\"post\" action=\"/web/apps/" + (installed ? "uninstall" : "install") + "\">" + csrf_input(s) +
                 "<input type=\"hidden\" name=\"name\" value=\"" + escape_html(m.manifest.name) + "\"><button type=\"submit\">" +
-                (installed ? "Uninstall" : "Install") + "</button></form>" +
-                (m.problem.empty() ? "" : banner(m.problem, true)) + "</li>";
+                (installed ? "Uninstall" : "Install") + "</button></form>" + (m.problem.empty() ? "" : banner(m.problem, true)) +
+                "</li>";
       }
       return html(s, "Apps", body + "</ul>");
     });
@@ -476,8 +489,11 @@ class Pages {
   static std::string copy_field(const records::SettingDef& d, const json& value) {
     const std::string id = "f_" + d.name;
     std::string out = "<label for=\"" + id + "\">" + escape_html(d.label) + "</label><input id=\"" + id +
-                      "\" readonly size=\"60\" value=\"" + escape_html(str(value)) + "\"> <button type=\"button\" onclick=\"const i = "
-                      "document.getElementById('" + id + "'); i.select(); navigator.clipboard ? navigator.clipboard.writeText(i.value) "
+                      "\" readonly size=\"60\" value=\"" + escape_html(str(value)) +
+                      "\"> <button type=\"button\" onclick=\"const i = "
+                      "document.getElementById('" +
+                      id +
+                      "'); i.select(); navigator.clipboard ? navigator.clipboard.writeText(i.value) "
                       ": document.execCommand('copy');\">Copy</button>";
     if (!d.help.empty()) out += "<div><small>" + escape_html(d.help) + "</small></div>";
     return out;
@@ -492,8 +508,8 @@ class Pages {
       for (const auto& v : values) {
         if (v.value.is_boolean() && v.value.get<bool>()) on.insert(v.def->name);
       }
-      std::string body = banner(message, error) + address_warning(env, req) + "<form method=\"post\" action=\"/web/settings\">" +
-                         csrf_input(s);
+      std::string body =
+          banner(message, error) + address_warning(env, req) + "<form method=\"post\" action=\"/web/settings\">" + csrf_input(s);
       std::vector<std::string> groups;
       for (const auto& v : values) {
         if (std::find(groups.begin(), groups.end(), v.def->group) == groups.end()) groups.push_back(v.def->group);
@@ -505,17 +521,20 @@ class Pages {
           if (v.def->group != g) continue;
           // Shown with the setting it depends on: present but hidden while that one is off, so
           // ticking it reveals them at once (the script below); without a script, Save does.
-          const std::string when = v.def->shown_if.empty() ? "" : " data-shown-if=\"" + escape_html(v.def->shown_if) + "\"" +
-                                                                    (on.contains(v.def->shown_if) ? "" : " hidden");
+          const std::string when = v.def->shown_if.empty() ? ""
+                                                           : " data-shown-if=\"" + escape_html(v.def->shown_if) + "\"" +
+                                                                 (on.contains(v.def->shown_if) ? "" : " hidden");
           if (v.def->block != block) {
             block = v.def->block;
             if (!block.empty()) body += "<h3" + when + ">" + escape_html(block) + "</h3>";
           }
           body += "<div class=\"field\"" + when + ">" +
-                  (v.def->compute ? copy_field(*v.def, v.value) : field_input(records::setting_field(*v.def), v.value)) + "</div>";
+                  (v.def->compute ? copy_field(*v.def, v.value) : field_input(records::setting_field(*v.def), v.value)) +
+                  "</div>";
           if (v.def->name == mail::kCustomServersSetting && on.contains(v.def->name)) {
-            body += "<p><a href=\"/web/list/ir.mail_server\">Outgoing Email Servers</a> | <a href=\"/web/list/"
-                    "fetchmail.server\">Incoming Email Servers</a></p>";
+            body +=
+                "<p><a href=\"/web/list/ir.mail_server\">Outgoing Email Servers</a> | <a href=\"/web/list/"
+                "fetchmail.server\">Incoming Email Servers</a></p>";
           }
         }
         body += "</section>";
@@ -537,7 +556,8 @@ class Pages {
       for (const auto& def : env.registry.settings()) {
         if (def.compute) continue;  // shown, never stored
         if (def.type == records::FieldType::boolean) {
-          if (req.form_param("__present_" + def.name)) records::setting_set(env, def.name, req.form_param(def.name) ? "true" : "false");
+          if (req.form_param("__present_" + def.name))
+            records::setting_set(env, def.name, req.form_param(def.name) ? "true" : "false");
           continue;
         }
         const auto p = req.form_param(def.name);
@@ -574,7 +594,8 @@ class Pages {
       std::map<std::pair<std::string, std::string>, std::string> links;
       for (const auto id : ids) {
         const json rec = records::read_fields(env, model, id, names);
-        body += "<tr><td><a href=\"/web/record/" + escape_html(model) + "/" + str(rec["id"]) + "\">" + str(rec["id"]) + "</a></td>";
+        body +=
+            "<tr><td><a href=\"/web/record/" + escape_html(model) + "/" + str(rec["id"]) + "\">" + str(rec["id"]) + "</a></td>";
         for (const auto* c : cols) {
           const json v = rec.value(c->name, json());
           if (c->type != records::FieldType::many2one) {
@@ -618,8 +639,9 @@ class Pages {
         }
       }
       if (is_new && !t.creatable) {
-        return Response::html(404, message_page("Not found", t.label + " are not written here: Compose writes mails, a fetch stores messages.",
-                                                "/web/list/" + model));
+        return Response::html(
+            404, message_page("Not found", t.label + " are not written here: Compose writes mails, a fetch stores messages.",
+                              "/web/list/" + model));
       }
       if (req.method == "GET" && sub == "delete" && !is_new) return confirm_record_delete(env, s, t, id);
       if (req.method == "GET") {
@@ -672,8 +694,8 @@ class Pages {
                           const FollowUps::View& v) {
     const bool failed = app::is_failure(v.answer);
     const std::string said = app::sentence(v.answer, "Done.");
-    Response r = html(s, t.label, record_form(env, s, t, rec, v.pending ? said + " (This page follows the outcome.)" : said, failed),
-                      200);
+    Response r =
+        html(s, t.label, record_form(env, s, t, rec, v.pending ? said + " (This page follows the outcome.)" : said, failed), 200);
     if (v.pending) r.set_header("Refresh", "3");
     return r;
   }
@@ -716,7 +738,8 @@ class Pages {
         const std::string del = protected_param(p.key)
                                     ? "<small>protected</small>"
                                     : "<form method=\"get\" action=\"/web/params/delete\"><input type=\"hidden\" name=\"key\" "
-                                      "value=\"" + escape_html(p.key) + "\"><button type=\"submit\">Delete</button></form>";
+                                      "value=\"" +
+                                          escape_html(p.key) + "\"><button type=\"submit\">Delete</button></form>";
         body += "<tr><td>" + escape_html(p.key) + "</td><td>" + escape_html(p.secret ? "(secret, set)" : *p.value) + "</td><td>" +
                 del + "</td></tr>";
       }
@@ -732,8 +755,9 @@ class Pages {
       const std::string key = req.query_param("key").value_or("");
       if (protected_param(key)) return param_protected(s, key);
       const std::string hidden = "<input type=\"hidden\" name=\"key\" value=\"" + escape_html(key) + "\">";
-      return html(s, "Delete System Parameter",
-                  confirm_delete_form(s, "system parameter \u201c" + key + "\u201d", "/web/params/delete", hidden, "/web/params"));
+      return html(
+          s, "Delete System Parameter",
+          confirm_delete_form(s, "system parameter \u201c" + key + "\u201d", "/web/params/delete", hidden, "/web/params"));
     });
   }
 
@@ -794,8 +818,8 @@ class Pages {
       return compose(req, failure_text(e, "the mail"), true, dynamic_cast<const UserError*>(&e) != nullptr ? 400 : 500);
     }
     app_.mail_queued();
-    return Response::redirect("/web/record/mail.mail/" + std::to_string(id) + "?message=" +
-                              http::url_encode("Queued; it is sent at the next queue run (a few seconds)."));
+    return Response::redirect("/web/record/mail.mail/" + std::to_string(id) +
+                              "?message=" + http::url_encode("Queued; it is sent at the next queue run (a few seconds)."));
   }
 
  private:

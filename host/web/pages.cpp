@@ -15,9 +15,11 @@ std::string page(std::string_view title, std::string_view body_html) {
       " - Juniper</title><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
       "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
       "label{display:block;margin-top:.8rem}input,select{padding:.3rem;min-width:20rem}input[type=checkbox]{min-width:0}"
-      ".error{color:#a00;background:#fee;padding:.5rem}.ok{color:#060;background:#efe;padding:.5rem}p.warning{background:#fff4d6;padding:.5rem}"
+      ".error{color:#a00;background:#fee;padding:.5rem}.ok{color:#060;background:#efe;padding:.5rem}p.warning{background:#fff4d6;"
+      "padding:.5rem}"
       ".badge{display:inline-block;padding:.2rem .6rem;border-radius:.8rem}.badge.ok{background:#2e7d32;color:#fff}"
-      ".badge.error{background:#c62828;color:#fff}.badge.warning{background:#f9a825;color:#000}.badge.muted{background:#ddd}table{border-collapse:collapse}"
+      ".badge.error{background:#c62828;color:#fff}.badge.warning{background:#f9a825;color:#000}.badge.muted{background:#ddd}"
+      "table{border-collapse:collapse}"
       "td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}.field{margin:.4rem 0}</style>"
       "</head><body>\n";
   out += body_html;
@@ -28,13 +30,18 @@ std::string page(std::string_view title, std::string_view body_html) {
 std::string login_page(std::string_view csrf_token, std::string_view redirect, std::string_view error) {
   std::string body = "<h1>Log in</h1>";
   if (!error.empty()) body += "<p class=\"error\" role=\"alert\">" + escape_html(error) + "</p>";
-  body += "<form method=\"post\" action=\"/web/login\">"
-          "<input type=\"hidden\" name=\"csrf_token\" value=\"" + escape_html(csrf_token) + "\">"
-          "<input type=\"hidden\" name=\"redirect\" value=\"" + escape_html(redirect) + "\">"
-          "<label for=\"login\">Email</label><input id=\"login\" name=\"login\" autocomplete=\"username\" required>"
-          "<label for=\"password\">Password</label>"
-          "<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>"
-          "<p><button type=\"submit\">Log in</button></p></form>";
+  body +=
+      "<form method=\"post\" action=\"/web/login\">"
+      "<input type=\"hidden\" name=\"csrf_token\" value=\"" +
+      escape_html(csrf_token) +
+      "\">"
+      "<input type=\"hidden\" name=\"redirect\" value=\"" +
+      escape_html(redirect) +
+      "\">"
+      "<label for=\"login\">Email</label><input id=\"login\" name=\"login\" autocomplete=\"username\" required>"
+      "<label for=\"password\">Password</label>"
+      "<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>"
+      "<p><button type=\"submit\">Log in</button></p></form>";
   return page("Log in", body);
 }
 

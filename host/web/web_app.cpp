@@ -23,9 +23,7 @@ namespace {
 
 constexpr const char* kLoginCsrfCookie = "login_csrf";
 
-http::Response forbidden(std::string_view why) {
-  return http::Response::html(403, message_page("Access denied", why, "/web"));
-}
+http::Response forbidden(std::string_view why) { return http::Response::html(403, message_page("Access denied", why, "/web")); }
 
 std::optional<std::string> statvfs_check(const std::filesystem::path& dir) {
   struct statvfs st {};
@@ -142,10 +140,9 @@ http::Response WebApp::login_form(const http::Request& req) {
   return login_page_response(req, 200, safe_redirect(req.query_param("redirect")), "");
 }
 
-http::Response WebApp::too_many_attempts(const http::Request& req, const std::string& redirect,
-                                         std::chrono::seconds wait) {
-  http::Response res = login_page_response(
-      req, 429, redirect, "Too many failed logins. Try again in " + std::to_string(wait.count()) + " seconds.");
+http::Response WebApp::too_many_attempts(const http::Request& req, const std::string& redirect, std::chrono::seconds wait) {
+  http::Response res = login_page_response(req, 429, redirect,
+                                           "Too many failed logins. Try again in " + std::to_string(wait.count()) + " seconds.");
   res.set_header("Retry-After", std::to_string(wait.count()));
   return res;
 }
@@ -165,8 +162,7 @@ http::Response WebApp::login_submit(const http::Request& req) {
   const std::string redirect = safe_redirect(req.form_param("redirect"));
   const std::string login = req.form_param("login").value_or("");
   if (!login_csrf_.verify(req.cookie(kLoginCsrfCookie).value_or(""), req.form_param("csrf_token").value_or(""))) {
-    return login_page_response(req, 403, redirect,
-                               "Your session expired or the form was tampered with. Please log in again.");
+    return login_page_response(req, 403, redirect, "Your session expired or the form was tampered with. Please log in again.");
   }
   // Behind a trusted reverse proxy, the browser's address (else every client would share the
   // proxy's, and one attacker would lock everyone out).
@@ -186,8 +182,8 @@ http::Response WebApp::login_submit(const http::Request& req) {
   if (!user) {
     log::warning("web", "failed login for '" + loggable(login) + "' from " + client);
     if (address_wait.count() > 0) {
-      log::warning("web", "logins from " + client + " refused for " + std::to_string(address_wait.count()) +
-                              " s (too many failures)");
+      log::warning("web",
+                   "logins from " + client + " refused for " + std::to_string(address_wait.count()) + " s (too many failures)");
     }
     if (login_wait.count() > 0) {
       log::warning("web", "logins as '" + loggable(login) + "' refused for " + std::to_string(login_wait.count()) +
@@ -228,21 +224,28 @@ http::Response WebApp::module_route(const modules::RouteDef& route, const http::
     return http::Response::redirect("/web/login?redirect=" + http::url_encode(req.target));
   }
   if (route.auth == JUNIPER_AUTH_ADMIN && !s.is_admin) return forbidden("This page is reserved to administrators.");
-  if (route.csrf && req.method == "POST" &&
-      !http::SessionStore::check_csrf(s, req.form_param("csrf_token").value_or(""))) {
+  if (route.csrf && req.method == "POST" && !http::SessionStore::check_csrf(s, req.form_param("csrf_token").value_or(""))) {
     return forbidden("The form's security token is missing or wrong. Reload the page and try again.");
   }
   juniper_http_request creq;
   creq.get = [&req](int32_t what, std::string_view name) -> std::optional<std::string> {
     switch (what) {
-      case JUNIPER_REQUEST_METHOD: return req.method;
-      case JUNIPER_REQUEST_PATH: return req.path;
-      case JUNIPER_REQUEST_QUERY: return req.query_param(name);
-      case JUNIPER_REQUEST_FORM: return req.form_param(name);
-      case JUNIPER_REQUEST_HEADER: return req.header(name);
-      case JUNIPER_REQUEST_BODY: return req.body;
-      case JUNIPER_REQUEST_FULL_URL: return req.target;
-      default: return std::nullopt;
+      case JUNIPER_REQUEST_METHOD:
+        return req.method;
+      case JUNIPER_REQUEST_PATH:
+        return req.path;
+      case JUNIPER_REQUEST_QUERY:
+        return req.query_param(name);
+      case JUNIPER_REQUEST_FORM:
+        return req.form_param(name);
+      case JUNIPER_REQUEST_HEADER:
+        return req.header(name);
+      case JUNIPER_REQUEST_BODY:
+        return req.body;
+      case JUNIPER_REQUEST_FULL_URL:
+        return req.target;
+      default:
+        return std::nullopt;
     }
   };
   juniper_http_response cres;
@@ -254,8 +257,10 @@ http::Response WebApp::module_route(const modules::RouteDef& route, const http::
   const juniper_status st = route.handler(route.user, &ctx, &creq, &cres, &box.err);
   if (st != JUNIPER_OK) {
     log::error(route.module, "route " + route.path + " failed: " + box.message);
-    return http::Response::html(500, message_page("Something went wrong", "The request could not be completed; "
-                                                  "the server log has the details.", "/web"));
+    return http::Response::html(500, message_page("Something went wrong",
+                                                  "The request could not be completed; "
+                                                  "the server log has the details.",
+                                                  "/web"));
   }
   tr.commit();
   http::Response res;

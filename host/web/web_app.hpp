@@ -83,8 +83,7 @@ class WebApp {
   // The request's stored session, if any: nothing is stored for anonymous visitors.
   std::optional<http::Session> current_session(const http::Request& req);
   // The login page with a pre-login CSRF token (its cookie added to `res` when new).
-  http::Response login_page_response(const http::Request& req, int status, const std::string& redirect,
-                                     std::string_view error);
+  http::Response login_page_response(const http::Request& req, int status, const std::string& redirect, std::string_view error);
   http::Response too_many_attempts(const http::Request& req, const std::string& redirect, std::chrono::seconds wait);
 
   Host& host_;

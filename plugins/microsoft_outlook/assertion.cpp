@@ -94,14 +94,13 @@ std::string client_assertion(const std::string& text, const std::string& client_
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   const std::string jti = random_id();
   const std::string thumb = certificate_thumbprint(pem);
-  const bool ok = jwt_add_header(jwt.get(), "x5t#S256", thumb.c_str()) == 0 &&
-                  jwt_add_grant(jwt.get(), "aud", token_url.c_str()) == 0 &&
-                  jwt_add_grant(jwt.get(), "iss", client_id.c_str()) == 0 &&
-                  jwt_add_grant(jwt.get(), "sub", client_id.c_str()) == 0 &&
-                  jwt_add_grant(jwt.get(), "jti", jti.c_str()) == 0 && jwt_add_grant_int(jwt.get(), "nbf", now) == 0 &&
-                  jwt_add_grant_int(jwt.get(), "iat", now) == 0 && jwt_add_grant_int(jwt.get(), "exp", now + 600) == 0 &&
-                  jwt_set_alg(jwt.get(), JWT_ALG_RS256, reinterpret_cast<const unsigned char*>(pem.data()),
-                              static_cast<int>(pem.size())) == 0;
+  const bool ok =
+      jwt_add_header(jwt.get(), "x5t#S256", thumb.c_str()) == 0 && jwt_add_grant(jwt.get(), "aud", token_url.c_str()) == 0 &&
+      jwt_add_grant(jwt.get(), "iss", client_id.c_str()) == 0 && jwt_add_grant(jwt.get(), "sub", client_id.c_str()) == 0 &&
+      jwt_add_grant(jwt.get(), "jti", jti.c_str()) == 0 && jwt_add_grant_int(jwt.get(), "nbf", now) == 0 &&
+      jwt_add_grant_int(jwt.get(), "iat", now) == 0 && jwt_add_grant_int(jwt.get(), "exp", now + 600) == 0 &&
+      jwt_set_alg(jwt.get(), JWT_ALG_RS256, reinterpret_cast<const unsigned char*>(pem.data()), static_cast<int>(pem.size())) ==
+          0;
   if (!ok) refuse("cannot sign with RS256 (an RSA key is needed)");
   std::unique_ptr<char, decltype(&free)> out(jwt_encode_str(jwt.get()), free);
   if (!out) refuse("cannot sign with RS256 (an RSA key is needed)");

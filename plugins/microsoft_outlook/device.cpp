@@ -27,17 +27,18 @@ void forget(sdk::Context& ctx, const Kind& kind, std::int64_t id) {
 json request_code(sdk::Context& ctx, const json& rec, const std::string& scope) {
   json reply;
   try {
-    reply = ctx.post_form(authority(ctx) + "devicecode",
-                          {{"client_id", ctx.param("microsoft_outlook_client_id").value_or("")}, {"scope", "offline_access " + scope}},
-                          kTimeout);
+    reply = ctx.post_form(
+        authority(ctx) + "devicecode",
+        {{"client_id", ctx.param("microsoft_outlook_client_id").value_or("")}, {"scope", "offline_access " + scope}}, kTimeout);
   } catch (const sdk::Error& e) {
     throw sdk::Error(JUNIPER_ERR_TEMPORARY, std::string("The Microsoft identity platform could not be reached: ") + e.what());
   }
   json body = json::parse(reply.value("body", ""), nullptr, false);
   if (body.is_discarded()) body = json::object();
   if (reply.value("status", 0L) != 200 || !body.contains("device_code")) {
-    throw sdk::Error(JUNIPER_ERR_INVALID, "Outlook server " + quoted(rec) + ": " +
-                                              explain(body.value("error", ""), body.value("error_description", ""), redirect_uri(ctx)));
+    throw sdk::Error(JUNIPER_ERR_INVALID,
+                     "Outlook server " + quoted(rec) + ": " +
+                         explain(body.value("error", ""), body.value("error_description", ""), redirect_uri(ctx)));
   }
   return body;
 }
@@ -45,7 +46,8 @@ json request_code(sdk::Context& ctx, const json& rec, const std::string& scope) 
 json connect(sdk::Context& ctx, const Kind& kind, std::int64_t id) {
   if (!ctx.is_admin()) throw sdk::Error(JUNIPER_ERR_DENIED, "Only the administrator can link an Outlook mail server.");
   const json rec = ctx.read(kind.model, id);
-  if (text(rec, kind.type_field) != "outlook") throw sdk::Error(JUNIPER_ERR_INVALID, "This server does not use Outlook OAuth Authentication.");
+  if (text(rec, kind.type_field) != "outlook")
+    throw sdk::Error(JUNIPER_ERR_INVALID, "This server does not use Outlook OAuth Authentication.");
   if (app_only(rec)) {
     throw sdk::Error(JUNIPER_ERR_INVALID, "Outlook server " + quoted(rec) + " uses application permission: nobody signs in.");
   }
@@ -67,8 +69,8 @@ json poll(sdk::Context& ctx, const Kind& kind, std::int64_t id) {
   const json rec = ctx.read(kind.model, id);
   const std::string code = text(rec, kCode);
   if (code.empty()) {
-    return failed("expired", "No sign-in with a code is under way for Outlook server " + quoted(rec) +
-                                 ": click Connect with a code again.");
+    return failed("expired",
+                  "No sign-in with a code is under way for Outlook server " + quoted(rec) + ": click Connect with a code again.");
   }
   const TokenResult r = device_token(ctx, code);
   if (r.tokens) {
@@ -104,10 +106,12 @@ void declare(sdk::Registrar& reg, const Kind& kind) {
                           sdk::Field::integer(kInterval, "Outlook Device Code Interval").hidden()});
   const auto visible = [&kind](sdk::Context& ctx, const json& rec) { return sign_in_offered(ctx, kind, rec); };
   reg.action(
-      kind.model, "outlook_connect_device", "Connect with a code", [&kind](sdk::Context& ctx, std::int64_t id) { return connect(ctx, kind, id); },
-      visible, sdk::ActionOptions{.admin_only = true, .network = true});
+      kind.model, "outlook_connect_device", "Connect with a code",
+      [&kind](sdk::Context& ctx, std::int64_t id) { return connect(ctx, kind, id); }, visible,
+      sdk::ActionOptions{.admin_only = true, .network = true});
   reg.action(
-      kind.model, kPoll, "Check the sign-in with a code", [&kind](sdk::Context& ctx, std::int64_t id) { return poll(ctx, kind, id); }, {},
+      kind.model, kPoll, "Check the sign-in with a code",
+      [&kind](sdk::Context& ctx, std::int64_t id) { return poll(ctx, kind, id); }, {},
       sdk::ActionOptions{.admin_only = true, .network = true, .hidden = true});
 }
 

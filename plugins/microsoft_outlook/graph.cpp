@@ -32,7 +32,8 @@ std::string with_bcc(std::string mime, const json& bcc) {
 }
 
 long seconds_of(const std::string& retry_after, long fallback) {
-  if (retry_after.empty() || !std::all_of(retry_after.begin(), retry_after.end(), [](unsigned char c) { return std::isdigit(c); }) ||
+  if (retry_after.empty() ||
+      !std::all_of(retry_after.begin(), retry_after.end(), [](unsigned char c) { return std::isdigit(c); }) ||
       retry_after.size() > 6) {
     return fallback;
   }
@@ -43,9 +44,10 @@ json result(const char* outcome, const std::string& reason) { return {{"outcome"
 
 // The badge shows the problem and the Connect button comes back.
 void needs_reconnect(sdk::Context& ctx, const Kind& kind, std::int64_t id, const std::string& why) {
-  ctx.write(kind.model, id, {{"microsoft_outlook_token_status", "refresh_failed"},
-                             {"microsoft_outlook_token_error", why},
-                             {"microsoft_outlook_token_error_date", now_iso()}});
+  ctx.write(kind.model, id,
+            {{"microsoft_outlook_token_status", "refresh_failed"},
+             {"microsoft_outlook_token_error", why},
+             {"microsoft_outlook_token_error_date", now_iso()}});
 }
 
 const std::string kAppReadGrant =
@@ -61,8 +63,10 @@ std::string read_denied(const json& server, const Kind& kind, const std::string&
   if (app) return said + "the application may not read " + mailbox + ". " + kAppReadGrant;
   const std::string user = text(server, kind.user_field);
   if (mailbox != user) {
-    return said + user + " may not open the shared mailbox " + mailbox + ": give it Full Access in Exchange "
-           "(Add-MailboxPermission -Identity " + mailbox + " -User " + user + " -AccessRights FullAccess).";
+    return said + user + " may not open the shared mailbox " + mailbox +
+           ": give it Full Access in Exchange "
+           "(Add-MailboxPermission -Identity " +
+           mailbox + " -User " + user + " -AccessRights FullAccess).";
   }
   return said + "the consent lacks Mail.ReadWrite for " + mailbox +
          ": reconnect the Outlook account (Connect your Outlook account) and accept reading mail.";
@@ -99,8 +103,8 @@ const Kind* ours(const json& payload) {
 // token and one more try. With `refused`, an answer the host refuses to take (larger than it
 // holds) is not thrown: its reason goes there and the reply's status is 0.
 sdk::Context::HttpReply call(sdk::Context& ctx, const Kind& kind, std::int64_t id, const std::string& method,
-                             const std::string& url, std::string_view body, const char* content_type,
-                             std::string* refused, const json& extra_headers) {
+                             const std::string& url, std::string_view body, const char* content_type, std::string* refused,
+                             const json& extra_headers) {
   for (int attempt = 0;; ++attempt) {
     json headers = extra_headers;
     headers["Authorization"] = "Bearer " + access_token(ctx, kind, id, attempt > 0);
@@ -174,8 +178,9 @@ json outcome_of(long status, const std::string& body, const std::string& retry_a
                               ": reconnect the Outlook account (Connect your Outlook account) and accept sending mail.");
   }
   if (status == 413) {
-    return result("failed", said + ". The message is larger than Microsoft Graph takes in one request (4 MB): reduce the "
-                                   "attachments, or send this server's mail through SMTP.");
+    return result("failed", said +
+                                ". The message is larger than Microsoft Graph takes in one request (4 MB): reduce the "
+                                "attachments, or send this server's mail through SMTP.");
   }
   if (status >= 500 || status == 0) return result("retry", said + ". The mail will be retried.");
   return result("failed", said + ". Correct the mail (or cancel it) and retry.");
@@ -195,8 +200,8 @@ std::optional<json> deliver(sdk::Context& ctx, const json& payload) {
     if (out["outcome"] == "wait") needs_reconnect(ctx, kOutgoing, id, out["reason"].get<std::string>());
     return out;
   }
-  const auto r = call(ctx, kOutgoing, id, "POST", endpoint(ctx) + mailbox_path(kOutgoing, server, mailbox) + "sendMail", body,
-                      "text/plain");
+  const auto r =
+      call(ctx, kOutgoing, id, "POST", endpoint(ctx) + mailbox_path(kOutgoing, server, mailbox) + "sendMail", body, "text/plain");
   json out = outcome_of(r.status, r.body, r.header("retry-after"), mailbox, from, app_only(server));
   if (out["outcome"] == "wait") needs_reconnect(ctx, kOutgoing, id, out["reason"].get<std::string>());
   return out;
@@ -212,7 +217,8 @@ std::optional<json> check(sdk::Context& ctx, const json& payload) {
   std::string who_url = endpoint(ctx) + mailbox_path(*kind, server, mailbox);
   who_url.pop_back();  // ".../me" or ".../users/<mailbox>"
   const auto r = call(ctx, *kind, id, "GET", who_url);
-  if (r.status == 403 && kind == &kIncoming) throw sdk::Error(JUNIPER_ERR_INVALID, read_denied(server, *kind, mailbox, app_only(server)));
+  if (r.status == 403 && kind == &kIncoming)
+    throw sdk::Error(JUNIPER_ERR_INVALID, read_denied(server, *kind, mailbox, app_only(server)));
   if (r.status != 200) {
     throw sdk::Error(JUNIPER_ERR_INVALID,
                      outcome_of(r.status, r.body, r.header("retry-after"), mailbox, mailbox, app_only(server))["reason"]);

@@ -25,8 +25,10 @@ std::string mb(std::size_t bytes) { return std::to_string((bytes + (1u << 20) - 
 json draft_refused(const json& server, const std::string& mailbox, const sdk::Context::HttpReply& r) {
   json out = outcome_of(r.status, r.body, r.header("retry-after"), mailbox, mailbox, app_only(server));
   if (r.status != 403) return out;
-  const std::string why = "Microsoft Graph answered 403 while preparing a message over 4 MB (a draft with its attachments "
-                          "uploaded apart), which needs Mail.ReadWrite for " + mailbox + ": ";
+  const std::string why =
+      "Microsoft Graph answered 403 while preparing a message over 4 MB (a draft with its attachments "
+      "uploaded apart), which needs Mail.ReadWrite for " +
+      mailbox + ": ";
   out["reason"] = why + (app_only(server) ? "grant the app registration Mail.ReadWrite (Application) with admin consent."
                                           : "reconnect the Outlook account (Connect your Outlook account) and accept it.");
   return out;
@@ -64,7 +66,8 @@ std::optional<json> attach(sdk::Context& ctx, const Draft& draft, const json& se
   const std::string name = a.value("filename", "attachment");
   const std::size_t size = a.value("size", std::size_t{0});
   const std::string data = ctx.mail_attachment(mail_id, a.value("index", 0), 0, static_cast<std::int32_t>(size));
-  if (data.size() != size) return json{{"outcome", "retry"}, {"reason", "the host handed fewer bytes of \"" + name + "\" than announced."}};
+  if (data.size() != size)
+    return json{{"outcome", "retry"}, {"reason", "the host handed fewer bytes of \"" + name + "\" than announced."}};
   json item = {{"@odata.type", "#microsoft.graph.fileAttachment"}, {"name", name}, {"contentBytes", base64(data)}};
   if (!a.value("content_type", "").empty()) item["contentType"] = a.value("content_type", "");
   const auto r = call(ctx, kOutgoing, server["id"].get<std::int64_t>(), "POST", draft.url() + "/attachments", item.dump(),
@@ -89,15 +92,20 @@ std::optional<json> upload(sdk::Context& ctx, const Draft& draft, const json& se
                       json{{"AttachmentItem", item}}.dump(), "application/json");
   if (s.status != 201) return draft_refused(server, mailbox, s);
   const std::string upload_url = json::parse(s.body).value("uploadUrl", "");
-  if (upload_url.empty()) return json{{"outcome", "retry"}, {"reason", "Microsoft Graph gave no upload URL for \"" + name + "\"."}};
+  if (upload_url.empty())
+    return json{{"outcome", "retry"}, {"reason", "Microsoft Graph gave no upload URL for \"" + name + "\"."}};
   const int index = a.value("index", 0);
   for (std::size_t at = 0; at < size;) {
     const std::string piece = ctx.mail_attachment(mail_id, index, static_cast<std::int64_t>(at), kPiece);
-    if (piece.empty()) return json{{"outcome", "retry"}, {"reason", "the host handed fewer bytes of \"" + name + "\" than announced."}};
-    const std::string range = "bytes " + std::to_string(at) + "-" + std::to_string(at + piece.size() - 1) + "/" + std::to_string(size);
+    if (piece.empty())
+      return json{{"outcome", "retry"}, {"reason", "the host handed fewer bytes of \"" + name + "\" than announced."}};
+    const std::string range =
+        "bytes " + std::to_string(at) + "-" + std::to_string(at + piece.size() - 1) + "/" + std::to_string(size);
     // The upload URL carries its own authorisation: Graph refuses a bearer token there.
-    const auto r = ctx.http("PUT", upload_url, {{"Content-Range", range}, {"Content-Type", "application/octet-stream"}}, piece, 120);
-    if (r.status != 200 && r.status != 201) return outcome_of(r.status, r.body, r.header("retry-after"), mailbox, mailbox, app_only(server));
+    const auto r =
+        ctx.http("PUT", upload_url, {{"Content-Range", range}, {"Content-Type", "application/octet-stream"}}, piece, 120);
+    if (r.status != 200 && r.status != 201)
+      return outcome_of(r.status, r.body, r.header("retry-after"), mailbox, mailbox, app_only(server));
     at += piece.size();
   }
   return std::nullopt;
@@ -108,7 +116,8 @@ std::optional<json> upload(sdk::Context& ctx, const Draft& draft, const json& se
 json deliver_as_draft(sdk::Context& ctx, const json& server, const std::string& mailbox, const std::string& from,
                       const json& payload, const std::string& mime_base64) {
   if (mime_base64.size() > kMaxRequest) {
-    return failed("The message is " + mb(mime_base64.size()) + " once encoded without its attachments: larger than "
+    return failed("The message is " + mb(mime_base64.size()) +
+                  " once encoded without its attachments: larger than "
                   "the 4 MB Microsoft Graph takes in one request. Shorten its text, or send this server's mail through SMTP.");
   }
   const std::int64_t id = server["id"].get<std::int64_t>();

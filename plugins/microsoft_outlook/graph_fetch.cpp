@@ -41,8 +41,8 @@ void remember_skipped(sdk::Context& ctx, std::int64_t id, json skipped) {
 std::optional<sdk::Context::HttpReply> fetch_one(sdk::Context& ctx, std::int64_t id, const std::string& box,
                                                  const std::string& graph_id, const std::string& mailbox, json& too_large) {
   std::string refused;
-  auto r = call(ctx, kIncoming, id, "GET", endpoint(ctx) + box + "messages/" + sdk::url_encode(graph_id) + "/$value", {},
-                nullptr, &refused);
+  auto r = call(ctx, kIncoming, id, "GET", endpoint(ctx) + box + "messages/" + sdk::url_encode(graph_id) + "/$value", {}, nullptr,
+                &refused);
   if (!refused.empty()) {
     ctx.log(JUNIPER_LOG_WARNING, "a message of " + mailbox + " was not fetched through Microsoft Graph (" + refused +
                                      "); it stays unread in the mailbox: read it in Outlook (Graph id " + graph_id + ")");

@@ -25,7 +25,9 @@ using outlook::Kind;
 using outlook::text;
 bool is_outlook(const Kind& k, const json& rec) { return text(rec, k.type_field) == "outlook"; }
 std::string quoted(const json& rec) { return "\u201c" + text(rec, "name") + "\u201d"; }
-std::string record_url(const Kind& k, std::int64_t id) { return "/web/record/" + std::string(k.model) + "/" + std::to_string(id); }
+std::string record_url(const Kind& k, std::int64_t id) {
+  return "/web/record/" + std::string(k.model) + "/" + std::to_string(id);
+}
 
 // `when`: "smtp_authentication=outlook" or "server_type=outlook": shown on Outlook servers only.
 std::vector<sdk::Field> token_fields(const std::string& when) {
@@ -60,9 +62,10 @@ sdk::Field flow_field(const std::string& when) {
   return sdk::Field::selection("outlook_flow", "Outlook Access",
                                {{"delegated", "Connect your Outlook account"}, {"app", "Application permission (no sign-in)"}})
       .defaults("delegated")
-      .help("Application permission: no one signs in; the app registration needs the application permission "
-            "(Mail.Send / Mail.ReadWrite for Graph, SMTP.SendAsApp / IMAP.AccessAsApp for Exchange) with admin consent, "
-            "the Tenant set to your tenant, and access to this mailbox granted in Exchange.")
+      .help(
+          "Application permission: no one signs in; the app registration needs the application permission "
+          "(Mail.Send / Mail.ReadWrite for Graph, SMTP.SendAsApp / IMAP.AccessAsApp for Exchange) with admin consent, "
+          "the Tenant set to your tenant, and access to this mailbox granted in Exchange.")
       .shown_if(when);
 }
 
@@ -76,7 +79,9 @@ void declare_outgoing(sdk::Registrar& reg) {
                        flow_field("smtp_authentication=outlook")});
   reg.extend_selection(k.model, "smtp_authentication", {{"outlook", "Outlook OAuth Authentication"}}, "login", "Outlook");
   reg.change_default(k.model, "smtp_authentication", "outlook",
-                     {{"smtp_host", "smtp.office365.com"}, {"smtp_port", 587}, {"smtp_encryption", "starttls"},
+                     {{"smtp_host", "smtp.office365.com"},
+                      {"smtp_port", 587},
+                      {"smtp_encryption", "starttls"},
                       // Exchange Online takes at most 500 recipients per message.
                       {"max_recipients", 500},
                       // Exchange Online: 30 messages per minute per mailbox.
@@ -117,7 +122,8 @@ void declare_incoming(sdk::Registrar& reg) {
   reg.extend(k.model, {sdk::Field::text("microsoft_outlook_graph_skipped", "Outlook Messages Not Fetched").hidden(),
                        // Where the next Graph fetch goes on: the Inbox's delta or next-page link.
                        sdk::Field::text("microsoft_outlook_graph_delta", "Outlook Inbox Sync").hidden()});
-  reg.extend_selection(k.model, "server_type", {{"outlook", "Outlook OAuth Authentication"}}, "imap", "Outlook OAuth Authentication");
+  reg.extend_selection(k.model, "server_type", {{"outlook", "Outlook OAuth Authentication"}}, "imap",
+                       "Outlook OAuth Authentication");
   reg.change_default(k.model, "server_type", "outlook", {{"server", "outlook.office365.com"}, {"port", 993}, {"is_ssl", true}});
   reg.constraint(k.model, "server_type,is_ssl,password,user", [](sdk::Context&, const json& r) {
     if (text(r, "server_type") != "outlook") return;
@@ -148,9 +154,8 @@ void declare_connect(sdk::Registrar& reg, const Kind& k) {
 
 bool https_base(sdk::Context& ctx) {
   const std::string base = ctx.param("web.base.url").value_or("");
-  return base.size() >= 8 && std::equal(base.begin(), base.begin() + 8, "https://", [](char a, char b) {
-           return std::tolower(static_cast<unsigned char>(a)) == b;
-         });
+  return base.size() >= 8 && std::equal(base.begin(), base.begin() + 8, "https://",
+                                        [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
 }
 
 // GET /microsoft_outlook/start?nonce=...: the browser that clicked "Connect your Outlook
@@ -185,7 +190,8 @@ void confirm(sdk::Context& ctx, const sdk::Request& rq, sdk::Response& rs) {
     const auto c = outlook::check_state(ctx, state_text, outlook::browser_cookie(rq.header("Cookie")));
     const std::string back = c.ok ? record_url(*c.kind, c.record_id) : "/web";
     // 400: the sign-in did not happen (cancelled or refused at Microsoft); the page says why.
-    rs.html(400, outlook::error_page(outlook::explain(*error, rq.query("error_description").value_or(""), outlook::redirect_uri(ctx)), back));
+    rs.html(400, outlook::error_page(
+                     outlook::explain(*error, rq.query("error_description").value_or(""), outlook::redirect_uri(ctx)), back));
     return;
   }
   const auto c = outlook::check_state(ctx, state_text, outlook::browser_cookie(rq.header("Cookie")));
@@ -270,8 +276,8 @@ std::optional<json> explain_refusal(sdk::Context& ctx, const json& payload) {
     return json{{"outcome", "wait"},
                 {"reason", said + " Exchange refused the application token for " + mailbox +
                                ": register the app's service principal in Exchange (New-ServicePrincipal -AppId <Client ID> "
-                               "-ObjectId <its enterprise application's Object ID>) and grant it access to " + mailbox +
-                               " (Add-MailboxPermission -Identity " + mailbox +
+                               "-ObjectId <its enterprise application's Object ID>) and grant it access to " +
+                               mailbox + " (Add-MailboxPermission -Identity " + mailbox +
                                " -User <that service principal> -AccessRights FullAccess), and give the app the "
                                "SMTP.SendAsApp permission with admin consent."}};
   }
@@ -299,7 +305,8 @@ sdk::Setting credential(const std::string& name, const std::string& label, junip
 struct MicrosoftOutlook {
   JUNIPER_MODULE_INFO  // name, version, ...: from juniper_add_module() in CMakeLists.txt
 
-  static void declare(sdk::Registrar& reg) {
+      static void
+      declare(sdk::Registrar& reg) {
     reg.setting(credential("microsoft_outlook_client_identifier", "Client ID", JUNIPER_FIELD_CHAR,
                            "Application (client) ID of your app registration in Microsoft Entra", "microsoft_outlook_client_id"));
     reg.setting(credential("microsoft_outlook_client_secret", "Client Secret", JUNIPER_FIELD_SECRET,
@@ -350,12 +357,15 @@ struct MicrosoftOutlook {
   // turns them back into login/imap servers and drops the token columns.
   static void uninstall(sdk::Context& ctx) {
     for (const auto id : ctx.search("ir.mail_server", {{"smtp_authentication", "outlook"}})) {
-      ctx.write("ir.mail_server", id, {{"active", false}, {"microsoft_outlook_refresh_token", nullptr},
-                                       {"microsoft_outlook_access_token", nullptr}});
+      ctx.write("ir.mail_server", id,
+                {{"active", false}, {"microsoft_outlook_refresh_token", nullptr}, {"microsoft_outlook_access_token", nullptr}});
     }
     for (const auto id : ctx.search("fetchmail.server", {{"server_type", "outlook"}})) {
-      ctx.write("fetchmail.server", id, {{"active", false}, {"state", "draft"}, {"microsoft_outlook_refresh_token", nullptr},
-                                         {"microsoft_outlook_access_token", nullptr}});
+      ctx.write("fetchmail.server", id,
+                {{"active", false},
+                 {"state", "draft"},
+                 {"microsoft_outlook_refresh_token", nullptr},
+                 {"microsoft_outlook_access_token", nullptr}});
     }
   }
 };

@@ -56,8 +56,8 @@ std::string pkce_challenge(const std::string& verifier) {
 std::string hmac_hex(const std::string& key, const std::string& msg) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(msg.data()),
-       msg.size(), md, &len);
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), md,
+       &len);
   static constexpr char hex[] = "0123456789abcdef";
   std::string out;
   for (unsigned int i = 0; i < len; ++i) {
@@ -187,8 +187,9 @@ bool shared_for_delegate(const Kind& kind, const json& rec) {
 
 namespace {
 // Delegated Graph scopes of an outgoing server: now, and before large messages needed drafts.
-constexpr const char* kGraphSend = "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/Mail.ReadWrite "
-                                   "https://graph.microsoft.com/User.Read";
+constexpr const char* kGraphSend =
+    "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/Mail.ReadWrite "
+    "https://graph.microsoft.com/User.Read";
 constexpr const char* kGraphSendBefore16 = "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read";
 }  // namespace
 
@@ -243,7 +244,8 @@ bool credentials_configured(sdk::Context& ctx) {
 
 bool sign_in_offered(sdk::Context& ctx, const Kind& kind, const json& rec) {
   return text(rec, kind.type_field) == "outlook" && credentials_configured(ctx) && !app_only(rec) &&
-         (text(rec, "microsoft_outlook_refresh_token").empty() || text(rec, "microsoft_outlook_token_status") == "refresh_failed");
+         (text(rec, "microsoft_outlook_refresh_token").empty() ||
+          text(rec, "microsoft_outlook_token_status") == "refresh_failed");
 }
 
 namespace {
@@ -288,7 +290,8 @@ std::string authorize_url_for(sdk::Context& ctx, const Kind& kind, std::int64_t 
                               const std::string& verifier) {
   const json rec = ctx.read(kind.model, id);
   const std::string login = text(rec, kind.user_field);
-  const json state = {{"model", kind.model}, {"id", id}, {"nonce", nonce}, {"csrf_token", csrf_token(ctx, kind.model, id, nonce)}};
+  const json state = {
+      {"model", kind.model}, {"id", id}, {"nonce", nonce}, {"csrf_token", csrf_token(ctx, kind.model, id, nonce)}};
   std::vector<std::pair<std::string, std::string>> q = {{"client_id", *ctx.param("microsoft_outlook_client_id")},
                                                         {"response_type", "code"},
                                                         {"redirect_uri", redirect_uri(ctx)},
@@ -302,8 +305,9 @@ std::string authorize_url_for(sdk::Context& ctx, const Kind& kind, std::int64_t 
 }
 
 bool is_cookie_token(const std::string& v) {
-  return v.size() >= 32 && v.size() <= 128 &&
-         std::all_of(v.begin(), v.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; });
+  return v.size() >= 32 && v.size() <= 128 && std::all_of(v.begin(), v.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+         });
 }
 
 }  // namespace
@@ -490,12 +494,14 @@ void store_tokens(sdk::Context& ctx, const Kind& kind, std::int64_t id, const To
 
 TokenResult app_token(sdk::Context& ctx, const std::string& scope) {
   std::string tenant = ctx.param("microsoft_outlook_tenant").value_or("common");
-  std::transform(tenant.begin(), tenant.end(), tenant.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  std::transform(tenant.begin(), tenant.end(), tenant.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
   if (tenant.empty() || tenant == "common" || tenant == "organizations" || tenant == "consumers") {
     TokenResult r;
     r.error = {"invalid_request",
                "Application permission needs your tenant: set Tenant in the Outlook Credentials settings to your "
-               "Directory (tenant) ID or domain instead of \u201c" + (tenant.empty() ? std::string("common") : tenant) +
+               "Directory (tenant) ID or domain instead of \u201c" +
+                   (tenant.empty() ? std::string("common") : tenant) +
                    "\u201d (Microsoft issues application tokens only for one tenant).",
                false, true};
     return r;
@@ -535,24 +541,27 @@ std::string refresh_and_store(sdk::Context& ctx, const Kind& kind, std::int64_t 
   // one is near its end (nothing to rotate, nobody to sign in).
   const TokenResult r = app ? app_token(ctx, scope) : refresh(ctx, scope, refresh_token);
   if (!r.tokens) {
-    ctx.write(kind.model, id, {{"microsoft_outlook_token_status", "refresh_failed"},
-                               {"microsoft_outlook_token_error", r.error.message},
-                               {"microsoft_outlook_token_error_date", now_iso()}});
+    ctx.write(kind.model, id,
+              {{"microsoft_outlook_token_status", "refresh_failed"},
+               {"microsoft_outlook_token_error", r.error.message},
+               {"microsoft_outlook_token_error_date", now_iso()}});
     if (r.error.temporary) throw sdk::Error(JUNIPER_ERR_TEMPORARY, r.error.message);
     if (app) {
-      throw sdk::Error(JUNIPER_ERR_INVALID, "Outlook server \u201c" + name + "\u201d (application permission): " + r.error.message);
+      throw sdk::Error(JUNIPER_ERR_INVALID,
+                       "Outlook server \u201c" + name + "\u201d (application permission): " + r.error.message);
     }
     throw sdk::Error(JUNIPER_ERR_INVALID, "Reconnect the Outlook account of server \u201c" + name + "\u201d: " + r.error.message);
   }
-  ctx.write(kind.model, id, {{"microsoft_outlook_refresh_token", app ? json(nullptr) : json(r.tokens->refresh_token)},
-                             {"microsoft_outlook_access_token", r.tokens->access_token},
-                             {"microsoft_outlook_access_token_expiration", r.tokens->expires_at},
-                             {"microsoft_outlook_token_scope", scope},
-                             {"microsoft_outlook_token_status", "valid"},
-                             {"microsoft_outlook_token_error", nullptr},
-                             {"microsoft_outlook_token_error_date", nullptr}});
+  ctx.write(kind.model, id,
+            {{"microsoft_outlook_refresh_token", app ? json(nullptr) : json(r.tokens->refresh_token)},
+             {"microsoft_outlook_access_token", r.tokens->access_token},
+             {"microsoft_outlook_access_token_expiration", r.tokens->expires_at},
+             {"microsoft_outlook_token_scope", scope},
+             {"microsoft_outlook_token_status", "valid"},
+             {"microsoft_outlook_token_error", nullptr},
+             {"microsoft_outlook_token_error_date", nullptr}});
   ctx.log(JUNIPER_LOG_INFO, std::string(app ? "obtained an application token for " : "refreshed the Outlook access token of ") +
-                               kind.model + " " + std::to_string(id));
+                                kind.model + " " + std::to_string(id));
   return r.tokens->access_token;
 }
 

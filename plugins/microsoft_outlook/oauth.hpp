@@ -94,7 +94,7 @@ struct Tokens {
   std::int64_t expires_at = 0;  // unix seconds
 };
 struct TokenError {
-  std::string error;  // "invalid_grant", "invalid_client", "temporarily_unavailable", "transport"
+  std::string error;    // "invalid_grant", "invalid_client", "temporarily_unavailable", "transport"
   std::string message;  // actionable
   bool temporary = false;
   bool reconnect = false;

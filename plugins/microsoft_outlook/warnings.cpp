@@ -43,7 +43,8 @@ std::optional<nlohmann::json> secret_warning(sdk::Context& ctx, const std::strin
 
 // One warning per server whose token cannot be refreshed, per incident (its error date).
 void token_warnings(sdk::Context& ctx, const Kind& kind, nlohmann::json& out) {
-  for (const auto id : ctx.search(kind.model, {{kind.type_field, "outlook"}, {"microsoft_outlook_token_status", "refresh_failed"}})) {
+  for (const auto id :
+       ctx.search(kind.model, {{kind.type_field, "outlook"}, {"microsoft_outlook_token_status", "refresh_failed"}})) {
     const auto rec = ctx.read(kind.model, id);
     const std::string since = text(rec, "microsoft_outlook_token_error_date");
     out.push_back({{"key", "microsoft_outlook.token." + std::string(kind.model) + "." + std::to_string(id) + "." + since},

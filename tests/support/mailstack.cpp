@@ -70,7 +70,9 @@ void MailStack::run(const std::string& script_and_args) const {
 
 void MailStack::add_user(const std::string& email, const std::string& password) const {
   run("adduser.sh " + email + " " + password);
-  struct timespec ts{1, 200 * 1000 * 1000};
+  struct timespec ts {
+    1, 200 * 1000 * 1000
+  };
   nanosleep(&ts, nullptr);
 }
 
@@ -105,8 +107,8 @@ void MailStack::deliver(const std::string& address, const std::string& raw) cons
   const fs::path root = fs::path(env.at("MAILDIR_ROOT")) / address / "Maildir";
   for (const char* sub : {"new", "cur", "tmp"}) fs::create_directories(root / sub);
   static int seq = 0;
-  const std::string name = std::to_string(::time(nullptr)) + ".juniper" + std::to_string(::getpid()) + "_" +
-                           std::to_string(++seq) + ".test";
+  const std::string name =
+      std::to_string(::time(nullptr)) + ".juniper" + std::to_string(::getpid()) + "_" + std::to_string(++seq) + ".test";
   {
     std::ofstream out(root / "tmp" / name, std::ios::binary);
     out << raw;
@@ -125,10 +127,11 @@ std::string MailStack::idp(const std::string& path, const std::string& json) con
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
   if (!json.empty()) curl_easy_setopt(c, CURLOPT_POSTFIELDS, json.c_str());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* u) {
-    static_cast<std::string*>(u)->append(p, s * n);
-    return s * n;
-  });
+  curl_easy_setopt(
+      c, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* u) {
+        static_cast<std::string*>(u)->append(p, s * n);
+        return s * n;
+      });
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
   const CURLcode rc = curl_easy_perform(c);
   curl_slist_free_all(h);

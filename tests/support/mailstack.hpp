@@ -6,8 +6,8 @@
 #include <time.h>
 
 #include <map>
-#include <vector>
 #include <string>
+#include <vector>
 
 namespace juniper::test {
 
@@ -43,7 +43,9 @@ template <class P>
 bool eventually(P pred, int timeout_ms = 5000) {
   for (int waited = 0; waited < timeout_ms; waited += 50) {
     if (pred()) return true;
-    struct timespec ts{0, 50 * 1000 * 1000};
+    struct timespec ts {
+      0, 50 * 1000 * 1000
+    };
     nanosleep(&ts, nullptr);
   }
   return pred();

@@ -8,10 +8,11 @@ namespace juniper::test {
 
 WebClient::WebClient(std::string base) : base_(std::move(base)), curl_(curl_easy_init()) {
   curl_easy_setopt(curl_, CURLOPT_COOKIEFILE, "");
-  curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* u) {
-    static_cast<std::string*>(u)->append(p, s * n);
-    return s * n;
-  });
+  curl_easy_setopt(
+      curl_, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* u) {
+        static_cast<std::string*>(u)->append(p, s * n);
+        return s * n;
+      });
 }
 
 WebClient::~WebClient() { curl_easy_cleanup(curl_); }
@@ -39,8 +40,8 @@ Reply WebClient::run(const std::string& path, const std::string* form) {
 
 bool WebClient::login(const std::string& login, const std::string& password) {
   const std::string csrf = csrf_from(get("/web/login").body);
-  const auto r = post("/web/login", "login=" + http::url_encode(login) + "&password=" + http::url_encode(password) +
-                                        "&csrf_token=" + csrf);
+  const auto r =
+      post("/web/login", "login=" + http::url_encode(login) + "&password=" + http::url_encode(password) + "&csrf_token=" + csrf);
   return r.status == 303;
 }
 

@@ -20,27 +20,27 @@ namespace juniper::mail::imap::detail {
 
 // Malformed or oversized server data.
 class ProtocolError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 // One complete server response (RFC 3501 §2.2.2, §7).
 struct Response {
-    enum class Kind { untagged, tagged, continuation };
-    Kind kind = Kind::untagged;
-    std::string tag;   // tagged responses only
-    // Everything after "* ", "<tag> " or "+ ", lines joined without their CRLF; each
-    // literal stays in place as its "{n}" (or "~{n}") marker and its bytes are in
-    // `literals`, in order (a big one in a spool file: see ResponseReader::spill).
-    std::string text;
-    std::vector<Spooled> literals;
+  enum class Kind { untagged, tagged, continuation };
+  Kind kind = Kind::untagged;
+  std::string tag;  // tagged responses only
+  // Everything after "* ", "<tag> " or "+ ", lines joined without their CRLF; each
+  // literal stays in place as its "{n}" (or "~{n}") marker and its bytes are in
+  // `literals`, in order (a big one in a spool file: see ResponseReader::spill).
+  std::string text;
+  std::vector<Spooled> literals;
 
-    // "OK", "NO", "BAD", "BYE", "PREAUTH" for status responses (tagged, or untagged whose
-    // first word is one of those), empty otherwise.
-    std::string_view status() const;
-    // The response as the server sent it, without literal bytes, for error messages:
-    // "NO [AUTHENTICATIONFAILED] Authentication failed." (tag left out).
-    std::string_view summary() const { return text; }
+  // "OK", "NO", "BAD", "BYE", "PREAUTH" for status responses (tagged, or untagged whose
+  // first word is one of those), empty otherwise.
+  std::string_view status() const;
+  // The response as the server sent it, without literal bytes, for error messages:
+  // "NO [AUTHENTICATIONFAILED] Authentication failed." (tag left out).
+  std::string_view summary() const { return text; }
 };
 
 // Pulls responses out of a byte stream.  `Source` fills up to `max` bytes at `dst` and
@@ -49,39 +49,39 @@ struct Response {
 // (whatever they contain: CR, LF, ".", "* ", a tag, 8-bit bytes), straight into its
 // string once the buffered part is used up.
 class ResponseReader {
-public:
-    using Source = std::function<std::size_t(char* dst, std::size_t max)>;
+ public:
+  using Source = std::function<std::size_t(char* dst, std::size_t max)>;
 
-    explicit ResponseReader(Source source, std::size_t buffer_size = 256 * 1024,
-                            std::size_t max_line = 64u << 20, std::size_t max_literal = 1u << 30);
+  explicit ResponseReader(Source source, std::size_t buffer_size = 256 * 1024, std::size_t max_line = 64u << 20,
+                          std::size_t max_literal = 1u << 30);
 
-    Response next();
+  Response next();
 
-    // From now on, literals over `above` bytes go to an unlinked file in `dir` (mode 0600) as
-    // they arrive instead of into memory: a 100 MB message costs a buffer, not 100 MB.
-    void spill(std::filesystem::path dir, std::size_t above);
+  // From now on, literals over `above` bytes go to an unlinked file in `dir` (mode 0600) as
+  // they arrive instead of into memory: a 100 MB message costs a buffer, not 100 MB.
+  void spill(std::filesystem::path dir, std::size_t above);
 
-private:
-    void read_line(std::string& out);
-    void read_literal(Spooled& out, std::size_t n);
-    void fill();
+ private:
+  void read_line(std::string& out);
+  void read_literal(Spooled& out, std::size_t n);
+  void fill();
 
-    Source source_;
-    std::vector<char> buf_;
-    std::size_t begin_ = 0;
-    std::size_t end_ = 0;
-    std::size_t max_line_;
-    std::size_t max_literal_;
-    std::filesystem::path spill_dir_;
-    std::size_t spill_above_ = 0;
+  Source source_;
+  std::vector<char> buf_;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+  std::size_t max_line_;
+  std::size_t max_literal_;
+  std::filesystem::path spill_dir_;
+  std::size_t spill_above_ = 0;
 };
 
 // Data of one "* n FETCH (...)" response.
 struct FetchData {
-    std::uint32_t seq = 0;
-    std::optional<std::uint32_t> uid;
-    std::optional<Spooled> body;  // BODY[] / BINARY[] content (NIL: absent)
-    std::optional<std::uint32_t> size;  // RFC822.SIZE
+  std::uint32_t seq = 0;
+  std::optional<std::uint32_t> uid;
+  std::optional<Spooled> body;        // BODY[] / BINARY[] content (NIL: absent)
+  std::optional<std::uint32_t> size;  // RFC822.SIZE
 };
 
 // nullopt when the response is not a FETCH response; throws ProtocolError when it is one
@@ -106,6 +106,5 @@ std::vector<std::string> uid_sets(std::vector<std::uint32_t> uids, std::size_t m
 std::string mailbox_argument(std::string_view utf8_name);
 
 // Standard base64 decoding; nullopt if `in` is not base64.
-
 
 }  // namespace juniper::mail::imap::detail

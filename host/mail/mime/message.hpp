@@ -14,35 +14,35 @@
 namespace juniper::mail::mime {
 
 struct Attachment {
-    std::string filename;      // UTF-8; sent RFC 2231-encoded when not ASCII
-    std::string content_type;  // "type/subtype[; params]"; guessed from the extension if empty
-    std::string data;          // raw bytes; always sent base64 so they come back byte for byte
+  std::string filename;      // UTF-8; sent RFC 2231-encoded when not ASCII
+  std::string content_type;  // "type/subtype[; params]"; guessed from the extension if empty
+  std::string data;          // raw bytes; always sent base64 so they come back byte for byte
 };
 
 struct OutgoingMessage {
-    // The From header value, already RFC 2047-encoded and formatted by the
-    // router; inserted as is (GMime refolds it only if it would not fit on
-    // one 998-byte line).
-    std::string from;
-    // Addresses, possibly with UTF-8 display names ("Zoë <zoe@example.com>");
-    // an entry may hold a comma-separated list. Encoded by GMime.
-    std::vector<std::string> to, cc;
-    std::string reply_to;  // an address list like `to`; no header when empty
-    std::string subject;   // UTF-8; no header when empty
-    // UTF-8. Line ends may be LF, CRLF or CR (sent as CRLF); a final newline
-    // is added when missing, so parse() gives the text back with LF line ends
-    // and a final LF whatever the structure.
-    std::string text_body;
-    std::string html_body;  // the same; with text_body -> multipart/alternative
-    std::vector<Attachment> attachments;  // -> multipart/mixed
-    std::string message_id;  // "<...>"; generated from the From domain when empty
-    std::string date;        // RFC 5322 date; now (UTC) when empty
-    // Appended in order after the standard headers. An ASCII value that fits
-    // one 998-byte line is written unchanged (URLs in List-Unsubscribe stay
-    // intact); any other value is RFC 2047-encoded and folded by GMime. Names
-    // build() sets itself (From, To, Cc, Bcc, Reply-To, Subject, Date,
-    // Message-ID, MIME-Version, Content-*) are refused.
-    std::vector<std::pair<std::string, std::string>> extra_headers;
+  // The From header value, already RFC 2047-encoded and formatted by the
+  // router; inserted as is (GMime refolds it only if it would not fit on
+  // one 998-byte line).
+  std::string from;
+  // Addresses, possibly with UTF-8 display names ("Zoë <zoe@example.com>");
+  // an entry may hold a comma-separated list. Encoded by GMime.
+  std::vector<std::string> to, cc;
+  std::string reply_to;  // an address list like `to`; no header when empty
+  std::string subject;   // UTF-8; no header when empty
+  // UTF-8. Line ends may be LF, CRLF or CR (sent as CRLF); a final newline
+  // is added when missing, so parse() gives the text back with LF line ends
+  // and a final LF whatever the structure.
+  std::string text_body;
+  std::string html_body;                // the same; with text_body -> multipart/alternative
+  std::vector<Attachment> attachments;  // -> multipart/mixed
+  std::string message_id;               // "<...>"; generated from the From domain when empty
+  std::string date;                     // RFC 5322 date; now (UTC) when empty
+  // Appended in order after the standard headers. An ASCII value that fits
+  // one 998-byte line is written unchanged (URLs in List-Unsubscribe stay
+  // intact); any other value is RFC 2047-encoded and folded by GMime. Names
+  // build() sets itself (From, To, Cc, Bcc, Reply-To, Subject, Date,
+  // Message-ID, MIME-Version, Content-*) are refused.
+  std::vector<std::pair<std::string, std::string>> extra_headers;
 };
 
 // The message as sent: CRLF line ends, no line over 998 bytes, 7bit-safe
@@ -61,28 +61,28 @@ std::string build(const OutgoingMessage& m);
 std::string make_message_id(std::string_view domain);
 
 struct ParsedAttachment {
-    std::string filename;      // decoded UTF-8 (RFC 2231 / RFC 2047), may be empty
-    std::string content_type;  // "type/subtype", lower case
-    std::size_t size = 0;      // decoded size
-    std::string data;          // decoded bytes (empty with AttachmentData::size_only)
+  std::string filename;      // decoded UTF-8 (RFC 2231 / RFC 2047), may be empty
+  std::string content_type;  // "type/subtype", lower case
+  std::size_t size = 0;      // decoded size
+  std::string data;          // decoded bytes (empty with AttachmentData::size_only)
 };
 
 struct ParsedMessage {
-    std::string message_id;  // "<...>" or empty
-    std::string from, to, cc;  // decoded UTF-8 address lists ("Zoë <zoe@example.com>, b@x")
-    std::string subject;     // decoded UTF-8
-    std::string date;        // ISO 8601 UTC "2026-11-25T13:44:56Z", or empty when missing/unparseable
-    // UTF-8 converted from the part's charset, LF line ends. Every inline
-    // text/plain (text/html) part without a filename contributes, in order;
-    // every other leaf part, message/rfc822 included, is an attachment.
-    std::string text_body, html_body;
-    std::vector<ParsedAttachment> attachments;
-    std::size_t raw_size = 0;  // raw.size()
+  std::string message_id;    // "<...>" or empty
+  std::string from, to, cc;  // decoded UTF-8 address lists ("Zoë <zoe@example.com>, b@x")
+  std::string subject;       // decoded UTF-8
+  std::string date;          // ISO 8601 UTC "2026-11-25T13:44:56Z", or empty when missing/unparseable
+  // UTF-8 converted from the part's charset, LF line ends. Every inline
+  // text/plain (text/html) part without a filename contributes, in order;
+  // every other leaf part, message/rfc822 included, is an attachment.
+  std::string text_body, html_body;
+  std::vector<ParsedAttachment> attachments;
+  std::size_t raw_size = 0;  // raw.size()
 };
 
 class ParseError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 // Tolerant: missing or broken headers give empty fields, undeclared or wrong

@@ -39,8 +39,7 @@ bool icontains(std::string_view hay, std::string_view needle) {
   if (needle.size() > hay.size()) return false;
   for (std::size_t i = 0; i + needle.size() <= hay.size(); ++i) {
     bool eq = true;
-    for (std::size_t j = 0; j < needle.size() && eq; ++j)
-      eq = ascii_upper(hay[i + j]) == ascii_upper(needle[j]);
+    for (std::size_t j = 0; j < needle.size() && eq; ++j) eq = ascii_upper(hay[i + j]) == ascii_upper(needle[j]);
     if (eq) return true;
   }
   return false;
@@ -78,7 +77,6 @@ std::optional<std::string> base64_decode(std::string_view in) {
   }
 }
 
-
 // An address handed to MAIL FROM / RCPT TO: no control characters (command injection), no
 // angle brackets (libcurl adds them).
 bool valid_address(std::string_view a, bool allow_empty) {
@@ -96,15 +94,24 @@ enum class Phase { greeting, ehlo, starttls, auth, mail, rcpt, data, message, ot
 
 std::string_view phase_words(Phase p) {
   switch (p) {
-    case Phase::greeting: return "the server greeting";
-    case Phase::ehlo: return "EHLO";
-    case Phase::starttls: return "STARTTLS";
-    case Phase::auth: return "authentication";
-    case Phase::mail: return "MAIL FROM";
-    case Phase::rcpt: return "RCPT TO";
-    case Phase::data: return "DATA";
-    case Phase::message: return "the message transfer";
-    case Phase::other: break;
+    case Phase::greeting:
+      return "the server greeting";
+    case Phase::ehlo:
+      return "EHLO";
+    case Phase::starttls:
+      return "STARTTLS";
+    case Phase::auth:
+      return "authentication";
+    case Phase::mail:
+      return "MAIL FROM";
+    case Phase::rcpt:
+      return "RCPT TO";
+    case Phase::data:
+      return "DATA";
+    case Phase::message:
+      return "the message transfer";
+    case Phase::other:
+      break;
   }
   return "the SMTP session";
 }
@@ -199,16 +206,16 @@ class Transcript {
   }
 
   Phase phase = Phase::greeting;
-  Reply last;                 // last complete reply
+  Reply last;  // last complete reply
   Phase last_phase = Phase::greeting;
-  std::size_t replies = 0;    // complete replies seen
-  std::vector<Reply> rcpt;    // replies to RCPT TO, in order
+  std::size_t replies = 0;  // complete replies seen
+  std::vector<Reply> rcpt;  // replies to RCPT TO, in order
   bool auth_attempted = false;
-  std::string auth_mechanism;   // PLAIN, LOGIN, XOAUTH2, OAUTHBEARER
+  std::string auth_mechanism;               // PLAIN, LOGIN, XOAUTH2, OAUTHBEARER
   std::optional<std::string> offered_auth;  // EHLO "AUTH ..." capability, if seen
   bool offered_starttls = false;
-  bool saw_ehlo = false;                    // a new connection was set up in this transfer
-  bool aborted_unauthenticated = false;     // credentials set, server offered no AUTH
+  bool saw_ehlo = false;                 // a new connection was set up in this transfer
+  bool aborted_unauthenticated = false;  // credentials set, server offered no AUTH
 
  private:
   void on_line(std::string_view raw) {
@@ -217,15 +224,13 @@ class Transcript {
       std::string_view cap(line);
       cap.remove_prefix(4);
       if (icontains(cap.substr(0, 8), "STARTTLS") && cap.size() == 8) offered_starttls = true;
-      if (cap.size() >= 4 && icontains(cap.substr(0, 5), "AUTH") &&
-          (cap.size() == 4 || cap[4] == ' ' || cap[4] == '='))
+      if (cap.size() >= 4 && icontains(cap.substr(0, 5), "AUTH") && (cap.size() == 4 || cap[4] == ' ' || cap[4] == '='))
         offered_auth = std::string(cap.size() > 5 ? cap.substr(5) : std::string_view());
     }
     if (!lines_.empty()) lines_ += '\n';
     lines_ += line;
     const bool has_code = line.size() >= 3 && std::isdigit(static_cast<unsigned char>(line[0])) &&
-                          std::isdigit(static_cast<unsigned char>(line[1])) &&
-                          std::isdigit(static_cast<unsigned char>(line[2]));
+                          std::isdigit(static_cast<unsigned char>(line[1])) && std::isdigit(static_cast<unsigned char>(line[2]));
     const bool continued = has_code && line.size() > 3 && line[3] == '-';
     if (continued) return;
     Reply r;
@@ -352,18 +357,22 @@ Result make(Outcome o, std::string message) {
 
 }  // namespace
 
-bool Result::transient() const {
-  return outcome == Outcome::temporary || outcome == Outcome::connection_failed;
-}
+bool Result::transient() const { return outcome == Outcome::temporary || outcome == Outcome::connection_failed; }
 
 std::string_view to_string(Outcome outcome) noexcept {
   switch (outcome) {
-    case Outcome::sent: return "sent";
-    case Outcome::temporary: return "temporary";
-    case Outcome::permanent: return "permanent";
-    case Outcome::auth_failed: return "auth_failed";
-    case Outcome::connection_failed: return "connection_failed";
-    case Outcome::tls_failed: return "tls_failed";
+    case Outcome::sent:
+      return "sent";
+    case Outcome::temporary:
+      return "temporary";
+    case Outcome::permanent:
+      return "permanent";
+    case Outcome::auth_failed:
+      return "auth_failed";
+    case Outcome::connection_failed:
+      return "connection_failed";
+    case Outcome::tls_failed:
+      return "tls_failed";
   }
   return "unknown";
 }
@@ -374,8 +383,7 @@ struct Session::Impl {
   Impl(Endpoint e, Credentials c) : ep(std::move(e)), cred(std::move(c)) {
     global_init();
     hp = ep.host + ":" + std::to_string(ep.port);
-    if (ep.host.find(':') != std::string::npos && ep.host.front() != '[')
-      hp = "[" + ep.host + "]:" + std::to_string(ep.port);
+    if (ep.host.find(':') != std::string::npos && ep.host.front() != '[') hp = "[" + ep.host + "]:" + std::to_string(ep.port);
   }
   ~Impl() { close(); }
 
@@ -436,8 +444,8 @@ struct Session::Impl {
       // The extra CA is trusted in addition to the system bundle, not instead of it.
       auto bundle = tls::ca_bundle_with(ep.ca_file, err);
       if (!bundle) {
-        setup_error = make(Outcome::tls_failed, "Cannot read the CA certificate file " + ep.ca_file + " for " + hp +
-                                                    ": " + err + ". Check the CA file setting of this server.");
+        setup_error = make(Outcome::tls_failed, "Cannot read the CA certificate file " + ep.ca_file + " for " + hp + ": " + err +
+                                                    ". Check the CA file setting of this server.");
         return;
       }
       ca_blob = std::move(*bundle);
@@ -456,8 +464,8 @@ struct Session::Impl {
     curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, secs);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, secs);
-    curl_easy_setopt(h, CURLOPT_USE_SSL, ep.security == Security::none ? static_cast<long>(CURLUSESSL_NONE)
-                                                                       : static_cast<long>(CURLUSESSL_ALL));
+    curl_easy_setopt(h, CURLOPT_USE_SSL,
+                     ep.security == Security::none ? static_cast<long>(CURLUSESSL_NONE) : static_cast<long>(CURLUSESSL_ALL));
     // Certificates are always verified.
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -532,8 +540,7 @@ std::string Session::Impl::auth_rejected(const Transcript& t) const {
     // libcurl found no mechanism it may use among those the server offers.
     std::string offered = t.offered_auth ? "it offers " + (t.offered_auth->empty() ? "none" : *t.offered_auth)
                                          : "it offers no AUTH on this connection";
-    return hp + " does not offer " +
-           std::string(cred.kind == AuthKind::xoauth2 ? "XOAUTH2 (OAuth)" : "PLAIN or LOGIN") +
+    return hp + " does not offer " + std::string(cred.kind == AuthKind::xoauth2 ? "XOAUTH2 (OAuth)" : "PLAIN or LOGIN") +
            " authentication (" + offered + "). Check the authentication type and the security setting of this server.";
   }
   std::string said;
@@ -541,8 +548,7 @@ std::string Session::Impl::auth_rejected(const Transcript& t) const {
     said = one_line(t.last);
     // XOAUTH2/OAUTHBEARER error challenge: base64 JSON such as {"status":"401",...}.
     if (t.last.code == 334 && t.last.text.size() > 4) {
-      if (auto json = base64_decode(std::string_view(t.last.text).substr(4));
-          json && !json->empty() && json->front() == '{')
+      if (auto json = base64_decode(std::string_view(t.last.text).substr(4)); json && !json->empty() && json->front() == '{')
         said = "334 " + shorten(printable(*json), kMaxReplyInMessage);
     }
   }
@@ -578,32 +584,29 @@ Result Session::Impl::classify_reply(const Transcript& t, std::string_view from,
   if (r.code == 530 || r.code == 534 || r.code == 535)
     return set(Outcome::auth_failed,
                hp + " requires authentication (" + said + ")" +
-                   (cred.kind == AuthKind::none
-                        ? ". Set a user name and password, or connect an OAuth account, for this server."
-                        : ". Check the authentication type, the credentials and the security setting."));
+                   (cred.kind == AuthKind::none ? ". Set a user name and password, or connect an OAuth account, for this server."
+                                                : ". Check the authentication type, the credentials and the security setting."));
   if (r.code == 421)
-    return set(Outcome::temporary, hp + " closed the session during " + std::string(phase_words(t.last_phase)) + " (" +
-                                       said + "). The mail will be retried.");
+    return set(Outcome::temporary, hp + " closed the session during " + std::string(phase_words(t.last_phase)) + " (" + said +
+                                       "). The mail will be retried.");
   const bool size_refusal = r.code == 552 || icontains(r.text, "5.3.4") || icontains(r.text, "size exceeds");
   switch (t.last_phase) {
     case Phase::greeting:
     case Phase::ehlo:
-      if (temp)
-        return set(Outcome::temporary, hp + " is not accepting mail right now (" + said + "). The mail will be retried.");
+      if (temp) return set(Outcome::temporary, hp + " is not accepting mail right now (" + said + "). The mail will be retried.");
       return set(Outcome::permanent, hp + " refused the SMTP session (" + said +
                                          "). Check the server address and port, and that this host may use the server.");
     case Phase::starttls:
-      if (temp)
-        return set(Outcome::temporary, hp + " cannot start TLS right now (" + said + "). The mail will be retried.");
+      if (temp) return set(Outcome::temporary, hp + " cannot start TLS right now (" + said + "). The mail will be retried.");
       return set(Outcome::tls_failed, hp + " refused STARTTLS (" + said + "). Check the security setting of this server.");
     case Phase::mail: {
       const std::string who = from.empty() ? std::string("<>") : printable(from);
       if (temp)
-        return set(Outcome::temporary, hp + " temporarily refused the sender " + who + " (" + said +
-                                           "). The mail will be retried.");
+        return set(Outcome::temporary,
+                   hp + " temporarily refused the sender " + who + " (" + said + "). The mail will be retried.");
       if (size_refusal)
-        return set(Outcome::permanent, hp + " refused the message because of its size (" + std::to_string(size) +
-                                           " bytes; " + said + "). Reduce the attachments or raise the server's limit.");
+        return set(Outcome::permanent, hp + " refused the message because of its size (" + std::to_string(size) + " bytes; " +
+                                           said + "). Reduce the attachments or raise the server's limit.");
       std::string hint = cred.kind != AuthKind::none && !cred.user.empty()
                              ? ". Check that " + printable(cred.user) + " may send as this address."
                              : ". Check the sender address.";
@@ -623,20 +626,20 @@ Result Session::Impl::classify_reply(const Transcript& t, std::string_view from,
       if (any_temp)
         return set(Outcome::temporary, hp + " temporarily refused the recipients: " + shorten(list, 2 * kMaxReplyInMessage) +
                                            ". The mail will be retried.");
-      return set(Outcome::permanent, hp + " refused every recipient: " + shorten(list, 2 * kMaxReplyInMessage) +
-                                         ". Check the recipient addresses.");
+      return set(Outcome::permanent,
+                 hp + " refused every recipient: " + shorten(list, 2 * kMaxReplyInMessage) + ". Check the recipient addresses.");
     }
     case Phase::data:
       if (temp)
         return set(Outcome::temporary, hp + " temporarily refused the DATA command (" + said + "). The mail will be retried.");
       return set(Outcome::permanent, hp + " refused the DATA command (" + said + "). Check the message and the server's policy.");
     case Phase::message:
-      if (temp)
-        return set(Outcome::temporary, hp + " deferred the message (" + said + "). The mail will be retried.");
+      if (temp) return set(Outcome::temporary, hp + " deferred the message (" + said + "). The mail will be retried.");
       if (size_refusal)
-        return set(Outcome::permanent, hp + " refused the message because of its size (" + std::to_string(size) +
-                                           " bytes; " + said + "). Reduce the attachments or raise the server's limit.");
-      return set(Outcome::permanent, hp + " rejected the message (" + said + "). Check the message content and the server's policy.");
+        return set(Outcome::permanent, hp + " refused the message because of its size (" + std::to_string(size) + " bytes; " +
+                                           said + "). Reduce the attachments or raise the server's limit.");
+      return set(Outcome::permanent,
+                 hp + " rejected the message (" + said + "). Check the message content and the server's policy.");
     case Phase::auth:
     case Phase::other:
       break;
@@ -688,8 +691,7 @@ Result Session::Impl::classify(CURLcode rc, CURL* h, const Transcript& t, const 
                        "submission ports (usually 587).");
         break;
     }
-  } else if (refusal && (rc == CURLE_SEND_ERROR || rc == CURLE_WEIRD_SERVER_REPLY || rc == CURLE_OK ||
-                         rc == CURLE_RECV_ERROR)) {
+  } else if (refusal && (rc == CURLE_SEND_ERROR || rc == CURLE_WEIRD_SERVER_REPLY || rc == CURLE_OK || rc == CURLE_RECV_ERROR)) {
     // libcurl reports a refused MAIL/RCPT/DATA (and a failed end of data) as a send error.
     return classify_reply(t, from, recipients, size);
   } else if (rc == CURLE_COULDNT_RESOLVE_HOST) {
@@ -698,15 +700,15 @@ Result Session::Impl::classify(CURLcode rc, CURL* h, const Transcript& t, const 
   } else if (rc == CURLE_COULDNT_CONNECT) {
     long os_errno = 0;
     if (h) curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
-    std::string why = os_errno == ECONNREFUSED ? "connection refused"
-                      : os_errno == ETIMEDOUT  ? "no answer"
+    std::string why = os_errno == ECONNREFUSED   ? "connection refused"
+                      : os_errno == ETIMEDOUT    ? "no answer"
                       : os_errno == EHOSTUNREACH ? "host unreachable"
-                      : os_errno == ENETUNREACH ? "network unreachable"
-                      : os_errno != 0 ? std::string(std::strerror(static_cast<int>(os_errno)))
-                                      : detail;
+                      : os_errno == ENETUNREACH  ? "network unreachable"
+                      : os_errno != 0            ? std::string(std::strerror(static_cast<int>(os_errno)))
+                                                 : detail;
     if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
-    out = make(Outcome::connection_failed, "Cannot connect to " + hp + ": " + why +
-                                               ". Check the server address and port, and that the server is running.");
+    out = make(Outcome::connection_failed,
+               "Cannot connect to " + hp + ": " + why + ". Check the server address and port, and that the server is running.");
   } else if (rc == CURLE_OPERATION_TIMEDOUT) {
     const long secs = static_cast<long>(ep.timeout.count());
     curl_off_t connect_us = 0;
@@ -715,9 +717,8 @@ Result Session::Impl::classify(CURLcode rc, CURL* h, const Transcript& t, const 
       out = make(Outcome::connection_failed, "Cannot connect to " + hp + ": no answer within " + std::to_string(secs) +
                                                  " s. Check the server address and port, and any firewall in between.");
     else if (t.replies == 0 && t.phase == Phase::greeting)
-      out = make(Outcome::connection_failed,
-                 "Connected to " + hp + " but no SMTP greeting came within " + std::to_string(secs) +
-                     " s. Check the port and the security setting (port 465 usually needs SSL/TLS).");
+      out = make(Outcome::connection_failed, "Connected to " + hp + " but no SMTP greeting came within " + std::to_string(secs) +
+                                                 " s. Check the port and the security setting (port 465 usually needs SSL/TLS).");
     else
       out = make(Outcome::connection_failed, hp + " did not answer within " + std::to_string(secs) + " s during " +
                                                  std::string(phase_words(t.phase)) + ". The mail will be retried.");
@@ -726,12 +727,13 @@ Result Session::Impl::classify(CURLcode rc, CURL* h, const Transcript& t, const 
                                                std::string(phase_words(t.phase)) + " (" + detail +
                                                "). The mail will be retried; if this persists, check the server.");
   } else if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL) {
-    out = make(Outcome::permanent, "The SMTP server address " + hp + " is not valid (" + detail + "). Correct the server address.");
+    out =
+        make(Outcome::permanent, "The SMTP server address " + hp + " is not valid (" + detail + "). Correct the server address.");
   } else if (rc == CURLE_OUT_OF_MEMORY) {
     out = make(Outcome::temporary, "Out of memory while sending through " + hp + ". The mail will be retried.");
   } else {
-    out = make(Outcome::temporary, "Unexpected error while talking to " + hp + " during " +
-                                       std::string(phase_words(t.phase)) + " (" + detail + "). The mail will be retried.");
+    out = make(Outcome::temporary, "Unexpected error while talking to " + hp + " during " + std::string(phase_words(t.phase)) +
+                                       " (" + detail + "). The mail will be retried.");
   }
   if (t.replies > 0) {
     out.code = t.last.code;
@@ -788,8 +790,8 @@ Result Session::Impl::perform_send(const Outgoing& mail, bool fresh, bool& retry
       list += printable(mail.recipients[i]) + " (" + one_line(transcript.rcpt[i]) + ")";
     }
     if (!list.empty())
-      out.message = "Sent through " + hp + ", but the server refused some recipients: " +
-                    shorten(list, 2 * kMaxReplyInMessage) + ". Check those addresses.";
+      out.message = "Sent through " + hp + ", but the server refused some recipients: " + shorten(list, 2 * kMaxReplyInMessage) +
+                    ". Check those addresses.";
     return out;
   }
 
@@ -797,11 +799,10 @@ Result Session::Impl::perform_send(const Outgoing& mail, bool fresh, bool& retry
   // this mail's data went out: safe to try once more on a new connection.
   const bool reused = opened == 0 && !fresh;
   const bool closing = transcript.replies > 0 && transcript.last.code == 421;
-  const bool refused = transcript.replies > 0 && transcript.last.code >= 400 && !closing &&
-                       transcript.phase == transcript.last_phase;
+  const bool refused =
+      transcript.replies > 0 && transcript.last.code >= 400 && !closing && transcript.phase == transcript.last_phase;
   const bool dropped = (rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING ||
-                        rc == CURLE_WEIRD_SERVER_REPLY || rc == CURLE_OPERATION_TIMEDOUT ||
-                        rc == CURLE_SSL_CONNECT_ERROR) &&
+                        rc == CURLE_WEIRD_SERVER_REPLY || rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_SSL_CONNECT_ERROR) &&
                        !refused;
   if (reused && !data_started && (dropped || closing)) retry_on_new_connection = true;
 
@@ -947,8 +948,8 @@ Result Session::test(std::string_view from, std::string_view to) {
       Result r = s.classify_reply(t, from, recipients, 0);
       if (t.last.code < 400) {  // an unexpected positive answer
         r.outcome = Outcome::permanent;
-        r.message = s.hp + " answered " + one_line(t.last) + " to " + std::string(phase_words(t.last_phase)) +
-                    " instead of " + std::to_string(step.ok1) + ". Check that this is an SMTP submission server.";
+        r.message = s.hp + " answered " + one_line(t.last) + " to " + std::string(phase_words(t.last_phase)) + " instead of " +
+                    std::to_string(step.ok1) + ". Check that this is an SMTP submission server.";
       }
       curl_easy_cleanup(h);  // QUIT (no DATA was started)
       return r;

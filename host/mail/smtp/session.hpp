@@ -21,7 +21,7 @@ struct Endpoint {
   std::string host;
   int port = 25;
   Security security = Security::none;
-  std::string ca_file;  // extra CA bundle (private CA); system CAs still trusted
+  std::string ca_file;               // extra CA bundle (private CA); system CAs still trusted
   std::chrono::seconds timeout{60};  // connect, each server reply, and stalled uploads
 };
 
@@ -43,9 +43,9 @@ enum class Outcome { sent, temporary, permanent, auth_failed, connection_failed,
 
 struct Result {
   Outcome outcome = Outcome::sent;
-  int code = 0;         // last SMTP reply code, 0 if none
-  std::string reply;    // server's reply text, if any (multi-line replies joined by '\n')
-  std::string message;  // one clear sentence for an administrator: what failed and what to do
+  int code = 0;                                 // last SMTP reply code, 0 if none
+  std::string reply;                            // server's reply text, if any (multi-line replies joined by '\n')
+  std::string message;                          // one clear sentence for an administrator: what failed and what to do
   std::vector<std::string> refused_recipients;  // with outcome sent: the others got the mail
   // temporary and connection_failed: retry later; everything else needs a person.
   bool transient() const;
@@ -57,7 +57,7 @@ std::string_view to_string(Outcome outcome) noexcept;
 class Session {
  public:
   Session(Endpoint endpoint, Credentials credentials);  // connects lazily
-  ~Session();                                            // QUIT
+  ~Session();                                           // QUIT
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
   Session(Session&&) noexcept;

@@ -98,8 +98,8 @@ TEST_CASE("a huge value is cut, saying how much", "[log]") {
     CHECK(lines[0].size() < jlog::kMaxMessageBytes + 100);
     CHECK(lines[0].find(" WARNING web: failed login for '") != std::string::npos);
     const std::size_t cut = 18 + login.size() + 1 - jlog::kMaxMessageBytes;
-    CHECK(lines[0].ends_with("'" + std::string(jlog::kMaxMessageBytes - 18, 'a') + "\xE2\x80\xA6 (" +
-                             std::to_string(cut) + " bytes cut)"));
+    CHECK(lines[0].ends_with("'" + std::string(jlog::kMaxMessageBytes - 18, 'a') + "\xE2\x80\xA6 (" + std::to_string(cut) +
+                             " bytes cut)"));
   }
   SECTION("never inside a UTF-8 character") {
     std::string msg = "x";

@@ -13,38 +13,38 @@
 namespace juniper::http::test {
 
 struct Reply {
-    CURLcode code = CURLE_OK;
-    long status = 0;
-    std::string body;
-    std::multimap<std::string, std::string, CaseInsensitiveLess> headers;
-    long new_connections = -1;  // CURLINFO_NUM_CONNECTS
-    double seconds = 0;         // CURLINFO_TOTAL_TIME
+  CURLcode code = CURLE_OK;
+  long status = 0;
+  std::string body;
+  std::multimap<std::string, std::string, CaseInsensitiveLess> headers;
+  long new_connections = -1;  // CURLINFO_NUM_CONNECTS
+  double seconds = 0;         // CURLINFO_TOTAL_TIME
 
-    std::optional<std::string> header(const std::string& name) const;
+  std::optional<std::string> header(const std::string& name) const;
 };
 
 struct RequestSpec {
-    std::string method = "GET";
-    std::optional<std::string> body;
-    std::vector<std::string> headers;  // "Name: value"
-    std::string request_target;        // overrides the target sent on the wire
-    bool head = false;
+  std::string method = "GET";
+  std::optional<std::string> body;
+  std::vector<std::string> headers;  // "Name: value"
+  std::string request_target;        // overrides the target sent on the wire
+  bool head = false;
 };
 
 // One curl easy handle, so consecutive requests may reuse the connection.
 class Client {
-public:
-    Client();
-    ~Client();
-    Client(const Client&) = delete;
-    Client& operator=(const Client&) = delete;
+ public:
+  Client();
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
 
-    Reply get(const std::string& url) { return request(url, {}); }
-    Reply post(const std::string& url, std::string body, std::vector<std::string> headers = {});
-    Reply request(const std::string& url, const RequestSpec& spec);
+  Reply get(const std::string& url) { return request(url, {}); }
+  Reply post(const std::string& url, std::string body, std::vector<std::string> headers = {});
+  Reply request(const std::string& url, const RequestSpec& spec);
 
-private:
-    CURL* h_;
+ private:
+  CURL* h_;
 };
 
 std::string base_url(unsigned short port);

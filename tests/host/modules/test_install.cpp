@@ -47,8 +47,8 @@ TEST_CASE("installing a module installs its dependency first and extends its rec
     rec = records::read(env, "test_base.partner", bank);
     CHECK(rec["vat"] == "BANK-VAT");
     CHECK(rec["score"] == 99);
-    const auto own = records::create(env, "test_base.partner",
-                                     {{"name", "C Bank"}, {"kind", "bank"}, {"bank_code", "C"}, {"vat", "BE123"}});
+    const auto own =
+        records::create(env, "test_base.partner", {{"name", "C Bank"}, {"kind", "bank"}, {"bank_code", "C"}, {"vat", "BE123"}});
     CHECK(records::read(env, "test_base.partner", own)["vat"] == "BE123");
   }
   SECTION("the extension's constraint refuses with a message naming the record, and writes nothing") {
@@ -63,8 +63,10 @@ TEST_CASE("installing a module installs its dependency first and extends its rec
     CHECK_THROWS_WITH(records::create(env, "test_base.partner", {{"name", "X"}, {"kind", "alien"}}),
                       Catch::Contains("'alien' is not one of: person, company, bank"));
     CHECK_THROWS_WITH(records::create(env, "test_base.partner", {{"name", "X"}, {"score", "ten"}}), Catch::Contains("score"));
-    CHECK_THROWS_WITH(records::create(env, "test_base.partner", {{"kind", "person"}}), Catch::Contains("Name (name) is required"));
-    CHECK_THROWS_WITH(records::create(env, "test_base.partner", {{"name", "X"}, {"nope", "1"}}), Catch::Contains("unknown field 'nope'"));
+    CHECK_THROWS_WITH(records::create(env, "test_base.partner", {{"kind", "person"}}),
+                      Catch::Contains("Name (name) is required"));
+    CHECK_THROWS_WITH(records::create(env, "test_base.partner", {{"name", "X"}, {"nope", "1"}}),
+                      Catch::Contains("unknown field 'nope'"));
   }
   SECTION("the hook runs for every change of the module's records") {
     const auto id = records::create(env, "test_base.partner", {{"name", "Ann"}});

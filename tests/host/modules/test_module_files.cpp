@@ -39,9 +39,8 @@ std::string read_file(const fs::path& p) {
 }
 
 std::string manifest_json(const std::string& name, const std::string& library) {
-  return R"({"name": ")" + name + R"(", "version": "1.0.0", "abi": {"major": 1, "minor": )" +
-         std::to_string(JUNIPER_ABI_MINOR) + R"(}, "depends": [], )" +
-         R"("library": ")" + library + R"("})";
+  return R"({"name": ")" + name + R"(", "version": "1.0.0", "abi": {"major": 1, "minor": )" + std::to_string(JUNIPER_ABI_MINOR) +
+         R"(}, "depends": [], )" + R"("library": ")" + library + R"("})";
 }
 
 // A data folder and a modules folder of their own, test_base beside them (a module that works),
@@ -54,8 +53,8 @@ struct Site {
 
   Site() {
     fs::create_directory(mods);
-    fs::permissions(mods, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                              fs::perms::others_read | fs::perms::others_exec);
+    fs::permissions(mods, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                              fs::perms::others_exec);
     ::setenv("JUNIPER_PROBE_MARKER", marker.c_str(), 1);
   }
   ~Site() {

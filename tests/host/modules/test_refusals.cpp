@@ -4,8 +4,8 @@
 #include "records/record_service.hpp"
 #include "records/settings.hpp"
 
-#include <catch2/catch.hpp>
 #include <juniper/sdk/c/juniper_abi.h>
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 
@@ -41,7 +41,9 @@ TEST_CASE("the host refuses bad modules before running their code, and changes n
   SECTION("another ABI major, from the manifest, without loading the library") {
     refused(t, "test_abi_next_major", {"test_abi_next_major", "ABI 2.0", kThisAbi, "rebuild"});
   }
-  SECTION("a newer ABI minor") { refused(t, "test_abi_newer_minor", {"test_abi_newer_minor", "1.99", kThisAbi, "upgrade juniper"}); }
+  SECTION("a newer ABI minor") {
+    refused(t, "test_abi_newer_minor", {"test_abi_newer_minor", "1.99", kThisAbi, "upgrade juniper"});
+  }
   SECTION("a library whose descriptor disagrees with its manifest (ABI)") {
     refused(t, "test_abi_lying", {"test_abi_lying", "library says ABI 2.0", "says 1.1"});
   }

@@ -4,8 +4,8 @@
 #include "records/users.hpp"
 #include "web/web_app.hpp"
 
-#include <catch2/catch.hpp>
 #include <curl/curl.h>
+#include <catch2/catch.hpp>
 
 using juniper::test::TestHost;
 
@@ -22,10 +22,11 @@ class Client {
  public:
   explicit Client(unsigned short port) : base_("http://127.0.0.1:" + std::to_string(port)), curl_(curl_easy_init()) {
     curl_easy_setopt(curl_, CURLOPT_COOKIEFILE, "");
-    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* u) {
-      static_cast<std::string*>(u)->append(p, s * n);
-      return s * n;
-    });
+    curl_easy_setopt(
+        curl_, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* u) {
+          static_cast<std::string*>(u)->append(p, s * n);
+          return s * n;
+        });
   }
   ~Client() { curl_easy_cleanup(curl_); }
   Reply get(const std::string& path) { return run(path, nullptr); }

@@ -9,8 +9,8 @@
 #include "web/pages.hpp"
 #include "web/web_app.hpp"
 
-#include <catch2/catch.hpp>
 #include <curl/curl.h>
+#include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -93,10 +93,11 @@ class Browser {
     const std::string url = base_ + path;
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_INTERFACE, from_.c_str());
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* u) {
-      static_cast<Reply*>(u)->body.append(p, s * n);
-      return s * n;
-    });
+    curl_easy_setopt(
+        c, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* u) {
+          static_cast<Reply*>(u)->body.append(p, s * n);
+          return s * n;
+        });
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
@@ -147,8 +148,7 @@ struct Site : TestHost {
       auto lock = host->db().lock();
       records::set_password(host->db(), "admin", "admin-password");
       const std::string hash = juniper::crypto::hash_password("clerk-password");
-      host->db().session() << "INSERT INTO res_users (login, password_hash, is_admin) VALUES ('clerk', :h, 0)",
-          soci::use(hash);
+      host->db().session() << "INSERT INTO res_users (login, password_hash, is_admin) VALUES ('clerk', :h, 0)", soci::use(hash);
     }
     server.set_router(app.build_router());
     server.start();
@@ -196,8 +196,10 @@ std::string announce_body(unsigned short port, const std::string& path, std::siz
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   std::string out;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    const std::string head = "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                             "Content-Length: " + std::to_string(length) + "\r\n\r\nlogin=" + std::string(4000, 'a');
+    const std::string head = "POST " + path +
+                             " HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                             "Content-Length: " +
+                             std::to_string(length) + "\r\n\r\nlogin=" + std::string(4000, 'a');
     (void)::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
     char buf[4096];
     for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<std::size_t>(n));
@@ -211,8 +213,9 @@ std::string announce_body(unsigned short port, const std::string& path, std::siz
 TEST_CASE("anonymous requests store no session; a login stores one", "[web][load]") {
   Site t;
   Browser anon(t.base);
-  const std::vector<std::string> paths = {"/web", "/web/login", "/web/login?redirect=%2Fweb%2Fparams", "/web/params",
-                                          "/web/record/ir.mail_server/1", "/web/health", "/", "/nowhere"};
+  const std::vector<std::string> paths = {
+      "/web", "/web/login", "/web/login?redirect=%2Fweb%2Fparams", "/web/params", "/web/record/ir.mail_server/1", "/web/health",
+      "/",    "/nowhere"};
   for (int i = 0; i < 40; ++i) {
     for (const auto& p : paths) Browser(t.base).get(p);  // cookieless, like a flood
     anon.get("/web/login");                              // with its pre-login cookie
@@ -293,13 +296,34 @@ TEST_CASE("a login name is logged truncated, with control characters escaped", "
 
 TEST_CASE("after login only same-site paths are followed; every trick lands on /web", "[web][abuse]") {
   Site t;
-  const std::vector<std::string> attacks = {
-      "//evil.example/", "///evil.example/", "/\\evil.example", "\\\\evil.example", "/\t/evil.example/",
-      "/%09/evil.example/", "/%2F/evil.example", "/%2f%2fevil.example", "/%252F%252Fevil.example", "/%5Cevil.example",
-      "/%5cevil.example", "https://evil.example/", "http:evil.example", "javascript:alert(1)", "evil.example",
-      "/\r\nSet-Cookie: x=1", "/%0d%0aSet-Cookie:%20x=1", "/web%0a", "/web\n", "/ /evil.example", "/%20/evil.example",
-      " /web", "/web\x7f", "/caf\xc3\xa9", "/%00", std::string("/\0/evil", 7), "/%25252F%25252Fevil.example",
-      std::string(3000, '/')};
+  const std::vector<std::string> attacks = {"//evil.example/",
+                                            "///evil.example/",
+                                            "/\\evil.example",
+                                            "\\\\evil.example",
+                                            "/\t/evil.example/",
+                                            "/%09/evil.example/",
+                                            "/%2F/evil.example",
+                                            "/%2f%2fevil.example",
+                                            "/%252F%252Fevil.example",
+                                            "/%5Cevil.example",
+                                            "/%5cevil.example",
+                                            "https://evil.example/",
+                                            "http:evil.example",
+                                            "javascript:alert(1)",
+                                            "evil.example",
+                                            "/\r\nSet-Cookie: x=1",
+                                            "/%0d%0aSet-Cookie:%20x=1",
+                                            "/web%0a",
+                                            "/web\n",
+                                            "/ /evil.example",
+                                            "/%20/evil.example",
+                                            " /web",
+                                            "/web\x7f",
+                                            "/caf\xc3\xa9",
+                                            "/%00",
+                                            std::string("/\0/evil", 7),
+                                            "/%25252F%25252Fevil.example",
+                                            std::string(3000, '/')};
   Browser b(t.base, "127.0.0.7");
   for (const auto& target : attacks) {
     INFO("redirect=" << http::url_encode(target));
@@ -422,8 +446,8 @@ TEST_CASE("Compose takes a long text (up to its 4 MB limit) from a logged-in adm
   REQUIRE(b.login("admin", "admin-password").status == 303);
   const std::string csrf = Browser::value_of(b.get("/web/compose").body, "name=\"csrf_token\" value=\"");
   const std::string text(1024 * 1024, 'x');
-  const auto queued = b.post("/web/compose", "from=a%40example.com&to=b%40example.com&subject=Long&body=" + text +
-                                                 "&csrf_token=" + csrf);
+  const auto queued =
+      b.post("/web/compose", "from=a%40example.com&to=b%40example.com&subject=Long&body=" + text + "&csrf_token=" + csrf);
   CHECK(queued.status == 303);
   CHECK(has(queued.header("location"), "/web/record/mail.mail/"));
   CHECK(b.post("/web/compose", "body=" + std::string(web::kComposeBodyLimit, 'x')).status == 413);

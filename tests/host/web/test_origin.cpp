@@ -40,9 +40,10 @@ TEST_CASE("origins are compared as libcurl normalises them", "[web][origin]") {
 
 TEST_CASE("X-Forwarded-* count only from a trusted proxy", "[web][origin]") {
   const std::vector<std::string> trusted{"10.0.0.2"};
-  const std::vector<std::pair<std::string, std::string>> forwarded{
-      {"Host", "10.0.0.9:8069"}, {"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "erp.example.com"},
-      {"X-Forwarded-For", "203.0.113.66, 198.51.100.7"}};
+  const std::vector<std::pair<std::string, std::string>> forwarded{{"Host", "10.0.0.9:8069"},
+                                                                   {"X-Forwarded-Proto", "https"},
+                                                                   {"X-Forwarded-Host", "erp.example.com"},
+                                                                   {"X-Forwarded-For", "203.0.113.66, 198.51.100.7"}};
   SECTION("through the trusted proxy: the browser's scheme, host and address") {
     const auto s = web::seen(from("10.0.0.2", forwarded), trusted);
     CHECK(s.origin == "https://erp.example.com");
@@ -70,8 +71,9 @@ TEST_CASE("Settings shows the Redirect URI to register, computed from web.base.u
   }
   juniper::test::TestSite site{*h.host};
   auto page = site.browser->get("/web/settings").body;
-  CHECK(has(page, "<label for=\"f_microsoft_outlook_redirect_uri\">Redirect URI</label><input id=\"f_microsoft_outlook_redirect_uri\" "
-                  "readonly size=\"60\" value=\"https://erp.example.com/microsoft_outlook/confirm\">"));
+  CHECK(has(page,
+            "<label for=\"f_microsoft_outlook_redirect_uri\">Redirect URI</label><input id=\"f_microsoft_outlook_redirect_uri\" "
+            "readonly size=\"60\" value=\"https://erp.example.com/microsoft_outlook/confirm\">"));
   CHECK(has(page, ">Copy</button>"));
   // Reached at the test server's own address, not web.base.url's: said, with the way out.
   CHECK(has(page, "This page was reached at " + site.base_url() + ", but web.base.url is https://erp.example.com"));

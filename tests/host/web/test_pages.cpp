@@ -61,16 +61,19 @@ TEST_CASE("General Settings: Custom Email Servers reveals the Outlook Credential
   // Present but hidden until the box is ticked (a script reveals it at once; Save does without one).
   CHECK(has(page, "<h3 data-shown-if=\"external_email_server_default\" hidden>Outlook Credentials</h3>"));
   const std::string csrf = csrf_from(page);
-  CHECK(t.browser->post("/web/settings", "__present_external_email_server_default=1&external_email_server_default=1&csrf_token=" + csrf)
-            .status == 200);
+  CHECK(
+      t.browser
+          ->post("/web/settings", "__present_external_email_server_default=1&external_email_server_default=1&csrf_token=" + csrf)
+          .status == 200);
   page = t.browser->get("/web/settings").body;
   CHECK(has(page, "<h3 data-shown-if=\"external_email_server_default\">Outlook Credentials</h3>"));
   CHECK(has(page, "<label for=\"f_microsoft_outlook_client_identifier\">Client ID</label>"));
   CHECK(has(page, "type=\"password\" id=\"f_microsoft_outlook_client_secret\""));
   CHECK(has(page, "Outgoing Email Servers"));
-  t.browser->post("/web/settings", "__present_external_email_server_default=1&external_email_server_default=1&"
-                                   "microsoft_outlook_client_identifier=abc&microsoft_outlook_client_secret=s3cr3t-value&csrf_token=" +
-                                       csrf);
+  t.browser->post("/web/settings",
+                  "__present_external_email_server_default=1&external_email_server_default=1&"
+                  "microsoft_outlook_client_identifier=abc&microsoft_outlook_client_secret=s3cr3t-value&csrf_token=" +
+                      csrf);
   page = t.browser->get("/web/settings").body;
   CHECK(has(page, "value=\"abc\""));
   CHECK_FALSE(has(page, "s3cr3t-value"));
@@ -99,7 +102,8 @@ TEST_CASE("record forms: generated, escaped, validated with the input kept", "[w
   CHECK_FALSE(has(incoming, "Last Error"));
   const auto created = t.browser->post("/web/record/ir.mail_server/new",
                                        "name=%3Cscript%3Ealert(1)%3C%2Fscript%3E&smtp_host=127.0.0.1&smtp_port=25&"
-                                       "smtp_pass=hunter2&csrf_token=" + csrf);
+                                       "smtp_pass=hunter2&csrf_token=" +
+                                           csrf);
   CHECK(created.status == 303);
   const auto list = t.browser->get("/web/list/ir.mail_server").body;
   CHECK(has(list, "&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -124,12 +128,14 @@ TEST_CASE("the Outlook checkbox sets the authentication, fills host and port; un
   REQUIRE(t.browser->post("/web/apps/install", "name=microsoft_outlook&csrf_token=" + t.csrf("/web/apps")).status == 303);
   const std::string csrf = t.csrf("/web/record/ir.mail_server/new");
   const auto form = t.browser->get("/web/record/ir.mail_server/new").body;
-  CHECK(has(form, "<label for=\"f_smtp_authentication\"><input type=\"checkbox\" id=\"f_smtp_authentication\" "
-                  "name=\"smtp_authentication\" value=\"outlook\"> Outlook</label>"));
+  CHECK(has(form,
+            "<label for=\"f_smtp_authentication\"><input type=\"checkbox\" id=\"f_smtp_authentication\" "
+            "name=\"smtp_authentication\" value=\"outlook\"> Outlook</label>"));
   CHECK(has(t.browser->get("/web/record/fetchmail.server/new").body, "value=\"outlook\"> Outlook OAuth Authentication</label>"));
   const auto created = t.browser->post("/web/record/ir.mail_server/new",
                                        "name=Notifications&__present_smtp_authentication=1&smtp_authentication=outlook&"
-                                       "smtp_user=notifications%40example.com&__present_active=1&active=1&csrf_token=" + csrf);
+                                       "smtp_user=notifications%40example.com&__present_active=1&active=1&csrf_token=" +
+                                           csrf);
   REQUIRE(created.status == 303);
   {
     auto lock = t.host->db().lock();
@@ -169,14 +175,15 @@ TEST_CASE("the Outlook checkbox sets the authentication, fills host and port; un
 TEST_CASE("System Parameters and Compose", "[web]") {
   Site t;
   const std::string csrf = t.csrf("/web/params");
-  CHECK(has(t.browser->post("/web/params", "key=mail.catchall.domain&value=example.com&csrf_token=" + csrf).body,
-            "example.com"));
+  CHECK(has(t.browser->post("/web/params", "key=mail.catchall.domain&value=example.com&csrf_token=" + csrf).body, "example.com"));
   CHECK(has(t.browser->post("/web/params/delete", "key=mail.catchall.domain&csrf_token=" + csrf).body, "Deleted"));
-  const auto refused = t.browser->post("/web/compose", "from=a%40example.com&to=not+an+address&subject=x&body=y&csrf_token=" + csrf);
+  const auto refused =
+      t.browser->post("/web/compose", "from=a%40example.com&to=not+an+address&subject=x&body=y&csrf_token=" + csrf);
   CHECK(refused.status == 400);  // refused, with the reason and the input kept
   CHECK(has(refused.body, "invalid To address"));
   CHECK(has(refused.body, "value=\"not an address\""));
-  const auto queued = t.browser->post("/web/compose", "from=a%40example.com&to=b%40example.com&subject=Hi&body=y&csrf_token=" + csrf);
+  const auto queued =
+      t.browser->post("/web/compose", "from=a%40example.com&to=b%40example.com&subject=Hi&body=y&csrf_token=" + csrf);
   CHECK(queued.status == 303);
   CHECK(has(queued.location, "/web/record/mail.mail/1"));
   CHECK(has(t.browser->get("/web/list/mail.mail").body, "Outgoing"));
@@ -243,7 +250,9 @@ TEST_CASE("a login name with line breaks cannot forge log lines", "[web][abuse]"
   juniper::test::TestSite site{*h.host};
   WebClient anon(site.base_url());
   const std::string csrf = csrf_from(anon.get("/web/login").body);
-  CHECK(anon.post("/web/login", "login=x%0D%0A2026-01-01T00%3A00%3A00Z+info+web%3A+forged&password=p&csrf_token=" + csrf).status == 401);
+  CHECK(
+      anon.post("/web/login", "login=x%0D%0A2026-01-01T00%3A00%3A00Z+info+web%3A+forged&password=p&csrf_token=" + csrf).status ==
+      401);
   std::ifstream in(h.dir / "juniper.log");
   std::string line, all;
   bool forged = false;
@@ -279,8 +288,8 @@ TEST_CASE("a script in any field shown renders as text on every list and form", 
     }
     records::param_set(env, "xss.param", xss);
   }
-  std::vector<std::string> pages = {"/web", "/web/apps", "/web/settings", "/web/params", "/web/compose",
-                                    "/web/params/delete?key=%3Cscript%3Ealert(1)%3C%2Fscript%3E"};
+  std::vector<std::string> pages = {"/web",        "/web/apps",    "/web/settings",
+                                    "/web/params", "/web/compose", "/web/params/delete?key=%3Cscript%3Ealert(1)%3C%2Fscript%3E"};
   {
     auto lock = t.host->db().lock();
     auto env = t.host->env();
@@ -312,8 +321,9 @@ TEST_CASE("Delete on a record asks first: Cancel keeps it, only the confirmed PO
   const auto confirm = t.browser->get("/web/record/ir.mail_server/1/delete");
   REQUIRE(confirm.status == 200);
   CHECK(has(confirm.body, "Delete Outgoing Mail Server \u201cOld &lt;Relay&gt;\u201d? This cannot be undone."));
-  CHECK(has(confirm.body, "<form method=\"post\" action=\"/web/record/ir.mail_server/1/delete\"><input type=\"hidden\" "
-                          "name=\"csrf_token\""));
+  CHECK(has(confirm.body,
+            "<form method=\"post\" action=\"/web/record/ir.mail_server/1/delete\"><input type=\"hidden\" "
+            "name=\"csrf_token\""));
   CHECK(has(confirm.body, "<button type=\"submit\">Confirm</button> <a href=\"/web/record/ir.mail_server/1\">Cancel</a>"));
   CHECK(count(t, "ir.mail_server") == 1);  // showing the question deleted nothing
   // Cancel: back to the record, still there.
@@ -340,14 +350,16 @@ TEST_CASE("Delete on a system parameter asks first; protected parameters cannot 
   const auto secret_before = param(t, "database.secret");
   REQUIRE(secret_before);
   const auto list = t.browser->get("/web/params").body;
-  CHECK(has(list, "<form method=\"get\" action=\"/web/params/delete\"><input type=\"hidden\" name=\"key\" "
-                  "value=\"mail.catchall.domain\"><button type=\"submit\">Delete</button></form>"));
+  CHECK(has(list,
+            "<form method=\"get\" action=\"/web/params/delete\"><input type=\"hidden\" name=\"key\" "
+            "value=\"mail.catchall.domain\"><button type=\"submit\">Delete</button></form>"));
   CHECK_FALSE(has(list, "value=\"database.secret\""));  // no Delete offered for it
   const auto confirm = t.browser->get("/web/params/delete?key=mail.catchall.domain");
   REQUIRE(confirm.status == 200);
   CHECK(has(confirm.body, "Delete system parameter \u201cmail.catchall.domain\u201d? This cannot be undone."));
-  CHECK(has(confirm.body, "<input type=\"hidden\" name=\"key\" value=\"mail.catchall.domain\"><button type=\"submit\">"
-                          "Confirm</button> <a href=\"/web/params\">Cancel</a>"));
+  CHECK(has(confirm.body,
+            "<input type=\"hidden\" name=\"key\" value=\"mail.catchall.domain\"><button type=\"submit\">"
+            "Confirm</button> <a href=\"/web/params\">Cancel</a>"));
   CHECK(param(t, "mail.catchall.domain") == "example.com");  // asking (or cancelling) deletes nothing
   CHECK(t.browser->post("/web/params/delete", "key=mail.catchall.domain").status == 403);
   CHECK(param(t, "mail.catchall.domain") == "example.com");
@@ -399,13 +411,15 @@ TEST_CASE("lists come a page at a time, with Previous and Next", "[web][list]") 
 
 TEST_CASE("Emails list why a mail waits and until when (paced, throttled), long reasons cut", "[web][list]") {
   Site t;
-  const std::string paced = "paced: Outgoing server \u201cNotifications\u201d takes at most 30 mails per minute (Max Mails per Minute); "
-                            "this mail goes in 41 s";
+  const std::string paced =
+      "paced: Outgoing server \u201cNotifications\u201d takes at most 30 mails per minute (Max Mails per Minute); "
+      "this mail goes in 41 s";
   {
     auto lock = t.host->db().lock();
     auto env = t.host->env();
     juniper::Transaction tr(t.host->db().session());
-    const auto id = records::create(env, "mail.mail", {{"email_from", "shop@example.com"}, {"email_to", "p@example.org"}, {"subject", "waits"}});
+    const auto id = records::create(env, "mail.mail",
+                                    {{"email_from", "shop@example.com"}, {"email_to", "p@example.org"}, {"subject", "waits"}});
     t.host->db().session() << "UPDATE mail_mail SET failure_reason = :r, next_try = '2030-01-01T12:00:41Z' WHERE id = :id",
         soci::use(paced), soci::use(id);
     const std::string long_reason = "throttled: " + std::string(400, 'x');
@@ -422,9 +436,10 @@ TEST_CASE("Emails list why a mail waits and until when (paced, throttled), long 
   CHECK_FALSE(has(list, std::string(160, 'x')));
 }
 
-TEST_CASE("records read at a glance: a heading and breadcrumb, related records by name with a link, no New where the host "
-          "writes",
-          "[web][pages]") {
+TEST_CASE(
+    "records read at a glance: a heading and breadcrumb, related records by name with a link, no New where the host "
+    "writes",
+    "[web][pages]") {
   Site t;
   std::int64_t server = 0, mail = 0;
   {
@@ -433,7 +448,8 @@ TEST_CASE("records read at a glance: a heading and breadcrumb, related records b
     juniper::Transaction tr(t.host->db().session());
     server = records::create(env, "ir.mail_server", {{"name", "Relay <Paris>"}, {"smtp_host", "127.0.0.1"}});
     records::create(env, "ir.mail_server", {{"name", "Relay Lyon"}, {"smtp_host", "127.0.0.1"}});
-    mail = records::create(env, "mail.mail", {{"email_from", "shop@example.com"}, {"subject", "Invoice 7"}, {"mail_server_id", server}});
+    mail = records::create(env, "mail.mail",
+                           {{"email_from", "shop@example.com"}, {"subject", "Invoice 7"}, {"mail_server_id", server}});
     tr.commit();
   }
   const std::string link = "<a href=\"/web/record/ir.mail_server/" + std::to_string(server) + "\">Relay &lt;Paris&gt;</a>";
@@ -443,7 +459,7 @@ TEST_CASE("records read at a glance: a heading and breadcrumb, related records b
   CHECK(has(page, "<option value=\"" + std::to_string(server) + "\" selected>Relay &lt;Paris&gt;</option>"));
   CHECK(has(page, ">Relay Lyon</option>"));
   const auto list = t.browser->get("/web/list/mail.mail").body;
-  CHECK(has(list, link));  // the server's name, not its id
+  CHECK(has(list, link));                               // the server's name, not its id
   CHECK_FALSE(has(list, "/web/record/mail.mail/new"));  // Compose writes mails
   CHECK(t.browser->get("/web/record/mail.mail/new").status == 404);
   CHECK(t.browser->get("/web/record/mail.message/new").status == 404);

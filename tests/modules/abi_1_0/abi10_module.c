@@ -33,8 +33,8 @@ static juniper_status declare(const juniper_host_api* api, juniper_registrar* re
       {sizeof(juniper_field_desc), "kind", JUNIPER_FIELD_SELECTION, "Kind", "a", 0, kinds, 2, 0, 0},
       {sizeof(juniper_field_desc), "count", JUNIPER_FIELD_INT, "Count", "3", 0, 0, 0, 0, "a 1.0 help text"}};
   static const juniper_record_type_desc note = {sizeof(juniper_record_type_desc), "test_abi10.note", "Notes", fields, 3, 0};
-  static const juniper_setting_desc word = {sizeof(juniper_setting_desc), "test_abi10_word", 0, JUNIPER_FIELD_CHAR, "Word", "hi",
-                                            0, "ABI 1.0", 0, 0, 0, 0, 0};
+  static const juniper_setting_desc word = {
+      sizeof(juniper_setting_desc), "test_abi10_word", 0, JUNIPER_FIELD_CHAR, "Word", "hi", 0, "ABI 1.0", 0, 0, 0, 0, 0};
   static const juniper_action_desc action = {sizeof(juniper_action_desc), "test_abi10.note", "shout", "Shout", 0, 0, shout, 0};
   juniper_status st;
   host = api;
@@ -54,8 +54,18 @@ static juniper_status start(const juniper_host_api* api, juniper_ctx* ctx, junip
 static void stop(void) {}
 
 static const char* const no_depends[] = {0};
-static const juniper_module_descriptor descriptor = {
-    sizeof(juniper_module_descriptor), JUNIPER_ABI_MAJOR, JUNIPER_ABI_MINOR, "test_abi10", "test_abi10", "1.0.0",
-    "built against the frozen ABI 1.0 headers", no_depends, declare, start, stop, 0, 0};
+static const juniper_module_descriptor descriptor = {sizeof(juniper_module_descriptor),
+                                                     JUNIPER_ABI_MAJOR,
+                                                     JUNIPER_ABI_MINOR,
+                                                     "test_abi10",
+                                                     "test_abi10",
+                                                     "1.0.0",
+                                                     "built against the frozen ABI 1.0 headers",
+                                                     no_depends,
+                                                     declare,
+                                                     start,
+                                                     stop,
+                                                     0,
+                                                     0};
 
 JUNIPER_MODULE_EXPORT const juniper_module_descriptor* juniper_module_get_descriptor_v1(void) { return &descriptor; }

@@ -13,16 +13,18 @@ struct TestBase {
   static constexpr const char* depends[] = {nullptr};
 
   static void declare(sdk::Registrar& reg) {
-    reg.record_type("test_base.partner", "Partner",
-                    {sdk::Field::chars("name", "Name").required(),
-                     sdk::Field::selection("kind", "Kind", {{"person", "Person"}, {"company", "Company"}}).defaults("person"),
-                     sdk::Field::chars("vat", "VAT"),
-                     sdk::Field::secret("api_key", "API Key"),
-                     sdk::Field::boolean("active", "Active").defaults("true"),
-                     sdk::Field::integer("score", "Score").defaults("10")},
-                    "score, id");
-    reg.setting({.name = "test_base_greeting", .type = JUNIPER_FIELD_CHAR, .label = "Greeting",
-                 .default_value = "hello", .group = "Tests"});
+    reg.record_type(
+        "test_base.partner", "Partner",
+        {sdk::Field::chars("name", "Name").required(),
+         sdk::Field::selection("kind", "Kind", {{"person", "Person"}, {"company", "Company"}}).defaults("person"),
+         sdk::Field::chars("vat", "VAT"), sdk::Field::secret("api_key", "API Key"),
+         sdk::Field::boolean("active", "Active").defaults("true"), sdk::Field::integer("score", "Score").defaults("10")},
+        "score, id");
+    reg.setting({.name = "test_base_greeting",
+                 .type = JUNIPER_FIELD_CHAR,
+                 .label = "Greeting",
+                 .default_value = "hello",
+                 .group = "Tests"});
     reg.action(
         "test_base.partner", "shout", "Shout",
         [](sdk::Context& ctx, std::int64_t id) {

@@ -80,7 +80,8 @@ struct TestExt {
       for (const auto& a : p.value("attachments", json::array())) {
         std::string all;
         for (std::string piece; !(piece = ctx.mail_attachment(p.value("mail_id", 0L), a.value("index", 0),
-                                                              static_cast<std::int64_t>(all.size()), 7001)).empty();) {
+                                                              static_cast<std::int64_t>(all.size()), 7001))
+                                     .empty();) {
           all += piece;
         }
         reads.push_back(all);

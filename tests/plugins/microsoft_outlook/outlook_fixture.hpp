@@ -42,16 +42,16 @@ struct OutlookHost : MailHost {
   std::int64_t outlook_server(const std::string& name, const std::string& user) {
     auto lock = host->db().lock();
     auto e = env();
-    const auto id = records::create(e, mail::kOutgoingServer,
-                                    {{"name", name}, {"smtp_authentication", "outlook"}, {"smtp_user", user}});
+    const auto id =
+        records::create(e, mail::kOutgoingServer, {{"name", name}, {"smtp_authentication", "outlook"}, {"smtp_user", user}});
     const auto rec = records::read(e, mail::kOutgoingServer, id);
     CHECK(rec["smtp_host"] == "smtp.office365.com");
     CHECK(rec["smtp_port"] == 587);
     CHECK(rec["smtp_encryption"] == "starttls");
-    CHECK(rec["max_recipients"] == 500);  // Exchange Online's limit per message
-    CHECK(rec["max_per_minute"] == 30);    // and its message rate limit
+    CHECK(rec["max_recipients"] == 500);            // Exchange Online's limit per message
+    CHECK(rec["max_per_minute"] == 30);             // and its message rate limit
     CHECK(rec["max_recipients_per_day"] == 10000);  // and its daily recipient limit
-    CHECK(rec["from_filter"] == user);  // follows the username
+    CHECK(rec["from_filter"] == user);              // follows the username
     CHECK(rec["microsoft_outlook_token_status"] == "missing");
     records::write(e, mail::kOutgoingServer, id, {{"smtp_host", "127.0.0.1"}, {"smtp_port", stack["SMTP_PORT"]}});
     return id;

@@ -8,8 +8,8 @@
 
 #include <catch2/catch.hpp>
 
-#include <cstdio>
 #include <sys/wait.h>
+#include <cstdio>
 
 using juniper::test::eventually;
 using juniper::test::unique_mailbox;
@@ -86,8 +86,7 @@ TEST_CASE("Connect with a code: the code and link at once, then connected once s
   CHECK(t.mail(mail_id)["state"] == "sent");
 }
 
-TEST_CASE("Connect with a code: declined, expired and polled too fast, each told in the admin's terms",
-          "[outlook][device]") {
+TEST_CASE("Connect with a code: declined, expired and polled too fast, each told in the admin's terms", "[outlook][device]") {
   DeviceHost t;
   const auto id = t.outlook_server("Headless", unique_mailbox("device-no"));
   SECTION("declined at Microsoft") {
@@ -107,15 +106,18 @@ TEST_CASE("Connect with a code: declined, expired and polled too fast, each told
   }
   SECTION("polled sooner than Microsoft asked: slower from then on (RFC 8628 slow_down)") {
     t.start(mail::kOutgoingServer, id);
-    const auto poll = [&] { return app::invoke_action(*t.host, records::User{}, mail::kOutgoingServer, id, "outlook_device_poll"); };
+    const auto poll = [&] {
+      return app::invoke_action(*t.host, records::User{}, mail::kOutgoingServer, id, "outlook_device_poll");
+    };
     CHECK(poll() == json{{"pending", true}});
     CHECK(poll() == json{{"pending", true}, {"after", 6}});  // at once again: 1 s + Microsoft's 5 s step
     CHECK(t.server(mail::kOutgoingServer, id)["microsoft_outlook_device_interval"] == 6);
   }
   SECTION("the app does not allow public client flows (AADSTS7000218)") {
     // An app of its own: the suite's other tests keep theirs.
-    t.stack.idp("/_control/register_app", json{{"client_id", "juniper-private-app"}, {"client_secret", "private-secret"},
-                                                 {"public_client_flows", false}}.dump());
+    t.stack.idp(
+        "/_control/register_app",
+        json{{"client_id", "juniper-private-app"}, {"client_secret", "private-secret"}, {"public_client_flows", false}}.dump());
     {
       auto lock = t.host->db().lock();
       auto e = t.env();
@@ -139,7 +141,8 @@ TEST_CASE("Connect with a code from the command line: one JSON line at once, the
   const auto id = t.outlook_server("Headless", mailbox);
   const auto run = [&](const std::string& then) {
     std::string command = std::string(JUNIPER_CLI) + " --data " + t.dir.string();
-    if (const char* url = std::getenv("JUNIPER_TEST_DB"); url != nullptr && *url != '\0') command += " --db '" + std::string(url) + "'";
+    if (const char* url = std::getenv("JUNIPER_TEST_DB"); url != nullptr && *url != '\0')
+      command += " --db '" + std::string(url) + "'";
     command += " --modules-path " + std::string(JUNIPER_MODULES_DIR) + " record action ir.mail_server " + std::to_string(id) +
                " outlook_connect_device --json 2>&1";
     FILE* p = popen(command.c_str(), "r");
@@ -171,25 +174,25 @@ TEST_CASE("Connect with a code from the command line: one JSON line at once, the
   CHECK(has(expired.value("reason", ""), "expired before anyone signed in"));
   const auto [valid_exit, valid] = run("approve");
   CHECK(valid_exit == 0);
-  CHECK(valid == json{{"status", "valid"}, {"message", "Outlook Token Valid: Outlook server \u201cHeadless\u201d is connected."}});
+  CHECK(valid ==
+        json{{"status", "valid"}, {"message", "Outlook Token Valid: Outlook server \u201cHeadless\u201d is connected."}});
   CHECK(t.server(mail::kOutgoingServer, id)["microsoft_outlook_token_status"] == "valid");
 }
 
-TEST_CASE("Connect with a code from the web pages: the code on the record, which follows the outcome",
-          "[outlook][device][web]") {
+TEST_CASE("Connect with a code from the web pages: the code on the record, which follows the outcome", "[outlook][device][web]") {
   DeviceHost t;
   const std::string mailbox = unique_mailbox("device-web");
   const std::int64_t id = [&] {
     auto lock = t.host->db().lock();
     auto e = t.env();
-    return records::create(e, mail::kIncomingServer,
-                           {{"name", "Headless inbox"}, {"server_type", "outlook"}, {"user", mailbox}});
+    return records::create(e, mail::kIncomingServer, {{"name", "Headless inbox"}, {"server_type", "outlook"}, {"user", mailbox}});
   }();
   const std::string record = "/web/record/fetchmail.server/" + std::to_string(id);
   const auto page = t.browser->get(record);
   REQUIRE(has(page.body, "Connect with a code"));
   CHECK_FALSE(has(page.body, "outlook_device_poll"));  // a follow-up, not a button
-  const auto clicked = t.browser->post(record + "/action/outlook_connect_device", "csrf_token=" + juniper::test::csrf_from(page.body));
+  const auto clicked =
+      t.browser->post(record + "/action/outlook_connect_device", "csrf_token=" + juniper::test::csrf_from(page.body));
   REQUIRE(clicked.status == 303);
   const auto waiting = t.browser->get(clicked.location);
   REQUIRE(has(waiting.body, "/devicelogin"));
@@ -202,18 +205,21 @@ TEST_CASE("Connect with a code from the web pages: the code on the record, which
   REQUIRE(has(waiting.body, user_code));
   t.device("approve", user_code, mailbox);
   std::string shown;
-  CHECK(eventually([&] {
-    shown = t.browser->get(record).body;
-    return !has(shown, "This page follows the outcome.");
-  }, 15000));
+  CHECK(eventually(
+      [&] {
+        shown = t.browser->get(record).body;
+        return !has(shown, "This page follows the outcome.");
+      },
+      15000));
   CHECK(has(shown, "Outlook Token Valid: Outlook server \u201cHeadless inbox\u201d is connected."));
   CHECK(t.server(mail::kIncomingServer, id)["microsoft_outlook_token_status"] == "valid");
   CHECK_FALSE(has(t.browser->get(record).body, "is connected."));  // the outcome is shown once
 }
 
 TEST_CASE("a redirect URI mismatch names the exact address to register", "[outlook][redirect]") {
-  const std::string said = outlook::explain("invalid_request", "AADSTS50011: The redirect URI 'x' specified in the request does not match",
-                                            "https://erp.example.com/microsoft_outlook/confirm");
+  const std::string said =
+      outlook::explain("invalid_request", "AADSTS50011: The redirect URI 'x' specified in the request does not match",
+                       "https://erp.example.com/microsoft_outlook/confirm");
   CHECK(has(said, "register https://erp.example.com/microsoft_outlook/confirm as a Web redirect URI in Azure"));
   CHECK(has(said, "(AADSTS50011)"));
   CHECK(has(outlook::explain("invalid_grant", "AADSTS7000218: The request body must contain client_assertion or client_secret"),

@@ -3,8 +3,8 @@
 // each of Graph's answers means for the mail.
 #include "outlook_fixture.hpp"
 
-#include "host/mail/smtp/fake_smtp.hpp"
 #include "core/crypto.hpp"
+#include "host/mail/smtp/fake_smtp.hpp"
 #include "mail/mime/message.hpp"
 #include "mail/queue.hpp"
 
@@ -98,8 +98,13 @@ TEST_CASE("Graph: 429 with Retry-After makes the server's mails wait that long, 
   GraphHost t;
   const std::string mailbox = unique_mailbox("graph-throttled");
   t.graph_server("Throttled", mailbox);
-  t.inject({{"endpoint", "graph"}, {"path", "sendMail"}, {"status", 429}, {"code", "ApplicationThrottled"},
-            {"message", "Application is over its MailboxConcurrency limit."}, {"retry_after", 120}, {"count", 1}});
+  t.inject({{"endpoint", "graph"},
+            {"path", "sendMail"},
+            {"status", 429},
+            {"code", "ApplicationThrottled"},
+            {"message", "Application is over its MailboxConcurrency limit."},
+            {"retry_after", 120},
+            {"count", 1}});
   auto lock = t.host->db().lock();
   const std::string rcpt = unique_mailbox("graph-throttled-rcpt");
   const auto a = t.send(mailbox, rcpt, "first");
@@ -125,8 +130,13 @@ TEST_CASE("Graph: a 429 storm holds the server's mails run after run at Retry-Af
   GraphHost t;
   const std::string mailbox = unique_mailbox("graph-storm");
   t.graph_server("Storm", mailbox);
-  t.inject({{"endpoint", "graph"}, {"path", "sendMail"}, {"status", 429}, {"code", "ApplicationThrottled"},
-            {"message", "Application is over its MailboxConcurrency limit."}, {"retry_after", 30}, {"count", 3}});
+  t.inject({{"endpoint", "graph"},
+            {"path", "sendMail"},
+            {"status", 429},
+            {"code", "ApplicationThrottled"},
+            {"message", "Application is over its MailboxConcurrency limit."},
+            {"retry_after", 30},
+            {"count", 3}});
   auto lock = t.host->db().lock();
   const std::string rcpt = unique_mailbox("graph-storm-rcpt");
   std::vector<std::int64_t> ids;
@@ -155,9 +165,10 @@ TEST_CASE("Graph: a 429 storm holds the server's mails run after run at Retry-Af
   CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 10; }));
 }
 
-TEST_CASE("Graph: Send As denied fails that mail with what to grant; a consent without Mail.Send waits for a reconnect, "
-          "which releases it",
-          "[outlook][graph]") {
+TEST_CASE(
+    "Graph: Send As denied fails that mail with what to grant; a consent without Mail.Send waits for a reconnect, "
+    "which releases it",
+    "[outlook][graph]") {
   GraphHost t;
   const std::string mailbox = unique_mailbox("graph-delegate");
   const auto id = t.graph_server("Delegate", mailbox);
@@ -174,8 +185,12 @@ TEST_CASE("Graph: Send As denied fails that mail with what to grant; a consent w
     CHECK(has(m["failure_reason"].get<std::string>(), "ErrorSendAsDenied"));
     CHECK(has(m["failure_reason"].get<std::string>(), "Send As"));
 
-    t.inject({{"endpoint", "graph"}, {"path", "sendMail"}, {"status", 403}, {"code", "ErrorAccessDenied"},
-              {"message", "Access is denied. Check credentials and try again."}, {"count", 1}});
+    t.inject({{"endpoint", "graph"},
+              {"path", "sendMail"},
+              {"status", 403},
+              {"code", "ErrorAccessDenied"},
+              {"message", "Access is denied. Check credentials and try again."},
+              {"count", 1}});
     waiting = t.send(mailbox, unique_mailbox("graph-wait-rcpt"), "needs consent");
     t.process();
     const auto w = t.mail(waiting);
@@ -199,8 +214,7 @@ TEST_CASE("Graph: Send As denied fails that mail with what to grant; a consent w
   CHECK(t.mail(waiting)["state"] == "sent");
 }
 
-TEST_CASE("Graph: switching a server connected for SMTP asks for a new consent instead of mixing resources",
-          "[outlook][graph]") {
+TEST_CASE("Graph: switching a server connected for SMTP asks for a new consent instead of mixing resources", "[outlook][graph]") {
   GraphHost t;
   const std::string mailbox = unique_mailbox("graph-switch");
   const auto id = t.outlook_server("Switch", mailbox);
@@ -251,13 +265,15 @@ TEST_CASE("Graph fetch: unread Inbox messages are stored, then marked read; a se
   CHECK(records::list(e, mail::kMessage).size() == 23);
   // The delta query: a later fetch asks only what changed since (one request, one $value for
   // the one new message), not the whole folder again.
-  t.stack.deliver(mailbox, "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: Later\r\nMessage-ID: <graph-later@x>\r\n\r\nB\r\n");
+  t.stack.deliver(mailbox,
+                  "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: Later\r\nMessage-ID: <graph-later@x>\r\n\r\nB\r\n");
   const json before_delta = t.graph_counts()["requests"];
   const auto later = e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, id);
   CHECK(later["stored"] == 1);
   const json after_delta = t.graph_counts()["requests"];
   CHECK(after_delta.value("GET /me/mailFolders/{folder}/messages/delta", 0L) -
-            before_delta.value("GET /me/mailFolders/{folder}/messages/delta", 0L) == 1);
+            before_delta.value("GET /me/mailFolders/{folder}/messages/delta", 0L) ==
+        1);
   CHECK(after_delta.value("GET /me/messages/{id}/$value", 0L) - before_delta.value("GET /me/messages/{id}/$value", 0L) == 1);
   CHECK(records::list(e, mail::kMessage).size() == 24);
 }
@@ -276,7 +292,7 @@ TEST_CASE("Graph fetch: a message stored but not marked read (a crash in between
   e.registry.action(mail::kIncomingServer, "button_confirm_login")->invoke(e, id);
   const auto* fetch = e.registry.action(mail::kIncomingServer, "fetch_mail");
   CHECK_THROWS_WITH(fetch->invoke(e, id), Catch::Contains("503"));  // the run reports the failed $batch
-  CHECK(records::list(e, mail::kMessage).size() == 1);               // ... after the message was stored
+  CHECK(records::list(e, mail::kMessage).size() == 1);              // ... after the message was stored
   const auto second = fetch->invoke(e, id);
   INFO(second.dump());
   CHECK(second["stored"] == 0);
@@ -291,8 +307,8 @@ TEST_CASE("Graph fetch: a message too large to take stays unread and is not down
   const auto id = t.graph_inbox("Graph Large", mailbox);
   REQUIRE(t.consent_and_confirm(t.connect_url(mail::kIncomingServer, id)).status == 303);
   auto message = [&](const std::string& subject, const std::string& body) {
-    return "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: " + subject + "\r\nMessage-ID: <" + subject +
-           "@x>\r\n\r\n" + body;
+    return "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: " + subject + "\r\nMessage-ID: <" + subject + "@x>\r\n\r\n" +
+           body;
   };
   std::string big;
   const std::string line = std::string(76, 'x') + "\r\n";
@@ -326,9 +342,10 @@ TEST_CASE("Graph fetch: a message too large to take stays unread and is not down
   CHECK(value_requests() == before + 1);
 }
 
-TEST_CASE("Application permission: no sign-in, the app's own token for /users/{mailbox}; outside its access policy the "
-          "mails wait with what to grant",
-          "[outlook][graph][app]") {
+TEST_CASE(
+    "Application permission: no sign-in, the app's own token for /users/{mailbox}; outside its access policy the "
+    "mails wait with what to grant",
+    "[outlook][graph][app]") {
   GraphHost t;
   const std::string mailbox = unique_mailbox("app-notify");
   const auto id = t.outlook_server("App Notifications", mailbox);
@@ -385,8 +402,8 @@ namespace {
 // A self-signed certificate and its key (PEM), made by the openssl command in the test's folder.
 std::string certificate_and_key(const std::filesystem::path& dir, const std::string& name) {
   const auto cert = dir / (name + ".crt"), key = dir / (name + ".key");
-  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + name + " -keyout " +
-                          key.string() + " -out " + cert.string() + " >/dev/null 2>&1";
+  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + name + " -keyout " + key.string() +
+                          " -out " + cert.string() + " >/dev/null 2>&1";
   REQUIRE(std::system(cmd.c_str()) == 0);
   auto read = [](const std::filesystem::path& p) {
     std::ifstream in(p);
@@ -396,9 +413,10 @@ std::string certificate_and_key(const std::filesystem::path& dir, const std::str
 }
 }  // namespace
 
-TEST_CASE("Application permission with a client certificate: a signed assertion instead of the secret; an unregistered "
-          "certificate is explained",
-          "[outlook][graph][app][certificate]") {
+TEST_CASE(
+    "Application permission with a client certificate: a signed assertion instead of the secret; an unregistered "
+    "certificate is explained",
+    "[outlook][graph][app][certificate]") {
   GraphHost t;
   const std::string registered = certificate_and_key(t.dir, "registered");
   const std::string other = certificate_and_key(t.dir, "other");
@@ -412,7 +430,7 @@ TEST_CASE("Application permission with a client certificate: a signed assertion 
   auto e = t.env();
   records::setting_set(e, "microsoft_outlook_tenant", t.stack["IDP_TENANT_ID"]);
   records::setting_set(e, "microsoft_outlook_client_secret", "");  // the certificate alone proves the app
-  std::string one_line = other;  // pasted into a one-line field: the line breaks are gone
+  std::string one_line = other;                                    // pasted into a one-line field: the line breaks are gone
   std::erase(one_line, '\n');
   records::setting_set(e, "microsoft_outlook_client_certificate", one_line);
   const auto* test = e.registry.action(mail::kOutgoingServer, "test_connection");
@@ -453,9 +471,10 @@ TEST_CASE("Application permission: Graph fetch reads /users/{mailbox} with the a
   CHECK(e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, id)["stored"] == 0);  // marked read
 }
 
-TEST_CASE("Application permission over SMTP: refused until Exchange grants the app the mailbox, explained; then the "
-          "waiting mail goes out",
-          "[outlook][app]") {
+TEST_CASE(
+    "Application permission over SMTP: refused until Exchange grants the app the mailbox, explained; then the "
+    "waiting mail goes out",
+    "[outlook][app]") {
   GraphHost t;
   const std::string mailbox = unique_mailbox("app-smtp");
   const auto id = t.outlook_server("App SMTP", mailbox);
@@ -486,7 +505,8 @@ TEST_CASE("Application permission over SMTP: refused until Exchange grants the a
 }
 
 // An Outlook incoming server on IMAP, pointed at the stack's Dovecot.
-static std::int64_t imap_inbox(GraphHost& t, const std::string& name, const std::string& user, const json& more = json::object()) {
+static std::int64_t imap_inbox(GraphHost& t, const std::string& name, const std::string& user,
+                               const json& more = json::object()) {
   auto lock = t.host->db().lock();
   auto e = t.env();
   json values = {{"name", name}, {"server_type", "outlook"}, {"user", user}};
@@ -501,8 +521,8 @@ TEST_CASE("Application permission over IMAP: the app's token reads a mailbox Exc
   GraphHost t;
   const std::string mailbox = unique_mailbox("app-imap");
   const auto in = imap_inbox(t, "App IMAP", mailbox, {{"outlook_flow", "app"}});
-  t.stack.deliver(mailbox, "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: For the app\r\nMessage-ID: <app-imap-" + mailbox +
-                               ">\r\n\r\nHello\r\n");
+  t.stack.deliver(mailbox, "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: For the app\r\nMessage-ID: <app-imap-" +
+                               mailbox + ">\r\n\r\nHello\r\n");
   auto lock = t.host->db().lock();
   auto e = t.env();
   records::setting_set(e, "microsoft_outlook_tenant", t.stack["IDP_TENANT_ID"]);
@@ -539,9 +559,10 @@ TEST_CASE("Shared mailbox over IMAP: the delegate's token with the shared mailbo
   CHECK(records::list(e, mail::kMessage)[0]["subject"] == "Team mail");
 }
 
-TEST_CASE("Shared mailbox over Graph: the delegate reads it with Mail.ReadWrite.Shared once given Full Access, and sends "
-          "as it once given Send As",
-          "[outlook][graph][shared]") {
+TEST_CASE(
+    "Shared mailbox over Graph: the delegate reads it with Mail.ReadWrite.Shared once given Full Access, and sends "
+    "as it once given Send As",
+    "[outlook][graph][shared]") {
   GraphHost t;
   const std::string delegate = unique_mailbox("delegate");
   const std::string shared = unique_mailbox("shared-info");
@@ -556,23 +577,24 @@ TEST_CASE("Shared mailbox over Graph: the delegate reads it with Mail.ReadWrite.
   REQUIRE(t.consent_and_confirm(url).status == 303);
   t.stack.deliver(shared, "From: a@other.org\r\nTo: " + shared + "\r\nSubject: For the team\r\nMessage-ID: <team-" + shared +
                               ">\r\n\r\nHello team\r\n");
-  t.stack.deliver(delegate, "From: a@other.org\r\nTo: " + delegate + "\r\nSubject: Personal\r\nMessage-ID: <own-" +
-                                delegate + ">\r\n\r\nMine\r\n");
+  t.stack.deliver(delegate, "From: a@other.org\r\nTo: " + delegate + "\r\nSubject: Personal\r\nMessage-ID: <own-" + delegate +
+                                ">\r\n\r\nMine\r\n");
   {
-  auto lock = t.host->db().lock();
-  auto e = t.env();
-  const auto* confirm = e.registry.action(mail::kIncomingServer, "button_confirm_login");
-  // Without Full Access: what to grant, in Exchange's terms (and no reconnect asked).
-  CHECK_THROWS_WITH(confirm->invoke(e, in), Catch::Contains("Add-MailboxPermission -Identity " + shared + " -User " + delegate));
-  t.stack.idp("/_control/graph_send_as", json{{"user", delegate}, {"address", shared}}.dump());
-  CHECK(has(confirm->invoke(e, in)["message"].get<std::string>(), "Connection Test Successful"));
-  const auto fetched = e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, in);
-  INFO(fetched.dump());
-  CHECK(fetched["stored"] == 1);  // the shared mailbox's message, not the delegate's own
-  const auto msgs = records::list(e, mail::kMessage);
-  REQUIRE(msgs.size() == 1);
-  CHECK(msgs[0]["subject"] == "For the team");
-  CHECK(t.graph_counts()["requests"].value("GET /users/{user}/mailFolders/{folder}/messages/delta", 0L) >= 1);
+    auto lock = t.host->db().lock();
+    auto e = t.env();
+    const auto* confirm = e.registry.action(mail::kIncomingServer, "button_confirm_login");
+    // Without Full Access: what to grant, in Exchange's terms (and no reconnect asked).
+    CHECK_THROWS_WITH(confirm->invoke(e, in),
+                      Catch::Contains("Add-MailboxPermission -Identity " + shared + " -User " + delegate));
+    t.stack.idp("/_control/graph_send_as", json{{"user", delegate}, {"address", shared}}.dump());
+    CHECK(has(confirm->invoke(e, in)["message"].get<std::string>(), "Connection Test Successful"));
+    const auto fetched = e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, in);
+    INFO(fetched.dump());
+    CHECK(fetched["stored"] == 1);  // the shared mailbox's message, not the delegate's own
+    const auto msgs = records::list(e, mail::kMessage);
+    REQUIRE(msgs.size() == 1);
+    CHECK(msgs[0]["subject"] == "For the team");
+    CHECK(t.graph_counts()["requests"].value("GET /users/{user}/mailFolders/{folder}/messages/delta", 0L) >= 1);
   }
   // Sending as the shared address through the delegate's server, now that it has Send As.
   const auto out = t.graph_server("Delegate", delegate);
@@ -587,9 +609,10 @@ TEST_CASE("Shared mailbox over Graph: the delegate reads it with Mail.ReadWrite.
   t.stack.idp("/_control/graph_send_as", json{{"user", delegate}, {"address", shared}, {"allowed", false}}.dump());
 }
 
-TEST_CASE("Sending as a shared address over SMTP: Exchange's 5.7.60 fails that mail with the Send As to grant; once "
-          "granted, the next one goes out",
-          "[outlook][shared]") {
+TEST_CASE(
+    "Sending as a shared address over SMTP: Exchange's 5.7.60 fails that mail with the Send As to grant; once "
+    "granted, the next one goes out",
+    "[outlook][shared]") {
   // The stack's Postfix asks the simulator at MAIL FROM, as Exchange decides: a token login may
   // use its own address or one it has Send As on.
   GraphHost t;
@@ -620,8 +643,9 @@ TEST_CASE("SMTP AUTH disabled (535 5.7.139): the mails wait with how to enable i
   // Exchange's answer, from a scripted server (the test Postfix cannot be made to say it).
   fake_smtp::Script exchange;
   exchange.auth_mechanisms = "LOGIN XOAUTH2";
-  exchange.auth_reply = "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. "
-                        "Visit https://aka.ms/smtp_auth_disabled for more information.";
+  exchange.auth_reply =
+      "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. "
+      "Visit https://aka.ms/smtp_auth_disabled for more information.";
   fake_smtp::Server server(exchange);
   GraphHost t;
   const std::string mailbox = unique_mailbox("smtp-off");
@@ -630,8 +654,8 @@ TEST_CASE("SMTP AUTH disabled (535 5.7.139): the mails wait with how to enable i
   auto lock = t.host->db().lock();
   // Plain text to the scripted server (the module insists on STARTTLS for real ones).
   const int port = server.port();  // named: soci binds it by reference until the statement runs
-  t.host->db().session() << "UPDATE ir_mail_server SET smtp_port = :p, smtp_encryption = 'none' WHERE id = :id",
-      soci::use(port), soci::use(id);
+  t.host->db().session() << "UPDATE ir_mail_server SET smtp_port = :p, smtp_encryption = 'none' WHERE id = :id", soci::use(port),
+      soci::use(id);
   const auto a = t.send(mailbox, unique_mailbox("smtp-off-rcpt"), "one");
   const auto b = t.send(mailbox, unique_mailbox("smtp-off-rcpt"), "two");
   t.process();
@@ -726,7 +750,8 @@ TEST_CASE("Graph: a message over 4 MB goes as a draft, its large attachment uplo
     CHECK(got.message_id == m["message_id"].get<std::string>());
     CHECK(got.subject == "Large through Graph");
     REQUIRE(got.attachments.size() == 2);
-    const auto big = std::find_if(got.attachments.begin(), got.attachments.end(), [](const auto& a) { return a.filename == "scan.pdf"; });
+    const auto big =
+        std::find_if(got.attachments.begin(), got.attachments.end(), [](const auto& a) { return a.filename == "scan.pdf"; });
     REQUIRE(big != got.attachments.end());
     CHECK(big->size == scan.size());
     CHECK(big->data.size() == scan.size());
@@ -768,7 +793,8 @@ TEST_CASE("Graph: a message over 4 MB goes as a draft, its large attachment uplo
     REQUIRE(got.attachments.size() == 4);
     for (int i = 0; i < 3; ++i) {
       const std::string name = "part" + std::to_string(i) + ".bin";
-      const auto a = std::find_if(got.attachments.begin(), got.attachments.end(), [&](const auto& x) { return x.filename == name; });
+      const auto a =
+          std::find_if(got.attachments.begin(), got.attachments.end(), [&](const auto& x) { return x.filename == name; });
       REQUIRE(a != got.attachments.end());
       CHECK(juniper::crypto::to_hex(juniper::crypto::sha256(a->data)) ==
             juniper::crypto::to_hex(juniper::crypto::sha256(parts[static_cast<std::size_t>(i)])));
@@ -792,19 +818,30 @@ TEST_CASE("Graph: a message over 4 MB goes as a draft, its large attachment uplo
       server = records::search(e, mail::kOutgoingServer, {{"smtp_user", mailbox}}).at(0);
       CHECK(records::read(e, mail::kOutgoingServer, server)["microsoft_outlook_token_scope"] == legacy);  // no new consent
     }
-    t.inject({{"endpoint", "graph"}, {"path", "me/messages"}, {"method", "POST"}, {"status", 403}, {"code", "ErrorAccessDenied"},
-              {"message", "Access is denied. Check credentials and try again."}, {"count", 1}});
+    t.inject({{"endpoint", "graph"},
+              {"path", "me/messages"},
+              {"method", "POST"},
+              {"status", 403},
+              {"code", "ErrorAccessDenied"},
+              {"message", "Access is denied. Check credentials and try again."},
+              {"count", 1}});
     const auto id = mail_with_scan("Large, without Mail.ReadWrite");
     auto lock = t.host->db().lock();
     CHECK(held(id, "needs Mail.ReadWrite")["waiting_server_id"] == server);
   }
   SECTION("Graph busy during the upload: the mail waits, its draft is deleted, the next run sends it") {
-    t.inject({{"endpoint", "graph"}, {"path", "AttachmentSessions"}, {"method", "PUT"}, {"status", 503}, {"code", "ServiceUnavailable"},
-              {"message", "Service Unavailable"}, {"retry_after", 5}, {"count", 1}});
+    t.inject({{"endpoint", "graph"},
+              {"path", "AttachmentSessions"},
+              {"method", "PUT"},
+              {"status", 503},
+              {"code", "ServiceUnavailable"},
+              {"message", "Service Unavailable"},
+              {"retry_after", 5},
+              {"count", 1}});
     const auto id = mail_with_scan("Large, once busy");
     auto lock = t.host->db().lock();
     held(id, "503");
-    CHECK(counts("drafts_open") == 0);  // the half-made draft is gone
+    CHECK(counts("drafts_open") == 0);                                                          // the half-made draft is gone
     CHECK(t.process_at(std::chrono::system_clock::now() + std::chrono::seconds(6)).sent == 1);  // Retry-After: 5
     REQUIRE(eventually([&] { return t.stack.mailbox(to).size() == 1; }));
   }

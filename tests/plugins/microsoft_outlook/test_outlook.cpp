@@ -141,9 +141,11 @@ TEST_CASE("an expired token is refreshed exactly once for 50 mails from 4 thread
   for (auto& th : threads) th.join();
   {
     auto lock = t.host->db().lock();
-    soci::rowset<soci::row> rs = (t.host->db().session().prepare
-                                  << "SELECT state, COALESCE(failure_reason, ''), CAST(COUNT(*) AS TEXT) FROM mail_mail GROUP BY 1, 2");
-    for (const auto& r : rs) UNSCOPED_INFO(r.get<std::string>(0) << ": " << r.get<std::string>(1) << " x" << r.get<std::string>(2));
+    soci::rowset<soci::row> rs =
+        (t.host->db().session().prepare
+         << "SELECT state, COALESCE(failure_reason, ''), CAST(COUNT(*) AS TEXT) FROM mail_mail GROUP BY 1, 2");
+    for (const auto& r : rs)
+      UNSCOPED_INFO(r.get<std::string>(0) << ": " << r.get<std::string>(1) << " x" << r.get<std::string>(2));
   }
   CHECK(sent == 50);
   CHECK(t.refresh_requests() - before == 1);
@@ -189,7 +191,7 @@ TEST_CASE("a revoked authorization: refresh_failed with the reason, mails kept w
     CHECK(has(warnings[0].text, "Outlook server \u201cRevoked\u201d cannot get a token"));
     CHECK(warnings[0].link == "/web/record/ir.mail_server/" + std::to_string(id));
     CHECK(juniper::alerts::mail_due(e, t.host->modules().hooks(), now) == 1);
-    CHECK(juniper::alerts::mail_due(e, t.host->modules().hooks(), now + std::chrono::hours(1)) == 0);  // not per retry
+    CHECK(juniper::alerts::mail_due(e, t.host->modules().hooks(), now + std::chrono::hours(1)) == 0);   // not per retry
     CHECK(juniper::alerts::mail_due(e, t.host->modules().hooks(), now + std::chrono::hours(25)) == 1);  // next day
     const auto alerts = records::search(e, mail::kMail, {{"email_to", "admins@example.com"}});
     CHECK(alerts.size() == 2);
@@ -437,12 +439,15 @@ TEST_CASE("Outlook constraints refuse with the reference's messages", "[outlook]
   OutlookHost t;
   auto lock = t.host->db().lock();
   auto e = t.env();
-  CHECK_THROWS_WITH(records::create(e, mail::kOutgoingServer, {{"name", "P"}, {"smtp_authentication", "outlook"},
-                                                               {"smtp_user", "a@example.com"}, {"smtp_pass", "x"}}),
-                    Catch::Contains("Please leave the password field empty for Outlook mail server \u201cP\u201d"));
-  CHECK_THROWS_WITH(records::create(e, mail::kOutgoingServer, {{"name", "S"}, {"smtp_authentication", "outlook"},
-                                                               {"smtp_user", "a@example.com"}, {"smtp_encryption", "ssl"}}),
-                    Catch::Contains("Incorrect Connection Security for Outlook mail server \u201cS\u201d"));
+  CHECK_THROWS_WITH(
+      records::create(e, mail::kOutgoingServer,
+                      {{"name", "P"}, {"smtp_authentication", "outlook"}, {"smtp_user", "a@example.com"}, {"smtp_pass", "x"}}),
+      Catch::Contains("Please leave the password field empty for Outlook mail server \u201cP\u201d"));
+  CHECK_THROWS_WITH(
+      records::create(
+          e, mail::kOutgoingServer,
+          {{"name", "S"}, {"smtp_authentication", "outlook"}, {"smtp_user", "a@example.com"}, {"smtp_encryption", "ssl"}}),
+      Catch::Contains("Incorrect Connection Security for Outlook mail server \u201cS\u201d"));
   CHECK_THROWS_WITH(records::create(e, mail::kOutgoingServer, {{"name", "U"}, {"smtp_authentication", "outlook"}}),
                     Catch::Contains("Please fill the \"Username\" field"));
   CHECK_THROWS_WITH(records::create(e, mail::kIncomingServer,
@@ -450,7 +455,8 @@ TEST_CASE("Outlook constraints refuse with the reference's messages", "[outlook]
                     Catch::Contains("SSL is required for server \u201cI\u201d"));
   // Without credentials, Connect is refused with the reference's sentence.
   records::setting_set(e, "microsoft_outlook_client_secret", "");
-  const auto id = records::create(e, mail::kOutgoingServer, {{"name", "C"}, {"smtp_authentication", "outlook"}, {"smtp_user", "c@example.com"}});
+  const auto id = records::create(e, mail::kOutgoingServer,
+                                  {{"name", "C"}, {"smtp_authentication", "outlook"}, {"smtp_user", "c@example.com"}});
   CHECK_THROWS_WITH(e.registry.action(mail::kOutgoingServer, "outlook_connect")->invoke(e, id),
                     Catch::Contains("Please configure your Outlook credentials in General Settings."));
 }
@@ -471,7 +477,8 @@ TEST_CASE("an incoming Outlook server: connect, Test & Confirm, fetch", "[outloo
   const std::string url = t.connect_url(mail::kIncomingServer, id);
   CHECK(has(url, "IMAP.AccessAsUser.All"));
   REQUIRE(t.consent_and_confirm(url).status == 303);
-  t.stack.deliver(mailbox, "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: Hello Outlook\r\nMessage-ID: <o1@x>\r\n\r\nBody\r\n");
+  t.stack.deliver(mailbox,
+                  "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: Hello Outlook\r\nMessage-ID: <o1@x>\r\n\r\nBody\r\n");
   auto lock = t.host->db().lock();
   auto e = t.env();
   e.registry.action(mail::kIncomingServer, "button_confirm_login")->invoke(e, id);

@@ -36,9 +36,8 @@ inline const juniper_host_api* g_host = nullptr;
 inline juniper_str str(std::string_view s) noexcept { return juniper_str{s.data(), s.size()}; }
 
 inline juniper_sink string_sink(std::string& out) noexcept {
-  return juniper_sink{&out, [](void* user, const char* data, size_t size) {
-                        static_cast<std::string*>(user)->append(data, size);
-                      }};
+  return juniper_sink{&out,
+                      [](void* user, const char* data, size_t size) { static_cast<std::string*>(user)->append(data, size); }};
 }
 
 // A juniper_error owned by the module side, for calls into the host.
@@ -151,8 +150,7 @@ class Context {
     std::string out;
     auto sink = detail::string_sink(out);
     detail::ErrorBox box;
-    const juniper_status st =
-        host().claim_acquire(ctx_, detail::str(name), static_cast<int32_t>(hold.count()), &sink, &box.err);
+    const juniper_status st = host().claim_acquire(ctx_, detail::str(name), static_cast<int32_t>(hold.count()), &sink, &box.err);
     if (st == JUNIPER_ERR_CONFLICT) return std::nullopt;
     if (st != JUNIPER_OK) throw Error(st, box.message.empty() ? "host call failed: claim_acquire" : box.message);
     return out;
@@ -203,9 +201,7 @@ class Context {
   bool store_message(std::string_view model, std::int64_t id, std::string_view raw) const {
     require(JUNIPER_HOST_HAS(&host(), message_store), "message_store");
     int32_t stored = 0;
-    call([&](juniper_error* e) {
-      return host().message_store(ctx_, detail::str(model), id, detail::str(raw), &stored, e);
-    });
+    call([&](juniper_error* e) { return host().message_store(ctx_, detail::str(model), id, detail::str(raw), &stored, e); });
     return stored != 0;
   }
 
@@ -224,8 +220,8 @@ class Context {
     std::string out;
     auto sink = detail::string_sink(out);
     call([&](juniper_error* e) {
-      return host().mail_attachment_read(ctx_, mail_id, index, offset, static_cast<int32_t>(std::min<std::size_t>(max, INT32_MAX)),
-                                         &sink, e);
+      return host().mail_attachment_read(ctx_, mail_id, index, offset,
+                                         static_cast<int32_t>(std::min<std::size_t>(max, INT32_MAX)), &sink, e);
     });
     return out;
   }

@@ -33,7 +33,7 @@ template <class M>
 juniper_status start(const juniper_host_api* api, juniper_ctx* ctx, juniper_error* err) {
   g_host = api;
   return guard(err, [&] {
-    if constexpr (requires(Context& c) { M::start(c); }) {
+    if constexpr (requires(Context & c) { M::start(c); }) {
       Context c(ctx);
       M::start(c);
     }
@@ -81,8 +81,8 @@ const juniper_module_descriptor* descriptor() noexcept {
     x.declare = &declare<M>;
     x.start = &start<M>;
     x.stop = &stop<M>;
-    if constexpr (requires(Context& c) { M::install(c); }) x.install = &install<M>;
-    if constexpr (requires(Context& c) { M::uninstall(c); }) x.uninstall = &uninstall<M>;
+    if constexpr (requires(Context & c) { M::install(c); }) x.install = &install<M>;
+    if constexpr (requires(Context & c) { M::uninstall(c); }) x.uninstall = &uninstall<M>;
     return x;
   }();
   return &d;
@@ -90,7 +90,7 @@ const juniper_module_descriptor* descriptor() noexcept {
 
 }  // namespace juniper::sdk::detail
 
-#define JUNIPER_MODULE(ModuleClass)                                                             \
+#define JUNIPER_MODULE(ModuleClass)                                                               \
   JUNIPER_MODULE_EXPORT const juniper_module_descriptor* juniper_module_get_descriptor_v1(void) { \
-    return ::juniper::sdk::detail::descriptor<ModuleClass>();                                    \
+    return ::juniper::sdk::detail::descriptor<ModuleClass>();                                     \
   }

@@ -55,14 +55,35 @@ struct Field {
     f.relation = std::move(target);
     return f;
   }
-  Field&& defaults(std::string v) && { default_value = std::move(v); return std::move(*this); }
-  Field&& required() && { flags |= JUNIPER_FIELD_REQUIRED; return std::move(*this); }
-  Field&& readonly() && { flags |= JUNIPER_FIELD_READONLY; return std::move(*this); }
-  Field&& hidden() && { flags |= JUNIPER_FIELD_HIDDEN; return std::move(*this); }
-  Field&& help(std::string h) && { help_text = std::move(h); return std::move(*this); }
-  Field&& shown_if(std::string field_equals_value) && { shown_when = std::move(field_equals_value); return std::move(*this); }
+  Field&& defaults(std::string v) && {
+    default_value = std::move(v);
+    return std::move(*this);
+  }
+  Field&& required() && {
+    flags |= JUNIPER_FIELD_REQUIRED;
+    return std::move(*this);
+  }
+  Field&& readonly() && {
+    flags |= JUNIPER_FIELD_READONLY;
+    return std::move(*this);
+  }
+  Field&& hidden() && {
+    flags |= JUNIPER_FIELD_HIDDEN;
+    return std::move(*this);
+  }
+  Field&& help(std::string h) && {
+    help_text = std::move(h);
+    return std::move(*this);
+  }
+  Field&& shown_if(std::string field_equals_value) && {
+    shown_when = std::move(field_equals_value);
+    return std::move(*this);
+  }
   // A selection shown as a status badge, coloured by its choices' tones (ABI 1.4).
-  Field&& badge() && { flags |= JUNIPER_FIELD_BADGE; return std::move(*this); }
+  Field&& badge() && {
+    flags |= JUNIPER_FIELD_BADGE;
+    return std::move(*this);
+  }
 };
 
 struct Setting {
@@ -142,23 +163,26 @@ class Registrar {
   void extend_selection(const std::string& model, const std::string& field, const std::vector<Choice>& choices,
                         const std::string& fallback, const std::string& checkbox_label = {}) {
     const auto its = detail::items(choices);
-    const juniper_selection_extension_desc d{sizeof d,         model.c_str(),   field.c_str(),
-                                             its.data(),       its.size(),      fallback.c_str(),
+    const juniper_selection_extension_desc d{sizeof d,
+                                             model.c_str(),
+                                             field.c_str(),
+                                             its.data(),
+                                             its.size(),
+                                             fallback.c_str(),
                                              checkbox_label.empty() ? nullptr : checkbox_label.c_str()};
     call([&](juniper_error* e) { return api_->extend_selection(reg_, &d, e); });
   }
 
   void constraint(const std::string& model, const std::string& fields, ConstraintFn fn) {
     auto* f = detail::keep(std::move(fn));
-    const juniper_constraint_desc d{
-        sizeof d, model.c_str(), fields.c_str(),
-        [](void* user, juniper_ctx* ctx, juniper_str, juniper_str record, juniper_error* err) {
-          return guard(err, [&] {
-            Context c(ctx);
-            (*static_cast<ConstraintFn*>(user))(c, detail::parse(record));
-          });
-        },
-        f};
+    const juniper_constraint_desc d{sizeof d, model.c_str(), fields.c_str(),
+                                    [](void* user, juniper_ctx* ctx, juniper_str, juniper_str record, juniper_error* err) {
+                                      return guard(err, [&] {
+                                        Context c(ctx);
+                                        (*static_cast<ConstraintFn*>(user))(c, detail::parse(record));
+                                      });
+                                    },
+                                    f};
     call([&](juniper_error* e) { return api_->add_constraint(reg_, &d, e); });
   }
 
@@ -173,20 +197,20 @@ class Registrar {
     const auto its = detail::items(s.choices);
     const std::string def = s.default_value.value_or("");
     juniper_setting_desc d{sizeof d,
-                                 s.name.c_str(),
-                                 detail::c_or_null(s.config_parameter),
-                                 s.type,
-                                 s.label.c_str(),
-                                 s.default_value ? def.c_str() : nullptr,
-                                 s.secret ? JUNIPER_SETTING_SECRET : 0u,
-                                 detail::c_or_null(s.group),
-                                 detail::c_or_null(s.block),
-                                 detail::c_or_null(s.shown_if),
-                                 detail::c_or_null(s.help),
-                                 its.data(),
-                                 its.size(),
-                                 nullptr,
-                                 nullptr};
+                           s.name.c_str(),
+                           detail::c_or_null(s.config_parameter),
+                           s.type,
+                           s.label.c_str(),
+                           s.default_value ? def.c_str() : nullptr,
+                           s.secret ? JUNIPER_SETTING_SECRET : 0u,
+                           detail::c_or_null(s.group),
+                           detail::c_or_null(s.block),
+                           detail::c_or_null(s.shown_if),
+                           detail::c_or_null(s.help),
+                           its.data(),
+                           its.size(),
+                           nullptr,
+                           nullptr};
     if (s.compute) {
       d.compute_user = detail::keep(s.compute);
       d.compute = [](void* user, juniper_ctx* ctx, juniper_sink* out, juniper_error* err) {
@@ -205,17 +229,20 @@ class Registrar {
     action(model, name, label, std::move(invoke), std::move(visible), ActionOptions{.admin_only = admin_only});
   }
 
-  void action(const std::string& model, const std::string& name, const std::string& label, ActionFn invoke,
-              VisibleFn visible, ActionOptions options) {
+  void action(const std::string& model, const std::string& name, const std::string& label, ActionFn invoke, VisibleFn visible,
+              ActionOptions options) {
     struct Pair {
       ActionFn invoke;
       VisibleFn visible;
     };
     auto* p = detail::keep(Pair{std::move(invoke), std::move(visible)});
-    juniper_action_desc d{sizeof d, model.c_str(), name.c_str(), label.c_str(),
-                          options.flags(), nullptr,
-                          [](void* user, juniper_ctx* ctx, juniper_str, int64_t id, juniper_reply* reply,
-                             juniper_error* err) {
+    juniper_action_desc d{sizeof d,
+                          model.c_str(),
+                          name.c_str(),
+                          label.c_str(),
+                          options.flags(),
+                          nullptr,
+                          [](void* user, juniper_ctx* ctx, juniper_str, int64_t id, juniper_reply* reply, juniper_error* err) {
                             return guard(err, [&] {
                               Context c(ctx);
                               const std::string out = static_cast<Pair*>(user)->invoke(c, id).dump();
@@ -236,28 +263,30 @@ class Registrar {
     call([&](juniper_error* e) { return api_->declare_action(reg_, &d, e); });
   }
 
-  void route(const std::string& method, const std::string& path, juniper_route_auth auth, RouteFn fn,
-             bool csrf = false) {
+  void route(const std::string& method, const std::string& path, juniper_route_auth auth, RouteFn fn, bool csrf = false) {
     auto* f = detail::keep(std::move(fn));
-    const juniper_route_desc d{sizeof d, method.c_str(), path.c_str(), auth, csrf ? JUNIPER_ROUTE_CSRF : 0u,
-                               [](void* user, juniper_ctx* ctx, const juniper_http_request* req,
-                                  juniper_http_response* res, juniper_error* err) {
-                                 return guard(err, [&] {
-                                   Context c(ctx);
-                                   Request rq(req);
-                                   Response rs(res);
-                                   (*static_cast<RouteFn*>(user))(c, rq, rs);
-                                 });
-                               },
-                               f};
+    const juniper_route_desc d{
+        sizeof d,
+        method.c_str(),
+        path.c_str(),
+        auth,
+        csrf ? JUNIPER_ROUTE_CSRF : 0u,
+        [](void* user, juniper_ctx* ctx, const juniper_http_request* req, juniper_http_response* res, juniper_error* err) {
+          return guard(err, [&] {
+            Context c(ctx);
+            Request rq(req);
+            Response rs(res);
+            (*static_cast<RouteFn*>(user))(c, rq, rs);
+          });
+        },
+        f};
     call([&](juniper_error* e) { return api_->declare_route(reg_, &d, e); });
   }
 
   void hook(const std::string& name, int32_t priority, HookFn fn) {
     auto* f = detail::keep(std::move(fn));
     const juniper_hook_desc d{sizeof d, name.c_str(), priority,
-                              [](void* user, juniper_ctx* ctx, juniper_str payload, juniper_reply* reply,
-                                 juniper_error* err) {
+                              [](void* user, juniper_ctx* ctx, juniper_str payload, juniper_reply* reply, juniper_error* err) {
                                 bool handled = false;
                                 const juniper_status st = guard(err, [&] {
                                   Context c(ctx);
@@ -290,13 +319,12 @@ class Registrar {
       choice_tones.push_back(detail::tones(f.choices));
       descs.push_back(juniper_field_desc{sizeof(juniper_field_desc), f.name.c_str(), f.type, f.label.c_str(),
                                          f.default_value ? f.default_value->c_str() : nullptr, f.flags,
-                                         choice_items.back().data(), choice_items.back().size(),
-                                         detail::c_or_null(f.relation), detail::c_or_null(f.help_text),
-                                         detail::c_or_null(f.shown_when),
+                                         choice_items.back().data(), choice_items.back().size(), detail::c_or_null(f.relation),
+                                         detail::c_or_null(f.help_text), detail::c_or_null(f.shown_when),
                                          choice_tones.back().empty() ? nullptr : choice_tones.back().data()});
     }
-    const juniper_record_type_desc d{sizeof d, name.c_str(), detail::c_or_null(label), descs.data(), descs.size(),
-                                     detail::c_or_null(order)};
+    const juniper_record_type_desc d{sizeof d,     name.c_str(), detail::c_or_null(label),
+                                     descs.data(), descs.size(), detail::c_or_null(order)};
     call([&](juniper_error* e) { return fn(reg_, &d, e); });
   }
 

@@ -21,9 +21,7 @@ namespace juniper::test {
 struct MailHost : TestHost {
   MailStack& stack = MailStack::get();
 
-  MailHost() {
-    std::ofstream(dir / "juniper.conf") << "ca_file = " << stack["CA_FILE"] << "\n";
-  }
+  MailHost() { std::ofstream(dir / "juniper.conf") << "ca_file = " << stack["CA_FILE"] << "\n"; }
   records::Env env() { return host->env(); }
   std::map<std::string, std::string> conf() { return host->data().config(); }
 
@@ -31,9 +29,14 @@ struct MailHost : TestHost {
   std::int64_t postfix_server(const std::string& name, const std::string& from_filter, int sequence = 10) {
     auto e = env();
     return records::create(e, mail::kOutgoingServer,
-                           {{"name", name}, {"smtp_host", "127.0.0.1"}, {"smtp_port", stack["SMTP_PORT"]},
-                            {"smtp_encryption", "starttls"}, {"smtp_user", "alice@example.com"},
-                            {"smtp_pass", "alice-password"}, {"from_filter", from_filter}, {"sequence", sequence}});
+                           {{"name", name},
+                            {"smtp_host", "127.0.0.1"},
+                            {"smtp_port", stack["SMTP_PORT"]},
+                            {"smtp_encryption", "starttls"},
+                            {"smtp_user", "alice@example.com"},
+                            {"smtp_pass", "alice-password"},
+                            {"from_filter", from_filter},
+                            {"sequence", sequence}});
   }
   // Changes an outgoing server's fields (limits, a port to fail on).
   void write_server(std::int64_t id, const nlohmann::json& values) {

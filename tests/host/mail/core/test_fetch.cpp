@@ -36,8 +36,12 @@ TEST_CASE("Test & Confirm, then fetch: messages stored, then marked Seen; nothin
   for (int i = 0; i < 3; ++i) t.stack.deliver(box, message("m" + std::to_string(i) + "-" + box, "Order " + std::to_string(i)));
   auto e = t.env();
   const auto id = records::create(e, mail::kIncomingServer,
-                                  {{"name", "Inbox"}, {"server", "127.0.0.1"}, {"port", t.stack["IMAPS_PORT"]},
-                                   {"is_ssl", true}, {"user", box}, {"password", "inbox-password"}});
+                                  {{"name", "Inbox"},
+                                   {"server", "127.0.0.1"},
+                                   {"port", t.stack["IMAPS_PORT"]},
+                                   {"is_ssl", true},
+                                   {"user", box},
+                                   {"password", "inbox-password"}});
   const auto* confirm = e.registry.action(mail::kIncomingServer, "button_confirm_login");
   REQUIRE(confirm != nullptr);
   confirm->invoke(e, id);
@@ -58,8 +62,11 @@ TEST_CASE("Test & Confirm, then fetch: messages stored, then marked Seen; nothin
     const std::string raw = message("again-" + box, "Again");
     t.stack.deliver(box, raw);
     // Store it as a run that died before marking it Seen would have.
-    records::create(e, mail::kMessage, {{"message_id", "<again-" + box + ">"}, {"fetchmail_server_id", id}, {"subject", "Again"},
-                                        {"content_hash", juniper::crypto::to_hex(juniper::crypto::sha256(raw))}});
+    records::create(e, mail::kMessage,
+                    {{"message_id", "<again-" + box + ">"},
+                     {"fetchmail_server_id", id},
+                     {"subject", "Again"},
+                     {"content_hash", juniper::crypto::to_hex(juniper::crypto::sha256(raw))}});
     const auto again = mail::fetch_all(e, t.host->modules().hooks(), t.conf());
     CHECK(again.stored == 0);
     CHECK(again.duplicates == 1);
@@ -113,8 +120,13 @@ TEST_CASE("a message over 1 MB is received through a spool file and stored with 
   t.stack.deliver(box, mail::mime::build(m));
   auto e = t.env();
   const auto id = records::create(e, mail::kIncomingServer,
-                                  {{"name", "Big"}, {"server", "127.0.0.1"}, {"port", t.stack["IMAPS_PORT"]}, {"is_ssl", true},
-                                   {"user", box}, {"password", "big-password"}, {"state", "done"}});
+                                  {{"name", "Big"},
+                                   {"server", "127.0.0.1"},
+                                   {"port", t.stack["IMAPS_PORT"]},
+                                   {"is_ssl", true},
+                                   {"user", box},
+                                   {"password", "big-password"},
+                                   {"state", "done"}});
 
   auto listing = [&] {
     std::set<std::string> names;

@@ -7,8 +7,8 @@
 
 #include <catch2/catch.hpp>
 
-using juniper::test::MailHost;
 using juniper::test::eventually;
+using juniper::test::MailHost;
 using juniper::test::unique_mailbox;
 namespace mail = juniper::mail;
 namespace records = juniper::records;
@@ -21,8 +21,12 @@ namespace {
 // left it: enqueue's checks would refuse it.
 std::int64_t raw_mail(MailHost& t, const std::string& to, const std::string& attachments = "") {
   auto e = t.env();
-  nlohmann::json v = {{"email_from", "alice@example.com"}, {"email_to", to},          {"subject", "poison"},
-                      {"body_text", "x"},                  {"state", "outgoing"},      {"create_date", mail::iso_time(std::chrono::system_clock::now())},
+  nlohmann::json v = {{"email_from", "alice@example.com"},
+                      {"email_to", to},
+                      {"subject", "poison"},
+                      {"body_text", "x"},
+                      {"state", "outgoing"},
+                      {"create_date", mail::iso_time(std::chrono::system_clock::now())},
                       {"message_id", "<poison-" + std::to_string(::getpid()) + "@example.com>"}};
   if (!attachments.empty()) v["attachments"] = attachments;
   return records::create(e, mail::kMail, v);
@@ -37,7 +41,9 @@ TEST_CASE("a mail that cannot be prepared fails alone; the rest of its batch goe
   const std::string rcpt = unique_mailbox("batch");
   std::vector<std::int64_t> good;
   for (int i = 0; i < 3; ++i) good.push_back(t.send("alice@example.com", rcpt, "good " + std::to_string(i)));
-  const auto bad_rcpt = raw_mail(t, "b\xc3\xb8" "b@example.com");
+  const auto bad_rcpt = raw_mail(t,
+                                 "b\xc3\xb8"
+                                 "b@example.com");
   const auto bad_json = raw_mail(t, rcpt, "{not json");
   for (int i = 3; i < 6; ++i) good.push_back(t.send("alice@example.com", rcpt, "good " + std::to_string(i)));
 
@@ -47,7 +53,9 @@ TEST_CASE("a mail that cannot be prepared fails alone; the rest of its batch goe
   for (const auto id : good) CHECK(t.mail(id)["state"] == "sent");
   const auto m1 = t.mail(bad_rcpt);
   CHECK(m1["state"] == "exception");
-  CHECK(has(m1["failure_reason"].get<std::string>(), "b\xc3\xb8" "b@example.com"));
+  CHECK(has(m1["failure_reason"].get<std::string>(),
+            "b\xc3\xb8"
+            "b@example.com"));
   const auto m2 = t.mail(bad_json);
   CHECK(m2["state"] == "exception");
   CHECK(has(m2["failure_reason"].get<std::string>(), "cannot prepare this mail"));
@@ -58,11 +66,22 @@ TEST_CASE("a mail that cannot be prepared fails alone; the rest of its batch goe
 TEST_CASE("an address SMTP cannot carry is refused at enqueue with the reason", "[mail][send][isolation]") {
   MailHost t;
   auto lock = t.host->db().lock();
-  CHECK_THROWS_WITH(t.send("alice@example.com", "b\xc3\xb8" "b@example.com", "x"),
-                    Catch::Contains("b\xc3\xb8" "b@example.com") && Catch::Contains("not plain ASCII"));
-  CHECK_THROWS_WITH(t.send("\xc3\xa9" "ric@example.com", "a@example.com", "x"), Catch::Contains("From"));
+  CHECK_THROWS_WITH(t.send("alice@example.com",
+                           "b\xc3\xb8"
+                           "b@example.com",
+                           "x"),
+                    Catch::Contains("b\xc3\xb8"
+                                    "b@example.com") &&
+                        Catch::Contains("not plain ASCII"));
+  CHECK_THROWS_WITH(t.send("\xc3\xa9"
+                           "ric@example.com",
+                           "a@example.com", "x"),
+                    Catch::Contains("From"));
   // An internationalised domain is fine: it has an ASCII form.
-  CHECK_NOTHROW(t.send("alice@example.com", "someone@b\xc3\xbc" "cher.example", "x"));
+  CHECK_NOTHROW(t.send("alice@example.com",
+                       "someone@b\xc3\xbc"
+                       "cher.example",
+                       "x"));
 }
 
 TEST_CASE("a mail to more recipients than the server takes goes out in several transactions", "[mail][send][isolation]") {
@@ -87,7 +106,8 @@ TEST_CASE("a mail to more recipients than the server takes goes out in several t
   }
 }
 
-TEST_CASE("10 000 recipients go out in transactions of max_recipients and each gets the mail once", "[mail][send][isolation][bulk]") {
+TEST_CASE("10 000 recipients go out in transactions of max_recipients and each gets the mail once",
+          "[mail][send][isolation][bulk]") {
   MailHost t;
   auto lock = t.host->db().lock();
   t.custom_servers(true);
@@ -112,7 +132,7 @@ TEST_CASE("10 000 recipients go out in transactions of max_recipients and each g
   CHECK(report.sent == 1);
   const auto m = t.mail(id);
   CHECK(m["state"] == "sent");
-  CHECK(m["failure_reason"].is_null());  // Postfix took every recipient
+  CHECK(m["failure_reason"].is_null());             // Postfix took every recipient
   CHECK(t.stack.smtp_connections() - before == 1);  // 20 transactions on one session
   CHECK(eventually([&] { return t.stack.count(box) >= 10000; }, 240000));
   CHECK(t.stack.count(box) == 10000);  // none twice

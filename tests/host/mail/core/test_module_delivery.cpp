@@ -148,9 +148,13 @@ TEST_CASE("a refused login explained by the server's module: the mails wait for 
   {
     auto e = t.env();
     server = records::create(e, mail::kOutgoingServer,
-                             {{"name", "Token server"}, {"smtp_authentication", "test_token"}, {"smtp_host", "127.0.0.1"},
-                              {"smtp_port", t.stack["SMTP_PORT"]}, {"smtp_encryption", "starttls"},
-                              {"from_filter", "token.example.com"}, {"sequence", 1}});
+                             {{"name", "Token server"},
+                              {"smtp_authentication", "test_token"},
+                              {"smtp_host", "127.0.0.1"},
+                              {"smtp_port", t.stack["SMTP_PORT"]},
+                              {"smtp_encryption", "starttls"},
+                              {"from_filter", "token.example.com"},
+                              {"sequence", 1}});
   }
   t.param("test_ext.token_login", R"({"auth": "password", "user": "alice@example.com", "secret": "wrong"})");
   const auto a = t.send("me@token.example.com", "x@example.org", "one");
@@ -167,8 +171,7 @@ TEST_CASE("a refused login explained by the server's module: the mails wait for 
   (void)server;
 }
 
-TEST_CASE("max_per_minute: a paced server takes that many mails per rolling minute, the rest wait their turn",
-          "[mail][pacing]") {
+TEST_CASE("max_per_minute: a paced server takes that many mails per rolling minute, the rest wait their turn", "[mail][pacing]") {
   ApiHost t;
   auto lock = t.host->db().lock();
   t.write_server(t.server, {{"max_per_minute", 3}, {"max_connections", 2}});
@@ -193,13 +196,13 @@ TEST_CASE("max_per_minute: a paced server takes that many mails per rolling minu
   for (const auto id : ids) CHECK(t.mail(id)["state"] == "sent");  // none refused, none lost
 }
 
-TEST_CASE("max_recipients_per_day: a server's recipients over a rolling 24 hours stay within its budget",
-          "[mail][pacing]") {
+TEST_CASE("max_recipients_per_day: a server's recipients over a rolling 24 hours stay within its budget", "[mail][pacing]") {
   ApiHost t;
   auto lock = t.host->db().lock();
   t.write_server(t.server, {{"max_recipients_per_day", 5}});
   std::vector<std::int64_t> ids;
-  for (int i = 0; i < 4; ++i) ids.push_back(t.send("shop@example.com", "a@example.org, b@example.org", "day " + std::to_string(i)));
+  for (int i = 0; i < 4; ++i)
+    ids.push_back(t.send("shop@example.com", "a@example.org, b@example.org", "day " + std::to_string(i)));
   const auto at = std::chrono::system_clock::now();
   CHECK(t.process_at(at).sent == 2);  // 4 recipients; a third mail would make 6
   std::size_t held = 0;
@@ -236,7 +239,8 @@ TEST_CASE("module delivery: attachments over the module's limit are handed apart
   INFO(seen[0].dump().substr(0, 600));
   // The small one stays in the MIME; the big one is listed apart and is not in the message.
   REQUIRE(seen[0]["attachments"].size() == 1);
-  CHECK(seen[0]["attachments"][0] == json({{"index", 0}, {"filename", "big.txt"}, {"content_type", "text/plain"}, {"size", big.size()}}));
+  CHECK(seen[0]["attachments"][0] ==
+        json({{"index", 0}, {"filename", "big.txt"}, {"content_type", "text/plain"}, {"size", big.size()}}));
   CHECK(seen[0]["message_size"].get<std::size_t>() < 10000);
   CHECK(seen[0]["read"] == json::array({big}));  // every byte, in order, through the host call
   CHECK(seen[0]["index_99"] == JUNIPER_ERR_NOT_FOUND);
@@ -355,12 +359,18 @@ TEST_CASE("a mail queued before the attachment store (bytes inline in its row) i
   {
     auto e = t.env();
     records::param_set(e, "test_ext.apart_above", "1000");
-    const json atts = json::array({{{"filename", "old.txt"}, {"content_type", "text/plain"}, {"data", juniper::crypto::base64(big)}},
-                                   {{"filename", "tiny.txt"}, {"content_type", "text/plain"}, {"data", juniper::crypto::base64("hi")}}});
+    const json atts =
+        json::array({{{"filename", "old.txt"}, {"content_type", "text/plain"}, {"data", juniper::crypto::base64(big)}},
+                     {{"filename", "tiny.txt"}, {"content_type", "text/plain"}, {"data", juniper::crypto::base64("hi")}}});
     id = records::create(e, mail::kMail,
-                         {{"email_from", "shop@example.com"}, {"email_to", "a@example.org"}, {"subject", "Old"},
-                          {"body_text", "x"}, {"state", "outgoing"}, {"create_date", mail::iso_time(std::chrono::system_clock::now())},
-                          {"message_id", "<old-row@example.com>"}, {"attachments", atts.dump()}});
+                         {{"email_from", "shop@example.com"},
+                          {"email_to", "a@example.org"},
+                          {"subject", "Old"},
+                          {"body_text", "x"},
+                          {"state", "outgoing"},
+                          {"create_date", mail::iso_time(std::chrono::system_clock::now())},
+                          {"message_id", "<old-row@example.com>"},
+                          {"attachments", atts.dump()}});
   }
   CHECK(t.process().sent == 1);
   const auto seen = t.delivered({id});

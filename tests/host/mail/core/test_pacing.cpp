@@ -11,8 +11,7 @@ using juniper::test::MailHost;
 using juniper::test::unique_mailbox;
 namespace mail = juniper::mail;
 
-TEST_CASE("pacing: 120 mails to a server limited to 60 per minute go out in two minutes, none refused",
-          "[mail][pacing][send]") {
+TEST_CASE("pacing: 120 mails to a server limited to 60 per minute go out in two minutes, none refused", "[mail][pacing][send]") {
   MailHost t;
   auto lock = t.host->db().lock();
   t.custom_servers(true);

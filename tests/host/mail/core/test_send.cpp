@@ -8,8 +8,8 @@
 
 #include <cstdlib>
 
-using juniper::test::MailHost;
 using juniper::test::eventually;
+using juniper::test::MailHost;
 using juniper::test::unique_mailbox;
 namespace mail = juniper::mail;
 namespace records = juniper::records;
@@ -36,7 +36,7 @@ TEST_CASE("a mail goes through Postfix with the rewritten From header and the en
   const std::string got = t.stack.mailbox(rcpt)[0];
   // The sender's domain matches no server: notifications@ sends, with Zoë's name kept.
   CHECK(has(got, "notifications@example.com>"));
-  CHECK(has(got, "=?"));  // the display name is RFC 2047-encoded
+  CHECK(has(got, "=?"));                                 // the display name is RFC 2047-encoded
   CHECK(has(got, "Return-Path: <bounce@example.com>"));  // the bounce address matches the filter (domain)
   CHECK(has(got, m["message_id"].get<std::string>()));
   CHECK_FALSE(has(got, "Bcc:"));
@@ -87,7 +87,7 @@ TEST_CASE("Postfix down: mails stay queued with the reason and go out once it is
   CHECK(m["state"] == "outgoing");
   CHECK(m["attempts"] == 1);
   CHECK(m["failure_reason"].get<std::string>().find("127.0.0.1:" + t.stack["SMTP_PORT"]) != std::string::npos);
-  CHECK(t.process().sent == 0);  // not due yet: the retry waits
+  CHECK(t.process().sent == 0);                                                        // not due yet: the retry waits
   CHECK(t.process_at(std::chrono::system_clock::now() + mail::backoff(1)).sent == 1);  // its back-off has passed
   CHECK(t.mail(id)["state"] == "sent");
   CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 1; }));
@@ -111,8 +111,7 @@ TEST_CASE("a sender that died after claiming loses nothing: expired leases are t
   CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 3; }));
 }
 
-TEST_CASE("a mail whose lease passed to another sender while the server was slow is not sent twice",
-          "[mail][send][faults]") {
+TEST_CASE("a mail whose lease passed to another sender while the server was slow is not sent twice", "[mail][send][faults]") {
   MailHost t;
   std::int64_t second = 0;
   std::vector<mail::QueuedMail> taken;
@@ -133,8 +132,12 @@ TEST_CASE("a mail whose lease passed to another sender while the server was slow
   {
     auto e = t.env();
     records::create(e, mail::kOutgoingServer,
-                    {{"name", "Slow"}, {"smtp_host", "127.0.0.1"}, {"smtp_port", server.port()},
-                     {"smtp_encryption", "none"}, {"from_filter", "alice@example.com"}, {"max_connections", 1}});
+                    {{"name", "Slow"},
+                     {"smtp_host", "127.0.0.1"},
+                     {"smtp_port", server.port()},
+                     {"smtp_encryption", "none"},
+                     {"from_filter", "alice@example.com"},
+                     {"max_connections", 1}});
   }
   t.send("alice@example.com", "bob@example.com", "first");
   second = t.send("alice@example.com", "bob@example.com", "second");
@@ -188,7 +191,8 @@ TEST_CASE("bad input is refused at enqueue and nothing is queued", "[mail][send]
   CHECK_THROWS_WITH(t.send("alice@example.com", "a@example.com", "Hi\r\nBcc: victim@example.com"), Catch::Contains("Subject"));
   CHECK_THROWS_WITH(t.send("alice@example.com", "", "x"), Catch::Contains("at least one recipient"));
   t.param("mail.max_size", "1000");
-  CHECK_THROWS_WITH(t.send("alice@example.com", "a@example.com", "big", std::string(5000, 'x')), Catch::Contains("mail.max_size"));
+  CHECK_THROWS_WITH(t.send("alice@example.com", "a@example.com", "big", std::string(5000, 'x')),
+                    Catch::Contains("mail.max_size"));
   CHECK(count() == 0);
 }
 
@@ -203,12 +207,16 @@ TEST_CASE("a module sends and checks mail with the host's SMTP and IMAP clients 
   t.host->modules().install({"test_ext"});  // and test_base, its dependency
   const std::string box = unique_mailbox("probe");
   t.stack.add_user(box, "probe-password");
-  nlohmann::json smtp = {{"host", "127.0.0.1"}, {"port", std::stoi(t.stack["SMTP_PORT"])}, {"security", "starttls"},
-                         {"auth", "password"}, {"user", "alice@example.com"}, {"secret", "alice-password"}};
+  nlohmann::json smtp = {{"host", "127.0.0.1"},         {"port", std::stoi(t.stack["SMTP_PORT"])},
+                         {"security", "starttls"},      {"auth", "password"},
+                         {"user", "alice@example.com"}, {"secret", "alice-password"}};
   t.param("test_ext.mail_endpoint", smtp.dump());
   t.param("test_ext.mail_to", box);
-  t.param("test_ext.imap_endpoint", nlohmann::json{{"host", "127.0.0.1"}, {"port", std::stoi(t.stack["IMAPS_PORT"])},
-                                                   {"security", "ssl"}, {"auth", "password"}, {"user", box},
+  t.param("test_ext.imap_endpoint", nlohmann::json{{"host", "127.0.0.1"},
+                                                   {"port", std::stoi(t.stack["IMAPS_PORT"])},
+                                                   {"security", "ssl"},
+                                                   {"auth", "password"},
+                                                   {"user", box},
                                                    {"secret", "probe-password"}}
                                         .dump());
   auto e = t.env();
@@ -234,8 +242,11 @@ TEST_CASE("a module sends and checks mail with the host's SMTP and IMAP clients 
   const auto refused = send->invoke(e, partner);
   CHECK(refused["results"][0]["outcome"] == "auth_failed");
   CHECK(refused["results"][0]["message"].get<std::string>().find("wrong-password") == std::string::npos);
-  t.param("test_ext.imap_endpoint", nlohmann::json{{"host", "127.0.0.1"}, {"port", std::stoi(t.stack["IMAPS_PORT"])},
-                                                   {"security", "ssl"}, {"auth", "password"}, {"user", box},
+  t.param("test_ext.imap_endpoint", nlohmann::json{{"host", "127.0.0.1"},
+                                                   {"port", std::stoi(t.stack["IMAPS_PORT"])},
+                                                   {"security", "ssl"},
+                                                   {"auth", "password"},
+                                                   {"user", box},
                                                    {"secret", "bad"}}
                                         .dump());
   CHECK_THROWS_WITH(check->invoke(e, partner), Catch::Contains("uthenticat"));

@@ -127,8 +127,7 @@ void Server::serve(int fd) {
       send_line(fd, script_.data_reply);
       if (script_.data_reply.rfind("354", 0) != 0) continue;
       const int nth = data_commands_++;
-      if (script_.close_during_body ||
-          (script_.close_during_body_from >= 0 && nth >= script_.close_during_body_from)) {
+      if (script_.close_during_body || (script_.close_during_body_from >= 0 && nth >= script_.close_during_body_from)) {
         std::string first;
         read_line(first);
         return;  // drop

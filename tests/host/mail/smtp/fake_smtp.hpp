@@ -15,19 +15,19 @@ namespace fake_smtp {
 
 struct Script {
   std::string greeting = "220 fake.test ESMTP";
-  bool silent = false;           // accept, never say anything
-  bool offer_starttls = false;   // (never actually starts TLS)
+  bool silent = false;             // accept, never say anything
+  bool offer_starttls = false;     // (never actually starts TLS)
   bool close_at_starttls = false;  // "220 Ready to start TLS", then close (a server going down)
-  bool offer_auth = true;        // "250-AUTH <auth_mechanisms>"
+  bool offer_auth = true;          // "250-AUTH <auth_mechanisms>"
   std::string auth_mechanisms = "PLAIN LOGIN";
   std::string auth_reply = "235 2.7.0 Authentication successful";
   std::string mail_reply = "250 2.1.0 Ok";
   std::map<std::string, std::string> rcpt_replies;  // address -> reply (default 250)
   std::string data_reply = "354 End data with <CR><LF>.<CR><LF>";
   std::string eom_reply = "250 2.0.0 Ok: queued as FAKE";
-  bool close_during_body = false;       // drop the connection when message data arrives
-  int close_during_body_from = -1;      // ... only from the n-th DATA (0-based) on
-  bool drop_after_each_message = false; // after the 250: "421 ... timeout" and close
+  bool close_during_body = false;             // drop the connection when message data arrives
+  int close_during_body_from = -1;            // ... only from the n-th DATA (0-based) on
+  bool drop_after_each_message = false;       // after the 250: "421 ... timeout" and close
   bool lazy_drop_after_each_message = false;  // "421" at once, close only at the next command
   // Runs before the reply to the n-th message (0-based) is sent: a server that is slow to
   // answer until the test has done something (on the server's thread).
@@ -41,10 +41,12 @@ class Server {
   int port() const { return port_; }
   int connections() const { return connections_.load(); }
   int messages() const { return messages_.load(); }  // completed (250 after the dot)
-  std::vector<std::string> commands() const;          // every command line received, AUTH masked
-  int dropped() const { return dropped_.load(); }     // 421s sent by drop_after_each_message / lazy_drop
-  int closed() const { return closed_.load(); }       // connections over: what a test waits on before
-                                                      // checking that nothing more was sent
+  std::vector<std::string> commands() const;         // every command line received, AUTH masked
+  int dropped() const { return dropped_.load(); }    // 421s sent by drop_after_each_message / lazy_drop
+  int closed() const {
+    return closed_.load();
+  }  // connections over: what a test waits on before
+     // checking that nothing more was sent
 
  private:
   void run();

@@ -55,8 +55,8 @@ nlohmann::json post_json(const std::string& url, const nlohmann::json& body) {
   curl_slist_free_all(headers);
   curl_easy_cleanup(h);
   if (rc != CURLE_OK || status / 100 != 2)
-    throw std::runtime_error("POST " + url + " failed: " + curl_easy_strerror(rc) + " HTTP " + std::to_string(status) +
-                             " " + out);
+    throw std::runtime_error("POST " + url + " failed: " + curl_easy_strerror(rc) + " HTTP " + std::to_string(status) + " " +
+                             out);
   return nlohmann::json::parse(out);
 }
 
@@ -85,8 +85,8 @@ Stack::Stack() {
     throw std::runtime_error("tests/mailstack/start.sh failed (port base " + base + ")");
   }
   // If this process dies without running static destructors, stop the stack anyway.
-  run("setsid bash -c 'while kill -0 " + std::to_string(::getpid()) + " 2>/dev/null; do sleep 1; done; bash " +
-      kScripts + "/stop.sh " + dir + "; rm -rf " + dir + "' </dev/null >/dev/null 2>&1 &");
+  run("setsid bash -c 'while kill -0 " + std::to_string(::getpid()) + " 2>/dev/null; do sleep 1; done; bash " + kScripts +
+      "/stop.sh " + dir + "; rm -rf " + dir + "' </dev/null >/dev/null 2>&1 &");
   load_env();
 }
 
@@ -191,8 +191,8 @@ std::string unique(const std::string& prefix) {
 
 std::string message(const std::string& from, const std::string& to, const std::string& subject, std::size_t size) {
   static std::atomic<int> n{0};
-  std::string m = "From: <" + from + ">\r\nTo: <" + to + ">\r\nSubject: " + subject + "\r\nMessage-ID: <" +
-                  unique("m") + "." + std::to_string(++n) + "@juniper.test>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n" +
+  std::string m = "From: <" + from + ">\r\nTo: <" + to + ">\r\nSubject: " + subject + "\r\nMessage-ID: <" + unique("m") + "." +
+                  std::to_string(++n) + "@juniper.test>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n" +
                   "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n";
   // A line starting with '.' (SMTP dot-stuffing must keep it).
   m += ".leading dot line\r\n";

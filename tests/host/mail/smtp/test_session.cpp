@@ -35,8 +35,8 @@ Outgoing mail_to(const std::string& rcpt, const std::string& subject, std::size_
 }
 
 std::string describe(const Result& r) {
-  std::string s = std::string(to_string(r.outcome)) + " code=" + std::to_string(r.code) + " reply=[" + r.reply +
-                  "] message=[" + r.message + "] refused=";
+  std::string s = std::string(to_string(r.outcome)) + " code=" + std::to_string(r.code) + " reply=[" + r.reply + "] message=[" +
+                  r.message + "] refused=";
   for (auto& x : r.refused_recipients) s += x + ",";
   return s;
 }
@@ -322,8 +322,7 @@ TEST_CASE("a mail over the server's size limit: permanent 552", "[smtp]") {
 TEST_CASE("invalid input is refused before connecting", "[smtp]") {
   Session session(starttls_endpoint(), alice());
   CHECK(session.send({"alice@example.com", {}, "x\r\n"}).outcome == Outcome::permanent);
-  CHECK(session.send({"alice@example.com", {"a@example.com\r\nRCPT TO:<b@example.com>"}, "x\r\n"}).outcome ==
-        Outcome::permanent);
+  CHECK(session.send({"alice@example.com", {"a@example.com\r\nRCPT TO:<b@example.com>"}, "x\r\n"}).outcome == Outcome::permanent);
   CHECK(session.send({"a\r\nRSET", {"a@example.com"}, "x\r\n"}).outcome == Outcome::permanent);
   CHECK(session.send({"alice@example.com", {"a@example.com"}, ""}).outcome == Outcome::permanent);
   CHECK(session.test("alice@example.com", "x\n").outcome == Outcome::permanent);

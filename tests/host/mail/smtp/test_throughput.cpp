@@ -55,10 +55,9 @@ TEST_CASE("throughput: ~43 kB messages over one XOAUTH2 session", "[.bench]") {
   }
   std::sort(ms.begin(), ms.end());
   auto pct = [&](double p) { return ms[static_cast<std::size_t>(p * static_cast<double>(ms.size() - 1))]; };
-  std::printf("per send: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", pct(0.5), pct(0.9), pct(0.99),
-              ms.back());
-  std::printf("SMTP throughput: %d messages, mean %.1f kB, %.2f s, %.1f msgs/s, %.1f MB/s, %zu connection(s)\n",
-              count, static_cast<double>(bytes) / count / 1000.0, secs, count / secs,
-              static_cast<double>(bytes) / secs / 1e6, session.connections_opened());
+  std::printf("per send: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", pct(0.5), pct(0.9), pct(0.99), ms.back());
+  std::printf("SMTP throughput: %d messages, mean %.1f kB, %.2f s, %.1f msgs/s, %.1f MB/s, %zu connection(s)\n", count,
+              static_cast<double>(bytes) / count / 1000.0, secs, count / secs, static_cast<double>(bytes) / secs / 1e6,
+              session.connections_opened());
   CHECK(session.connections_opened() == 1);
 }

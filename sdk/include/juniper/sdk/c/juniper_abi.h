@@ -45,9 +45,9 @@
 
 typedef int32_t juniper_status;
 #define JUNIPER_OK 0
-#define JUNIPER_ERR_INVALID 1     /* bad input, refused by a constraint */
+#define JUNIPER_ERR_INVALID 1 /* bad input, refused by a constraint */
 #define JUNIPER_ERR_NOT_FOUND 2
-#define JUNIPER_ERR_DENIED 3      /* access rights */
+#define JUNIPER_ERR_DENIED 3 /* access rights */
 #define JUNIPER_ERR_CONFLICT 4
 #define JUNIPER_ERR_UNSUPPORTED 5 /* not this handler's business (hooks: pass to the next) */
 #define JUNIPER_ERR_TEMPORARY 6   /* retry later (network, 5xx, timeouts) */

@@ -42,31 +42,25 @@ typedef struct juniper_host_api {
 
   /* System parameters (ir.config_parameter). param_get answers JUNIPER_ERR_NOT_FOUND when unset.
    * Secret settings are decrypted for the module. */
-  juniper_status (*param_get)(juniper_ctx* ctx, juniper_str key, juniper_sink* out,
-                              juniper_error* err);
-  juniper_status (*param_set)(juniper_ctx* ctx, juniper_str key, juniper_str value,
-                              juniper_error* err);
+  juniper_status (*param_get)(juniper_ctx* ctx, juniper_str key, juniper_sink* out, juniper_error* err);
+  juniper_status (*param_set)(juniper_ctx* ctx, juniper_str key, juniper_str value, juniper_error* err);
 
   /* Records, as JSON objects ({"id": 3, "name": "..."}). Writes run constraints and
    * change-defaults like every other writer. Secrets are plain text on this side. */
-  juniper_status (*record_read)(juniper_ctx* ctx, juniper_str model, int64_t id,
-                                juniper_sink* out_json, juniper_error* err);
+  juniper_status (*record_read)(juniper_ctx* ctx, juniper_str model, int64_t id, juniper_sink* out_json, juniper_error* err);
   /* filter_json: {"field": value, ...} (equality, AND); out: JSON array of ids, in model order */
-  juniper_status (*record_search)(juniper_ctx* ctx, juniper_str model, juniper_str filter_json,
-                                  juniper_sink* out_json, juniper_error* err);
-  juniper_status (*record_create)(juniper_ctx* ctx, juniper_str model, juniper_str values_json,
-                                  int64_t* out_id, juniper_error* err);
-  juniper_status (*record_write)(juniper_ctx* ctx, juniper_str model, int64_t id,
-                                 juniper_str values_json, juniper_error* err);
-  juniper_status (*record_delete)(juniper_ctx* ctx, juniper_str model, int64_t id,
+  juniper_status (*record_search)(juniper_ctx* ctx, juniper_str model, juniper_str filter_json, juniper_sink* out_json,
                                   juniper_error* err);
+  juniper_status (*record_create)(juniper_ctx* ctx, juniper_str model, juniper_str values_json, int64_t* out_id,
+                                  juniper_error* err);
+  juniper_status (*record_write)(juniper_ctx* ctx, juniper_str model, int64_t id, juniper_str values_json, juniper_error* err);
+  juniper_status (*record_delete)(juniper_ctx* ctx, juniper_str model, int64_t id, juniper_error* err);
 
   /* Answers of actions and hooks. */
   void (*reply_json)(juniper_reply* reply, juniper_str json);
 
   /* HTTP requests (borrowed during the route call) and responses. */
-  juniper_status (*request_get)(const juniper_http_request* request, int32_t what, juniper_str name,
-                                juniper_sink* out);
+  juniper_status (*request_get)(const juniper_http_request* request, int32_t what, juniper_str name, juniper_sink* out);
   void (*response_status)(juniper_http_response* response, int32_t status);
   void (*response_header)(juniper_http_response* response, juniper_str name, juniper_str value);
   void (*response_body)(juniper_http_response* response, juniper_str body);
@@ -124,7 +118,8 @@ typedef struct juniper_host_api {
    * status: out_json {"status": 202, "headers": {"retry-after": "3", ...}} (names in lower
    * case) and the answer's bytes in out_body. A transport failure (refused, timeout, TLS) is
    * JUNIPER_ERR_TEMPORARY with the reason; an answer over 16 MB is JUNIPER_ERR_INVALID (asking
-   * again cannot help: leave that item and go on). Request headers never appear in either. Call it outside a transaction (hooks such as mail.deliver run outside one). */
+   * again cannot help: leave that item and go on). Request headers never appear in either. Call it outside a transaction (hooks
+   * such as mail.deliver run outside one). */
   juniper_status (*http_request)(juniper_ctx* ctx, juniper_str request_json, juniper_str body, juniper_sink* out_json,
                                  juniper_sink* out_body, juniper_error* err);
   /* During the mail.collect hook: stores one fetched message (RFC 5322 bytes) for the incoming
@@ -137,21 +132,19 @@ typedef struct juniper_host_api {
    * module has just made (a reconnect, a grant) go out at the next queue run; mails waiting for
    * other reasons (back-off after a failure, a throttled server) keep their time.
    * *out_released: how many (may be NULL). */
-  juniper_status (*mail_release)(juniper_ctx* ctx, juniper_str model, int64_t id, int64_t* out_released,
-                                 juniper_error* err);
+  juniper_status (*mail_release)(juniper_ctx* ctx, juniper_str model, int64_t id, int64_t* out_released, juniper_error* err);
   /* v1.4 ends here. */
 
   /* v1.6: during mail.deliver of mail `mail_id`, up to max_bytes of attachment `index` of the
    * payload's "attachments" (those the host handed apart), from byte `offset`, into out (fewer
    * at the end; none past it). JUNIPER_ERR_NOT_FOUND outside that delivery or for an index
    * the payload does not list. The bytes stay the host's: read them in pieces as you upload. */
-  juniper_status (*mail_attachment_read)(juniper_ctx* ctx, int64_t mail_id, int32_t index, int64_t offset,
-                                         int32_t max_bytes, juniper_sink* out, juniper_error* err);
+  juniper_status (*mail_attachment_read)(juniper_ctx* ctx, int64_t mail_id, int32_t index, int64_t offset, int32_t max_bytes,
+                                         juniper_sink* out, juniper_error* err);
   /* v1.6 ends here; append only. */
 } juniper_host_api;
 
 /* Whether `api` is new enough to have `member` (OBS's HAS_VAL). */
-#define JUNIPER_HOST_HAS(api, member)                                                         \
-  ((api)->struct_size >= offsetof(juniper_host_api, member) + sizeof((api)->member))
+#define JUNIPER_HOST_HAS(api, member) ((api)->struct_size >= offsetof(juniper_host_api, member) + sizeof((api)->member))
 
 #endif

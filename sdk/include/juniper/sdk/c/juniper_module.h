@@ -27,8 +27,7 @@ typedef struct juniper_module_descriptor {
   const char* summary;
   const char* const* depends; /* NULL-terminated list of module names; NULL: none */
 
-  juniper_status (*declare)(const juniper_host_api* host, juniper_registrar* reg,
-                            juniper_error* err);
+  juniper_status (*declare)(const juniper_host_api* host, juniper_registrar* reg, juniper_error* err);
   juniper_status (*start)(const juniper_host_api* host, juniper_ctx* ctx, juniper_error* err);
   void (*stop)(void);
   juniper_status (*install)(juniper_ctx* ctx, juniper_error* err);   /* optional (NULL) */

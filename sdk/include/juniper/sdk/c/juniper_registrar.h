@@ -33,14 +33,14 @@ typedef struct juniper_selection_item {
 
 typedef struct juniper_field_desc {
   uint32_t struct_size;
-  const char* name;          /* [a-z][a-z0-9_]* */
+  const char* name; /* [a-z][a-z0-9_]* */
   juniper_field_type type;
   const char* label;
   const char* default_value; /* text form ("10", "true", "starttls"); NULL: none */
   uint32_t flags;
   const juniper_selection_item* selection; /* JUNIPER_FIELD_SELECTION only */
   size_t selection_count;
-  const char* relation;      /* JUNIPER_FIELD_MANY2ONE only: the target record type */
+  const char* relation; /* JUNIPER_FIELD_MANY2ONE only: the target record type */
   const char* help;
   /* v1.3: "field=value": the pages show this field only on records where `field` has that value
    * (an Outlook-only field on a server whose authentication is Outlook); NULL: always. */
@@ -78,8 +78,8 @@ typedef struct juniper_selection_extension_desc {
 /* Runs inside the write's transaction, on create and on write, with the record as it would be
  * stored (JSON object, secrets decrypted). Refuse with JUNIPER_ERR_INVALID and a message that
  * names the record. */
-typedef juniper_status (*juniper_constraint_fn)(void* user, juniper_ctx* ctx, juniper_str model,
-                                                juniper_str record_json, juniper_error* err);
+typedef juniper_status (*juniper_constraint_fn)(void* user, juniper_ctx* ctx, juniper_str model, juniper_str record_json,
+                                                juniper_error* err);
 
 typedef struct juniper_constraint_desc {
   uint32_t struct_size;
@@ -105,8 +105,7 @@ typedef struct juniper_change_default_desc {
 /* v1.5: a value the module computes whenever the settings are shown (from other settings or
  * parameters), written to `out`; such a setting is read-only, stores nothing and is shown with a
  * copy button (the exact redirect URI to register at a provider). */
-typedef juniper_status (*juniper_setting_compute_fn)(void* user, juniper_ctx* ctx, juniper_sink* out,
-                                                      juniper_error* err);
+typedef juniper_status (*juniper_setting_compute_fn)(void* user, juniper_ctx* ctx, juniper_sink* out, juniper_error* err);
 
 typedef struct juniper_setting_desc {
   uint32_t struct_size;
@@ -116,9 +115,9 @@ typedef struct juniper_setting_desc {
   const char* label;
   const char* default_value;
   uint32_t flags;
-  const char* group;            /* section of General Settings, e.g. "Discuss" */
-  const char* block;            /* sub-block, e.g. "Outlook Credentials"; NULL: none */
-  const char* shown_if;         /* name of a BOOL setting that must be on; NULL: always */
+  const char* group;    /* section of General Settings, e.g. "Discuss" */
+  const char* block;    /* sub-block, e.g. "Outlook Credentials"; NULL: none */
+  const char* shown_if; /* name of a BOOL setting that must be on; NULL: always */
   const char* help;
   const juniper_selection_item* selection;
   size_t selection_count;
@@ -138,10 +137,8 @@ typedef struct juniper_setting_desc {
  * passes. Its last answer is the outcome; "failed": true marks a failure, explained by its
  * "message" or "reason". The command line prints each answer as one JSON line (exit 1 when the
  * outcome failed); the web pages show the first message and then the outcome on the record. */
-typedef int32_t (*juniper_action_visible_fn)(void* user, juniper_ctx* ctx, juniper_str model,
-                                             juniper_str record_json);
-typedef juniper_status (*juniper_action_fn)(void* user, juniper_ctx* ctx, juniper_str model,
-                                            int64_t id, juniper_reply* reply,
+typedef int32_t (*juniper_action_visible_fn)(void* user, juniper_ctx* ctx, juniper_str model, juniper_str record_json);
+typedef juniper_status (*juniper_action_fn)(void* user, juniper_ctx* ctx, juniper_str model, int64_t id, juniper_reply* reply,
                                             juniper_error* err);
 
 /* juniper_action_desc.flags */
@@ -171,8 +168,7 @@ typedef int32_t juniper_route_auth;
 /* juniper_route_desc.flags */
 #define JUNIPER_ROUTE_CSRF 0x1u /* state-changing: the host checks the form's csrf_token */
 
-typedef juniper_status (*juniper_route_fn)(void* user, juniper_ctx* ctx,
-                                           const juniper_http_request* request,
+typedef juniper_status (*juniper_route_fn)(void* user, juniper_ctx* ctx, const juniper_http_request* request,
                                            juniper_http_response* response, juniper_error* err);
 
 typedef struct juniper_route_desc {
@@ -188,38 +184,28 @@ typedef struct juniper_route_desc {
 /* A handler of a host-defined hook. The payload is JSON (its shape is documented with each
  * hook). Return JUNIPER_ERR_UNSUPPORTED to let the next handler try ("first handler that claims
  * it wins" hooks), JUNIPER_OK after answering with reply_json, or an error. */
-typedef juniper_status (*juniper_hook_fn)(void* user, juniper_ctx* ctx, juniper_str payload_json,
-                                          juniper_reply* reply, juniper_error* err);
+typedef juniper_status (*juniper_hook_fn)(void* user, juniper_ctx* ctx, juniper_str payload_json, juniper_reply* reply,
+                                          juniper_error* err);
 
 typedef struct juniper_hook_desc {
   uint32_t struct_size;
-  const char* hook;  /* e.g. "record.changed", "mail.transport" */
-  int32_t priority;  /* lower runs first */
+  const char* hook; /* e.g. "record.changed", "mail.transport" */
+  int32_t priority; /* lower runs first */
   juniper_hook_fn handler;
   void* user;
 } juniper_hook_desc;
 
 typedef struct juniper_registrar_api {
   uint32_t struct_size;
-  juniper_status (*declare_record_type)(juniper_registrar* reg, const juniper_record_type_desc* desc,
-                                        juniper_error* err);
-  juniper_status (*extend_record_type)(juniper_registrar* reg, const juniper_record_type_desc* desc,
-                                       juniper_error* err);
-  juniper_status (*extend_selection)(juniper_registrar* reg,
-                                     const juniper_selection_extension_desc* desc,
-                                     juniper_error* err);
-  juniper_status (*add_constraint)(juniper_registrar* reg, const juniper_constraint_desc* desc,
-                                   juniper_error* err);
-  juniper_status (*add_change_default)(juniper_registrar* reg,
-                                       const juniper_change_default_desc* desc, juniper_error* err);
-  juniper_status (*declare_setting)(juniper_registrar* reg, const juniper_setting_desc* desc,
-                                    juniper_error* err);
-  juniper_status (*declare_action)(juniper_registrar* reg, const juniper_action_desc* desc,
-                                   juniper_error* err);
-  juniper_status (*declare_route)(juniper_registrar* reg, const juniper_route_desc* desc,
-                                  juniper_error* err);
-  juniper_status (*connect_hook)(juniper_registrar* reg, const juniper_hook_desc* desc,
-                                 juniper_error* err);
+  juniper_status (*declare_record_type)(juniper_registrar* reg, const juniper_record_type_desc* desc, juniper_error* err);
+  juniper_status (*extend_record_type)(juniper_registrar* reg, const juniper_record_type_desc* desc, juniper_error* err);
+  juniper_status (*extend_selection)(juniper_registrar* reg, const juniper_selection_extension_desc* desc, juniper_error* err);
+  juniper_status (*add_constraint)(juniper_registrar* reg, const juniper_constraint_desc* desc, juniper_error* err);
+  juniper_status (*add_change_default)(juniper_registrar* reg, const juniper_change_default_desc* desc, juniper_error* err);
+  juniper_status (*declare_setting)(juniper_registrar* reg, const juniper_setting_desc* desc, juniper_error* err);
+  juniper_status (*declare_action)(juniper_registrar* reg, const juniper_action_desc* desc, juniper_error* err);
+  juniper_status (*declare_route)(juniper_registrar* reg, const juniper_route_desc* desc, juniper_error* err);
+  juniper_status (*connect_hook)(juniper_registrar* reg, const juniper_hook_desc* desc, juniper_error* err);
   /* v1.0 ends here; append only. */
 } juniper_registrar_api;
 
