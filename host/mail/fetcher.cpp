@@ -12,7 +12,13 @@
 #include "records/params.hpp"
 #include "records/record_service.hpp"
 
+#include <condition_variable>
 #include <cstdlib>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 namespace juniper::mail {
 namespace {
@@ -103,11 +109,18 @@ mime::ParsedMessage parse(const Spooled& raw) {
   return mime::parse(raw.memory(), mime::AttachmentData::size_only);
 }
 
-// False when the message was already stored (a crash between commit and \Seen refetches it).
-bool store(records::Env& env, std::int64_t server_id, const Spooled& raw) {
-  const std::string hash = crypto::to_hex(crypto::sha256(raw));
-  nlohmann::json v = {
-      {"fetchmail_server_id", server_id}, {"raw_size", static_cast<std::int64_t>(raw.size())}, {"content_hash", hash}};
+// A fetched message made ready to store: parsed and hashed (no database needed, so the IMAP
+// thread does it while the previous chunk is being stored).
+struct Incoming {
+  nlohmann::json values;
+  std::string hash;
+};
+
+Incoming prepare_incoming(std::int64_t server_id, const Spooled& raw) {
+  Incoming in;
+  in.hash = crypto::to_hex(crypto::sha256(raw));
+  nlohmann::json& v = in.values;
+  v = {{"fetchmail_server_id", server_id}, {"raw_size", static_cast<std::int64_t>(raw.size())}, {"content_hash", in.hash}};
   try {
     const mime::ParsedMessage p = parse(raw);
     v["message_id"] = p.message_id;
@@ -127,8 +140,13 @@ bool store(records::Env& env, std::int64_t server_id, const Spooled& raw) {
     v["parse_error"] = e.what();
     v["raw"] = raw.read();
   }
-  if (already_stored(env, v.value("message_id", ""), hash, server_id)) return false;
-  records::create(env, kMessage, v);
+  return in;
+}
+
+// False when the message was already stored (a crash between commit and \Seen refetches it).
+bool store(records::Env& env, std::int64_t server_id, const Incoming& in) {
+  if (already_stored(env, in.values.value("message_id", ""), in.hash, server_id)) return false;
+  records::create(env, kMessage, in.values);
   return true;
 }
 
@@ -146,31 +164,132 @@ void collect(records::Env& env, modules::HookBus& hooks, const nlohmann::json& s
   report.skipped += a.value("skipped", std::size_t{0});
 }
 
+// A fetched chunk, parsed, on its way from the IMAP thread to the storing one.
+struct ParsedChunk {
+  std::vector<std::uint32_t> uids;
+  std::vector<Incoming> messages;
+};
+
+// The hand-over between the IMAP thread (fetches and parses the next chunk, marks read what is
+// committed) and the storing thread (the caller's, with its database connection): one parsed
+// chunk waits at most, so memory stays a few chunks whatever the batch.
+class Handover {
+ public:
+  // IMAP side. False: the storing side gave up.
+  bool put(ParsedChunk c) {
+    std::unique_lock l(mu_);
+    cv_.wait(l, [&] { return ready_.empty() || stopped_; });
+    if (stopped_) return false;
+    ready_.push_back(std::move(c));
+    cv_.notify_all();
+    return true;
+  }
+  // Chunks committed since the last call; `wait`: until there is one or nothing more will come.
+  std::optional<std::vector<std::uint32_t>> take_committed(bool wait) {
+    std::unique_lock l(mu_);
+    if (wait) cv_.wait(l, [&] { return !committed_.empty() || stored_all_ || stopped_; });
+    if (committed_.empty()) return std::nullopt;
+    auto c = std::move(committed_.front());
+    committed_.pop_front();
+    return c;
+  }
+  void fetched_all(std::exception_ptr error = nullptr) {
+    std::lock_guard l(mu_);
+    fetched_all_ = true;
+    error_ = error;
+    cv_.notify_all();
+  }
+  // Storing side. Nullopt: nothing more to store.
+  std::optional<ParsedChunk> get() {
+    std::unique_lock l(mu_);
+    cv_.wait(l, [&] { return !ready_.empty() || fetched_all_; });
+    if (ready_.empty()) return std::nullopt;
+    auto c = std::move(ready_.front());
+    ready_.pop_front();
+    cv_.notify_all();
+    return c;
+  }
+  void committed(std::vector<std::uint32_t> uids) {
+    std::lock_guard l(mu_);
+    committed_.push_back(std::move(uids));
+    cv_.notify_all();
+  }
+  void stored_all() {
+    std::lock_guard l(mu_);
+    stored_all_ = true;
+    cv_.notify_all();
+  }
+  void stop() {
+    std::lock_guard l(mu_);
+    stopped_ = true;
+    cv_.notify_all();
+  }
+  std::exception_ptr error() {
+    std::lock_guard l(mu_);
+    return error_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<ParsedChunk> ready_;
+  std::deque<std::vector<std::uint32_t>> committed_;
+  bool fetched_all_ = false, stored_all_ = false, stopped_ = false;
+  std::exception_ptr error_;
+};
+
+// The IMAP thread: fetches and parses chunk after chunk, and marks read each chunk once the
+// storing side has committed it (never before: a crash in between only refetches).
+void fetch_chunks(imap::Session& session, std::int64_t server_id, const std::vector<std::vector<std::uint32_t>>& plan,
+                  Handover& h) {
+  try {
+    for (const auto& uids : plan) {
+      ParsedChunk chunk{uids, {}};
+      for (const auto& [uid, raw] : session.fetch_peek_many(uids)) chunk.messages.push_back(prepare_incoming(server_id, raw));
+      while (auto done = h.take_committed(false)) session.mark_seen(*done);
+      if (!h.put(std::move(chunk))) break;
+    }
+    h.fetched_all();
+    while (auto done = h.take_committed(true)) session.mark_seen(*done);
+    session.close();
+  } catch (...) {
+    h.fetched_all(std::current_exception());
+  }
+}
+
 void fetch_imap(records::Env& env, const std::map<std::string, std::string>& conf, const nlohmann::json& server,
                 const imap::Credentials& credentials, std::size_t batch, FetchReport& report) {
   const std::int64_t id = server["id"].get<std::int64_t>();
   auto session = open(conf, server, credentials);
   std::vector<std::uint32_t> uids = session->search_unseen();
   if (uids.size() > batch) uids.resize(batch);
-  for (const auto& chunk : chunks(session->sizes(uids))) {
-    {
-      const auto messages = session->fetch_peek_many(chunk);
+  const auto plan = chunks(session->sizes(uids));
+  // While this thread stores a chunk, the IMAP thread fetches and parses the next.
+  Handover h;
+  std::thread imap_side([&] { fetch_chunks(*session, id, plan, h); });
+  try {
+    while (auto chunk = h.get()) {
       Transaction tr(env.sql());
-      for (const auto& [uid, raw] : messages) {
-        ++(store(env, id, raw) ? report.stored : report.duplicates);
-      }
-      tr.commit();  // stored first ...
+      for (const auto& m : chunk->messages) ++(store(env, id, m) ? report.stored : report.duplicates);
+      tr.commit();                          // stored first ...
+      h.committed(std::move(chunk->uids));  // ... then marked read by the IMAP thread
     }
-    session->mark_seen(chunk);  // ... then marked read: a crash in between only refetches
+  } catch (...) {
+    h.stop();
+    imap_side.join();
+    throw;
   }
-  session->close();
+  h.stored_all();
+  imap_side.join();
+  if (const auto e = h.error()) std::rethrow_exception(e);
 }
 
 }  // namespace
 
 bool store_committed(records::Env& env, std::int64_t server_id, std::string_view raw) {
+  const Incoming in = prepare_incoming(server_id, Spooled(std::string(raw)));
   Transaction tr(env.sql());
-  const bool stored = store(env, server_id, Spooled(std::string(raw)));
+  const bool stored = store(env, server_id, in);
   tr.commit();
   return stored;
 }
