@@ -244,9 +244,12 @@ void fetch_chunks(imap::Session& session, std::int64_t server_id, const std::vec
                   Handover& h) {
   try {
     for (const auto& uids : plan) {
+      std::vector<std::uint32_t> committed;  // marked read in the same exchange as this fetch
+      while (auto done = h.take_committed(false)) committed.insert(committed.end(), done->begin(), done->end());
       ParsedChunk chunk{uids, {}};
-      for (const auto& [uid, raw] : session.fetch_peek_many(uids)) chunk.messages.push_back(prepare_incoming(server_id, raw));
-      while (auto done = h.take_committed(false)) session.mark_seen(*done);
+      for (const auto& [uid, raw] : session.fetch_peek_many(uids, committed)) {
+        chunk.messages.push_back(prepare_incoming(server_id, raw));
+      }
       if (!h.put(std::move(chunk))) break;
     }
     h.fetched_all();

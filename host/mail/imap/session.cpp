@@ -533,9 +533,29 @@ std::string Session::fetch_peek(std::uint32_t uid) {
   return got.front().second.read();
 }
 
-std::vector<std::pair<std::uint32_t, Spooled>> Session::fetch_peek_many(const std::vector<std::uint32_t>& uids) {
+namespace {
+
+// UID STORE commands that mark `uids` read, without the server echoing the flags.
+std::vector<std::string> store_seen_commands(const std::vector<std::uint32_t>& uids) {
+  std::vector<std::string> commands;
+  if (uids.empty()) return commands;
+  try {
+    for (auto& s : detail::uid_sets(uids)) commands.push_back("UID STORE " + s + " +FLAGS.SILENT (\\Seen)");
+  } catch (const std::invalid_argument& e) {
+    throw Error(ErrorKind::protocol, std::string("Invalid IMAP store request: ") + e.what() + ".");
+  }
+  return commands;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::uint32_t, Spooled>> Session::fetch_peek_many(const std::vector<std::uint32_t>& uids,
+                                                                        const std::vector<std::uint32_t>& seen_first) {
   std::vector<std::pair<std::uint32_t, Spooled>> out;
-  if (uids.empty()) return out;
+  if (uids.empty()) {
+    mark_seen(seen_first);
+    return out;
+  }
   std::vector<std::string> sets;
   try {
     sets = detail::uid_sets(uids);
@@ -544,8 +564,8 @@ std::vector<std::pair<std::uint32_t, Spooled>> Session::fetch_peek_many(const st
   }
   std::vector<std::uint32_t> wanted(uids);
   std::sort(wanted.begin(), wanted.end());
-  std::vector<std::string> commands;
-  commands.reserve(sets.size());
+  std::vector<std::string> commands = store_seen_commands(seen_first);  // one round trip for both
+  commands.reserve(commands.size() + sets.size());
   for (auto& s : sets) commands.push_back("UID FETCH " + s + " BODY.PEEK[]");
   out.reserve(wanted.size());
   impl_->run(commands, "fetching messages", [&](detail::Response& r) {
@@ -579,15 +599,7 @@ std::vector<std::pair<std::uint32_t, std::uint32_t>> Session::sizes(const std::v
 
 void Session::mark_seen(const std::vector<std::uint32_t>& uids) {
   if (uids.empty()) return;
-  std::vector<std::string> sets;
-  try {
-    sets = detail::uid_sets(uids);
-  } catch (const std::invalid_argument& e) {
-    throw Error(ErrorKind::protocol, std::string("Invalid IMAP store request: ") + e.what() + ".");
-  }
-  std::vector<std::string> commands;
-  for (auto& s : sets) commands.push_back("UID STORE " + s + " +FLAGS.SILENT (\\Seen)");
-  impl_->run(commands, "marking messages as read", [](detail::Response&) {});
+  impl_->run(store_seen_commands(uids), "marking messages as read", [](detail::Response&) {});
 }
 
 void Session::close() {

@@ -99,8 +99,10 @@ class Session {
 
   // The same for a batch, in one command (one round trip; very long non-contiguous
   // sets are split into several pipelined commands).  Ascending UID order; UIDs no
-  // longer in the mailbox are left out.
-  std::vector<std::pair<std::uint32_t, Spooled>> fetch_peek_many(const std::vector<std::uint32_t>& uids);
+  // longer in the mailbox are left out.  `seen_first`: UIDs marked read (as mark_seen) in the
+  // same pipelined exchange, before the fetch: one round trip for both.
+  std::vector<std::pair<std::uint32_t, Spooled>> fetch_peek_many(const std::vector<std::uint32_t>& uids,
+                                                                 const std::vector<std::uint32_t>& seen_first = {});
 
   // ONE command: UID STORE <uid-set> +FLAGS.SILENT (\Seen), e.g. "1:3,5,7:9" (a set
   // longer than 8000 characters is split, pipelined).  No-op for an empty list.

@@ -235,6 +235,25 @@ TEST_CASE("mark_seen sets \\Seen on a UID set with one command", "[imap][dovecot
   CHECK(again.search_unseen().empty());
 }
 
+TEST_CASE("fetch_peek_many marks the chunk before read in the same exchange, and leaves the fetched ones unseen",
+          "[imap][dovecot]") {
+  auto& ms = MailStack::get();
+  const auto user = ms.fresh_address("seenfirst");
+  for (int i = 1; i <= 4; ++i) ms.deliver_maildir(user, "Subject: n" + std::to_string(i) + "\r\n\r\nx\r\n");
+  Session s(endpoint(ms), token(user, ms.token_for(user)));
+  s.open();
+  std::vector<std::string> sent;
+  s.set_command_observer([&](std::string_view c) { sent.emplace_back(c); });
+  const auto got = s.fetch_peek_many({3, 4}, {1, 2});
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].second.read() == "Subject: n3\r\n\r\nx\r\n");
+  // One pipelined exchange, the STORE first.
+  CHECK(sent == std::vector<std::string>{"UID STORE 1:2 +FLAGS.SILENT (\\Seen)", "UID FETCH 3:4 BODY.PEEK[]"});
+  CHECK(s.search_unseen() == std::vector<std::uint32_t>{3, 4});
+  CHECK(s.fetch_peek_many({}, {3}).empty());  // nothing to fetch: still marks
+  CHECK(s.search_unseen() == std::vector<std::uint32_t>{4});
+}
+
 TEST_CASE("a wrong password is ErrorKind::auth with Dovecot's reply", "[imap][dovecot][errors]") {
   auto& ms = MailStack::get();
   const auto ep = endpoint(ms);
