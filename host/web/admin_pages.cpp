@@ -101,6 +101,17 @@ std::string display(const records::FieldDef& f, const json& value) {
   return v;
 }
 
+// A date and time as people read it: "2026-12-02 23:58 UTC" in the page, turned into the
+// reader's own time zone by the page's script (the exact ISO value stays in `datetime`).
+std::string time_html(const json& value) {
+  const std::string v = str(value);
+  if (v.size() < 16 || v[4] != '-' || v[7] != '-' || (v[10] != 'T' && v[10] != ' ') || v[13] != ':') return escape_html(v);
+  const std::size_t offset = v.find_first_of("+-", 16);  // "+02:00" of a Date header; else UTC ("Z")
+  const std::string zone = offset == std::string::npos ? "UTC" : v.substr(offset);
+  return "<time datetime=\"" + escape_html(v) + "\">" + escape_html(v.substr(0, 10) + " " + v.substr(11, 5) + " " + zone) +
+         "</time>";
+}
+
 // A field declared shown_if "field=value" appears only on records where that holds (a module's
 // fields on the records of its own kind).
 bool shown(const records::FieldDef& f, const json& rec) {
@@ -172,7 +183,8 @@ std::string field_input(const records::FieldDef& f, const json& value, const rec
   const std::string id = "f_" + f.name;
   const std::string label = "<label for=\"" + id + "\">" + escape_html(f.label) + "</label>";
   if (f.readonly) {
-    return label + "<output id=\"" + id + "\">" + escape_html(display(f, value)) + "</output>";
+    const std::string shown = f.type == records::FieldType::datetime ? time_html(value) : escape_html(display(f, value));
+    return label + "<output id=\"" + id + "\">" + shown + "</output>";
   }
   if (const auto* cb = checkbox_of(type, f)) {
     const std::string& v = cb->values.front();
@@ -599,7 +611,7 @@ class Pages {
         for (const auto* c : cols) {
           const json v = rec.value(c->name, json());
           if (c->type != records::FieldType::many2one) {
-            body += "<td>" + escape_html(cell(*c, v)) + "</td>";
+            body += "<td>" + (c->type == records::FieldType::datetime ? time_html(v) : escape_html(cell(*c, v))) + "</td>";
             continue;
           }
           auto [it, fresh] = links.try_emplace({c->relation, v.dump()});

@@ -23,6 +23,11 @@ std::string page(std::string_view title, std::string_view body_html) {
       "td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}.field{margin:.4rem 0}</style>"
       "</head><body>\n";
   out += body_html;
+  // Dates in the reader's time zone (without JavaScript they stay in UTC, saying so).
+  out +=
+      "\n<script>document.querySelectorAll('time[datetime]').forEach(function (t) {"
+      "var d = new Date(t.dateTime); if (isNaN(d)) return; t.title = t.textContent;"
+      "t.textContent = d.toLocaleString([], {dateStyle: 'medium', timeStyle: 'short'});});</script>";
   out += "\n</body></html>\n";
   return out;
 }

@@ -95,11 +95,26 @@ TEST_CASE("record forms: generated, escaped, validated with the input kept", "[w
   {
     auto lock = t.host->db().lock();
     auto env = t.host->env();
-    inbox = records::create(env, "fetchmail.server", {{"name", "Inbox"}, {"server", "imap.example.com"}});
+    inbox = records::create(env, "fetchmail.server",
+                            {{"name", "Inbox"}, {"server", "imap.example.com"}, {"date", "2026-12-02T23:58:09Z"}});
   }
   const auto incoming = t.browser->get("/web/record/fetchmail.server/" + std::to_string(inbox)).body;
   CHECK(has(incoming, "Not Confirmed"));  // read-only with a value: shown
   CHECK_FALSE(has(incoming, "Last Error"));
+  // Dates read as dates (the page's script shows them in the reader's time zone).
+  CHECK(has(incoming, "<time datetime=\"2026-12-02T23:58:09Z\">2026-12-02 23:58 UTC</time>"));
+  CHECK(has(incoming, "querySelectorAll('time[datetime]')"));
+  {
+    auto lock = t.host->db().lock();
+    auto env = t.host->env();
+    records::create(env, "mail.mail",
+                    {{"email_from", "a@example.com"},
+                     {"email_to", "b@example.com"},
+                     {"subject", "Later"},
+                     {"state", "outgoing"},
+                     {"next_try", "2026-12-03T08:15:00Z"}});
+  }
+  CHECK(has(t.browser->get("/web/list/mail.mail").body, "<time datetime=\"2026-12-03T08:15:00Z\">2026-12-03 08:15 UTC</time>"));
   const auto created = t.browser->post("/web/record/ir.mail_server/new",
                                        "name=%3Cscript%3Ealert(1)%3C%2Fscript%3E&smtp_host=127.0.0.1&smtp_port=25&"
                                        "smtp_pass=hunter2&csrf_token=" +
