@@ -37,7 +37,7 @@ if [[ "${JUNIPER_SKIP_SANITIZERS:-0}" != 1 ]]; then
   asan_pid=$!
 fi
 
-step "architecture: host layers, plugin boundary, plain-C headers, no provider name in host/" \
+step "architecture: host layers, plugin boundary, plain-C headers, no provider name in host/, host functions of 80 lines at most (or a reason)" \
   bash -c '/usr/bin/python3 tests/arch/check_layers.py --self-test && /usr/bin/python3 tests/arch/check_layers.py'
 step "format: every C and C++ file laid out as .clang-format says (clang-format 14)" \
   bash -c "git ls-files -z '*.c' '*.h' '*.cpp' '*.hpp' | xargs -0 clang-format --dry-run --Werror"

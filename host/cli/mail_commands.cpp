@@ -33,6 +33,8 @@ struct MailArgs {
 
 }  // namespace
 
+// Long: one CLI11 declaration per subcommand (route, send, queue, retry, process, fetch), each a
+// few lines, kept together so the command table reads in one place.
 void add_mail_commands(CLI::App& app, Globals& g) {
   static MailArgs a;
   auto* m = app.add_subcommand("mail", "route, send, queue and fetch mail");

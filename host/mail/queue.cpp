@@ -239,7 +239,7 @@ void load_body(records::Env& env, QueuedMail& m, const AttachmentPlan& plan) {
     if (a.loaded || a.apart) continue;
     try {
       a.data = read_attachment(env, m.id, a.index, 0, a.size);
-    } catch (const std::invalid_argument& e) {  // a damaged piece (not base64)
+    } catch (const std::invalid_argument&) {  // a damaged piece (not base64)
       a.data.clear();
     }
     if (a.data.size() != a.size) {

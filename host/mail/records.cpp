@@ -56,6 +56,7 @@ records::RecordType type(std::string name, std::string label, std::string order,
 
 }  // namespace
 
+// Long: the declaration table of the mail record types: data, not logic.
 void declare_records(records::Registry& registry) {
   registry.add_type(
       type(kOutgoingServer, "Outgoing Mail Servers", "sequence, id",

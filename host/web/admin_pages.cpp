@@ -270,6 +270,43 @@ std::string relation_input(records::Env& env, const records::FieldDef& f, const 
   return out + "</select>";
 }
 
+// An incoming message read as a message: who, when, what about, its text, its HTML in a
+// sandboxed frame (/html: no script runs, nothing is fetched from elsewhere), its attachments.
+std::string message_view(const json& rec) {
+  std::string out = "<article class=\"message\"><dl>";
+  for (const auto& [key, label] :
+       {std::pair{"email_from", "From"}, {"email_to", "To"}, {"email_cc", "Cc"}, {"subject", "Subject"}}) {
+    if (!str(rec.value(key, json())).empty()) {
+      out += std::string("<dt>") + label + "</dt><dd>" + escape_html(str(rec[key])) + "</dd>";
+    }
+  }
+  if (!str(rec.value("date", json())).empty()) out += "<dt>Date</dt><dd>" + time_html(rec["date"]) + "</dd>";
+  out += "</dl>";
+  if (!str(rec.value("body_text", json())).empty()) {
+    out += "<pre class=\"body\" style=\"white-space:pre-wrap\">" + escape_html(str(rec["body_text"])) + "</pre>";
+  }
+  if (!str(rec.value("body_html", json())).empty()) {
+    out += "<iframe sandbox src=\"/web/record/mail.message/" + str(rec["id"]) +
+           "/html\" title=\"The message as HTML\" style=\"width:100%;height:24rem;border:1px solid #ccc\"></iframe>";
+  }
+  json atts = json::array();
+  try {
+    if (!str(rec.value("attachments", json())).empty()) atts = json::parse(str(rec["attachments"]));
+  } catch (const json::exception&) {
+  }
+  if (atts.is_array() && !atts.empty()) {
+    out += "<p>Attachments (names and sizes are kept; the files stay in the mailbox):</p><ul>";
+    for (const auto& a : atts) {
+      if (!a.is_object()) continue;
+      out += "<li>" + escape_html(a.value("filename", std::string("(no name)"))) + " (" +
+             escape_html(a.value("content_type", std::string("?"))) + ", " +
+             std::to_string((a.value("size", std::size_t{0}) + 1023) / 1024) + " kB)</li>";
+    }
+    out += "</ul>";
+  }
+  return out + "</article>";
+}
+
 std::string record_form(records::Env& env, const http::Session& s, const records::RecordType& t, const json& rec,
                         const std::string& message, bool error) {
   const bool is_new = !rec.contains("id") || rec["id"].is_null();
@@ -281,9 +318,12 @@ std::string record_form(records::Env& env, const http::Session& s, const records
   for (const auto& f : t.fields) {
     if (is_badge(f) && !is_new && shown(f, rec)) body += badge(f, rec.value(f.name, json()));
   }
+  const bool message_read = t.name == mail::kMessage && !is_new;
+  if (message_read) body += message_view(rec);
   body += "<form method=\"post\" action=\"" + escape_html(base) + "\">" + csrf_input(s);
   for (const auto& f : t.fields) {
     if (f.hidden || (is_badge(f) && !is_new) || !shown(f, rec)) continue;
+    if (message_read && (f.name == "body_text" || f.name == "body_html" || f.name == "attachments")) continue;  // shown above
     if (f.readonly && is_new) continue;
     const json value = rec.value(f.name, json());
     if (f.readonly && (value.is_null() || str(value).empty())) continue;  // no empty labels ("Last Error")
@@ -656,6 +696,7 @@ class Pages {
                               "/web/list/" + model));
       }
       if (req.method == "GET" && sub == "delete" && !is_new) return confirm_record_delete(env, s, t, id);
+      if (req.method == "GET" && sub == "html" && model == mail::kMessage && !is_new) return message_html(env, id);
       if (req.method == "GET") {
         const json rec = is_new ? defaults_of(t) : records::read(env, model, id);
         if (const auto f = is_new ? std::nullopt : app_.follow_ups().take(model, id)) return follow_up_page(env, s, t, rec, *f);
@@ -691,6 +732,17 @@ class Pages {
       }
       return Response::redirect("/web/record/" + model + "/" + std::to_string(id) + "?message=" + http::url_encode("Saved."));
     });
+  }
+
+  // A message's HTML as it came, for the sandboxed frame of its page. The browser enforces what
+  // a hand-written sanitiser could miss: no script runs, and nothing is loaded from elsewhere
+  // (a remote image would tell the sender the mail was read).
+  Response message_html(records::Env& env, std::int64_t id) {
+    const json rec = records::read(env, mail::kMessage, id);
+    Response r = Response::html(200, str(rec.value("body_html", json())));
+    r.set_header("Content-Security-Policy", "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:");
+    r.set_header("X-Frame-Options", "SAMEORIGIN");  // its own page frames it
+    return r;
   }
 
   Response confirm_record_delete(records::Env& env, const http::Session& s, const records::RecordType& t, std::int64_t id) {

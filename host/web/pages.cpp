@@ -19,7 +19,7 @@ std::string page(std::string_view title, std::string_view body_html) {
       "padding:.5rem}"
       ".badge{display:inline-block;padding:.2rem .6rem;border-radius:.8rem}.badge.ok{background:#2e7d32;color:#fff}"
       ".badge.error{background:#c62828;color:#fff}.badge.warning{background:#f9a825;color:#000}.badge.muted{background:#ddd}"
-      "table{border-collapse:collapse}"
+      "table{border-collapse:collapse;display:block;max-width:100%;overflow-x:auto}"
       "td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}.field{margin:.4rem 0}</style>"
       "</head><body>\n";
   out += body_html;

@@ -5,6 +5,8 @@
   2. plugins/<module>/ sees the host only through sdk/: never a host/ header.
   3. sdk/include/juniper/sdk/c/*.h is plain C.
   4. No provider name (Outlook, Microsoft, ...) in host code: providers live in plugins/.
+  5. No function in host/ longer than 80 lines, unless a comment just above it says why
+     ("Long: ...").
 
 Prints one line per violation and exits 1, or prints "layers ok: N files checked".
 --self-test checks each rule against small violating files in a temp folder, so a check
@@ -200,6 +202,24 @@ class Checker:
                     out.append(self.violation("c", path, n, lines, f"'{m.group()}': C++ in the C contract"))
         return out
 
+    def lengths(self):
+        """Rule 5: host functions stay short, or say why not (a "Long:" comment above them)."""
+        out = []
+        for path in sources(self.host):
+            if path.suffix != ".cpp":
+                continue
+            lines, (_, bare, _) = self.read(path)
+            for first, last in function_bodies(bare):
+                if last - first + 1 <= MAX_FUNCTION_LINES:
+                    continue
+                above = "\n".join(lines[max(0, first - 5):first])
+                if re.search(r"//.*\bLong:", above):
+                    continue
+                out.append(self.violation("length", path, first, lines,
+                                          f"function of {last - first + 1} lines (over {MAX_FUNCTION_LINES}): split it, "
+                                          "or say why above it (// Long: ...)"))
+        return out
+
     def providers(self):
         """Rule 4: the host is provider-neutral; provider names only in comments."""
         out = []
@@ -216,10 +236,46 @@ class Checker:
         return out
 
 
+MAX_FUNCTION_LINES = 80
+_CONTROL = re.compile(r"^(if|for|while|switch|catch|do|else|try|namespace|class|struct|union|enum|extern)\b")
+_FUNCTION_END = re.compile(r"\)\s*(const\s*)?(noexcept\s*)?(override\s*|final\s*)?(->\s*[\w:<>,\s*&]+)?$")
+
+
+def opens_function(head):
+    """Whether the code between the last ; { or } and a { opens a function body (a constructor's
+    initialisers included), not a control block, a type or a lambda kept in a variable."""
+    flat = re.sub(r"\s+", " ", head).strip()
+    if "(" not in flat or _CONTROL.match(flat):
+        return False
+    outside = flat
+    for _ in range(3):  # what is outside the parentheses, nested three deep
+        outside = re.sub(r"\([^()]*\)", "()", outside)
+    return "=" not in outside.replace("==", "") and _FUNCTION_END.search(flat) is not None
+
+
+def function_bodies(bare):
+    """(first line, last line) of each outermost function body in comment- and literal-free code."""
+    depth, opened, head_start, out = 0, None, 0, []
+    for i, ch in enumerate(bare):
+        if ch not in ";{}":
+            continue
+        if ch == "{":
+            if opened is None and opens_function(bare[head_start:i]):
+                opened = (depth, bare.count("\n", 0, i) + 1)
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if opened is not None and depth == opened[0]:
+                out.append((opened[1], bare.count("\n", 0, i) + 1))
+                opened = None
+        head_start = i + 1
+    return out
+
+
 def find(root):
     """(violations, number of files read)."""
     c = Checker(root)
-    return c.layers() + c.plugins() + c.c_headers() + c.providers(), len(c.files)
+    return c.layers() + c.plugins() + c.c_headers() + c.providers() + c.lengths(), len(c.files)
 
 
 def waive(violations, exceptions):
@@ -266,6 +322,10 @@ CASES = [
     ("sdk/include/juniper/sdk/c/bad.h", "typedef int a; // note\n", "bad.h:1: // comment"),
     ("host/web/bad.cpp", 'auto u = "http://x"; auto k = "Outlook";\n', "bad.cpp:1: names 'Outlook'"),
     ("host/core/bad.cpp", "int OFFICE365_limit = 1; // fine\n", "names 'OFFICE365'"),
+    ("host/core/long.cpp", "namespace a {\nint f(int x) {\n" + "  x += 1;\n" * 80 + "  return x;\n}\n}\n",
+     "long.cpp:2: function of 83 lines"),
+    ("host/core/long.cpp", "// Long: says why.\nstruct S { int f(int x) const {\n" + "  x += 1;\n" * 80 + "  return x;\n}\n};\n"
+     "int g() {\n" + "  if (true) {\n  }\n" * 41 + "  return 0;\n}\n", "long.cpp:86: function of 85 lines"),
 ]
 
 

@@ -2,6 +2,8 @@
 
 #include "http/request.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <stdexcept>
 
 namespace juniper::test {
@@ -35,6 +37,11 @@ Reply WebClient::run(const std::string& path, const std::string* form) {
   char* loc = nullptr;
   curl_easy_getinfo(curl_, CURLINFO_REDIRECT_URL, &loc);
   if (loc != nullptr) r.location = loc;
+  for (curl_header* h = nullptr; (h = curl_easy_nextheader(curl_, CURLH_HEADER, -1, h)) != nullptr;) {
+    std::string name = h->name;
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    r.headers[name] = h->value;
+  }
   return r;
 }
 

@@ -3,6 +3,7 @@
 
 #include <curl/curl.h>
 
+#include <map>
 #include <string>
 
 namespace juniper::test {
@@ -11,6 +12,7 @@ struct Reply {
   long status = 0;
   std::string body;
   std::string location;
+  std::map<std::string, std::string> headers;  // by lower-case name (the last of each)
 };
 
 class WebClient {

@@ -231,6 +231,7 @@ struct Session::Impl {
     if (!ep.spill_dir.empty()) reader->spill(ep.spill_dir, ep.spill_above);
   }
 
+  // Long: one message per libcurl outcome of a login, for the administrator.
   [[noreturn]] void login_failed(CURLcode rc) {
     const std::string curl_msg = errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc);
     const std::string reply = last_reply();

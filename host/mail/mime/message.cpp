@@ -372,6 +372,8 @@ std::string make_message_id(std::string_view domain_text) {
   return id;
 }
 
+// Long: one GMime tree built step by step (headers, text and HTML bodies, attachments); every
+// step adds to the same tree.
 std::string build(const OutgoingMessage& m) {
   const auto& g = gmime();
 

@@ -559,6 +559,7 @@ std::string Session::Impl::auth_rejected(const Transcript& t) const {
   return hp + " rejected the login" + who + quoted + ". Check the user name and password.";
 }
 
+// Long: one branch per class of SMTP reply, each with the sentence the administrator reads.
 Result Session::Impl::classify_reply(const Transcript& t, std::string_view from, const std::vector<std::string>& recipients,
                                      std::size_t size) const {
   const Reply& r = t.last;
@@ -648,6 +649,7 @@ Result Session::Impl::classify_reply(const Transcript& t, std::string_view from,
   return set(Outcome::permanent, hp + " answered " + said + ". Check the server settings.");
 }
 
+// Long: one branch per libcurl outcome, each with the sentence the administrator reads.
 Result Session::Impl::classify(CURLcode rc, CURL* h, const Transcript& t, const char* eb, std::string_view from,
                                const std::vector<std::string>& recipients, std::size_t size) const {
   const std::string detail = trim_period(printable(eb && *eb ? std::string(eb) : std::string(curl_easy_strerror(rc))));
@@ -865,6 +867,8 @@ bool wait_socket(curl_socket_t sock, short events, std::chrono::steady_clock::ti
 
 }  // namespace
 
+// Long: Test Connection walks the SMTP dialogue step by step (connect, EHLO, STARTTLS, AUTH,
+// MAIL, RCPT, RSET) and names the step that failed; the steps share one transcript.
 Result Session::test(std::string_view from, std::string_view to) {
   if (!impl_) return moved_from();
   Impl& s = *impl_;

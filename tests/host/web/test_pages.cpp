@@ -482,3 +482,40 @@ TEST_CASE(
   const auto fresh = t.browser->get("/web/record/ir.mail_server/new").body;
   CHECK(has(fresh, "<h2>New Outgoing Mail Server</h2>"));
 }
+
+TEST_CASE("an incoming message reads as a message; its HTML runs no script and loads nothing from elsewhere", "[web]") {
+  Site t;
+  std::int64_t id = 0;
+  {
+    auto lock = t.host->db().lock();
+    auto env = t.host->env();
+    const nlohmann::json atts =
+        nlohmann::json::array({{{"filename", "scan <1>.pdf"}, {"content_type", "application/pdf"}, {"size", 20480}}});
+    id = records::create(env, "mail.message",
+                         {{"email_from", "Bob <bob@example.org>"},
+                          {"email_to", "inbox@example.com"},
+                          {"subject", "Quarterly figures"},
+                          {"date", "2026-12-01T09:30:00Z"},
+                          {"body_text", "Hello,\nthe <figures> are attached."},
+                          {"body_html", "<p>Hello</p><script>alert(1)</script><img src=\"http://tracker.example/pixel.png\">"},
+                          {"attachments", atts.dump()}});
+  }
+  const std::string base = "/web/record/mail.message/" + std::to_string(id);
+  const auto page = t.browser->get(base).body;
+  CHECK(has(page, "<dt>From</dt><dd>Bob &lt;bob@example.org&gt;</dd>"));
+  CHECK(has(page, "<dt>Date</dt><dd><time datetime=\"2026-12-01T09:30:00Z\">2026-12-01 09:30 UTC</time></dd>"));
+  CHECK(has(page, "the &lt;figures&gt; are attached.</pre>"));
+  CHECK(has(page, "<iframe sandbox src=\"" + base + "/html\""));
+  CHECK(has(page, "<li>scan &lt;1&gt;.pdf (application/pdf, 20 kB)</li>"));
+  CHECK_FALSE(has(page, "<script>alert(1)</script>"));  // never inline in the page itself
+  const auto html = t.browser->get(base + "/html");
+  CHECK(html.status == 200);
+  CHECK(has(html.body, "<p>Hello</p>"));
+  // The browser's sandbox: no script, no remote image (a read receipt for the sender).
+  CHECK(html.headers.at("content-security-policy") == "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:");
+  CHECK(html.headers.at("x-frame-options") == "SAMEORIGIN");
+  WebClient anonymous(t.site.base_url());
+  const auto refused = anonymous.get(base + "/html");  // behind the login like every record
+  CHECK(refused.status == 303);
+  CHECK_FALSE(has(refused.body, "<p>Hello</p>"));
+}
