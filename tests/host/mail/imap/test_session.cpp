@@ -240,9 +240,9 @@ TEST_CASE("fetch_peek_many marks the chunk before read in the same exchange, and
   auto& ms = MailStack::get();
   const auto user = ms.fresh_address("seenfirst");
   for (int i = 1; i <= 4; ++i) ms.deliver_maildir(user, "Subject: n" + std::to_string(i) + "\r\n\r\nx\r\n");
+  std::vector<std::string> sent;  // outlives the session, whose logout it also records
   Session s(endpoint(ms), token(user, ms.token_for(user)));
   s.open();
-  std::vector<std::string> sent;
   s.set_command_observer([&](std::string_view c) { sent.emplace_back(c); });
   const auto got = s.fetch_peek_many({3, 4}, {1, 2});
   REQUIRE(got.size() == 2);
