@@ -153,8 +153,9 @@ std::vector<MailAttachment> parse_attachments(const std::string& json) {
 }
 
 void plan_attachments(std::vector<MailAttachment>& attachments, std::size_t body_bytes, const AttachmentPlan& plan) {
-  // Base64 grows each by a third; headers and boundaries are given a generous margin.
-  auto encoded = [](std::size_t n) { return (n + 2) / 3 * 4 + 1024; };
+  // Base64 lines of 76 characters and CRLF carry 57 bytes each (78 / 57: +37 %); each part's
+  // headers and boundary get a margin.
+  auto encoded = [](std::size_t n) { return (n + 56) / 57 * 78 + 1024; };
   std::size_t estimate = encoded(body_bytes) + 4096;
   for (auto& a : attachments) {
     a.apart = plan.apart_above > 0 && a.size > plan.apart_above;
@@ -234,7 +235,9 @@ void load_body(records::Env& env, QueuedMail& m, const AttachmentPlan& plan) {
     m.body_error = std::string("its attachments cannot be read (") + e.what() + ")";
     return;
   }
-  plan_attachments(m.attachments, m.body_text.size() + m.body_html.size(), plan);
+  const std::size_t headers =
+      m.email_from.size() + m.email_to.size() + m.email_cc.size() + m.email_bcc.size() + m.subject.size() + m.message_id.size();
+  plan_attachments(m.attachments, m.body_text.size() + m.body_html.size() + headers, plan);
   for (auto& a : m.attachments) {
     if (a.loaded || a.apart) continue;
     try {

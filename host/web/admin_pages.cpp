@@ -106,9 +106,11 @@ std::string display(const records::FieldDef& f, const json& value) {
 std::string time_html(const json& value) {
   const std::string v = str(value);
   if (v.size() < 16 || v[4] != '-' || v[7] != '-' || (v[10] != 'T' && v[10] != ' ') || v[13] != ':') return escape_html(v);
-  const std::size_t offset = v.find_first_of("+-", 16);  // "+02:00" of a Date header; else UTC ("Z")
-  const std::string zone = offset == std::string::npos ? "UTC" : v.substr(offset);
-  return "<time datetime=\"" + escape_html(v) + "\">" + escape_html(v.substr(0, 10) + " " + v.substr(11, 5) + " " + zone) +
+  const std::size_t offset = v.find_first_of("+-Z", 16);  // "+02:00", "Z"; none: UTC, as the host writes
+  const std::string zone = offset == std::string::npos || v[offset] == 'Z' ? "UTC" : v.substr(offset);
+  // The machine-readable value always carries its zone, so the script never takes it for local time.
+  const std::string exact = v.substr(0, 10) + "T" + v.substr(11) + (offset == std::string::npos ? "Z" : "");
+  return "<time datetime=\"" + escape_html(exact) + "\">" + escape_html(v.substr(0, 10) + " " + v.substr(11, 5) + " " + zone) +
          "</time>";
 }
 

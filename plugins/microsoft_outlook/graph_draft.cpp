@@ -85,7 +85,8 @@ std::optional<json> upload(sdk::Context& ctx, const Draft& draft, const json& se
     return failed("The attachment \"" + name + "\" is " + mb(size) +
                   ": Microsoft Graph takes attachments up to 150 MB. Send it as a link, or through SMTP.");
   }
-  if (size < kApartAbove) return attach(ctx, draft, server, mailbox, mail_id, a);
+  // Under 3 MB in one POST, unless its base64 and the JSON around it would pass 4 MB.
+  if (size < kApartAbove && (size + 2) / 3 * 4 + 4096 <= kMaxRequest) return attach(ctx, draft, server, mailbox, mail_id, a);
   json item = {{"attachmentType", "file"}, {"name", name}, {"size", size}};
   if (!a.value("content_type", "").empty()) item["contentType"] = a.value("content_type", "");
   const auto s = call(ctx, kOutgoing, server["id"].get<std::int64_t>(), "POST", draft.url() + "/attachments/createUploadSession",

@@ -495,7 +495,7 @@ TEST_CASE("an incoming message reads as a message; its HTML runs no script and l
                          {{"email_from", "Bob <bob@example.org>"},
                           {"email_to", "inbox@example.com"},
                           {"subject", "Quarterly figures"},
-                          {"date", "2026-12-01T09:30:00Z"},
+                          {"date", "2026-12-01 09:30:00"},  // no zone: UTC, as the host writes
                           {"body_text", "Hello,\nthe <figures> are attached."},
                           {"body_html", "<p>Hello</p><script>alert(1)</script><img src=\"http://tracker.example/pixel.png\">"},
                           {"attachments", atts.dump()}});
@@ -503,6 +503,7 @@ TEST_CASE("an incoming message reads as a message; its HTML runs no script and l
   const std::string base = "/web/record/mail.message/" + std::to_string(id);
   const auto page = t.browser->get(base).body;
   CHECK(has(page, "<dt>From</dt><dd>Bob &lt;bob@example.org&gt;</dd>"));
+  // The exact value carries its zone, so the page's script never reads it as local time.
   CHECK(has(page, "<dt>Date</dt><dd><time datetime=\"2026-12-01T09:30:00Z\">2026-12-01 09:30 UTC</time></dd>"));
   CHECK(has(page, "the &lt;figures&gt; are attached.</pre>"));
   CHECK(has(page, "<iframe sandbox src=\"" + base + "/html\""));
