@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Juniper builds and tests with (idempotent, quiet when done).
 set -euo pipefail
-PKGS=(build-essential ccache cmake pkg-config ca-certificates openssl curl python3
+PKGS=(build-essential ccache cmake ninja-build pkg-config ca-certificates openssl curl python3
       libboost1.74-dev libboost-filesystem1.74-dev libboost-program-options1.74-dev
-      libsoci-dev libsqlite3-dev libpq-dev libgmime-3.0-dev libidn2-dev nlohmann-json3-dev catch2
+      libsoci-dev libsqlite3-dev libpq-dev libgmime-3.0-dev libidn2-dev nlohmann-json3-dev libkainjow-mustache-dev catch2
       libcurl4-openssl-dev libssl-dev libcli11-dev libjwt-dev binutils python3-cryptography clang-format
       postgresql-15 dovecot-core dovecot-imapd dovecot-lmtpd postfix chromium)
 missing=()

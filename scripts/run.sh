@@ -9,9 +9,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 listen=${LISTEN:-127.0.0.1:8069}
 base_url="http://$listen"
 bash "$root/scripts/install-deps.sh"
-# Only what the demo runs: the binary and the module (no tests, benchmarks or fuzz replays). The
-# same build folder and flags as the test command, so either one reuses the other's objects.
-BUILD_DIR="$root/build" LINE_TABLES_ONLY=1 TARGETS="juniper microsoft_outlook" bash "$root/scripts/build.sh"
+# Only what the demo runs: the binary and the module (no tests, benchmarks or fuzz replays), as
+# unity sources (about twice as fast from cold), in a folder of its own that the next start reuses.
+BUILD_DIR="$root/build-demo" LINE_TABLES_ONLY=1 UNITY=1 NINJA=1 TARGETS="juniper microsoft_outlook google_gmail" bash "$root/scripts/build.sh"
 
 export JUNIPER_DATA=${JUNIPER_DATA:-$root/juniper-data}
 stack=$(mktemp -d /tmp/juniper-demo.XXXXXX)
@@ -25,11 +25,11 @@ stop_all() {
 }
 trap stop_all EXIT INT TERM
 
-DEMO_REDIRECT_URI="$base_url/microsoft_outlook/confirm" \
+DEMO_REDIRECT_URI="$base_url/microsoft_outlook/confirm" DEMO_GOOGLE_REDIRECT_URI="$base_url/google_gmail/confirm" \
   bash "$root/tests/mailstack/start.sh" "$stack" "${DEMO_PORT_BASE:-10000}" >/dev/null
 set -a; . "$stack/env"; set +a
 
-J="$root/build/juniper"
+J="$root/build-demo/juniper"
 mkdir -p "$JUNIPER_DATA"
 # The demo's mail servers use a throw-away CA: trust it (in addition to the system's).
 grep -q '^ca_file' "$JUNIPER_DATA/juniper.conf" 2>/dev/null && sed -i "s#^ca_file.*#ca_file = $CA_FILE#" "$JUNIPER_DATA/juniper.conf" \
@@ -39,6 +39,8 @@ echo "admin-demo-password" | "$J" user passwd admin >/dev/null
 "$J" param set web.base.url "$base_url"
 # Point the Outlook module at the simulated Microsoft identity platform instead of login.microsoftonline.com.
 "$J" param set microsoft_outlook.endpoint "$IDP_URL/{tenant}/oauth2/v2.0/"
+# ... and the Gmail module at the simulated Google (accounts.google.com, oauth2.googleapis.com).
+"$J" param set google_gmail.endpoint "$GOOGLE_URL"
 "$J" param set mail.queue.interval 5
 "$J" param set mail.fetch.interval 30
 
@@ -53,16 +55,14 @@ Juniper demo is running: $base_url   (log in: admin / admin-demo-password)
   Simulated Azure app (paste in Settings > Outlook Credentials):
     Client ID:     $DEMO_CLIENT_ID
     Client Secret: $DEMO_CLIENT_SECRET
-  Mailboxes: any address works for Outlook servers (the consent page signs it in), e.g.
-    notifications@example.com (outgoing), inbox@example.com (incoming)
-  The mail servers stand in for Microsoft 365: after creating an Outlook server, set its
-  SMTP Server to 127.0.0.1 and port to $SMTP_PORT (incoming: 127.0.0.1, port $IMAPS_PORT).
+  Simulated Google OAuth client (paste in Settings > Gmail Credentials, once Gmail is installed):
+    Client ID:     $DEMO_GOOGLE_CLIENT_ID
+    Client Secret: $DEMO_GOOGLE_CLIENT_SECRET
+  Mailboxes: any address works for Outlook and Gmail servers (the consent page signs it in).
+  The mail servers stand in for Microsoft 365: on an Outlook server set "SMTP Server" 127.0.0.1 and
+  "SMTP Port" $SMTP_PORT; on an incoming one "Server Name" 127.0.0.1 and "Port" $IMAPS_PORT.
 
-  Steps: Apps > search "Outlook" > Install; Settings > check Custom Email Servers > Save > paste
-  Client ID and Secret > Save; Outgoing Email Servers > New > Name, check "Outlook", Username > Save >
-  Connect your Outlook account > Accept > Test Connection. Incoming: Technical > Incoming Mail
-  Servers > New > Name, check "Outlook OAuth Authentication", Username > Save > Connect > Test &
-  Confirm > Fetch Now; the messages appear under Technical > Incoming messages.
+$(cat "$root/scripts/demo-steps.txt")
 
 Ctrl-C stops the demo.
 MSG

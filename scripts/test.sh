@@ -89,6 +89,10 @@ step "SDK: cmake --install, examples/hello built out of tree against it and load
 # The mail stack's own curl self-test (tests/mailstack/selftest.sh) is not a step: the SMTP, IMAP,
 # mail core and Outlook suites above exercise the same servers, and its PKCE steps were seen to
 # fail under load (to investigate).
+# The simulated Google identity endpoint (the Gmail module's stand-in for accounts.google.com and
+# oauth2.googleapis.com) is new and used by no suite yet: its own self-test runs here.
+step "mail stack: simulated Google OAuth for Gmail (consent, code + PKCE, IMAP/SMTP XOAUTH2, refresh, rotation, revoke, Google's errors)" \
+  bash tests/mailstack/selftest-google.sh
 
 step "browser: the seed's steps in headless Chromium (screenshots in test-output/browser)" \
   bash tests/browser/run.sh build "$root/test-output/browser"

@@ -8,6 +8,8 @@ plain ASCII text in lines of at most 76 characters (7bit, as a typical notificat
                                             file, or a postgresql:// URL through psql), with the columns
                                             `juniper mail send` writes; $MAILS_RECIPIENT overrides the To,
                                             $MAILS_STATE the state (default outgoing)
+  mails.py fill-light DB N mail|message      insert N sent mails (or N stored incoming messages) with short
+                                            bodies into an SQLite database: the lists row's 100 000
   mails.py maildir DIR TO [N]               write N unseen messages into the maildir DIR (new/)
   mails.py maildir-large DIR TO N BYTES     write N unseen messages of about BYTES each into DIR (new/):
                                             a short text part and a base64 attachment of random bytes
@@ -98,22 +100,61 @@ def fill_queue(db, count=COUNT):
             for _, name, addr, subject, body in spec(count)]
     columns = ('"email_from", "email_to", "email_cc", "email_bcc", "subject", "body_text", "body_html", '
                '"message_id", "state", "attempts", "create_date"')
+    # The bodies live in mail_mail_apart (same id): staged together, then split, matched by the
+    # Message-ID (unique per mail).
+    row_columns = columns.replace('"body_text", "body_html", ', "")
+    staging = ("CREATE TEMP TABLE bench_staging (email_from TEXT, email_to TEXT, email_cc TEXT, email_bcc TEXT, "
+               "subject TEXT, body_text TEXT, body_html TEXT, message_id TEXT, state TEXT, attempts INTEGER, "
+               "create_date TEXT)")
+    split = ["INSERT INTO mail_mail (%s) SELECT %s FROM bench_staging" % (row_columns, row_columns),
+             "INSERT INTO mail_mail_apart (id, body_text, body_html) SELECT m.id, s.body_text, s.body_html "
+             "FROM bench_staging s JOIN mail_mail m ON m.message_id = s.message_id"]
     if db.startswith("postgresql://") or db.startswith("postgres://"):
         import csv
         import io
         import subprocess
         buf = io.StringIO()
         csv.writer(buf).writerows(rows)
-        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", db, "-c",
-                        "COPY mail_mail (%s) FROM STDIN WITH (FORMAT csv)" % columns],
-                       input=buf.getvalue(), text=True, check=True)
+        args = ["psql", "-q", "-v", "ON_ERROR_STOP=1", db, "-c", "BEGIN", "-c", staging,
+                "-c", "COPY bench_staging (%s) FROM STDIN WITH (FORMAT csv)" % columns]
+        for q in split:
+            args += ["-c", q]
+        subprocess.run(args + ["-c", "COMMIT"], input=buf.getvalue(), text=True, check=True)
         return len(rows)
     import sqlite3
     con = sqlite3.connect(db, timeout=30)
     with con:
-        con.executemany("INSERT INTO mail_mail (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?)" % columns, rows)
+        con.execute(staging)
+        con.executemany("INSERT INTO bench_staging (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?)" % columns, rows)
+        for q in split:
+            con.execute(q)
     con.close()
     return len(rows)
+
+
+def fill_light(db, count, kind):
+    """N rows for the list pages: sent mails (bodies apart, as Juniper keeps them) or messages."""
+    import sqlite3
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    con = sqlite3.connect(db, timeout=30)
+    with con:
+        if kind == "mail":
+            start = con.execute("SELECT COALESCE(MAX(id), 0) FROM mail_mail").fetchone()[0]
+            con.executemany(
+                'INSERT INTO mail_mail (id, "email_from", "email_to", "subject", "message_id", "state", "attempts", '
+                '"create_date", "date_sent") VALUES (?,?,?,?,?,?,?,?,?)',
+                ((start + i, "Sender %02d <sender%02d@%s>" % (i % SENDERS, i % SENDERS, DOMAIN), RECIPIENT,
+                  "Bench mail %06d" % i, message_id(), "sent", 1, now, now) for i in range(1, count + 1)))
+            con.executemany('INSERT INTO mail_mail_apart (id, "body_text") VALUES (?,?)',
+                            ((start + i, "Body of bench mail %06d.\n" % i) for i in range(1, count + 1)))
+        else:
+            con.executemany(
+                'INSERT INTO mail_message ("message_id", "email_from", "email_to", "subject", "date", "body_text", '
+                '"raw_size") VALUES (?,?,?,?,?,?,?)',
+                ((message_id(), "Sender %02d <sender%02d@%s>" % (i % SENDERS, i % SENDERS, DOMAIN), RECIPIENT,
+                  "Bench message %06d" % i, now, "Body of bench message %06d.\n" % i, 400) for i in range(1, count + 1)))
+    con.close()
+    return count
 
 
 def rfc822(name, addr, to, subject, body, mid, date):
@@ -167,6 +208,8 @@ def main(argv):
         print(json.dumps(stats(int(argv[2]) if len(argv) > 2 else COUNT)))
     elif len(argv) >= 3 and argv[1] == "fill-queue":
         print(fill_queue(argv[2], int(argv[3]) if len(argv) > 3 else COUNT))
+    elif len(argv) >= 5 and argv[1] == "fill-light":
+        print(fill_light(argv[2], int(argv[3]), argv[4]))
     elif len(argv) >= 4 and argv[1] == "maildir":
         print(fill_maildir(argv[2], argv[3], int(argv[4]) if len(argv) > 4 else COUNT))
     elif len(argv) >= 6 and argv[1] == "maildir-large":

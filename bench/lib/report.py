@@ -119,6 +119,14 @@ def main():
             rate_ratio(o, b),
             ("juniper record write ir.mail_server ID max_connections=%d; juniper mail process" % n)
             if o is not None else info.get("conns_note", "(not measured)"))
+        same = g("conns.same.%d.ours_rate" % n)
+        if same is not None:
+            row("  same, to smtp-source's plain Postfix (mails/s)", same, "mails/s", b,
+                "smtp-source -d -s %d on the same server (no TLS, no AUTH on either side); accepted: %s" % (
+                    n, num(g("conns.same.%d.accepted" % n))), rate_ratio(same, b),
+                "ir.mail_server -> the plain Postfix, smtp_encryption=none, no login; juniper mail process")
+            target("sending >= 0.8x smtp-source, same server, %d connection(s) / session(s)" % n,
+                   "%sx" % num(rate_ratio(same, b), 2), rate_ratio(same, b) >= 0.8)
         if o is not None or n == 1:
             target("sending >= 0.8x smtp-source with %d connection(s) / session(s)" % n,
                    "%sx" % num(rate_ratio(o, b), 2), None if o is None else rate_ratio(o, b) >= 0.8)
@@ -258,6 +266,21 @@ def main():
         target("2 processes on one PostgreSQL: 0 duplicates (Message-IDs at Dovecot)", "%s" % num(dups),
                None if dups is None else dups == 0)
 
+    # 4e. lists of 100 000
+    for kind, label in (("mail", "Emails"), ("message", "Incoming messages")):
+        base99 = g("lists.small.%s_first.p99_ms" % kind)
+        for what, words, path in (("first", "first page", ""), ("page", "page 500", "?page=500"),
+                                  ("search", "a search", "?q=..."), ("sort", "sorted by a column", "?sort=...")):
+            p50, p99 = g("lists.big.%s_%s.p50_ms" % (kind, what)), g("lists.big.%s_%s.p99_ms" % (kind, what))
+            if p50 is None:
+                continue
+            row("List of 100 000 %s, %s (ms, p99)" % (label, words), p99, "ms", base99,
+                "first page of the same list with 100 rows (p99); ours p50 %s ms" % num(p50, 1),
+                rate_ratio(p99, base99), "GET /web/list/mail.%s%s (bench/lib/web_latency.py)" % (kind, path),
+                ratio_kind="growth")
+            target("list of 100 000 %s, %s: <= 100 ms a page (p50; p99 %s ms)" % (label, words, num(p99, 1)),
+                   "%s ms" % num(p50, 1), p50 <= 100)
+
     # 5. host
     row("Host: exec -> module list output (us)", g("host.list.ours"), "us", g("host.list.baseline"),
         "spawn of `true`", rate_ratio(g("host.list.ours"), g("host.list.baseline")),
@@ -332,6 +355,8 @@ def main():
             return "%s x spawn" % num(r["ratio"], 1)
         if r["ratio_kind"] == "times":
             return "%s x idle" % num(r["ratio"], 2)
+        if r["ratio_kind"] == "growth":
+            return "%s x 100 rows" % num(r["ratio"], 1)
         return "%s x" % num(r["ratio"], 2)
 
     table = [("measure", "ours", "baseline", "ratio", "baseline is / command")]
@@ -348,7 +373,7 @@ def main():
     print()
     print("Ratio: times better than the baseline (rates: ours/baseline; memory and routing time: baseline/ours);")
     print("host start-up rows: ours/baseline, the baseline being the cost of spawning a process; web rows:")
-    print("p99 under load / p99 idle (lower is better); PostgreSQL row: 1-process time / 2-process time.")
+    print("p99 under load / p99 idle (lower is better); list rows: p99 / p99 of a 100-row list; PostgreSQL row: 1-process time / 2-process time.")
     print("Targets (printed, not asserted):")
     for t in targets:
         print("  %-88s %-10s %s" % (t["target"], t["figure"], t["verdict"]))

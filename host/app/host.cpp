@@ -91,6 +91,9 @@ records::Env Host::env(records::User user) {
                                                   std::string_view op, const nlohmann::json& values) {
     if (notify) notify(env, model, id, op, values);
     if (op == "write" && model == mail::kOutgoingServer && edits_settings(env, model, values)) mail::release_waiting(env, id);
+    // In the delete's transaction:
+    if (op == "delete" && model == mail::kMail) mail::drop_attachments(env, id);
+    if (op == "delete" && model == mail::kMessage) mail::drop_attachments(env, id, mail::Owner::message);
   };
   return e;
 }
@@ -132,6 +135,21 @@ void Host::boot() {
     tr.commit();
   }
   modules_->boot();
+  try {
+    // An upgraded binary started without `juniper init` first: the schema catches up here (new
+    // columns and indexes; a mail's bodies moved out of its row).
+    Transaction tr(db_->session());
+    modules_->sync_schema();
+    tr.commit();
+  } catch (const std::exception& e) {
+    // Two processes starting on an old database at once: one of them has done it.
+    log::warning("db", std::string("bringing the schema up to date at start failed (") + e.what() +
+                           "); if this persists, run `juniper init`");
+  }
+  Transaction tr(db_->session());
+  auto e = env();
+  mail::sweep_attachments(e);  // pieces of mails deleted behind the records service's back (SQL)
+  tr.commit();
 }
 
 }  // namespace juniper

@@ -12,6 +12,12 @@ class UserError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A refusal because the thing asked for does not exist (a record, a record type): pages answer 404.
+class NotFoundError : public UserError {
+ public:
+  using UserError::UserError;
+};
+
 class UsageError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

@@ -1,9 +1,11 @@
 #include "core/spooled.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -18,8 +20,22 @@ namespace {
 Spooled Spooled::file_in(const std::filesystem::path& dir) {
   Spooled s;
   s.fd_ = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (s.fd_ < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    // A file system without O_TMPFILE (some network and overlay ones): a named file, unlinked
+    // at once, so that a crash still leaves nothing behind but a moment's name.
+    std::string name = (dir / "juniper-spool.XXXXXX").string();
+    s.fd_ = ::mkostemp(name.data(), O_CLOEXEC);
+    if (s.fd_ >= 0) ::unlink(name.c_str());
+  }
   if (s.fd_ < 0) fail("cannot create a spool file in " + dir.string());
   return s;
+}
+
+void Spooled::written_directly() {
+  if (fd_ < 0) return;
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) fail("cannot read the size of a spool file");
+  file_size_ = static_cast<std::size_t>(st.st_size);
 }
 
 Spooled::Spooled(Spooled&& other) noexcept

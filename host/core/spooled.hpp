@@ -15,7 +15,8 @@ class Spooled {
  public:
   Spooled() = default;
   explicit Spooled(std::string bytes) : memory_(std::move(bytes)) {}
-  // An empty file in `dir` (O_TMPFILE, mode 0600). Throws std::system_error.
+  // An empty file in `dir` (O_TMPFILE, mode 0600; where the file system has no O_TMPFILE, a
+  // named file unlinked at once). Throws std::system_error.
   static Spooled file_in(const std::filesystem::path& dir);
 
   Spooled(Spooled&& other) noexcept;
@@ -25,6 +26,9 @@ class Spooled {
   ~Spooled();
 
   void append(std::string_view bytes);  // throws std::system_error (disk full: ENOSPC)
+  // After a library wrote into fd() itself (GMime decoding attachments into it): the size from
+  // the file.
+  void written_directly();
   std::size_t size() const noexcept { return fd_ < 0 ? memory_.size() : file_size_; }
   bool in_file() const noexcept { return fd_ >= 0; }
   int fd() const noexcept { return fd_; }                       // -1 when in memory

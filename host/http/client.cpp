@@ -44,6 +44,12 @@ size_t header(char* p, size_t s, size_t n, void* user) {
   return s * n;
 }
 
+// What no retry can change: the URL itself (scheme, syntax) or the request as built.
+bool refused_for_good(CURLcode rc) {
+  return rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT || rc == CURLE_BAD_FUNCTION_ARGUMENT ||
+         rc == CURLE_NOT_BUILT_IN;
+}
+
 }  // namespace
 
 ClientResponse request(const ClientRequest& rq, const std::string& extra_ca_file) {
@@ -56,13 +62,13 @@ ClientResponse request(const ClientRequest& rq, const std::string& extra_ca_file
     // The private CA in addition to (not instead of) the system's trust store.
     std::string err;
     const auto bundle = tls::ca_bundle_with(extra_ca_file, err);
-    if (!bundle) throw std::runtime_error("cannot read the CA file " + extra_ca_file + ": " + err);
+    if (!bundle) throw UserError("cannot read the CA file " + extra_ca_file + ": " + err);
     curl_blob blob{const_cast<char*>(bundle->data()), bundle->size(), CURL_BLOB_COPY};
     curl_easy_setopt(c.get(), CURLOPT_CAINFO_BLOB, &blob);
   }
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr, curl_slist_free_all);
   for (const auto& [name, value] : rq.headers) {
-    if ((name + value).find_first_of("\r\n") != std::string::npos) throw std::runtime_error("invalid request header " + name);
+    if ((name + value).find_first_of("\r\n") != std::string::npos) throw UserError("invalid request header " + name);
     headers.reset(curl_slist_append(headers.release(), (name + ": " + value).c_str()));
   }
   headers.reset(curl_slist_append(headers.release(), "Expect:"));  // no 100-continue round trip
@@ -88,7 +94,9 @@ ClientResponse request(const ClientRequest& rq, const std::string& extra_ca_file
                            " MB this host takes in one answer");
   }
   if (rc != CURLE_OK) {
-    throw std::runtime_error("cannot reach " + rq.url + ": " + (error[0] ? std::string(error) : curl_easy_strerror(rc)));
+    const std::string why = error[0] ? std::string(error) : curl_easy_strerror(rc);
+    if (refused_for_good(rc)) throw UserError("cannot use " + rq.url + ": " + why);
+    throw TemporaryError("cannot reach " + rq.url + ": " + why);
   }
   curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &r.status);
   return r;

@@ -3,6 +3,8 @@
 // system's.
 #pragma once
 
+#include "core/errors.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <map>
@@ -29,13 +31,15 @@ struct ClientRequest {
 };
 
 // An answer longer than max_response: asking again cannot help.
-struct ResponseTooLarge : std::runtime_error {
-  using std::runtime_error::runtime_error;
+struct ResponseTooLarge : UserError {
+  using UserError::UserError;
 };
 
-// Throws std::runtime_error("cannot reach <url>: <reason>") on a transport failure and
-// ResponseTooLarge past max_response. The request's headers (credentials) never appear in the
-// message.
+// The host's error model: TemporaryError("cannot reach <url>: <reason>") when the peer could
+// not be reached or did not answer in time (asking later may work); UserError when asking again
+// cannot help (a URL that is not http(s) or is malformed, a header with CR/LF, an unreadable CA
+// file, ResponseTooLarge past max_response). The request's headers (credentials) never appear in
+// the message.
 ClientResponse request(const ClientRequest& rq, const std::string& extra_ca_file = {});
 
 ClientResponse post_form(const std::string& url, const std::vector<std::pair<std::string, std::string>>& form,

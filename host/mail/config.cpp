@@ -1,16 +1,33 @@
 #include "mail/config.hpp"
 
 #include "mail/records.hpp"
+#include "mail/smtp/session.hpp"
 #include "records/params.hpp"
 #include "records/record_service.hpp"
 
 #include "core/errors.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
+#include <functional>
 
 namespace juniper::mail {
 namespace {
+// juniper.conf's smtp_port: 1 to 65535, or a message saying which line to fix.
+int port_number(const std::string& text) {
+  int port = 0;
+  try {
+    std::size_t used = 0;
+    port = std::stoi(text, &used);
+    if (used != text.size()) port = 0;
+  } catch (const std::exception&) {
+    port = 0;
+  }
+  if (port < 1 || port > 65535)
+    throw UserError("juniper.conf: smtp_port must be a port number (1 to 65535), not \"" + text + "\"");
+  return port;
+}
 std::string get(const std::map<std::string, std::string>& m, const std::string& k) {
   const auto it = m.find(k);
   return it == m.end() ? std::string() : it->second;
@@ -40,8 +57,15 @@ MailConfig load_mail_config(records::Env& env, const std::map<std::string, std::
   c.defaults.default_from_filter = param("mail.default.from_filter");
   if (c.defaults.default_from_filter.empty()) c.defaults.default_from_filter = get(conf, "from_filter");
   c.smtp.host = get(conf, "smtp_server");
-  if (const auto p = get(conf, "smtp_port"); !p.empty()) c.smtp.port = std::stoi(p);
-  if (const auto e = get(conf, "smtp_encryption"); !e.empty()) c.smtp.encryption = e;
+  if (const auto p = get(conf, "smtp_port"); !p.empty()) c.smtp.port = port_number(p);
+  if (const auto e = get(conf, "smtp_encryption"); !e.empty()) {
+    try {
+      (void)smtp::parse_security(e);  // a typo must not mean plaintext
+    } catch (const UserError& x) {
+      throw UserError(std::string("juniper.conf: smtp_encryption: ") + x.what());
+    }
+    c.smtp.encryption = e;
+  }
   c.smtp.user = get(conf, "smtp_user");
   c.smtp.password = get(conf, "smtp_password");
   if (const auto m = get(conf, "smtp_max_recipients"); !m.empty()) {
@@ -108,6 +132,32 @@ nlohmann::json describe_route(const RouteDecision& d) {
                       {"envelope", d.envelope_from}};
   if (!d.warning.empty()) j["warning"] = d.warning;
   return j;
+}
+
+namespace {
+
+// "must be a whole number from lo to hi <unit>" unless `text` is one.
+std::function<std::string(std::string_view)> whole_number(long long lo, long long hi, const std::string& unit) {
+  return [lo, hi, unit](std::string_view text) -> std::string {
+    long long n = -1;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec == std::errc() && end == text.data() + text.size() && n >= lo && n <= hi) return {};
+    return "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) + " " + unit;
+  };
+}
+
+}  // namespace
+
+void declare_params(records::Registry& registry) {
+  registry.add_param({"mail.queue.interval", "base", whole_number(1, 86400, "(seconds between queue runs)")});
+  registry.add_param({"mail.fetch.interval", "base", whole_number(1, 86400, "(seconds between fetches)")});
+  registry.add_param({"mail.queue.lease", "base", whole_number(1, 3600, "(seconds a claimed mail stays with its sender)")});
+  registry.add_param({"mail.fetch.batch", "base", whole_number(1, 100000, "(messages per fetch)")});
+  registry.add_param({"mail.max_size", "base", whole_number(1, 1LL << 40, "(bytes a mail may have)")});
+  registry.add_param({"mail.queue.max_age", "base", [](std::string_view text) -> std::string {
+                        const auto d = parse_duration(text);
+                        return d && d->count() > 0 ? "" : "must be a duration such as 5d, 12h or 3600";
+                      }});
 }
 
 }  // namespace juniper::mail

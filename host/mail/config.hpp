@@ -1,6 +1,8 @@
 // What routing and sending need from the database and juniper.conf, read once per run.
 #pragma once
 
+#include "records/registry.hpp"
+
 #include "mail/router.hpp"
 #include "records/env.hpp"
 
@@ -37,6 +39,11 @@ struct MailConfig {
 
 // "3600", "90s", "30m", "12h", "5d" as seconds; nullopt when it is none of these.
 std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+
+// The mail application's system parameters with their checks (mail.queue.interval,
+// mail.fetch.interval, mail.queue.lease, mail.queue.max_age, mail.fetch.batch, mail.max_size):
+// a value their reader could not use is refused when it is set.
+void declare_params(records::Registry& registry);
 
 MailConfig load_mail_config(records::Env& env, const std::map<std::string, std::string>& conf);
 Router make_router(const MailConfig& config);

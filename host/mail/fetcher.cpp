@@ -4,6 +4,7 @@
 #include "core/data_dir.hpp"
 #include "core/errors.hpp"
 #include "core/log.hpp"
+#include "mail/attachment_store.hpp"
 #include "mail/imap/session.hpp"
 #include "mail/mime/message.hpp"
 #include "mail/records.hpp"
@@ -16,6 +17,7 @@
 #include <cstdlib>
 #include <deque>
 #include <exception>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -103,26 +105,56 @@ bool already_stored(records::Env& env, const std::string& message_id, const std:
   return false;
 }
 
-mime::ParsedMessage parse(const Spooled& raw) {
-  // Attachments are stored as names and sizes: their bytes are counted, never held.
-  if (raw.in_file()) return mime::parse_file(raw.fd(), raw.size(), mime::AttachmentData::size_only);
-  return mime::parse(raw.memory(), mime::AttachmentData::size_only);
-}
+// What a fetch keeps of attachments (the server's Keep Attachments): their bytes, written into
+// an unlinked file of `dir` as they are decoded (never whole in memory), or their names and
+// sizes only (their bytes are counted, never held).
+struct Keep {
+  bool attachments = true;
+  std::filesystem::path dir;  // empty: in memory (a module's message, already in memory whole)
+};
+
+// The incoming server's Keep Attachments (on when unset, as its default).
+bool keeps_attachments(const nlohmann::json& server) { return !server["attach"].is_boolean() || server["attach"].get<bool>(); }
 
 // A fetched message made ready to store: parsed and hashed (no database needed, so the IMAP
 // thread does it while the previous chunk is being stored).
 struct Incoming {
   nlohmann::json values;
   std::string hash;
+  std::optional<Spooled> attachment_bytes;                  // Keep::attachments: all of them, one after the other
+  std::vector<std::pair<std::size_t, std::size_t>> ranges;  // each attachment's offset and size in it
 };
 
-Incoming prepare_incoming(std::int64_t server_id, const Spooled& raw) {
+mime::ParsedMessage parse(const Spooled& raw, const Keep& keep, Incoming& in) {
+  using mime::AttachmentData;
+  const AttachmentData how = !keep.attachments  ? AttachmentData::size_only
+                             : keep.dir.empty() ? AttachmentData::kept
+                                                : AttachmentData::to_file;
+  const mime::AttachmentFile file = [&] { return in.attachment_bytes.emplace(Spooled::file_in(keep.dir)).fd(); };
+  mime::ParsedMessage p =
+      raw.in_file() ? mime::parse_file(raw.fd(), raw.size(), how, file) : mime::parse(raw.memory(), how, file);
+  if (how == AttachmentData::kept && !p.attachments.empty()) {
+    in.attachment_bytes.emplace();
+    for (auto& a : p.attachments) {
+      a.offset = in.attachment_bytes->size();
+      in.attachment_bytes->append(a.data);
+      std::string().swap(a.data);
+    }
+  }
+  if (how == AttachmentData::to_file && in.attachment_bytes) in.attachment_bytes->written_directly();
+  if (how != AttachmentData::size_only) {
+    for (const auto& a : p.attachments) in.ranges.emplace_back(a.offset, a.size);
+  }
+  return p;
+}
+
+Incoming prepare_incoming(std::int64_t server_id, const Spooled& raw, const Keep& keep) {
   Incoming in;
   in.hash = crypto::to_hex(crypto::sha256(raw));
   nlohmann::json& v = in.values;
   v = {{"fetchmail_server_id", server_id}, {"raw_size", static_cast<std::int64_t>(raw.size())}, {"content_hash", in.hash}};
   try {
-    const mime::ParsedMessage p = parse(raw);
+    const mime::ParsedMessage p = parse(raw, keep, in);
     v["message_id"] = p.message_id;
     v["email_from"] = p.from;
     v["email_to"] = p.to;
@@ -132,13 +164,17 @@ Incoming prepare_incoming(std::int64_t server_id, const Spooled& raw) {
     v["body_text"] = p.text_body;
     v["body_html"] = p.html_body;
     nlohmann::json atts = nlohmann::json::array();
-    for (const auto& a : p.attachments)
+    for (const auto& a : p.attachments) {
       atts.push_back({{"filename", a.filename}, {"content_type", a.content_type}, {"size", a.size}});
+      if (!in.ranges.empty()) atts.back()["stored"] = true;  // downloadable from the message's page
+    }
     if (!atts.empty()) v["attachments"] = atts.dump();
   } catch (const std::exception& e) {
     // Nothing is lost: the raw message is kept with the reason it could not be read.
     v["parse_error"] = e.what();
     v["raw"] = raw.read();
+    in.attachment_bytes.reset();
+    in.ranges.clear();
   }
   return in;
 }
@@ -146,7 +182,10 @@ Incoming prepare_incoming(std::int64_t server_id, const Spooled& raw) {
 // False when the message was already stored (a crash between commit and \Seen refetches it).
 bool store(records::Env& env, std::int64_t server_id, const Incoming& in) {
   if (already_stored(env, in.values.value("message_id", ""), in.hash, server_id)) return false;
-  records::create(env, kMessage, in.values);
+  const std::int64_t id = records::create(env, kMessage, in.values);
+  for (std::size_t i = 0; i < in.ranges.size(); ++i) {
+    store_attachment(env, id, static_cast<int>(i), *in.attachment_bytes, in.ranges[i].first, in.ranges[i].second, Owner::message);
+  }
   return true;
 }
 
@@ -240,15 +279,15 @@ class Handover {
 
 // The IMAP thread: fetches and parses chunk after chunk, and marks read each chunk once the
 // storing side has committed it (never before: a crash in between only refetches).
-void fetch_chunks(imap::Session& session, std::int64_t server_id, const std::vector<std::vector<std::uint32_t>>& plan,
-                  Handover& h) {
+void fetch_chunks(imap::Session& session, std::int64_t server_id, const Keep& keep,
+                  const std::vector<std::vector<std::uint32_t>>& plan, Handover& h) {
   try {
     for (const auto& uids : plan) {
       std::vector<std::uint32_t> committed;  // marked read in the same exchange as this fetch
       while (auto done = h.take_committed(false)) committed.insert(committed.end(), done->begin(), done->end());
       ParsedChunk chunk{uids, {}};
       for (const auto& [uid, raw] : session.fetch_peek_many(uids, committed)) {
-        chunk.messages.push_back(prepare_incoming(server_id, raw));
+        chunk.messages.push_back(prepare_incoming(server_id, raw, keep));
       }
       if (!h.put(std::move(chunk))) break;
     }
@@ -267,9 +306,12 @@ void fetch_imap(records::Env& env, const std::map<std::string, std::string>& con
   std::vector<std::uint32_t> uids = session->search_unseen();
   if (uids.size() > batch) uids.resize(batch);
   const auto plan = chunks(session->sizes(uids));
+  const auto spool = conf.find("spool_dir");
+  const Keep keep{keeps_attachments(server),
+                  spool != conf.end() ? std::filesystem::path(spool->second) : std::filesystem::temp_directory_path()};
   // While this thread stores a chunk, the IMAP thread fetches and parses the next.
   Handover h;
-  std::thread imap_side([&] { fetch_chunks(*session, id, plan, h); });
+  std::thread imap_side([&] { fetch_chunks(*session, id, keep, plan, h); });
   try {
     while (auto chunk = h.get()) {
       Transaction tr(env.sql());
@@ -290,7 +332,8 @@ void fetch_imap(records::Env& env, const std::map<std::string, std::string>& con
 }  // namespace
 
 bool store_committed(records::Env& env, std::int64_t server_id, std::string_view raw) {
-  const Incoming in = prepare_incoming(server_id, Spooled(std::string(raw)));
+  const auto server = records::read_fields(env, kIncomingServer, server_id, {"attach"});
+  const Incoming in = prepare_incoming(server_id, Spooled(std::string(raw)), Keep{keeps_attachments(server), {}});
   Transaction tr(env.sql());
   const bool stored = store(env, server_id, in);
   tr.commit();

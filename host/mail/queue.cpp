@@ -222,8 +222,9 @@ std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::
 
 void load_body(records::Env& env, QueuedMail& m, const AttachmentPlan& plan) {
   std::string attachments;
-  soci::rowset<soci::row> rows =
-      (env.sql().prepare << "SELECT body_text, body_html, attachments FROM mail_mail WHERE id = :id", soci::use(m.id));
+  soci::rowset<soci::row> rows = (env.sql().prepare << "SELECT b.body_text, b.body_html, m.attachments FROM mail_mail m "
+                                                       "LEFT JOIN mail_mail_apart b ON b.id = m.id WHERE m.id = :id",
+                                  soci::use(m.id));
   for (const auto& r : rows) {
     m.body_text = opt(r, 0).value_or("");
     m.body_html = opt(r, 1).value_or("");

@@ -45,11 +45,6 @@ SendReport QueueRun::run() {
     run_lanes(lanes);
   }
   close_all();
-  {
-    Transaction tr(env_.sql());
-    sweep_attachments(env_);
-    tr.commit();
-  }
   if (report_.sent + report_.retried + report_.failed > 0) {
     log::info("mail", "queue run: " + std::to_string(report_.sent) + " sent, " + std::to_string(report_.retried) + " to retry, " +
                           std::to_string(report_.failed) + " failed over " + std::to_string(report_.connections) +
@@ -189,15 +184,22 @@ void QueueRun::send_lane(Lane& lane) {
       hold_rest(mails, i, *held);
       return;
     }
-    struct Paced {
+    struct Paced {  // out of flight once its outcome is recorded, or when the send throws
       QueueRun& run;
       const Lane& lane;
       std::size_t recipients;
-      ~Paced() { run.done_pacing(lane, recipients); }
+      bool recorded = false;
+      void record(const QueuedMail& m, const Outcome& out) {
+        recorded = true;
+        run.record_paced(lane, m, out, recipients);
+      }
+      ~Paced() {
+        if (!recorded) run.done_pacing(lane, recipients);
+      }
     } paced{*this, lane, p.recipients.size()};
     if (lane.transport.module_delivery) {
       const Outcome out = deliver_by_module(lane, mails[i], p);
-      record(mails[i].mail, out);
+      paced.record(mails[i].mail, out);
       if (out.kind == Outcome::throttled || out.kind == Outcome::wait) {
         // The service asked to slow down, or needs a fix: the rest of the lane waits as well.
         if (i + 1 < mails.size()) (void)next.get();
@@ -208,7 +210,7 @@ void QueueRun::send_lane(Lane& lane) {
     }
     smtp::Result res;
     const Outcome out = send_one(lane, refreshed, mails[i], p, res);
-    record(mails[i].mail, out);
+    paced.record(mails[i].mail, out);
     if (out.kind == Outcome::throttled) {
       if (i + 1 < mails.size()) (void)next.get();
       hold_rest(mails, i + 1, out);
@@ -302,7 +304,7 @@ std::optional<QueueRun::Outcome> QueueRun::pace(const Lane& lane, std::size_t re
                    {},
                    wait};
   };
-  std::lock_guard g(mu_);
+  std::lock_guard g(pace_mu_);
   InFlight& flying = in_flight_[id];
   if (tr.max_per_minute > 0) {
     const SentSince sent = sent_since(env_, id, t - std::chrono::seconds(60));
@@ -327,8 +329,28 @@ std::optional<QueueRun::Outcome> QueueRun::pace(const Lane& lane, std::size_t re
 void QueueRun::done_pacing(const Lane& lane, std::size_t recipients) {
   const Transport& tr = lane.transport;
   if ((tr.max_per_minute == 0 && tr.max_recipients_per_day == 0) || !tr.server_id) return;
-  std::lock_guard g(mu_);
-  InFlight& flying = in_flight_[*tr.server_id];
+  std::lock_guard g(pace_mu_);
+  leave_flight(*tr.server_id, recipients);
+}
+
+// A paced mail's outcome is committed and the mail taken out of flight in one step: a lane
+// pacing meanwhile sees it either in flight or in the table, never in both (which held back a
+// mail the budget had room for).
+void QueueRun::record_paced(const Lane& lane, const QueuedMail& m, const Outcome& out, std::size_t recipients) {
+  const Transport& tr = lane.transport;
+  if ((tr.max_per_minute == 0 && tr.max_recipients_per_day == 0) || !tr.server_id) return record(m, out);
+  std::lock_guard g(pace_mu_);
+  try {
+    record(m, out);
+  } catch (...) {
+    leave_flight(*tr.server_id, recipients);
+    throw;
+  }
+  leave_flight(*tr.server_id, recipients);
+}
+
+void QueueRun::leave_flight(std::int64_t server_id, std::size_t recipients) {
+  InFlight& flying = in_flight_[server_id];
   if (flying.mails > 0) --flying.mails;
   flying.recipients -= std::min(flying.recipients, recipients);
 }

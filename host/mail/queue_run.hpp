@@ -71,6 +71,8 @@ class QueueRun {
   Outcome deliver_by_module(const Lane& lane, const Routed& r, const Prepared& p);
   std::optional<Outcome> pace(const Lane& lane, std::size_t recipients);
   void done_pacing(const Lane& lane, std::size_t recipients);
+  void record_paced(const Lane& lane, const QueuedMail& m, const Outcome& out, std::size_t recipients);
+  void leave_flight(std::int64_t server_id, std::size_t recipients);  // pace_mu_ held
   void hold_rest(std::vector<Routed>& mails, std::size_t from, const Outcome& why);
   void record(const QueuedMail& m, const Outcome& out);
   smtp::Session& session_for(const LaneKey& key, const Transport& t);
@@ -85,7 +87,8 @@ class QueueRun {
   MailConfig cfg_;
   std::optional<Router> router_;
   std::chrono::seconds lease_{60};
-  std::mutex mu_;  // guards the report, the lease clock and the map of open sessions
+  std::mutex mu_;       // guards the report, the lease clock and the map of open sessions
+  std::mutex pace_mu_;  // guards in_flight_; taken before mu_, never after
   std::chrono::steady_clock::time_point lease_renewed_;
   std::unordered_set<std::int64_t> held_;  // mails whose lease is this run's (as of lease_renewed_)
   std::map<LaneKey, Open> open_;

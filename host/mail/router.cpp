@@ -10,7 +10,8 @@
 namespace juniper::mail {
 namespace {
 
-std::string_view domain_of(std::string_view address) { return address.substr(address.rfind('@') + 1); }
+// The part after the last @ (the whole text when it has none: a bare domain filter).
+std::string_view routing_domain(std::string_view address) { return address.substr(address.rfind('@') + 1); }
 
 template <typename F>
 auto or_nullopt(F&& make) -> std::optional<decltype(make())> {
@@ -85,7 +86,7 @@ Router::Router(std::vector<OutgoingServer> servers, RoutingDefaults defaults) : 
   if (first) {
     if (!notif_.empty()) {
       fallback_ = by_address_.find(arena_, notif_);
-      if (!fallback_) fallback_ = by_domain_.find(arena_, domain_of(notif_));
+      if (!fallback_) fallback_ = by_domain_.find(arena_, routing_domain(notif_));
     }
     if (!fallback_) fallback_ = first_unfiltered;
     if (!fallback_) {
@@ -180,7 +181,7 @@ Router::Choice Router::choose(const std::optional<std::string>& sender, std::str
   Choice choice;
   if (sender) {
     choice.server = by_address_.find(arena_, *sender);
-    if (!choice.server) choice.server = by_domain_.find(arena_, domain_of(*sender));
+    if (!choice.server) choice.server = by_domain_.find(arena_, routing_domain(*sender));
   }
   choice.direct = choice.server.has_value();
   if (choice.direct) return choice;

@@ -10,16 +10,9 @@
 namespace juniper::mail {
 namespace {
 
-smtp::Security security(const std::string& s) {
-  if (s == "starttls") return smtp::Security::starttls;
-  if (s == "ssl") return smtp::Security::ssl;
-  return smtp::Security::none;
-}
-
 smtp::Credentials to_credentials(const nlohmann::json& c) {
   smtp::Credentials out;
-  const std::string auth = c.value("auth", "none");
-  out.kind = auth == "xoauth2" ? smtp::AuthKind::xoauth2 : auth == "password" ? smtp::AuthKind::password : smtp::AuthKind::none;
+  out.kind = smtp::parse_auth(c.value("auth", "none"));  // a module's unknown word is refused, not "no login"
   out.user = c.value("user", "");
   out.secret = c.value("secret", "");
   return out;
@@ -34,7 +27,8 @@ Transport server_transport(records::Env& env, modules::HookBus& hooks, const Mai
   t.name = server["name"].get<std::string>();
   t.endpoint.host = server["smtp_host"].is_string() ? server["smtp_host"].get<std::string>() : "";
   t.endpoint.port = server["smtp_port"].is_number() ? server["smtp_port"].get<int>() : 25;
-  t.endpoint.security = security(server["smtp_encryption"].is_string() ? server["smtp_encryption"].get<std::string>() : "none");
+  t.endpoint.security =
+      smtp::parse_security(server["smtp_encryption"].is_string() ? server["smtp_encryption"].get<std::string>() : "none");
   t.endpoint.ca_file = cfg.ca_file;
   if (server.contains("max_recipients") && server["max_recipients"].is_number()) {
     t.max_recipients = static_cast<std::size_t>(std::max<std::int64_t>(0, server["max_recipients"].get<std::int64_t>()));
@@ -68,8 +62,7 @@ Transport server_transport(records::Env& env, modules::HookBus& hooks, const Mai
 Transport default_transport(const MailConfig& cfg) {
   if (!cfg.smtp.configured()) {
     throw UserError(cfg.custom_servers
-                        ? "no outgoing mail server matches and none is configured: create one under Settings > Outgoing Email "
-                          "Servers"
+                        ? "no outgoing mail server matches and none is configured: create one under Outgoing Mail Servers"
                         : "no outgoing mail server: enable Custom Email Servers in Settings and create an outgoing server, or "
                           "set smtp_server in juniper.conf");
   }
@@ -77,7 +70,7 @@ Transport default_transport(const MailConfig& cfg) {
   t.name = "juniper.conf (" + cfg.smtp.host + ")";
   t.endpoint.host = cfg.smtp.host;
   t.endpoint.port = cfg.smtp.port;
-  t.endpoint.security = security(cfg.smtp.encryption);
+  t.endpoint.security = smtp::parse_security(cfg.smtp.encryption);
   t.endpoint.ca_file = cfg.ca_file;
   if (!cfg.smtp.user.empty()) t.credentials = {smtp::AuthKind::password, cfg.smtp.user, cfg.smtp.password};
   t.max_recipients = cfg.smtp.max_recipients;

@@ -2,6 +2,7 @@
 #include "modules/mail_services.hpp"
 
 #include "core/ca_bundle.hpp"
+#include "core/crypto.hpp"
 #include "core/errors.hpp"
 #include "core/log.hpp"
 #include "http/client.hpp"
@@ -22,6 +23,8 @@
 
 namespace juniper::modules {
 namespace {
+
+constexpr std::string_view kDatabaseSecret = "database.secret";  // the host's key for stored secrets
 
 using records::FieldType;
 
@@ -297,7 +300,9 @@ juniper_status declare_action(juniper_registrar* reg, const juniper_action_desc*
 juniper_status declare_route(juniper_registrar* reg, const juniper_route_desc* in, juniper_error* err) {
   return guarded(err, [&] {
     const auto d = sized_copy(in, "route");
-    RouteDef r{reg->module, s(d.method), s(d.path), d.auth, (d.flags & JUNIPER_ROUTE_CSRF) != 0, d.handler, d.user};
+    RouteDef r{
+        reg->module, s(d.method), s(d.path), d.auth, (d.flags & JUNIPER_ROUTE_CSRF) != 0, (d.flags & JUNIPER_ROUTE_NETWORK) != 0,
+        d.handler,   d.user};
     if (!r.path.starts_with("/" + reg->module + "/")) {
       throw UserError("module " + reg->module + " declares route " + r.path + " outside /" + reg->module + "/");
     }
@@ -370,7 +375,22 @@ juniper_status param_get(juniper_ctx* ctx, juniper_str key, juniper_sink* out, j
 }
 
 juniper_status param_set(juniper_ctx* ctx, juniper_str key, juniper_str value, juniper_error* err) {
-  return guarded(err, [&] { records::param_set(env_of(ctx), view(key), view(value)); });
+  return guarded(err, [&] {
+    // Replacing it would make every stored secret unreadable (and let a module choose the key).
+    if (view(key) == kDatabaseSecret) throw UserError("the system parameter database.secret is the host's own");
+    records::param_set(env_of(ctx), view(key), view(value));
+  });
+}
+
+juniper_status sign(juniper_ctx* ctx, juniper_str purpose, juniper_str message, juniper_sink* out_hex, juniper_error* err) {
+  return guarded(err, [&] {
+    const auto secret = records::param_get(env_of(ctx), kDatabaseSecret);
+    if (!secret || secret->empty()) throw UserError("database.secret is missing: run `juniper init`");
+    // One key per (module, purpose), derived from the host's secret, which never leaves the host.
+    const auto key = crypto::hmac_sha256(*secret, "juniper.sign\x1f" + ctx->module + "\x1f" + std::string(view(purpose)));
+    const auto mac = crypto::hmac_sha256(std::string_view(reinterpret_cast<const char*>(key.data()), key.size()), view(message));
+    to_sink(out_hex, crypto::to_hex(mac));
+  });
 }
 
 juniper_status record_read(juniper_ctx* ctx, juniper_str model, int64_t id, juniper_sink* out, juniper_error* err) {
@@ -431,23 +451,25 @@ void response_body(juniper_http_response* r, juniper_str body) {
   if (r != nullptr) r->body.append(body.data, body.size);
 }
 
+void response_page(juniper_http_response* r, int32_t status, juniper_str page_json) {
+  if (r == nullptr) return;
+  response_status(r, status);
+  r->page_json.assign(page_json.data, page_json.size);
+}
+
 juniper_status http_post_form(juniper_ctx* ctx, juniper_str url, juniper_str form_json, int32_t timeout_seconds,
                               juniper_sink* out, juniper_error* err) {
   (void)ctx;
-  std::string transport_error;
   const juniper_status st = guarded(err, [&] {
     std::vector<std::pair<std::string, std::string>> form;
     const nlohmann::json fields = nlohmann::json::parse(view(form_json));
     for (const auto& [k, v] : fields.items()) {
       form.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
     }
-    try {
-      const auto r =
-          http::post_form(std::string(view(url)), form, std::chrono::seconds(std::max(1, timeout_seconds)), tls::extra_ca_file());
-      to_sink(out, nlohmann::json{{"status", r.status}, {"body", r.body}}.dump());
-    } catch (const std::runtime_error& e) {
-      throw TemporaryError(e.what());
-    }
+    // The client's errors carry their kind: unreachable is TEMPORARY, a bad URL INVALID.
+    const auto r =
+        http::post_form(std::string(view(url)), form, std::chrono::seconds(std::max(1, timeout_seconds)), tls::extra_ca_file());
+    to_sink(out, nlohmann::json{{"status", r.status}, {"body", r.body}}.dump());
   });
   return st;
 }
@@ -465,14 +487,8 @@ juniper_status http_request(juniper_ctx* ctx, juniper_str request_json, juniper_
       for (const auto& [k, v] : rq["headers"].items()) r.headers.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
     }
     r.body.assign(body.data, body.size);
-    http::ClientResponse answer;
-    try {
-      answer = http::request(r, tls::extra_ca_file());
-    } catch (const http::ResponseTooLarge& e) {
-      throw UserError(e.what());  // JUNIPER_ERR_INVALID: asking again cannot help
-    } catch (const std::runtime_error& e) {
-      throw TemporaryError(e.what());
-    }
+    // Unreachable: TEMPORARY; a bad URL or an answer too large: INVALID (asking again cannot help).
+    const http::ClientResponse answer = http::request(r, tls::extra_ca_file());
     to_sink(out_json, nlohmann::json{{"status", answer.status}, {"headers", answer.headers}}.dump(
                           -1, ' ', false, nlohmann::json::error_handler_t::replace));
     to_sink(out_body, answer.body);
@@ -547,7 +563,9 @@ const juniper_host_api kHost = {sizeof(juniper_host_api),
                                 http_request,
                                 message_store,
                                 mail_release,
-                                mail_attachment_read};
+                                mail_attachment_read,
+                                response_page,
+                                sign};
 
 }  // namespace
 

@@ -29,6 +29,7 @@ struct juniper_http_response {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  std::string page_json;  // response_page: the web layer renders it in place of `body`
 };
 
 namespace juniper::modules {

@@ -17,6 +17,7 @@ struct RouteDef {
   std::string path;
   juniper_route_auth auth = JUNIPER_AUTH_USER;
   bool csrf = false;
+  bool network = false;  // waits on the network: run outside any transaction
   juniper_route_fn handler = nullptr;
   void* user = nullptr;
 };

@@ -30,6 +30,19 @@ json endpoint_of(juniper_str endpoint_json) {
   return ep;
 }
 
+// IMAP is implicit TLS ("ssl") or STARTTLS, never plaintext; anything else is refused.
+bool imap_ssl(const std::string& word) {
+  if (word == "ssl") return true;
+  if (word == "starttls") return false;
+  throw UserError("unknown IMAP connection security \"" + word + "\" (ssl or starttls)");
+}
+
+mail::imap::AuthKind imap_auth(const std::string& word) {
+  if (word == "password") return mail::imap::AuthKind::password;
+  if (word == "xoauth2") return mail::imap::AuthKind::xoauth2;
+  throw UserError("unknown IMAP authentication \"" + word + "\" (password or xoauth2)");
+}
+
 }  // namespace
 
 juniper_status smtp_open(juniper_ctx* ctx, juniper_str endpoint_json, juniper_smtp** out, juniper_error* err) {
@@ -40,16 +53,11 @@ juniper_status smtp_open(juniper_ctx* ctx, juniper_str endpoint_json, juniper_sm
     mail::smtp::Endpoint e;
     e.host = text(ep, "host");
     e.port = ep["port"].get<int>();
-    const std::string security = text(ep, "security");
-    e.security = security == "starttls" ? mail::smtp::Security::starttls
-                 : security == "ssl"    ? mail::smtp::Security::ssl
-                                        : mail::smtp::Security::none;
+    // Unknown words are refused (JUNIPER_ERR_INVALID), never read as plaintext or no login.
+    e.security = mail::smtp::parse_security(ep.value("security", "none"));
     e.ca_file = tls::extra_ca_file();
     mail::smtp::Credentials c;
-    const std::string auth = text(ep, "auth");
-    c.kind = auth == "xoauth2"    ? mail::smtp::AuthKind::xoauth2
-             : auth == "password" ? mail::smtp::AuthKind::password
-                                  : mail::smtp::AuthKind::none;
+    c.kind = mail::smtp::parse_auth(ep.value("auth", "none"));
     c.user = text(ep, "user");
     c.secret = text(ep, "secret");
     *out = new juniper_smtp{std::make_unique<mail::smtp::Session>(std::move(e), std::move(c))};
@@ -87,10 +95,10 @@ juniper_status imap_check(juniper_ctx* ctx, juniper_str endpoint_json, juniper_s
     mail::imap::Endpoint e;
     e.host = text(ep, "host");
     e.port = ep["port"].get<int>();
-    e.ssl = text(ep, "security") != "starttls";
+    e.ssl = imap_ssl(ep.value("security", "ssl"));
     e.ca_file = tls::extra_ca_file();
     mail::imap::Credentials c;
-    c.kind = text(ep, "auth") == "xoauth2" ? mail::imap::AuthKind::xoauth2 : mail::imap::AuthKind::password;
+    c.kind = imap_auth(ep.value("auth", "password"));
     c.user = text(ep, "user");
     c.secret = text(ep, "secret");
     try {

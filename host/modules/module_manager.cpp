@@ -268,6 +268,13 @@ void ModuleManager::sync_schema() {
   for (const auto& [name, type] : reg->types()) records::sync_table(db_, type);
 }
 
+std::map<std::string, std::string> ModuleManager::display_names() const {
+  std::lock_guard admin(admin_mu_);
+  std::map<std::string, std::string> out;
+  for (const auto& [name, mod] : loaded_) out[name] = mod->manifest.display_name;
+  return out;
+}
+
 std::vector<ModuleStatus> ModuleManager::list() {
   std::lock_guard admin(admin_mu_);
   const auto all = scan();

@@ -40,6 +40,8 @@ class ModuleManager {
   void sync_schema();
 
   std::vector<ModuleStatus> list();
+  // Display names of the loaded modules by name, from memory (no manifest read, no query).
+  std::map<std::string, std::string> display_names() const;
   void install(const std::vector<std::string>& names);
   void uninstall(const std::vector<std::string>& names);
 

@@ -5,10 +5,6 @@
 namespace juniper::records {
 namespace {
 
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 bool try_acquire(Database& db, const std::string& name, const std::string& token, std::int64_t until, std::int64_t now) {
   // One statement: insert, or take over an expired claim; 0 rows changed means someone holds it.
   soci::statement st = (db.session().prepare << "INSERT INTO juniper_claim (name, owner, until_unix) VALUES (:n, :o, :u) "
@@ -26,10 +22,11 @@ void ensure_claims_table(Database& db) {
                       db.integer_type() + " NOT NULL)";
 }
 
-std::optional<std::string> claim_acquire(Database& db, const std::string& name, std::chrono::seconds hold) {
+std::optional<std::string> claim_acquire(Database& db, const std::string& name, std::chrono::seconds hold,
+                                         std::chrono::system_clock::time_point at) {
   auto lease = db.lock();
   const std::string token = crypto::random_token(12);
-  const std::int64_t now = unix_now();
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch()).count();
   const std::int64_t until = now + hold.count();
   try {
     return try_acquire(db, name, token, until, now) ? std::optional(token) : std::nullopt;

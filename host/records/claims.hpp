@@ -16,7 +16,9 @@ void ensure_claims_table(Database& db);
 
 // The holder's token when `name` was free (or its last holder's time ran out), else nullopt.
 // Each call commits on its own: call it outside any transaction.
-std::optional<std::string> claim_acquire(Database& db, const std::string& name, std::chrono::seconds hold);
+// `now`: the clock (tests move it instead of editing the row).
+std::optional<std::string> claim_acquire(Database& db, const std::string& name, std::chrono::seconds hold,
+                                         std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 // Frees the claim if `token` still holds it (an expired, re-taken claim is left alone).
 void claim_release(Database& db, const std::string& name, const std::string& token);
 

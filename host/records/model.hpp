@@ -35,13 +35,21 @@ struct FieldDef {
   bool required = false;
   bool readonly = false;
   bool hidden = false;
-  bool badge = false;   // a status shown as a badge coloured by its choices' tones
-  bool listed = false;  // always a column of the list (the queue's Next Try and reason)
+  bool badge = false;     // a status shown as a badge coloured by its choices' tones
+  bool listed = false;    // always a column of the list (the queue's Next Try and reason)
+  bool unlisted = false;  // never a column of the list (a long identifier such as a Message-Id)
   std::vector<Choice> choices;
   std::string relation;
   std::string help;
   std::string owner;
   std::string shown_if;  // "field=value": pages show it only on such records; empty: always
+  // Kept in the type's side table (<table>_apart, same id), not in its row: a large value (a mail's
+  // body) that SQLite would otherwise copy again at every update of the row's small fields
+  // (a queue's state and lease). Host types only.
+  bool apart = false;
+  // The form section it is shown in ("Connection Information"); empty: above the sections. A
+  // module's fields on a type it extends are shown in a section named after the module.
+  std::string group;
 
   bool is_secret() const noexcept { return type == FieldType::secret; }
   bool has_choice(std::string_view v) const;
@@ -84,9 +92,21 @@ struct RecordType {
   std::vector<std::vector<std::string>> indexes;  // column lists; host types only (queue and dedup lookups)
   bool creatable = true;  // false: made by the host only (Emails come from Compose, messages from a fetch)
 
-  std::string table() const;  // "ir.mail_server" -> "ir_mail_server"
+  std::string table() const;        // "ir.mail_server" -> "ir_mail_server"
+  std::string apart_table() const;  // "mail_mail_apart": where the fields kept apart live
+  bool has_apart() const;
   const FieldDef* field(std::string_view n) const;
   FieldDef* field(std::string_view n);
+};
+
+// A system parameter the host (or a module) reads, declared with its check: a value that would
+// break its reader is refused when it is set (command line, System Parameters page), with a
+// sentence saying what is expected, instead of failing later in a mail run.
+struct ParamDef {
+  std::string key;
+  std::string owner = "base";
+  // Empty answer: the value is fine; else what is wrong ("must be a number of seconds ...").
+  std::function<std::string(std::string_view value)> check;
 };
 
 struct SettingDef {

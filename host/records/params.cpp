@@ -30,6 +30,11 @@ std::optional<std::string> param_get(Env& env, std::string_view key) {
 
 void param_set(Env& env, std::string_view key, std::string_view value, bool secret) {
   if (key.empty()) throw UserError("a system parameter needs a key");
+  if (const ParamDef* def = env.registry.param(key); def != nullptr && def->check) {
+    if (const std::string why = def->check(value); !why.empty()) {
+      throw UserError("the system parameter " + std::string(key) + " " + why + ", not \"" + std::string(value) + "\"");
+    }
+  }
   const std::string k(key);
   const bool seal = secret || key_is_secret(env, key);
   const std::string stored = seal ? crypto::encrypt(env.key, value) : std::string(value);

@@ -38,6 +38,12 @@ std::string RecordType::table() const {
   return t;
 }
 
+std::string RecordType::apart_table() const { return table() + "_apart"; }
+
+bool RecordType::has_apart() const {
+  return std::any_of(fields.begin(), fields.end(), [](const FieldDef& f) { return f.apart; });
+}
+
 const FieldDef* RecordType::field(std::string_view n) const {
   for (const auto& f : fields) {
     if (f.name == n) return &f;
@@ -82,7 +88,7 @@ void Registry::add_action(ActionDef a) {
 const RecordType& Registry::type(std::string_view name) const {
   const RecordType* t = find_type(name);
   if (t == nullptr) {
-    throw UserError("unknown model '" + std::string(name) + "' (is the module that declares it installed?)");
+    throw NotFoundError("unknown model '" + std::string(name) + "' (is the module that declares it installed?)");
   }
   return *t;
 }
@@ -110,6 +116,16 @@ const ActionDef* Registry::action(std::string_view model, std::string_view name)
   return it == actions_.end() ? nullptr : &*it;
 }
 
+void Registry::add_param(ParamDef p) {
+  if (param(p.key) != nullptr) throw UserError("system parameter " + p.key + " is already declared");
+  params_.push_back(std::move(p));
+}
+
+const ParamDef* Registry::param(std::string_view key) const {
+  const auto it = std::find_if(params_.begin(), params_.end(), [&](const ParamDef& p) { return p.key == key; });
+  return it == params_.end() ? nullptr : &*it;
+}
+
 void Registry::remove_owner(const std::string& owner) {
   std::erase_if(types_, [&](const auto& kv) { return kv.second.owner == owner; });
   auto owned = [&](const auto& x) { return x.owner == owner; };
@@ -122,6 +138,7 @@ void Registry::remove_owner(const std::string& owner) {
   }
   std::erase_if(settings_, owned);
   std::erase_if(actions_, owned);
+  std::erase_if(params_, owned);
 }
 
 }  // namespace juniper::records

@@ -15,6 +15,7 @@ class Registry {
   void extend_type(const std::string& name, std::vector<FieldDef> fields, const std::string& owner);
   void add_setting(SettingDef s);
   void add_action(ActionDef a);
+  void add_param(ParamDef p);  // throws UserError on a duplicate key
 
   const RecordType& type(std::string_view name) const;  // throws UserError "unknown model"
   RecordType& type_mut(std::string_view name);
@@ -25,6 +26,7 @@ class Registry {
   const SettingDef* setting(std::string_view name) const;
   const SettingDef* setting_by_parameter(std::string_view key) const;
 
+  const ParamDef* param(std::string_view key) const;
   const std::vector<ActionDef>& actions() const noexcept { return actions_; }
   const ActionDef* action(std::string_view model, std::string_view name) const;
 
@@ -35,6 +37,7 @@ class Registry {
   std::map<std::string, RecordType, std::less<>> types_;
   std::vector<SettingDef> settings_;
   std::vector<ActionDef> actions_;
+  std::vector<ParamDef> params_;
 };
 
 }  // namespace juniper::records

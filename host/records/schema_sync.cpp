@@ -31,19 +31,49 @@ void sync_indexes(Database& db, const RecordType& type) {
 
 }  // namespace
 
+namespace {
+
+// The side table of the fields kept apart, and the move of their values out of the row for a
+// database made before they were (one statement per field, then the row's column is dropped).
+void sync_apart(Database& db, const RecordType& type) {
+  if (!type.has_apart()) return;
+  const std::string table = type.table(), side = type.apart_table();
+  auto& sql = db.session();
+  if (!db.table_exists(side)) {
+    // Same id as the record's row; SQLite's INTEGER PRIMARY KEY is the rowid itself.
+    sql << "CREATE TABLE " + side + " (id " + (db.is_postgres() ? "BIGINT" : "INTEGER") + " PRIMARY KEY)";
+  }
+  const auto existing = db.columns(side);
+  const auto in_row = db.columns(table);
+  for (const auto& f : type.fields) {
+    if (!f.apart) continue;
+    if (!existing.contains(f.name)) sql << "ALTER TABLE " + side + " ADD COLUMN " + quote(f.name) + " " + column_type(db, f.type);
+    if (!in_row.contains(f.name)) continue;
+    sql << "INSERT INTO " + side + " (id) SELECT id FROM " + table + " WHERE " + quote(f.name) +
+               " IS NOT NULL AND id NOT IN (SELECT id FROM " + side + ")";
+    sql << "UPDATE " + side + " SET " + quote(f.name) + " = (SELECT " + quote(f.name) + " FROM " + table + " WHERE " + table +
+               ".id = " + side + ".id) WHERE id IN (SELECT id FROM " + table + " WHERE " + quote(f.name) + " IS NOT NULL)";
+    sql << "ALTER TABLE " + table + " DROP COLUMN " + quote(f.name);
+  }
+}
+
+}  // namespace
+
 void sync_table(Database& db, const RecordType& type) {
   const std::string table = type.table();
   auto& sql = db.session();
   if (!db.table_exists(table)) {
     std::string ddl = "CREATE TABLE " + table + " (" + db.id_column();
-    for (const auto& f : type.fields) ddl += ", " + quote(f.name) + " " + column_type(db, f.type);
+    for (const auto& f : type.fields)
+      if (!f.apart) ddl += ", " + quote(f.name) + " " + column_type(db, f.type);
     sql << ddl + ")";
     sync_indexes(db, type);
+    sync_apart(db, type);
     return;
   }
   const auto existing = db.columns(table);
   for (const auto& f : type.fields) {
-    if (existing.contains(f.name)) continue;
+    if (f.apart || existing.contains(f.name)) continue;
     sql << "ALTER TABLE " + table + " ADD COLUMN " + quote(f.name) + " " + column_type(db, f.type);
     if (f.default_value) {
       const auto stored = to_storage(f, nlohmann::json(*f.default_value));
@@ -51,6 +81,7 @@ void sync_table(Database& db, const RecordType& type) {
     }
   }
   sync_indexes(db, type);
+  sync_apart(db, type);
 }
 
 void drop_column(Database& db, const std::string& table, const std::string& column) {

@@ -1,59 +1,58 @@
 #include "web/pages.hpp"
 
-#include "http/html.hpp"
+#include "core/log.hpp"
 #include "http/request.hpp"
+#include "web/view.hpp"
 
 #include <algorithm>
 
 namespace juniper::web {
 
-using http::escape_html;
-
-std::string page(std::string_view title, std::string_view body_html) {
-  std::string out =
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + escape_html(title) +
-      " - Juniper</title><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-      "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
-      "label{display:block;margin-top:.8rem}input,select{padding:.3rem;min-width:20rem}input[type=checkbox]{min-width:0}"
-      ".error{color:#a00;background:#fee;padding:.5rem}.ok{color:#060;background:#efe;padding:.5rem}p.warning{background:#fff4d6;"
-      "padding:.5rem}"
-      ".badge{display:inline-block;padding:.2rem .6rem;border-radius:.8rem}.badge.ok{background:#2e7d32;color:#fff}"
-      ".badge.error{background:#c62828;color:#fff}.badge.warning{background:#f9a825;color:#000}.badge.muted{background:#ddd}"
-      "table{border-collapse:collapse;display:block;max-width:100%;overflow-x:auto}"
-      "td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}.field{margin:.4rem 0}</style>"
-      "</head><body>\n";
-  out += body_html;
-  // Dates in the reader's time zone (without JavaScript they stay in UTC, saying so).
-  out +=
-      "\n<script>document.querySelectorAll('time[datetime]').forEach(function (t) {"
-      "var d = new Date(t.dateTime); if (isNaN(d)) return; t.title = t.textContent;"
-      "t.textContent = d.toLocaleString([], {dateStyle: 'medium', timeStyle: 'short'});});</script>";
-  out += "\n</body></html>\n";
-  return out;
-}
-
 std::string login_page(std::string_view csrf_token, std::string_view redirect, std::string_view error) {
-  std::string body = "<h1>Log in</h1>";
-  if (!error.empty()) body += "<p class=\"error\" role=\"alert\">" + escape_html(error) + "</p>";
-  body +=
-      "<form method=\"post\" action=\"/web/login\">"
-      "<input type=\"hidden\" name=\"csrf_token\" value=\"" +
-      escape_html(csrf_token) +
-      "\">"
-      "<input type=\"hidden\" name=\"redirect\" value=\"" +
-      escape_html(redirect) +
-      "\">"
-      "<label for=\"login\">Email</label><input id=\"login\" name=\"login\" autocomplete=\"username\" required>"
-      "<label for=\"password\">Password</label>"
-      "<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>"
-      "<p><button type=\"submit\">Log in</button></p></form>";
-  return page("Log in", body);
+  return render("login", {{"title", "Log in"}, {"csrf", csrf_token}, {"redirect", redirect}, {"error", error}});
 }
 
 std::string message_page(std::string_view title, std::string_view message, std::string_view back_url) {
-  std::string body = "<h1>" + escape_html(title) + "</h1><p>" + escape_html(message) + "</p>";
-  if (!back_url.empty()) body += "<p><a href=\"" + escape_html(back_url) + "\">Go back</a></p>";
-  return page(title, body);
+  nlohmann::json links = nlohmann::json::array();
+  if (!back_url.empty()) links.push_back({{"href", back_url}, {"label", "Go back"}});
+  return render("message", {{"title", title}, {"paragraphs", {message}}, {"tone", ""}, {"links", links}});
+}
+
+namespace {
+
+// A module's text for a page: a string, at most `max` bytes (a page, not a payload).
+std::string page_text(const nlohmann::json& v, std::size_t max) {
+  if (!v.is_string()) return "";
+  std::string s = v.get<std::string>();
+  if (s.size() > max) s.resize(max);
+  return s;
+}
+
+}  // namespace
+
+std::string module_page(std::string_view module, std::string_view page_json) {
+  const auto page = nlohmann::json::parse(page_json, nullptr, false);
+  if (!page.is_object()) {
+    log::error(std::string(module), "a route answered a page that is not a JSON object");
+    return message_page("Something went wrong", "The request could not be completed; the server log has the details.", "/web");
+  }
+  nlohmann::json paragraphs = nlohmann::json::array();
+  for (const auto& p : page.value("paragraphs", nlohmann::json::array())) {
+    if (paragraphs.size() < 20) paragraphs.push_back(page_text(p, 4000));
+  }
+  nlohmann::json links = nlohmann::json::array();
+  for (const auto& l : page.value("links", nlohmann::json::array())) {
+    if (!l.is_object() || links.size() >= 10) continue;
+    const std::string href = page_text(l.value("href", nlohmann::json()), 2000);
+    // Only links within this site (the login's redirect check): a module's page never sends the reader elsewhere.
+    if (safe_redirect(href) == href)
+      links.push_back({{"href", href}, {"label", page_text(l.value("label", nlohmann::json()), 200)}});
+  }
+  const std::string tone = page_text(page.value("tone", nlohmann::json()), 20);
+  return render("message", {{"title", page_text(page.value("title", nlohmann::json()), 200)},
+                            {"paragraphs", paragraphs},
+                            {"tone", tone == "error" ? "error" : ""},
+                            {"links", links}});
 }
 
 namespace {

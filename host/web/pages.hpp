@@ -1,4 +1,4 @@
-// Small HTML pages of the host. Every value shown goes through http::escape_html.
+// Small pages of the host (templates login and message) and the checks of what a client sends.
 #pragma once
 
 #include <optional>
@@ -7,9 +7,12 @@
 
 namespace juniper::web {
 
-std::string page(std::string_view title, std::string_view body_html);
 std::string login_page(std::string_view csrf_token, std::string_view redirect, std::string_view error);
 std::string message_page(std::string_view title, std::string_view message, std::string_view back_url);
+// A module's page (juniper_host_api.response_page) in the host's look: {"title", "paragraphs",
+// "tone", "links"}; links off this site are dropped; unreadable JSON is logged and answered with
+// a generic error page.
+std::string module_page(std::string_view module, std::string_view page_json);
 
 // Where to send the browser after login: `target` when it is a path on this site, else "/web".
 // Refused: anything not starting with one '/', backslashes, whitespace, control or non-ASCII

@@ -4,7 +4,6 @@
 #include "app/scheduler.hpp"
 #include "core/errors.hpp"
 #include "core/log.hpp"
-#include "http/html.hpp"
 #include "http/server.hpp"
 #include "modules/bridge.hpp"
 #include "records/params.hpp"
@@ -251,7 +250,10 @@ http::Response WebApp::module_route(const modules::RouteDef& route, const http::
   juniper_http_response cres;
   auto lock = host_.db().lock();
   auto env = host_.env(records::User{s.user_id, s.login, s.is_admin});
-  Transaction tr(host_.db().session());
+  // A route that waits on the network commits each write at once: a transaction held across
+  // its peer would keep every other writer (the mail queue, other pages) waiting with it.
+  std::optional<Transaction> tr;
+  if (!route.network) tr.emplace(host_.db().session());
   juniper_ctx ctx{&env, route.module};
   modules::ErrorBox box;
   const juniper_status st = route.handler(route.user, &ctx, &creq, &cres, &box.err);
@@ -262,11 +264,15 @@ http::Response WebApp::module_route(const modules::RouteDef& route, const http::
                                                   "the server log has the details.",
                                                   "/web"));
   }
-  tr.commit();
+  if (tr) tr->commit();
   http::Response res;
   res.status = cres.status;
   res.body = std::move(cres.body);
   for (auto& [k, v] : cres.headers) res.add_header(k, v);
+  if (!cres.page_json.empty()) {
+    res.body = module_page(route.module, cres.page_json);
+    res.set_header("Content-Type", "text/html; charset=utf-8");
+  }
   return res;
 }
 

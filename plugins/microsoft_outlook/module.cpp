@@ -77,7 +77,8 @@ void declare_outgoing(sdk::Registrar& reg) {
                                        "(5.7.139). Switching needs the consent for the other permissions: reconnect if asked.",
                                        "smtp_authentication=outlook"),
                        flow_field("smtp_authentication=outlook")});
-  reg.extend_selection(k.model, "smtp_authentication", {{"outlook", "Outlook OAuth Authentication"}}, "login", "Outlook");
+  reg.extend_selection(k.model, "smtp_authentication", {{"outlook", "Outlook"}}, "login",
+                       "Outlook");  // the seed: "with Outlook checked"
   reg.change_default(k.model, "smtp_authentication", "outlook",
                      {{"smtp_host", "smtp.office365.com"},
                       {"smtp_port", 587},
@@ -166,7 +167,7 @@ void start(sdk::Context& ctx, const sdk::Request& rq, sdk::Response& rs) {
   const auto r = outlook::start_flow(ctx, rq.query("nonce").value_or(""), browser);
   if (!r.ok) {
     ctx.log(JUNIPER_LOG_WARNING, "refused to start an OAuth flow: " + r.why);
-    rs.html(403, outlook::forbidden_page());
+    rs.page(403, outlook::forbidden_page());
     return;
   }
   if (!existing) {
@@ -181,7 +182,7 @@ void start(sdk::Context& ctx, const sdk::Request& rq, sdk::Response& rs) {
 // GET /microsoft_outlook/confirm?code=...&state=... (or error=...&error_description=...)
 void confirm(sdk::Context& ctx, const sdk::Request& rq, sdk::Response& rs) {
   if (!ctx.is_admin()) {
-    rs.html(403, outlook::forbidden_page());
+    rs.page(403, outlook::forbidden_page());
     return;
   }
   const std::string state_text = rq.query("state").value_or("");
@@ -190,26 +191,26 @@ void confirm(sdk::Context& ctx, const sdk::Request& rq, sdk::Response& rs) {
     const auto c = outlook::check_state(ctx, state_text, outlook::browser_cookie(rq.header("Cookie")));
     const std::string back = c.ok ? record_url(*c.kind, c.record_id) : "/web";
     // 400: the sign-in did not happen (cancelled or refused at Microsoft); the page says why.
-    rs.html(400, outlook::error_page(
+    rs.page(400, outlook::error_page(
                      outlook::explain(*error, rq.query("error_description").value_or(""), outlook::redirect_uri(ctx)), back));
     return;
   }
   const auto c = outlook::check_state(ctx, state_text, outlook::browser_cookie(rq.header("Cookie")));
   if (!c.ok) {
     ctx.log(JUNIPER_LOG_WARNING, "refused an OAuth callback: " + c.why);
-    rs.html(403, outlook::forbidden_page());
+    rs.page(403, outlook::forbidden_page());
     return;
   }
   const std::string code = rq.query("code").value_or("");
   if (code.empty()) {
-    rs.html(403, outlook::forbidden_page());
+    rs.page(403, outlook::forbidden_page());
     return;
   }
   const std::string scope = outlook::scope_for(*c.kind, ctx.read(c.kind->model, c.record_id));
   const auto r = outlook::redeem_code(ctx, scope, code, c.verifier);
   if (!r.tokens) {
     // 502: Microsoft would not redeem the code (or could not be reached).
-    rs.html(502, outlook::error_page(r.error.message, record_url(*c.kind, c.record_id)));
+    rs.page(502, outlook::error_page(r.error.message, record_url(*c.kind, c.record_id)));
     return;
   }
   ctx.write(outlook::kStateModel, c.state_id, {{"used", true}});
@@ -341,7 +342,7 @@ struct MicrosoftOutlook {
     declare_incoming(reg);
     declare_connect(reg, outlook::kOutgoing);
     declare_connect(reg, outlook::kIncoming);
-    reg.route("GET", "/microsoft_outlook/confirm", JUNIPER_AUTH_USER, confirm);
+    reg.route("GET", "/microsoft_outlook/confirm", JUNIPER_AUTH_USER, confirm, sdk::RouteOptions{.network = true});
     reg.route("GET", outlook::kStartPath, JUNIPER_AUTH_ADMIN, start);
     reg.hook("record.changed", 10, follow_username);
     reg.hook("admin.warnings", 10, outlook::warnings);

@@ -5,7 +5,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -53,24 +52,9 @@ std::string pkce_challenge(const std::string& verifier) {
   return b64url(md, len);
 }
 
-std::string hmac_hex(const std::string& key, const std::string& msg) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), md,
-       &len);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(hex[md[i] >> 4]);
-    out.push_back(hex[md[i] & 15]);
-  }
-  return out;
-}
-
+// The state's MAC under the module's own key (the host signs; its secret stays with it).
 std::string csrf_token(sdk::Context& ctx, const std::string& model, std::int64_t id, const std::string& nonce) {
-  const auto secret = ctx.param("database.secret");
-  if (!secret || secret->empty()) throw sdk::Error(JUNIPER_ERR_INTERNAL, "database.secret is missing: run `juniper init`");
-  return state_mac(*secret, model, id, nonce);
+  return ctx.sign("oauth_state", state_message(model, id, nonce));
 }
 
 std::string form_query(const std::vector<std::pair<std::string, std::string>>& params) {
@@ -252,16 +236,8 @@ namespace {
 
 std::int64_t user_id_of(sdk::Context& ctx) { return ctx.info().value("user_id", std::int64_t{0}); }
 
-std::string database_secret(sdk::Context& ctx) {
-  const auto secret = ctx.param("database.secret");
-  if (!secret || secret->empty()) throw sdk::Error(JUNIPER_ERR_INTERNAL, "database.secret is missing: run `juniper init`");
-  return *secret;
-}
-
 // What the state record keeps of the browser cookie.
-std::string browser_mac(sdk::Context& ctx, const std::string& browser) {
-  return hmac_hex(database_secret(ctx), std::string("microsoft_outlook_browser\x1f") + browser);
-}
+std::string browser_mac(sdk::Context& ctx, const std::string& browser) { return ctx.sign("browser", browser); }
 
 struct NewState {
   std::string nonce;
@@ -369,8 +345,8 @@ StartResult start_flow(sdk::Context& ctx, const std::string& nonce, const std::s
   return r;
 }
 
-std::string state_mac(const std::string& secret, const std::string& model, std::int64_t id, const std::string& nonce) {
-  return hmac_hex(secret, "microsoft_outlook_oauth\x1f" + model + "\x1f" + std::to_string(id) + "\x1f" + nonce);
+std::string state_message(const std::string& model, std::int64_t id, const std::string& nonce) {
+  return model + "\x1f" + std::to_string(id) + "\x1f" + nonce;
 }
 
 ParsedState parse_state(const std::string& state_text) {

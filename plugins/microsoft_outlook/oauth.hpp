@@ -78,8 +78,9 @@ struct ParsedState {
   const Kind* kind = nullptr;
 };
 ParsedState parse_state(const std::string& state_text);
-// HMAC-SHA256 (hex) keyed with database.secret over (scope, model, id, nonce).
-std::string state_mac(const std::string& secret, const std::string& model, std::int64_t id, const std::string& nonce);
+// What the state's MAC covers (model, id, nonce); the host signs it (Context::sign, purpose
+// "oauth_state") under the module's own key.
+std::string state_message(const std::string& model, std::int64_t id, const std::string& nonce);
 // Constant-time comparison; false for an empty `given`.
 bool mac_matches(const std::string& expected, const std::string& given);
 

@@ -7,6 +7,10 @@
   4. No provider name (Outlook, Microsoft, ...) in host code: providers live in plugins/.
   5. No function in host/ longer than 80 lines, unless a comment just above it says why
      ("Long: ...").
+  6. No HTML markup in the string literals of host/, plugins/ or examples/: pages come from the
+     templates of host/web/templates (escaping by default); a module describes a page
+     (sdk::Response::page) and the host renders it. The templates never print a value unescaped
+     ({{{x}}} or {{&x}}).
 
 Prints one line per violation and exits 1, or prints "layers ok: N files checked".
 --self-test checks each rule against small violating files in a temp folder, so a check
@@ -43,7 +47,7 @@ ALLOWED = {
 }
 
 # Rule 4. Matched as substrings, case-insensitive, in code and string literals (not comments).
-PROVIDER_WORDS = ["outlook", "microsoft", "office365", "graph.microsoft", "azure"]
+PROVIDER_WORDS = ["outlook", "microsoft", "office365", "graph.microsoft", "azure", "gmail", "google"]
 
 Exception_ = collections.namedtuple("Exception_", "rule path snippet reason")
 # Code that breaks the README today. Each entry waives one line: `snippet` must occur in that
@@ -220,6 +224,28 @@ class Checker:
                                           "or say why above it (// Long: ...)"))
         return out
 
+    def markup(self):
+        """Rule 6: no page built by string concatenation in C++: no HTML tag in a literal."""
+        out = []
+        roots = [self.host] + [p for top in ("plugins", "examples") for p in (self.root / top).glob("*") if p.is_dir()]
+        for folder in roots:
+            for path in sources(folder):
+                lines, (code, bare, _) = self.read(path)
+                for m in _TOKEN.finditer(code):
+                    if m.lastgroup not in ("str", "raw"):
+                        continue
+                    tag = _HTML_TAG.search(m.group())
+                    if tag:
+                        n = code.count("\n", 0, m.start()) + 1
+                        out.append(self.violation("markup", path, n, lines,
+                                                  f"HTML '{tag.group()}' in a string: pages come from host/web/templates"))
+        for path in sorted((self.host / "web/templates").glob("*.mustache")):
+            lines, _ = self.read(path)
+            for n, line in enumerate(lines, 1):
+                if "{{{" in line or "{{&" in line:
+                    out.append(self.violation("markup", path, n, lines, "an unescaped value ({{{ or {{&) in a template"))
+        return out
+
     def providers(self):
         """Rule 4: the host is provider-neutral; provider names only in comments."""
         out = []
@@ -237,6 +263,9 @@ class Checker:
 
 
 MAX_FUNCTION_LINES = 80
+_HTML_TAG = re.compile(r"</?(!doctype|html|head|body|p|div|a|span|form|input|table|thead|tbody|tr|td|th|h[1-6]|ul|ol|li|"
+                       r"label|select|option|textarea|button|script|style|nav|section|fieldset|legend|output|time|iframe|"
+                       r"small|strong|em|pre|article|dl|dt|dd|br|hr|img|meta|title|main|header|footer)[\s>/]", re.I)
 _CONTROL = re.compile(r"^(if|for|while|switch|catch|do|else|try|namespace|class|struct|union|enum|extern)\b")
 _FUNCTION_END = re.compile(r"\)\s*(const\s*)?(noexcept\s*)?(override\s*|final\s*)?(->\s*[\w:<>,\s*&]+)?$")
 
@@ -275,7 +304,7 @@ def function_bodies(bare):
 def find(root):
     """(violations, number of files read)."""
     c = Checker(root)
-    return c.layers() + c.plugins() + c.c_headers() + c.providers() + c.lengths(), len(c.files)
+    return c.layers() + c.plugins() + c.c_headers() + c.providers() + c.lengths() + c.markup(), len(c.files)
 
 
 def waive(violations, exceptions):
@@ -322,6 +351,10 @@ CASES = [
     ("sdk/include/juniper/sdk/c/bad.h", "typedef int a; // note\n", "bad.h:1: // comment"),
     ("host/web/bad.cpp", 'auto u = "http://x"; auto k = "Outlook";\n', "bad.cpp:1: names 'Outlook'"),
     ("host/core/bad.cpp", "int OFFICE365_limit = 1; // fine\n", "names 'OFFICE365'"),
+    ("host/web/bad.cpp", '// <p> in a comment is fine\nauto p = "a < b";\nauto h = "<p class=\\"x\\">" + s;\n',
+     "bad.cpp:3: HTML '<p ' in a string"),
+    ("plugins/demo/bad.cpp", 'auto h = R"(<h1>Done</h1>)";\n', "bad.cpp:1: HTML '<h1>' in a string"),
+    ("host/web/templates/bad.mustache", "<p>{{ok}}</p>\n<p>{{{body}}}</p>\n", "bad.mustache:2: an unescaped value"),
     ("host/core/long.cpp", "namespace a {\nint f(int x) {\n" + "  x += 1;\n" * 80 + "  return x;\n}\n}\n",
      "long.cpp:2: function of 83 lines"),
     ("host/core/long.cpp", "// Long: says why.\nstruct S { int f(int x) const {\n" + "  x += 1;\n" * 80 + "  return x;\n}\n};\n"

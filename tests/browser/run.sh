@@ -31,14 +31,30 @@ echo "browser-test-password" | "${J[@]}" user passwd admin >/dev/null
 "${J[@]}" param set web.base.url "http://127.0.0.1:$port"
 "${J[@]}" param set microsoft_outlook.endpoint "$IDP_URL/{tenant}/oauth2/v2.0/"
 "${J[@]}" param set microsoft_outlook.graph_endpoint "$IDP_URL/v1.0/"
+# The second provider's identity endpoint: the stack's simulated Google (accounts.google.com).
+"${J[@]}" param set google_gmail.endpoint "$GOOGLE_URL"
 "${J[@]}" param set mail.queue.interval 2
+# What the walk reads besides the seed's steps: a list of 1 000 messages (pages), and a message
+# whose HTML carries a script and a remote image (neither may run or load unasked).
+/usr/bin/python3 - "$work/data/juniper.db" <<'EOF'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.executemany("INSERT INTO mail_message (subject, email_from, date) VALUES (?, ?, ?)",
+              [("Bulk message %04d" % i, "bulk@example.org", "2026-11-%02d 08:00:00" % (1 + i % 28)) for i in range(1000)])
+c.commit()
+EOF
+# The "tracker" is walk.mjs's own little HTTP server on a port the kernel gave us: it counts hits.
+tracker_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"${J[@]}" record create mail.message subject="Newsletter with a script" email_from="news@example.org" \
+  body_html="<p id=\"greeting\">Hello reader</p><script>document.body.dataset.ran = 'yes'</script><img alt=\"tracker\" src=\"http://127.0.0.1:$tracker_port/pixel.gif\">" >/dev/null
 "${J[@]}" serve --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/web/health" >/dev/null 2>&1 && break; sleep 0.1; done
 rm -rf "$out"
 BASE_URL="http://127.0.0.1:$port" SHOTS="$out" ADMIN_PASSWORD=browser-test-password \
-  CLIENT_ID="$DEMO_CLIENT_ID" CLIENT_SECRET="$DEMO_CLIENT_SECRET" SMTP_PORT="$SMTP_PORT" IMAPS_PORT="$IMAPS_PORT" \
-  MAILDIR_ROOT="$MAILDIR_ROOT" node "$here/walk.mjs"
+  CLIENT_ID="$DEMO_CLIENT_ID" CLIENT_SECRET="$DEMO_CLIENT_SECRET" SMTP_PORT="$SMTP_PORT" \
+  GOOGLE_CLIENT_ID="$DEMO_GOOGLE_CLIENT_ID" GOOGLE_CLIENT_SECRET="$DEMO_GOOGLE_CLIENT_SECRET" IMAPS_PORT="$IMAPS_PORT" \
+  MAILDIR_ROOT="$MAILDIR_ROOT" TRACKER_PORT="$tracker_port" DEMO_STEPS="$root/scripts/demo-steps.txt" node "$here/walk.mjs"
 rc=$?
 # Secrets at rest: after the whole walk, no client secret and no token the identity platform
 # issued appears in clear in the database files, the logs or `record read` output.
@@ -49,6 +65,7 @@ d = json.load(sys.stdin)
 for t in d["access_tokens"] + d["refresh_tokens"]: print(t)' >"$work/secrets.txt"
 issued=$(wc -l <"$work/secrets.txt")
 echo "$DEMO_CLIENT_SECRET" >>"$work/secrets.txt"
+echo "$DEMO_GOOGLE_CLIENT_SECRET" >>"$work/secrets.txt"
 for model in ir.mail_server fetchmail.server; do
   for id in $("${J[@]}" record list "$model" --json | /usr/bin/python3 -c 'import json,sys; [print(r["id"]) for r in json.load(sys.stdin)]'); do
     "${J[@]}" record read "$model" "$id" --json

@@ -37,22 +37,34 @@ drain() {
     sleep 0.1
   done
 }
-# delivered MAILBOX EXPECTED_IDS_FILE: prints "missing duplicates extra" for the Message-IDs at Dovecot.
+# delivered MAILBOX EXPECTED_IDS_FILE: prints "missing duplicates extra redelivered" for the
+# Message-IDs at Dovecot. A duplicate is a mail Postfix accepted from us twice (two Postfix queue
+# ids, read from the Received header Postfix adds); "redelivered" counts extra copies of one queue
+# id, which Postfix delivers again when it is stopped after Dovecot stored a mail but before it
+# recorded the delivery (Postfix's own at-least-once delivery, not a resend of ours).
 delivered() {
   "$PY" - "$MAILDIR_ROOT/$1/Maildir" "$2" <<'EOF'
-import collections, email.parser, os, sys
+import collections, email.parser, os, re, sys
 box, expected = sys.argv[1], [l.strip() for l in open(sys.argv[2]) if l.strip()]
-seen = collections.Counter()
+copies, accepted = collections.Counter(), collections.defaultdict(set)
 for sub in ("new", "cur"):
     d = os.path.join(box, sub)
     for f in os.listdir(d) if os.path.isdir(d) else []:
         with open(os.path.join(d, f), "rb") as fh:
             h = email.parser.BytesHeaderParser().parse(fh)
-        seen[(h.get("Message-ID") or "").strip()] += 1
-missing = sum(1 for m in expected if seen[m] == 0)
-dups = sum(seen[m] - 1 for m in expected if seen[m] > 1)
-extra = sum(n for m, n in seen.items() if m not in set(expected))
-print(missing, dups, extra)
+        mid = (h.get("Message-ID") or "").strip()
+        copies[mid] += 1
+        for r in h.get_all("Received") or []:
+            m = re.search(r"\(Postfix\) with \S+ id (\w+)", str(r))
+            if m:
+                accepted[mid].add(m.group(1))
+missing = sum(1 for m in expected if copies[m] == 0)
+# A copy that did not pass through Postfix (none here) counts as accepted on its own.
+took = {m: len(accepted[m]) or copies[m] for m in expected}
+dups = sum(took[m] - 1 for m in expected if copies[m] > 1)
+redelivered = sum(copies[m] - took[m] for m in expected if copies[m] > 1)
+extra = sum(n for m, n in copies.items() if m not in set(expected))
+print(missing, dups, extra, redelivered)
 EOF
 }
 # A data folder with one PLAIN-login server on the test Postfix.
@@ -91,7 +103,7 @@ for _ in 1 2 3 4 5; do
   [ "$left" = 0 ] && break
 done
 drain
-read -r missing dups extra < <(delivered crash@example.com "$W/kill-ids.txt")
+read -r missing dups extra _ < <(delivered crash@example.com "$W/kill-ids.txt")
 echo "     at Dovecot: $missing missing, $dups duplicates, $extra unexpected"
 check "every mail was sent once the leases expired" [ "$left" = 0 ]
 check "no mail lost after $kills kills" [ "$missing" = 0 ]
@@ -123,8 +135,8 @@ bash "$root/tests/mailstack/postfix.sh" "$MS" start >/dev/null 2>&1
 "$PY" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("UPDATE mail_mail SET next_try = NULL"); c.commit()' "$D/juniper.db"  # the back-off has passed
 J "$D" mail process >/dev/null 2>&1
 drain
-read -r missing dups extra < <(delivered stopped@example.com "$W/postfix-ids.txt")
-echo "     Postfix back: $(sq "SELECT COUNT(*) FROM mail_mail WHERE state = 'sent'") sent; at Dovecot: $missing missing, $dups duplicates"
+read -r missing dups extra redelivered < <(delivered stopped@example.com "$W/postfix-ids.txt")
+echo "     Postfix back: $(sq "SELECT COUNT(*) FROM mail_mail WHERE state = 'sent'") sent; at Dovecot: $missing missing, $dups duplicates (+ $redelivered delivered twice by Postfix itself)"
 # Postfix can queue a mail and stop before its 250 reaches us: that mail goes again. The run
 # sends on up to LANES sessions at once, so up to LANES mails can be caught so (CI saw 2).
 check "every mail sent once Postfix is back, at most the mails in flight (one per session, $LANES) twice" \
@@ -145,7 +157,7 @@ poison_id=$(sq "SELECT id FROM mail_mail ORDER BY id LIMIT 1 OFFSET $((COUNT / 2
 J "$D" mail process --batch 50 >"$W/poison-run.txt" 2>&1
 rc=$?
 drain
-read -r missing dups extra < <(delivered poison@example.com "$W/poison-ids.txt")
+read -r missing dups extra _ < <(delivered poison@example.com "$W/poison-ids.txt")
 reason=$(sq "SELECT failure_reason FROM mail_mail WHERE id = $poison_id")
 echo "     exit $rc; at Dovecot: $missing missing of $((COUNT - 1)), $dups duplicates; the poison mail: $(sq "SELECT state FROM mail_mail WHERE id = $poison_id"): ${reason:0:100}"
 check "the run with a poison mail finishes normally" [ "$rc" = 0 ]
@@ -184,7 +196,7 @@ for _ in 1 2 3 4 5; do
   left=$("$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM mail_mail WHERE state <> '"'sent'"'").fetchone()[0])' "$D/juniper.db")
   [ "$left" = 0 ] && break
 done
-read -r missing dups extra < <(delivered graphcrash@example.com "$W/graph-ids.txt")
+read -r missing dups extra _ < <(delivered graphcrash@example.com "$W/graph-ids.txt")
 echo "     $kills kills; at Dovecot: $missing missing, $dups duplicates; $left not sent"
 check "Graph: every mail sent once the leases expired" [ "$left" = 0 ]
 check "Graph: no mail lost after $kills kills" [ "$missing" = 0 ]
@@ -219,7 +231,7 @@ if [ -n "$pg" ]; then
   senders "$D" multi
   drain
   per=$(for p in $(seq "$PROCS"); do "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["sent"])' "$W/multi-$p.json" 2>/dev/null || echo "?"; done | paste -sd/)
-  read -r missing dups extra < <(delivered multi@example.com "$W/multi-ids.txt")
+  read -r missing dups extra _ < <(delivered multi@example.com "$W/multi-ids.txt")
   echo "     sent per process: $per; at Dovecot: $missing missing, $dups duplicates"
   check "all $COUNT mails sent" [ "$(unsent_pg)" = 0 ]
   check "each mail delivered exactly once" [ "$missing $dups" = "0 0" ]
@@ -255,7 +267,7 @@ if [ -n "$pg" ]; then
   drain
   refreshes=$(curl -fsS "$IDP_URL/_control/counts" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["token"]["refresh_token"])')
   stored=$(psql -At "$pg" -c "SELECT microsoft_outlook_refresh_token FROM ir_mail_server WHERE id = $OID")
-  read -r missing dups extra < <(delivered outlook@example.com "$W/outlook-ids.txt")
+  read -r missing dups extra _ < <(delivered outlook@example.com "$W/outlook-ids.txt")
   echo "     refresh grants at the identity platform: $refreshes; at Dovecot: $missing missing, $dups duplicates"
   check "exactly one token refresh for $PROCS processes" [ "$refreshes" = 1 ]
   check "the refresh token is stored encrypted" bash -c "[[ '$stored' == gcm1:* && '$stored' != *'$REFRESH'* ]]"
@@ -290,7 +302,7 @@ if [ -n "$pg" ] && [ -n "$pg_dir" ]; then
   stopped=$(ps -o pid= -p "$(IFS=,; echo "${serve_pids[*]}")" | wc -l)
   serve_pids=()
   drain
-  read -r missing dups extra < <(delivered restart@example.com "$W/restart-ids.txt")
+  read -r missing dups extra _ < <(delivered restart@example.com "$W/restart-ids.txt")
   echo "     $before sent before the restart; at Dovecot: $missing missing, $dups duplicates"
   check "PostgreSQL was restarted mid-run" [ "$before" -lt "$COUNT" ]
   check "the serve processes reconnected and sent everything" [ "$(unsent_pg)" = 0 ]

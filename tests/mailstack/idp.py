@@ -28,6 +28,9 @@ Standard library only.  Speaks:
   PUT|GET|DELETE /api/v2.0/Users('..')/Messages('..')/AttachmentSessions('..')?authtoken=T
                                              a Graph attachment upload session's uploadUrl
                                              (Outlook's form; the authtoken authorises it)
+  *        /google/...                       simulated Google OAuth 2.0 for Gmail (google_sim.py:
+                                             o/oauth2/v2/auth, consent, token, revoke); its
+                                             tokens share the tables below and /tokeninfo
   GET|POST /_control/...                     test controls (see README.md), among them:
            POST mailbox_permission {"mailbox","user","rights":["FullAccess"],"grant":true|false}
                 (Exchange's Add-/Remove-MailboxPermission -AccessRights FullAccess; GET lists)
@@ -77,6 +80,8 @@ import traceback
 import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import google_sim  # Google OAuth 2.0 for Gmail (same directory), sharing State's token tables
 
 DEFAULT_TENANT_ID = "4a1c9e2d-7b3f-4c8a-9d5e-6f0a1b2c3d4e"
 DEFAULT_TENANT_DOMAINS = ("example.com", "example.onmicrosoft.com")
@@ -253,7 +258,8 @@ SCOPE_WORDS = {
 
 SECRET_KEYS = {"client_secret", "password"}
 TOKEN_KEYS = {"access_token", "refresh_token", "code", "code_verifier", "id_token",
-              "client_assertion", "token", "device_code", "user_code", "otc", "authtoken"}
+              "client_assertion", "token", "device_code", "user_code", "otc", "authtoken",
+              "revoke"}  # revoke: _control/google {"revoke": "<refresh token>"}
 TOKEN_CHARS = string.ascii_letters + string.digits + "-_"
 
 
@@ -391,6 +397,9 @@ class State:
         self.graph_drafts = {}
         self.graph_upload_sessions = collections.OrderedDict()
         self.device_codes = {}         # device_code -> device authorization (RFC 8628)
+        # Google OAuth (google_sim.py): its clients, consent pages and settings; its codes and
+        # tokens go into the tables above, marked "issuer": "google"
+        self.google = google_sim.GoogleState(self.args)
         self.settings = {
             "access_token_lifetime": 3600,
             "code_lifetime": 600,
@@ -437,6 +446,8 @@ class State:
             # Postfix policy delegation (SMTP envelope sender): requests, answered DUNNO,
             # answered otherwise (550 5.7.60 or an injected action), dropped (injected close)
             "smtp_policy": {"requests": 0, "allowed": 0, "refused": 0, "dropped": 0},
+            # the simulated Google endpoints (/google/...): authorize, consent, token, revoke
+            "google": google_sim.new_counts(),
         }
         self.policy_decisions = collections.deque(maxlen=50)
         self.graph_counts = {
@@ -602,6 +613,8 @@ class State:
     def mailbox_access(self, rec, mailbox):
         """May this (valid) access token log in to Exchange as mailbox?  (kind, None) with kind
         own / full_access / app, or (None, why)."""
+        if rec.get("issuer") == google_sim.ISSUER:   # Gmail's rule: own mailbox, mail scope
+            return google_sim.mailbox_access(rec, mailbox)
         mailbox = mailbox.lower()
         if rec["user"] is not None:
             user = rec["user"].lower()
@@ -2462,6 +2475,8 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
                 self.control(method, "/".join(parts[1:]))
             elif parts[:1] == ["v1.0"]:
                 self.graph_http(method, [urllib.parse.unquote(p) for p in parts[1:]])
+            elif parts[:1] == ["google"]:
+                google_sim.dispatch(self, method, parts[1:])
             elif [p.lower() for p in parts[:2]] == ["api", "v2.0"]:  # attachment upload URLs
                 self.graph_http(method, [urllib.parse.unquote(p) for p in parts], upload=True)
             elif len(parts) == 4 and parts[1:3] == ["oauth2", "v2.0"]:
@@ -3365,6 +3380,8 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
                     self.send_json(200, st.counts)
                 elif name == "state":
                     self.send_json(200, self.state_summary())
+                elif name == "google":
+                    self.send_json(200, google_sim.control_get(st))
                 elif name == "graph":
                     out = dict(st.graph_counts)
                     out["send_as"] = st.public_send_as()
@@ -3449,9 +3466,9 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
         if name == "inject_error":
             endpoint = b.get("endpoint", "token")
             if endpoint not in ("token", "tokeninfo", "authorize", "devicecode", "graph",
-                                "smtp_policy"):
-                raise ValueError("endpoint must be token, tokeninfo, authorize, devicecode, graph "
-                                 "or smtp_policy")
+                                "smtp_policy", "google_token"):
+                raise ValueError("endpoint must be token, tokeninfo, authorize, devicecode, graph, "
+                                 "smtp_policy or google_token")
             inj = {"endpoint": endpoint, "remaining": int(b.get("count", 1))}
             for k in ("grant_type", "aadsts", "status", "error", "message", "hang_seconds",
                       "process_after_hang", "close", "retry_after", "raw_body", "content_type",
@@ -3474,6 +3491,10 @@ class Handler(GraphMixin, BaseHTTPRequestHandler):
         if name == "clear_errors":
             st.injections.clear()
             return {"ok": True}
+        if name == "google":
+            return google_sim.control_post(st, b)
+        if name == "google_client":
+            return google_sim.control_client(st, b)
         if name == "revoke":
             if b.get("refresh_token"):
                 rec = st.refresh_tokens.get(b["refresh_token"])
@@ -3830,6 +3851,7 @@ def main():
     ap.add_argument("--policy-port", type=int, default=0,
                     help="also serve Postfix's policy delegation protocol on this port (Exchange's "
                     "rule for the envelope sender of token logins, 550 5.7.60; 0: off)")
+    google_sim.add_arguments(ap)
     args = ap.parse_args()
     if not args.lmtp_socket and args.pid_file:
         args.lmtp_socket = os.path.join(os.path.dirname(os.path.abspath(args.pid_file)), "lmtp")

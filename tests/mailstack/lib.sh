@@ -200,11 +200,14 @@ idp_start() {
         --app-name "${DEMO_APP_NAME:-Juniper (test)}" --app-tenant "${DEMO_APP_TENANT:-multi}")
     [ -n "${DEMO_REDIRECT_URI:-}" ] && args+=(--redirect-uri "$DEMO_REDIRECT_URI")
     [ -n "${IDP_ACCESS_TOKEN_LENGTH:-}" ] && args+=(--access-token-length "$IDP_ACCESS_TOKEN_LENGTH")
+    # The Google OAuth client of the IdP's Google simulation (google_sim.py).
+    [ -n "${DEMO_GOOGLE_CLIENT_ID:-}" ] && args+=(--google-client-id "$DEMO_GOOGLE_CLIENT_ID")
+    [ -n "${DEMO_GOOGLE_REDIRECT_URI:-}" ] && args+=(--google-redirect-uri "$DEMO_GOOGLE_REDIRECT_URI")
     # Postfix's policy service (Exchange's envelope sender rule); env files older than it lack it.
     [ -n "${POLICY_PORT:-}" ] && args+=(--policy-port "$POLICY_PORT")
     rm -f "$DIR/run/idp.pid"
-    # The demo secret goes through the environment, not the command line (ps shows that).
-    IDP_DEMO_CLIENT_SECRET=${DEMO_CLIENT_SECRET:-} \
+    # The demo secrets go through the environment, not the command line (ps shows that).
+    IDP_DEMO_CLIENT_SECRET=${DEMO_CLIENT_SECRET:-} IDP_GOOGLE_CLIENT_SECRET=${DEMO_GOOGLE_CLIENT_SECRET:-} \
         "$PY" "$MAILSTACK_HOME/idp.py" "${args[@]}" </dev/null >>"$DIR/log/idp.log" 2>&1 &
     echo $! >"$DIR/run/idp.pid"
 }

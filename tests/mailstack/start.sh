@@ -16,6 +16,12 @@
 #   DEMO_CLIENT_ID / DEMO_CLIENT_SECRET / DEMO_REDIRECT_URI / DEMO_APP_TENANT=multi|single
 #                                   the app pre-registered in the IdP (defaults below;
 #                                   DEMO_CLIENT_ID= (empty) registers none)
+#   DEMO_GOOGLE_CLIENT_ID / DEMO_GOOGLE_CLIENT_SECRET / DEMO_GOOGLE_REDIRECT_URI
+#                                   the Google OAuth client pre-registered in the IdP's Google
+#                                   simulation ($IDP_URL/google/; defaults below; an empty
+#                                   DEMO_GOOGLE_CLIENT_ID registers none).  Besides the redirect
+#                                   URI, http://localhost:<any port>/google_gmail/confirm and
+#                                   http://127.0.0.1:<any port>/google_gmail/confirm are accepted.
 #   IDP_ACCESS_TOKEN_LENGTH=1200    length of the opaque access tokens
 #   PROBE_TIMEOUT=10                seconds to wait for the services to answer
 #   MAILSTACK_TIMING=1              print a timing line per start-up phase
@@ -53,6 +59,9 @@ DEMO_CLIENT_ID=${DEMO_CLIENT_ID-9f3c2a71-5d4e-4b8a-a6c1-0e2f4d6b8a13}
 DEMO_CLIENT_SECRET=${DEMO_CLIENT_SECRET-demo~secret.0123456789abcdefghijklmnop}
 DEMO_REDIRECT_URI=${DEMO_REDIRECT_URI-http://localhost/callback}
 DEMO_APP_TENANT=${DEMO_APP_TENANT:-multi}
+DEMO_GOOGLE_CLIENT_ID=${DEMO_GOOGLE_CLIENT_ID-123456789012-abcdefghijklmnopqrstuvwxyz012345.apps.googleusercontent.com}
+DEMO_GOOGLE_CLIENT_SECRET=${DEMO_GOOGLE_CLIENT_SECRET-GOCSPX-demo0123456789abcdefghij}
+DEMO_GOOGLE_REDIRECT_URI=${DEMO_GOOGLE_REDIRECT_URI-http://localhost/google_gmail/confirm}
 IMAP_LISTEN_PORT=0; [ "${PLAIN_IMAP:-0}" = 1 ] && IMAP_LISTEN_PORT=$IMAP_PORT
 SMTPS_LISTEN_PORT=""; [ "${SMTPS:-0}" = 1 ] && SMTPS_LISTEN_PORT=$SMTPS_PORT
 tick "arguments"
@@ -155,6 +164,12 @@ IMAP_PORT_ENV=""; [ "$IMAP_LISTEN_PORT" != 0 ] && IMAP_PORT_ENV=$IMAP_PORT
     envline DEMO_CLIENT_SECRET "$DEMO_CLIENT_SECRET"
     envline DEMO_REDIRECT_URI "$DEMO_REDIRECT_URI"
     envline DEMO_APP_TENANT "$DEMO_APP_TENANT"
+    # Google OAuth 2.0 simulation: base URL of o/oauth2/v2/auth and token (and its client)
+    envline GOOGLE_URL "http://127.0.0.1:$IDP_PORT/google/"
+    envline GOOGLE_HTTPS_URL "https://127.0.0.1:$IDP_HTTPS_PORT/google/"
+    envline DEMO_GOOGLE_CLIENT_ID "$DEMO_GOOGLE_CLIENT_ID"
+    envline DEMO_GOOGLE_CLIENT_SECRET "$DEMO_GOOGLE_CLIENT_SECRET"
+    envline DEMO_GOOGLE_REDIRECT_URI "$DEMO_GOOGLE_REDIRECT_URI"
 } >"$DIR/env"
 
 # ---------------------------------------------------------------- password users

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -64,7 +65,8 @@ struct ParsedAttachment {
   std::string filename;      // decoded UTF-8 (RFC 2231 / RFC 2047), may be empty
   std::string content_type;  // "type/subtype", lower case
   std::size_t size = 0;      // decoded size
-  std::string data;          // decoded bytes (empty with AttachmentData::size_only)
+  std::string data;          // decoded bytes (AttachmentData::kept only)
+  std::size_t offset = 0;    // AttachmentData::to_file: where its bytes start in the file
 };
 
 struct ParsedMessage {
@@ -92,14 +94,19 @@ class ParseError : public std::runtime_error {
 // not a header) throws ParseError; input starting with a blank line is a
 // message without headers. Works around GMime 3.2.13's loss of text after a
 // padded B-encoded word (gmime#133) in Subject, From, To, Cc and filenames.
-// What parse() keeps of attachments: their bytes, or only their size (the fetcher stores sizes,
-// so a 100 MB attachment is counted through GMime's decoder, never held).
-enum class AttachmentData { kept, size_only };
+// What parse() keeps of attachments: their bytes, only their size (a 100 MB attachment is counted
+// through GMime's decoder, never held), or their bytes written one after the other into a file
+// (`to_file`: ParsedAttachment::offset says where each starts; the fetcher stores them from there).
+enum class AttachmentData { kept, size_only, to_file };
 
-ParsedMessage parse(std::string_view raw, AttachmentData data = AttachmentData::kept);
+// With AttachmentData::to_file: gives the descriptor to write into, opened at the first
+// attachment (never for a message without one); the descriptor stays the caller's.
+using AttachmentFile = std::function<int()>;
+
+ParsedMessage parse(std::string_view raw, AttachmentData data = AttachmentData::kept, const AttachmentFile& file = {});
 
 // The same, read from the first `size` bytes of an open file (a spooled message; the descriptor
 // stays the caller's). Parts are read from the file as needed, not copied into memory.
-ParsedMessage parse_file(int fd, std::size_t size, AttachmentData data = AttachmentData::kept);
+ParsedMessage parse_file(int fd, std::size_t size, AttachmentData data = AttachmentData::kept, const AttachmentFile& file = {});
 
 }  // namespace juniper::mail::mime

@@ -1,4 +1,5 @@
 #include "mail/smtp/session.hpp"
+#include "mail/smtp/wire.hpp"
 
 #include "core/ca_bundle.hpp"
 #include "core/crypto.hpp"
@@ -21,10 +22,8 @@ namespace juniper::mail::smtp {
 
 namespace {
 
-// Whole messages in one read where possible (one large TLS write; see mailstack.md "Speed").
-// libcurl allocates this plus twice this for SMTP dot-stuffing, per connection handle.
-constexpr long kUploadBufferSize = 512L * 1024L;
 constexpr std::size_t kMaxReplyInMessage = 300;
+constexpr std::size_t kPipelineWindow = 64;  // commands written ahead of their replies
 
 void global_init() {
   static std::once_flag once;
@@ -179,6 +178,8 @@ class Transcript {
       phase = Phase::ehlo;
       saw_ehlo = true;
       offered_starttls = false;
+      offered_pipelining = false;
+      offered_size = false;
       offered_auth.reset();
     } else if (v == "STARTTLS") {
       phase = Phase::starttls;
@@ -214,8 +215,9 @@ class Transcript {
   std::string auth_mechanism;               // PLAIN, LOGIN, XOAUTH2, OAUTHBEARER
   std::optional<std::string> offered_auth;  // EHLO "AUTH ..." capability, if seen
   bool offered_starttls = false;
-  bool saw_ehlo = false;                 // a new connection was set up in this transfer
-  bool aborted_unauthenticated = false;  // credentials set, server offered no AUTH
+  bool offered_pipelining = false;  // RFC 2920
+  bool offered_size = false;        // RFC 1870: MAIL FROM may say the size
+  bool saw_ehlo = false;            // a new connection was set up in this transfer
 
  private:
   void on_line(std::string_view raw) {
@@ -224,6 +226,8 @@ class Transcript {
       std::string_view cap(line);
       cap.remove_prefix(4);
       if (icontains(cap.substr(0, 8), "STARTTLS") && cap.size() == 8) offered_starttls = true;
+      if (icontains(cap.substr(0, 10), "PIPELINING") && cap.size() == 10) offered_pipelining = true;
+      if (icontains(cap.substr(0, 4), "SIZE") && (cap.size() == 4 || cap[4] == ' ')) offered_size = true;
       if (cap.size() >= 4 && icontains(cap.substr(0, 5), "AUTH") && (cap.size() == 4 || cap[4] == ' ' || cap[4] == '='))
         offered_auth = std::string(cap.size() > 5 ? cap.substr(5) : std::string_view());
     }
@@ -263,43 +267,6 @@ int debug_callback(CURL*, curl_infotype type, char* data, std::size_t size, void
     t->on_out(data, size);
   // CURLINFO_TEXT / DATA_* / SSL_DATA_* are dropped: nothing else is kept.
   return 0;
-}
-
-// Called once the connection is set up (after AUTH) and before MAIL FROM.  libcurl skips
-// AUTH silently when the server offers none; with credentials configured, sending
-// unauthenticated instead is refused (as smtplib's login() would).
-struct PrereqContext {
-  Transcript* transcript = nullptr;
-  bool credentials = false;
-};
-
-int prereq_callback(void* userp, char*, char*, int, int) {
-  auto* c = static_cast<PrereqContext*>(userp);
-  Transcript& t = *c->transcript;
-  if (c->credentials && t.saw_ehlo && !t.auth_attempted) {
-    t.aborted_unauthenticated = true;
-    return CURL_PREREQFUNC_ABORT;
-  }
-  return CURL_PREREQFUNC_OK;
-}
-
-struct Upload {
-  const std::string* data = nullptr;
-  std::size_t offset = 0;
-  bool started = false;  // some message data was handed to libcurl
-};
-
-std::size_t read_callback(char* buffer, std::size_t size, std::size_t nitems, void* userp) {
-  auto* u = static_cast<Upload*>(userp);
-  if (!u->data) return 0;
-  const std::size_t room = size * nitems;
-  const std::size_t n = std::min(room, u->data->size() - u->offset);
-  if (n > 0) {
-    std::memcpy(buffer, u->data->data() + u->offset, n);
-    u->offset += n;
-    u->started = true;
-  }
-  return n;
 }
 
 bool tls_error(CURLcode rc) {
@@ -389,12 +356,13 @@ struct Session::Impl {
 
   Endpoint ep;
   Credentials cred;
-  std::string hp;  // host:port for messages
-  CURL* easy = nullptr;
+  std::string hp;            // host:port for messages
+  CURL* easy = nullptr;      // the mail connection (CONNECT_ONLY), kept between mails
+  std::optional<Wire> wire;  // over `easy`
+  bool pipelining = false;   // what the server offered on this connection
+  bool size_ext = false;
   std::size_t connections = 0;
   Transcript transcript;
-  PrereqContext prereq{&transcript, false};
-  Upload upload;
   char errbuf[CURL_ERROR_SIZE] = {};
 
   bool prepared = false;
@@ -402,11 +370,21 @@ struct Session::Impl {
   std::string url;
   std::string ca_blob;  // system bundle + ca_file, when ca_file is set
 
+  // QUIT (a short wait for its answer), then close.
   void close() {
-    if (easy) {
-      curl_easy_cleanup(easy);  // QUIT on a live connection
-      easy = nullptr;
+    if (easy && wire) {
+      wire->set_timeout(std::min(ep.timeout, std::chrono::seconds(5)));
+      std::string line;
+      if (wire->write("QUIT\r\n") == CURLE_OK) (void)wire->read_line(line);
     }
+    drop();
+  }
+
+  // Closes without a word: after an I/O error, or when the server already hung up.
+  void drop() {
+    wire.reset();
+    if (easy) curl_easy_cleanup(easy);  // CONNECT_ONLY: libcurl sends nothing more
+    easy = nullptr;
   }
 
   // Once per session: URL and trust store.
@@ -495,27 +473,10 @@ struct Session::Impl {
     curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
   }
 
-  CURL* mail_handle() {
-    if (easy) return easy;
-    easy = curl_easy_init();
-    if (!easy) return nullptr;
-    configure(easy, &transcript, errbuf);
-    prereq.credentials = cred.kind != AuthKind::none;
-    curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, &prereq_callback);
-    curl_easy_setopt(easy, CURLOPT_PREREQDATA, &prereq);
-    curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, kUploadBufferSize);
-    curl_easy_setopt(easy, CURLOPT_READFUNCTION, &read_callback);
-    curl_easy_setopt(easy, CURLOPT_READDATA, &upload);
-#if LIBCURL_VERSION_NUM >= 0x080200
-    curl_easy_setopt(easy, CURLOPT_MAIL_RCPT_ALLOWFAILS, 1L);
-#else
-    curl_easy_setopt(easy, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
-#endif
-    return easy;
-  }
-
+  std::optional<Result> open();
   Result perform_send(const Outgoing& mail, bool fresh, bool& retry_on_new_connection);
+  Result transaction(const Outgoing& mail, bool reused, bool& retry_on_new_connection);
+  Result failed(CURLcode rc, const Outgoing& mail, bool reused, bool data_started, std::size_t unread, bool& retry);
   Result classify(CURLcode rc, CURL* h, const Transcript& t, const char* eb, std::string_view from,
                   const std::vector<std::string>& recipients, std::size_t size) const;
   Result classify_reply(const Transcript& t, std::string_view from, const std::vector<std::string>& recipients,
@@ -658,9 +619,7 @@ Result Session::Impl::classify(CURLcode rc, CURL* h, const Transcript& t, const 
   const bool refusal = t.replies > 0 && t.last.code >= 400 && t.phase == t.last_phase;
 
   Result out;
-  if (t.aborted_unauthenticated) {
-    out = unauthenticated(t);
-  } else if (rc == CURLE_LOGIN_DENIED || rc == CURLE_AUTH_ERROR) {
+  if (rc == CURLE_LOGIN_DENIED || rc == CURLE_AUTH_ERROR) {
     if (refusal && t.last_phase == Phase::auth) return classify_reply(t, from, recipients, size);
     out = make(Outcome::auth_failed, auth_rejected(t));
   } else if (rc == CURLE_SSL_CONNECT_ERROR && handshake_cut(h, detail)) {
@@ -746,69 +705,159 @@ Result Session::Impl::classify(CURLcode rc, CURL* h, const Transcript& t, const 
 
 // ---------------------------------------------------------------- sending
 
-Result Session::Impl::perform_send(const Outgoing& mail, bool fresh, bool& retry_on_new_connection) {
-  retry_on_new_connection = false;
-  CURL* h = mail_handle();
-  if (!h) return make(Outcome::temporary, "Cannot create a libcurl handle (out of memory). The mail will be retried.");
-
-  curl_slist* rcpt = nullptr;
-  for (const auto& r : mail.recipients) {
-    curl_slist* next = curl_slist_append(rcpt, r.c_str());
-    if (!next) {
-      curl_slist_free_all(rcpt);
-      return make(Outcome::temporary, "Out of memory. The mail will be retried.");
-    }
-    rcpt = next;
-  }
-  curl_easy_setopt(h, CURLOPT_MAIL_FROM, mail.envelope_from.c_str());
-  curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
-  curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(mail.data.size()));
-  curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
-  upload = Upload{&mail.data, 0, false};
+// libcurl does SMTP's connect phase (greeting, EHLO, STARTTLS, EHLO, AUTH: CONNECT_ONLY stops
+// after it); the mail transactions are ours, on the Wire.
+std::optional<Result> Session::Impl::open() {
   transcript.reset();
   errbuf[0] = '\0';
-
+  CURL* h = curl_easy_init();
+  if (!h) return make(Outcome::temporary, "Cannot create a libcurl handle (out of memory). The mail will be retried.");
+  configure(h, &transcript, errbuf);
+  curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
   const CURLcode rc = curl_easy_perform(h);
-
   long opened = 0;
   curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &opened);
   connections += static_cast<std::size_t>(std::max(0L, opened));
-  curl_easy_setopt(h, CURLOPT_MAIL_RCPT, static_cast<curl_slist*>(nullptr));
-  curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 0L);
-  curl_slist_free_all(rcpt);
-  const bool data_started = upload.started;
-  upload = Upload{};
+  std::optional<Result> failure;
+  if (rc != CURLE_OK)
+    failure = classify(rc, h, transcript, errbuf, {}, {}, 0);
+  else if (cred.kind != AuthKind::none && !transcript.auth_attempted)
+    failure = unauthenticated(transcript);  // libcurl skips AUTH when the server offers none
+  if (failure) {
+    curl_easy_cleanup(h);
+    return failure;
+  }
+  easy = h;
+  wire.emplace(h, ep.timeout);
+  pipelining = transcript.offered_pipelining;
+  size_ext = transcript.offered_size;
+  return std::nullopt;
+}
 
-  if (rc == CURLE_OK) {
-    Result out;
-    out.outcome = Outcome::sent;
-    out.code = transcript.replies ? transcript.last.code : 0;
-    out.reply = transcript.last.text;
-    std::string list;
-    for (std::size_t i = 0; i < transcript.rcpt.size() && i < mail.recipients.size(); ++i) {
-      if (transcript.rcpt[i].code < 400) continue;
-      out.refused_recipients.push_back(mail.recipients[i]);
-      if (!list.empty()) list += "; ";
-      list += printable(mail.recipients[i]) + " (" + one_line(transcript.rcpt[i]) + ")";
-    }
-    if (!list.empty())
-      out.message = "Sent through " + hp + ", but the server refused some recipients: " + shorten(list, 2 * kMaxReplyInMessage) +
-                    ". Check those addresses.";
-    return out;
+Result Session::Impl::perform_send(const Outgoing& mail, bool fresh, bool& retry_on_new_connection) {
+  retry_on_new_connection = false;
+  // An idle connection the server closed (or ended with a 421) is replaced before MAIL.
+  if (easy && (fresh || wire->closed_while_idle())) drop();
+  const bool reused = easy != nullptr;
+  if (!easy)
+    if (auto failure = open()) return *failure;
+  transcript.reset();
+  errbuf[0] = '\0';
+  return transaction(mail, reused, retry_on_new_connection);
+}
+
+namespace {
+
+// Reads one whole reply into `t`, a line at a time (what follows stays on the wire for the next
+// command's reply).  A reply of more than 64 KiB is not a server talking SMTP.
+CURLcode read_reply(Wire& w, Transcript& t) {
+  const std::size_t before = t.replies;
+  std::string line;
+  std::size_t bytes = 0;
+  while (t.replies == before) {
+    if (const CURLcode c = w.read_line(line); c != CURLE_OK) return c;
+    bytes += line.size();
+    if (bytes > 64 * 1024) return CURLE_WEIRD_SERVER_REPLY;
+    t.on_in(line.data(), line.size());
+  }
+  return CURLE_OK;
+}
+
+}  // namespace
+
+// Something went wrong in the transaction: `rc` an I/O error (the connection is dropped), or
+// CURLE_OK with a refusal in the transcript (the replies still owed are read, then RSET).
+Result Session::Impl::failed(CURLcode rc, const Outgoing& mail, bool reused, bool data_started, std::size_t unread, bool& retry) {
+  const bool closing = rc == CURLE_OK && transcript.last.code == 421;
+  // A reused connection that turns out dead (idle timeout, server restart) before any of this
+  // mail's data went out: safe to try once more on a new connection.
+  retry = reused && !data_started && (rc != CURLE_OK || closing);
+  // An I/O error is the reason whatever an earlier command got: a refused first recipient must
+  // not turn a connection dropped before the second's reply into "refused every recipient".
+  Transcript seen = transcript;
+  if (rc != CURLE_OK) seen.last_phase = Phase::other;
+  Result r = rc == CURLE_OK ? classify_reply(transcript, mail.envelope_from, mail.recipients, mail.data.size())
+                            : classify(rc, easy, seen, errbuf, mail.envelope_from, mail.recipients, mail.data.size());
+  if (rc != CURLE_OK || closing) {
+    drop();
+    return r;
+  }
+  Transcript rest;  // the owed replies and RSET's: not this mail's reason
+  CURLcode c = CURLE_OK;
+  bool in_data = false;  // a server that said 354 to a DATA it should have refused: RSET would be text
+  for (std::size_t i = 0; i < unread && c == CURLE_OK; ++i) {
+    c = read_reply(*wire, rest);
+    in_data = in_data || rest.last.code == 354;
+  }
+  if (in_data) {
+    drop();
+    return r;
+  }
+  if (c == CURLE_OK) c = wire->write("RSET\r\n");
+  if (c == CURLE_OK) c = read_reply(*wire, rest);
+  if (c != CURLE_OK || rest.last.code != 250) drop();
+  return r;
+}
+
+// One mail on the open connection.  With PIPELINING (RFC 2920) MAIL, every RCPT and DATA go out
+// in one write and the replies are read in order; without it, one command at a time.  The
+// transcript sees them one at a time either way, so each reply is read against its command.
+Result Session::Impl::transaction(const Outgoing& mail, bool reused, bool& retry) {
+  Wire& w = *wire;
+  std::vector<std::string> cmds;
+  cmds.reserve(mail.recipients.size() + 2);
+  cmds.push_back("MAIL FROM:<" + mail.envelope_from + ">" + (size_ext ? " SIZE=" + std::to_string(mail.data.size()) : "") +
+                 "\r\n");
+  for (const auto& r : mail.recipients) cmds.push_back("RCPT TO:<" + r + ">\r\n");
+  cmds.push_back("DATA\r\n");
+  const std::size_t data_cmd = cmds.size() - 1;
+
+  std::size_t written = 0;
+  const auto write_upto = [&](std::size_t n) {
+    std::string batch;
+    for (; written < n; ++written) batch += cmds[written];
+    return batch.empty() ? CURLE_OK : w.write(batch);
+  };
+  std::size_t accepted = 0;
+  for (std::size_t i = 0; i < cmds.size(); ++i) {
+    if (i == data_cmd && accepted == 0)  // every recipient refused: DATA's answer is not the reason
+      return failed(CURLE_OK, mail, reused, false, written - i, retry);
+    // Pipelined, at most kPipelineWindow commands ahead of their replies: a mail to thousands
+    // would otherwise fill both sides' buffers and stall (RFC 2920's deadlock).
+    const std::size_t ahead = written - i <= kPipelineWindow / 2 ? std::min(cmds.size(), i + kPipelineWindow) : written;
+    CURLcode rc = write_upto(pipelining ? ahead : i + 1);
+    transcript.on_out(cmds[i].data(), cmds[i].size());
+    if (rc == CURLE_OK) rc = read_reply(w, transcript);
+    if (rc != CURLE_OK) return failed(rc, mail, reused, false, 0, retry);
+    const int code = transcript.last.code;
+    const bool refused = i == 0 ? code != 250 : i == data_cmd ? code != 354 : code / 100 != 2;  // no code: refused
+    if (refused && (i == 0 || i == data_cmd || code == 421)) return failed(CURLE_OK, mail, reused, false, written - i - 1, retry);
+    if (!refused && i > 0) ++accepted;
+  }
+  CURLcode rc = w.write_message(mail.data);
+  if (rc == CURLE_OK) rc = read_reply(w, transcript);
+  if (rc != CURLE_OK) return failed(rc, mail, reused, true, 0, retry);
+  if (transcript.last.code / 100 != 2) {  // only a 2xx takes the mail (a blank line does not)
+    Result r = classify_reply(transcript, mail.envelope_from, mail.recipients, mail.data.size());
+    if (transcript.last.code == 421) drop();
+    return r;
   }
 
-  // A reused connection that turns out dead (idle timeout, server restart) before any of
-  // this mail's data went out: safe to try once more on a new connection.
-  const bool reused = opened == 0 && !fresh;
-  const bool closing = transcript.replies > 0 && transcript.last.code == 421;
-  const bool refused =
-      transcript.replies > 0 && transcript.last.code >= 400 && !closing && transcript.phase == transcript.last_phase;
-  const bool dropped = (rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING ||
-                        rc == CURLE_WEIRD_SERVER_REPLY || rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_SSL_CONNECT_ERROR) &&
-                       !refused;
-  if (reused && !data_started && (dropped || closing)) retry_on_new_connection = true;
-
-  return classify(rc, h, transcript, errbuf, mail.envelope_from, mail.recipients, mail.data.size());
+  Result out;
+  out.outcome = Outcome::sent;
+  out.code = transcript.last.code;
+  out.reply = transcript.last.text;
+  std::string list;
+  for (std::size_t i = 0; i < transcript.rcpt.size() && i < mail.recipients.size(); ++i) {
+    if (transcript.rcpt[i].code / 100 == 2) continue;
+    out.refused_recipients.push_back(mail.recipients[i]);
+    if (!list.empty()) list += "; ";
+    list += printable(mail.recipients[i]) + " (" + one_line(transcript.rcpt[i]) + ")";
+  }
+  if (!list.empty())
+    out.message = "Sent through " + hp + ", but the server refused some recipients: " + shorten(list, 2 * kMaxReplyInMessage) +
+                  ". Check those addresses.";
+  return out;
 }
 
 // ==================================================================== Session
@@ -852,21 +901,6 @@ Result Session::send(const Outgoing& mail) {
   return r;
 }
 
-namespace {
-
-bool wait_socket(curl_socket_t sock, short events, std::chrono::steady_clock::time_point deadline) {
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{sock, events, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
-    if (n > 0) return true;
-    if (n < 0 && errno != EINTR) return false;
-  }
-}
-
-}  // namespace
-
 // Long: Test Connection walks the SMTP dialogue step by step (connect, EHLO, STARTTLS, AUTH,
 // MAIL, RCPT, RSET) and names the step that failed; the steps share one transcript.
 Result Session::test(std::string_view from, std::string_view to) {
@@ -906,37 +940,11 @@ Result Session::test(std::string_view from, std::string_view to) {
 
   curl_socket_t sock = CURL_SOCKET_BAD;
   curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &sock);
-  const auto deadline_for = [&] { return std::chrono::steady_clock::now() + s.ep.timeout; };
-  std::string inbuf;
-
+  Wire wire(h, s.ep.timeout);
   auto command = [&](const std::string& line) -> CURLcode {
     t.on_out(line.data(), line.size());
-    const auto deadline = deadline_for();
-    std::size_t off = 0;
-    while (off < line.size()) {
-      std::size_t n = 0;
-      CURLcode c = curl_easy_send(h, line.data() + off, line.size() - off, &n);
-      if (c == CURLE_AGAIN) {
-        if (!wait_socket(sock, POLLOUT, deadline)) return CURLE_OPERATION_TIMEDOUT;
-        continue;
-      }
-      if (c != CURLE_OK) return c;
-      off += n;
-    }
-    const std::size_t before = t.replies;
-    while (t.replies == before) {
-      char buf[4096];
-      std::size_t n = 0;
-      CURLcode c = curl_easy_recv(h, buf, sizeof buf, &n);
-      if (c == CURLE_AGAIN) {
-        if (!wait_socket(sock, POLLIN, deadline)) return CURLE_OPERATION_TIMEDOUT;
-        continue;
-      }
-      if (c != CURLE_OK) return c;
-      if (n == 0) return CURLE_GOT_NOTHING;  // server closed the connection
-      t.on_in(buf, n);
-    }
-    return CURLE_OK;
+    const CURLcode c = wire.write(line);
+    return c == CURLE_OK ? read_reply(wire, t) : c;
   };
 
   struct Step {

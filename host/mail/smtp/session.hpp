@@ -27,6 +27,12 @@ struct Endpoint {
 
 enum class AuthKind { none, password, xoauth2 };
 
+// The words records, modules and juniper.conf use ("none", "starttls", "ssl"; "none",
+// "password", "xoauth2"). Anything else is refused with UserError naming the value and the
+// choices, never taken to mean plaintext or no login.
+Security parse_security(std::string_view word);
+AuthKind parse_auth(std::string_view word);
+
 struct Credentials {
   AuthKind kind = AuthKind::none;
   std::string user;

@@ -1,16 +1,8 @@
-#include "http/html.hpp"
 #include "http/request.hpp"
 
 #include <catch2/catch.hpp>
 
 using namespace juniper::http;
-
-TEST_CASE("escape_html escapes markup and quotes", "[html]") {
-  CHECK(escape_html("<script>alert(1)</script>") == "&lt;script&gt;alert(1)&lt;/script&gt;");
-  CHECK(escape_html(R"(a&b "c" 'd')") == "a&amp;b &quot;c&quot; &#39;d&#39;");
-  CHECK(escape_html("") == "");
-  CHECK(escape_html("plain é") == "plain é");
-}
 
 TEST_CASE("url_encode and url_decode use curl's rules", "[request]") {
   CHECK(url_encode("a b&c=d/é") == "a%20b%26c%3Dd%2F%C3%A9");

@@ -31,11 +31,8 @@ TEST_CASE("a claim has one holder until it is released or runs out", "[claims]")
   REQUIRE(second);
 
   // A holder that died: its time runs out and the next caller takes the claim over.
-  {
-    auto lease = db.lock();
-    db.session() << "UPDATE juniper_claim SET until_unix = 0 WHERE name = 'refresh:server:1'";
-  }
-  const auto third = records::claim_acquire(db, "refresh:server:1", std::chrono::seconds(30));
+  const auto later = std::chrono::system_clock::now() + std::chrono::seconds(31);
+  const auto third = records::claim_acquire(db, "refresh:server:1", std::chrono::seconds(30), later);
   REQUIRE(third);
   records::claim_release(db, "refresh:server:1", *second);  // the old holder's late release changes nothing
   CHECK_FALSE(records::claim_acquire(db, "refresh:server:1", std::chrono::seconds(30)));

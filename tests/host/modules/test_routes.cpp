@@ -1,11 +1,19 @@
 #include "test_host.hpp"
 
 #include "http/server.hpp"
+#include "records/record_service.hpp"
 #include "records/users.hpp"
 #include "web/web_app.hpp"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <future>
+#include <thread>
 
 using juniper::test::TestHost;
 
@@ -15,6 +23,7 @@ struct Reply {
   long status = 0;
   std::string body;
   std::string location;
+  std::string content_type;
 };
 
 // A tiny HTTP client with a cookie jar, like a browser session.
@@ -48,6 +57,9 @@ class Client {
     char* loc = nullptr;
     curl_easy_getinfo(curl_, CURLINFO_REDIRECT_URL, &loc);
     if (loc != nullptr) r.location = loc;
+    char* type = nullptr;
+    curl_easy_getinfo(curl_, CURLINFO_CONTENT_TYPE, &type);
+    if (type != nullptr) r.content_type = type;
     return r;
   }
   std::string base_;
@@ -61,7 +73,91 @@ std::string csrf_from(const std::string& html) {
   return html.substr(p + marker.size(), html.find('"', p + marker.size()) - p - marker.size());
 }
 
+// An HTTP peer that answers one request only when told to: a module route waits on it.
+class HeldPeer {
+ public:
+  HeldPeer() : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd_, 1) == 0);
+    socklen_t n = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &n);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      const int c = ::accept(fd_, nullptr, nullptr);
+      connected_.set_value();
+      gate_.get_future().wait();
+      char buf[4096];
+      (void)::recv(c, buf, sizeof buf, 0);
+      const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nanswered";
+      (void)::send(c, answer.data(), answer.size(), 0);
+      ::close(c);
+    });
+  }
+  ~HeldPeer() {
+    release();
+    thread_.join();
+    ::close(fd_);
+  }
+  unsigned short port() const { return port_; }
+  std::future<void> connected() { return connected_.get_future(); }
+  void release() {
+    if (!released_) gate_.set_value();
+    released_ = true;
+  }
+
+ private:
+  int fd_;
+  unsigned short port_ = 0;
+  std::promise<void> connected_, gate_;
+  bool released_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
+
+TEST_CASE("a module route flagged network holds no transaction while it waits on its peer", "[http][modules]") {
+  TestHost t;
+  {
+    auto lock = t.host->db().lock();
+    t.host->modules().install({"test_base"});
+  }
+  juniper::web::WebApp app(*t.host);
+  juniper::http::ServerOptions o;
+  o.port = 0;
+  juniper::http::Server server(o);
+  server.set_router(app.build_router());
+  server.start();
+  HeldPeer peer;
+  auto connected = peer.connected();
+  auto relay = std::async(std::launch::async, [&] {
+    Client c(server.port());
+    return c.get("/test_base/relay?url=http%3A%2F%2F127.0.0.1%3A" + std::to_string(peer.port()) + "%2F");
+  });
+  REQUIRE(connected.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+
+  // While the route waits on its peer: its own write is already visible, and another writer
+  // (here a page's or the mail queue's) commits without waiting for the peer.
+  auto writer = std::async(std::launch::async, [&] {
+    auto lock = t.host->db().lock();
+    auto env = t.host->env();
+    juniper::Transaction tr(t.host->db().session());
+    const auto started = juniper::records::search(env, "test_base.partner", {{"name", "relay started"}});
+    juniper::records::create(env, "test_base.partner", {{"name", "written meanwhile"}});
+    tr.commit();
+    return started.size();
+  });
+  const bool wrote = writer.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  peer.release();
+  CHECK(wrote);
+  CHECK(writer.get() == 1);
+  const auto r = relay.get();
+  CHECK(r.status == 200);
+  CHECK(r.body == "answered");
+  server.stop();
+}
 
 TEST_CASE("module routes are served over HTTP with the host's login and access rules", "[http][modules]") {
   TestHost t;
@@ -103,5 +199,20 @@ TEST_CASE("module routes are served over HTTP with the host's login and access r
   admin = c.get("/test_base/admin");
   CHECK(admin.status == 200);
   CHECK(admin.body == "<p>admin page for admin</p>");
+
+  // A page the module describes and the host renders: in the host's look, every value escaped,
+  // only links within the site kept, the module's status.
+  const auto page = c.get("/test_base/page?say=%3Cscript%3Ealert(1)%3C%2Fscript%3E");
+  CHECK(page.status == 409);
+  CHECK(page.content_type.starts_with("text/html"));
+  CHECK(page.body.find("<h1>Said &lt;b&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;/b&gt;</h1>") != std::string::npos);
+  CHECK(page.body.find("<div class=\"alert\" role=\"alert\">") != std::string::npos);
+  CHECK(page.body.find("<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>") != std::string::npos);
+  CHECK(page.body.find("<script>alert(1)") == std::string::npos);
+  CHECK(page.body.find("<a href=\"/web\">Home</a>") != std::string::npos);
+  CHECK(page.body.find("evil.example") == std::string::npos);
+  const auto broken = c.get("/test_base/page?broken=1");
+  CHECK(broken.status == 500);
+  CHECK(broken.body.find("Something went wrong") != std::string::npos);
   server.stop();
 }

@@ -2,6 +2,7 @@
 #include "test_host.hpp"
 #include "test_site.hpp"
 
+#include "mail/attachment_store.hpp"
 #include "records/params.hpp"
 #include "records/record_service.hpp"
 
@@ -59,17 +60,24 @@ TEST_CASE("General Settings: Custom Email Servers reveals the Outlook Credential
   auto page = t.browser->get("/web/settings").body;
   CHECK(has(page, "<label for=\"f_external_email_server_default\">"));
   // Present but hidden until the box is ticked (a script reveals it at once; Save does without one).
-  CHECK(has(page, "<h3 data-shown-if=\"external_email_server_default\" hidden>Outlook Credentials</h3>"));
+  CHECK(has(page,
+            "<fieldset class=\"block\" data-shown-if=\"external_email_server_default\" hidden><legend>Outlook "
+            "Credentials</legend>"));
   const std::string csrf = csrf_from(page);
   CHECK(
       t.browser
           ->post("/web/settings", "__present_external_email_server_default=1&external_email_server_default=1&csrf_token=" + csrf)
           .status == 200);
   page = t.browser->get("/web/settings").body;
-  CHECK(has(page, "<h3 data-shown-if=\"external_email_server_default\">Outlook Credentials</h3>"));
+  CHECK(has(page,
+            "<fieldset class=\"block\" data-shown-if=\"external_email_server_default\"><legend>Outlook "
+            "Credentials</legend>"));
   CHECK(has(page, "<label for=\"f_microsoft_outlook_client_identifier\">Client ID</label>"));
   CHECK(has(page, "type=\"password\" id=\"f_microsoft_outlook_client_secret\""));
-  CHECK(has(page, "Outgoing Email Servers"));
+  // With custom servers on, Settings links to both lists (beside the menu's links).
+  CHECK(has(page,
+            "<p><a href=\"/web/list/ir.mail_server\">Outgoing Mail Servers</a> | <a href=\"/web/list/fetchmail.server\">"
+            "Incoming Mail Servers</a></p>"));
   t.browser->post("/web/settings",
                   "__present_external_email_server_default=1&external_email_server_default=1&"
                   "microsoft_outlook_client_identifier=abc&microsoft_outlook_client_secret=s3cr3t-value&csrf_token=" +
@@ -165,6 +173,24 @@ TEST_CASE("the Outlook checkbox sets the authentication, fills host and port; un
   // The module's fields (shown_if smtp_authentication=outlook) appear on Outlook servers only.
   CHECK(has(outlook_form, "Outlook Transport"));
   CHECK(has(outlook_form, "Microsoft Graph API"));
+  // ...and the host's Password (shown_if smtp_authentication=login) does not: nothing to type there.
+  CHECK_FALSE(has(outlook_form, "f_smtp_pass"));
+  // Odoo's sections; the module's fields in a section named after the module; the actions and
+  // Delete in a header bar above the fields.
+  const auto section = [&](const std::string& legend, const std::string& field) {
+    const auto open = outlook_form.find("<fieldset><legend>" + legend + "</legend>");
+    const auto close = outlook_form.find("</fieldset>", open);
+    const auto at = outlook_form.find(field, open);
+    return open != std::string::npos && at != std::string::npos && at < close;
+  };
+  CHECK(section("Connection Information", "f_smtp_host"));
+  CHECK(section("Security and Authentication", "f_smtp_user"));
+  CHECK(section("Limits", "f_max_per_minute"));
+  CHECK(section("Microsoft Outlook", "Outlook Transport"));
+  const auto bar = outlook_form.find("<div class=\"actions header-bar\">");
+  REQUIRE(bar != std::string::npos);
+  CHECK(outlook_form.find(">Test Connection</button>", bar) < outlook_form.find("<fieldset>"));
+  CHECK(outlook_form.find(">Delete</button>", bar) < outlook_form.find("<fieldset>"));
   CHECK(has(outlook_form, "<span class=\"badge muted\" data-field=\"microsoft_outlook_token_status\">Outlook Token Missing"));
   // The badge's colour is the tone the module declared for the value (SDK 1.4), not a host rule.
   for (const auto& [value, cls] : {std::pair{"valid", "ok"}, std::pair{"refresh_failed", "error"}}) {
@@ -185,6 +211,7 @@ TEST_CASE("the Outlook checkbox sets the authentication, fills host and port; un
   const auto login_form = t.browser->get("/web/record/ir.mail_server/1").body;
   CHECK_FALSE(has(login_form, "Outlook Transport"));
   CHECK_FALSE(has(login_form, "Outlook Token"));
+  CHECK(has(login_form, "<label for=\"f_smtp_pass\">Password</label>"));
 }
 
 TEST_CASE("System Parameters and Compose", "[web]") {
@@ -394,22 +421,29 @@ TEST_CASE("Delete on a system parameter asks first; protected parameters cannot 
   CHECK(param(t, "database.secret") == secret_before);
 }
 
+namespace {
+// `n` outgoing servers "Relay 1".."Relay n", then `extra` if given, in one transaction.
+void relays(Site& t, int n, const nlohmann::json& extra = nullptr) {
+  auto lock = t.host->db().lock();
+  auto env = t.host->env();
+  juniper::Transaction tr(t.host->db().session());
+  for (int i = 1; i <= n; ++i)
+    juniper::records::create(env, "ir.mail_server", {{"name", "Relay " + std::to_string(i)}, {"smtp_host", "127.0.0.1"}});
+  if (!extra.is_null()) juniper::records::create(env, "ir.mail_server", extra);
+  tr.commit();
+}
+
+// Rows of a list page.
+std::size_t rows(const std::string& page) {
+  std::size_t n = 0;
+  for (auto p = page.find("<tr><td>"); p != std::string::npos; p = page.find("<tr><td>", p + 1)) ++n;
+  return n;
+}
+}  // namespace
+
 TEST_CASE("lists come a page at a time, with Previous and Next", "[web][list]") {
   Site t;
-  {
-    auto lock = t.host->db().lock();
-    auto env = t.host->env();
-    juniper::Transaction tr(t.host->db().session());
-    for (int i = 1; i <= 250; ++i) {
-      juniper::records::create(env, "ir.mail_server", {{"name", "Relay " + std::to_string(i)}, {"smtp_host", "127.0.0.1"}});
-    }
-    tr.commit();
-  }
-  auto rows = [](const std::string& page) {
-    std::size_t n = 0;
-    for (auto p = page.find("<tr><td>"); p != std::string::npos; p = page.find("<tr><td>", p + 1)) ++n;
-    return n;
-  };
+  relays(t, 250);
   const auto first = t.browser->get("/web/list/ir.mail_server").body;
   CHECK(rows(first) == 100);
   CHECK(has(first, "Relay 1<"));
@@ -422,6 +456,42 @@ TEST_CASE("lists come a page at a time, with Previous and Next", "[web][list]") 
   CHECK(has(last, "?page=2\">Previous</a>"));
   CHECK_FALSE(has(last, "Next"));
   CHECK(rows(t.browser->get("/web/list/ir.mail_server?page=x%3Cscript").body) == 100);  // junk: the first page
+}
+
+TEST_CASE("lists search and sort in the database, and their pages keep both", "[web][list]") {
+  Site t;
+  relays(t, 250, {{"name", "Backup 50%_off"}, {"smtp_host", "smtp.Example.NET"}});
+  auto first_name = [](const std::string& page) {
+    const auto row = page.find("<tr><td>");
+    auto cell = page.find("</td><td>", row) + 9;
+    if (page.compare(cell, 3, "<a ") == 0) cell = page.find('>', cell) + 1;  // the name is a link to the record
+    return page.substr(cell, page.find('<', cell) - cell);
+  };
+  const auto found = t.browser->get("/web/list/ir.mail_server?q=BACKUP").body;  // any case
+  CHECK(rows(found) == 1);
+  CHECK(has(found, "Backup 50%_off"));
+  CHECK(has(found, "<input id=\"q\" name=\"q\" type=\"search\" value=\"BACKUP\">"));
+  CHECK(rows(t.browser->get("/web/list/ir.mail_server?q=example.net").body) == 1);  // another listed column
+  CHECK(rows(t.browser->get("/web/list/ir.mail_server?q=%25").body) == 1);          // % and _ are literal, not wildcards
+  CHECK(rows(t.browser->get("/web/list/ir.mail_server?q=0_").body) == 0);
+  CHECK(rows(t.browser->get("/web/list/ir.mail_server?q=relay").body) == 100);  // 250 found, a page of them
+  const auto none = t.browser->get("/web/list/ir.mail_server?q=%3Cscript%3E").body;
+  CHECK(rows(none) == 0);
+  CHECK(has(none, "Nothing matches &ldquo;&lt;script&gt;&rdquo;"));
+
+  const auto by_name = t.browser->get("/web/list/ir.mail_server?sort=name").body;
+  CHECK(first_name(by_name) == "Backup 50%_off");
+  CHECK(has(by_name, "<th aria-sort=\"ascending\"><a href=\"/web/list/ir.mail_server?sort=name&amp;dir=desc\">Name</a>"));
+  const auto desc = t.browser->get("/web/list/ir.mail_server?sort=name&dir=desc").body;
+  CHECK(first_name(desc) == "Relay 99");
+  CHECK(has(desc, "aria-sort=\"descending\""));
+  CHECK(has(desc, "href=\"/web/list/ir.mail_server?sort=name&amp;dir=desc&amp;page=2\">Next</a>"));  // the pager keeps it
+  const auto searched_page = t.browser->get("/web/list/ir.mail_server?q=relay&sort=name&dir=desc&page=3").body;
+  CHECK(rows(searched_page) == 50);
+  CHECK(has(searched_page, "?q=relay&amp;sort=name&amp;dir=desc&amp;page=2\">Previous</a>"));
+  // Only a listed column sorts: a secret, an unknown name or SQL is the usual order.
+  for (const char* junk : {"smtp_pass", "nope", "name%3BDROP%20TABLE%20ir_mail_server"})
+    CHECK(first_name(t.browser->get(std::string("/web/list/ir.mail_server?sort=") + junk).body) == "Relay 1");
 }
 
 TEST_CASE("Emails list why a mail waits and until when (paced, throttled), long reasons cut", "[web][list]") {
@@ -443,8 +513,8 @@ TEST_CASE("Emails list why a mail waits and until when (paced, throttled), long 
     tr.commit();
   }
   const auto list = t.browser->get("/web/list/mail.mail").body;
-  CHECK(has(list, "<th>Failure Reason</th>"));
-  CHECK(has(list, "<th>Next Try</th>"));
+  CHECK(has(list, ">Failure Reason</a></th>"));
+  CHECK(has(list, ">Next Try</a></th>"));
   CHECK(has(list, "takes at most 30 mails per minute"));
   CHECK(has(list, "2030-01-01T12:00:41Z"));
   CHECK(has(list, std::string(149, 'x') + "\u2026</td>"));  // a line's worth, not 400 characters
@@ -515,8 +585,64 @@ TEST_CASE("an incoming message reads as a message; its HTML runs no script and l
   // The browser's sandbox: no script, no remote image (a read receipt for the sender).
   CHECK(html.headers.at("content-security-policy") == "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:");
   CHECK(html.headers.at("x-frame-options") == "SAMEORIGIN");
+  // Remote images only when asked: a button on the page, then the frame's policy lets images in
+  // (still no script).
+  CHECK(has(page, "<a href=\"" + base + "?remote=1\">Load remote images</a>"));
+  const auto asked = t.browser->get(base + "?remote=1").body;
+  CHECK(has(asked, "<iframe sandbox src=\"" + base + "/html?remote=1\""));
+  CHECK(has(asked, "<a href=\"" + base + "\">Block them again</a>"));
+  const auto remote = t.browser->get(base + "/html?remote=1");
+  CHECK(remote.headers.at("content-security-policy") ==
+        "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:");
   WebClient anonymous(t.site.base_url());
   const auto refused = anonymous.get(base + "/html");  // behind the login like every record
   CHECK(refused.status == 303);
   CHECK_FALSE(has(refused.body, "<p>Hello</p>"));
+}
+
+TEST_CASE("a fetched message's kept attachments download under their names, never as a page of the site", "[web]") {
+  Site t;
+  std::int64_t id = 0;
+  const std::string html_attachment = "<script>alert(document.cookie)</script>";
+  {
+    auto lock = t.host->db().lock();
+    auto env = t.host->env();
+    const nlohmann::json atts =
+        nlohmann::json::array({{{"filename", "report \"Q4\" é.html"},
+                                {"content_type", "text/html"},
+                                {"size", html_attachment.size()},
+                                {"stored", true}},
+                               {{"filename", "big.bin"}, {"content_type", "application/octet-stream"}, {"size", 10}}});
+    id = records::create(env, "mail.message", {{"subject", "Report"}, {"attachments", atts.dump()}});
+    juniper::mail::store_attachment(env, id, 0, html_attachment, juniper::mail::Owner::message);
+  }
+  const std::string base = "/web/record/mail.message/" + std::to_string(id);
+  const auto page = t.browser->get(base).body;
+  CHECK(has(page, "<li><a href=\"" + base + "/attachment/0\" download>report &quot;Q4&quot; é.html</a> (text/html, 1 kB)</li>"));
+  CHECK(has(page, "<li>big.bin (application/octet-stream, 1 kB)</li>"));  // not kept: no link
+  CHECK(has(page, "Attachments (names and sizes only: the files stay in the mailbox):"));
+  const auto got = t.browser->get(base + "/attachment/0");
+  CHECK(got.status == 200);
+  CHECK(got.body == html_attachment);
+  CHECK(got.headers.at("content-type") == "application/octet-stream");
+  CHECK(got.headers.at("content-disposition") == "attachment; filename*=UTF-8''report%20%22Q4%22%20%C3%A9.html");
+  CHECK(got.headers.at("x-content-type-options") == "nosniff");
+  CHECK(got.headers.at("content-security-policy") == "sandbox; default-src 'none'");
+  CHECK(t.browser->get(base + "/attachment/1").status == 404);  // names and sizes only
+  CHECK(t.browser->get(base + "/attachment/2").status == 404);
+  CHECK(t.browser->get(base + "/attachment/x").status == 404);
+  WebClient anonymous(t.site.base_url());
+  CHECK(anonymous.get(base + "/attachment/0").status == 303);  // behind the login
+}
+
+TEST_CASE("a page for what does not exist answers 404, a failure 500 with a reference in the log", "[web]") {
+  Site t;
+  const auto no_type = t.browser->get("/web/list/no.such_model");
+  CHECK(no_type.status == 404);
+  CHECK(has(no_type.body, "unknown model &apos;no.such_model&apos;"));
+  const auto no_record = t.browser->get("/web/record/ir.mail_server/424242");
+  CHECK(no_record.status == 404);
+  CHECK(has(no_record.body, "record ir.mail_server 424242 does not exist"));
+  CHECK(t.browser->get("/web/record/ir.mail_server/424242/delete").status == 404);
+  CHECK(t.browser->get("/web/record/mail.message/424242/attachment/0").status == 404);
 }

@@ -42,6 +42,32 @@ struct TestBase {
     reg.route("GET", "/test_base/admin", JUNIPER_AUTH_ADMIN, [](sdk::Context& ctx, const sdk::Request&, sdk::Response& rs) {
       rs.html(200, "<p>admin page for " + ctx.info()["user"].get<std::string>() + "</p>");
     });
+    // A page described, rendered by the host (escaped; off-site links dropped).
+    reg.route("GET", "/test_base/page", JUNIPER_AUTH_ADMIN, [](sdk::Context&, const sdk::Request& rq, sdk::Response& rs) {
+      if (rq.query("broken")) {
+        sdk::host().response_page(reinterpret_cast<juniper_http_response*>(rs.handle()), 500, {"not json", 8});
+        return;
+      }
+      rs.page(409, {{"title", "Said <b>" + rq.query("say").value_or("") + "</b>"},
+                    {"paragraphs", {rq.query("say").value_or(""), "Second paragraph."}},
+                    {"tone", "error"},
+                    {"links",
+                     {{{"href", "/web"}, {"label", "Home"}},
+                      {{"href", "https://evil.example/"}, {"label", "Elsewhere"}},
+                      {{"href", "//evil.example/"}, {"label", "Protocol-relative"}}}}});
+    });
+    // Waits on a peer (the test's) after a write: flagged network, so it runs outside any
+    // transaction, the write is committed at once and other writers never wait on the peer.
+    reg.route(
+        "GET", "/test_base/relay", JUNIPER_AUTH_NONE,
+        [](sdk::Context& ctx, const sdk::Request& rq, sdk::Response& rs) {
+          ctx.create("test_base.partner", {{"name", "relay started"}});
+          const auto answer = ctx.http("GET", rq.query("url").value_or(""), json::object());
+          rs.status(200);
+          rs.header("Content-Type", "text/plain");
+          rs.body(answer.body);
+        },
+        sdk::RouteOptions{.network = true});
     // Counts record changes in a parameter: proves the hook runs inside the writer's transaction.
     reg.hook("record.changed", 10, [](sdk::Context& ctx, const json& payload) -> std::optional<json> {
       if (payload.value("model", "") != "test_base.partner") return std::nullopt;

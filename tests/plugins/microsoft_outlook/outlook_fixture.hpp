@@ -98,7 +98,8 @@ struct OutlookHost : MailHost {
     q.rcpt = unique_mailbox(tag + "-rcpt");
     auto lock = host->db().lock();
     q.mail_id = send(mailbox, q.rcpt, tag);
-    host->db().session() << "UPDATE ir_mail_server SET microsoft_outlook_access_token_expiration = 0";
+    auto e = env();
+    records::write(e, mail::kOutgoingServer, q.server_id, {{"microsoft_outlook_access_token_expiration", 0}});
     return q;
   }
 

@@ -119,8 +119,7 @@ TEST_CASE("an expired token is refreshed exactly once for 50 mails from 4 thread
       mail::enqueue(e, d);
     }
     // The access token expires: locally and at the identity platform.
-    t.host->db().session() << "UPDATE ir_mail_server SET microsoft_outlook_access_token_expiration = 0 WHERE id = :id",
-        soci::use(id);
+    records::write(e, mail::kOutgoingServer, id, {{"microsoft_outlook_access_token_expiration", 0}});
     tr.commit();
   }
   t.stack.idp("/_control/expire_access_tokens", "{}");
@@ -166,7 +165,8 @@ TEST_CASE("a revoked authorization: refresh_failed with the reason, mails kept w
   {
     auto lock = t.host->db().lock();
     mail_id = t.send(mailbox, unique_mailbox("x"), "waits");
-    t.host->db().session() << "UPDATE ir_mail_server SET microsoft_outlook_access_token_expiration = 0";
+    auto e = t.env();
+    records::write(e, mail::kOutgoingServer, id, {{"microsoft_outlook_access_token_expiration", 0}});
   }
   t.stack.idp("/_control/revoke", json{{"user", mailbox}}.dump());
   {

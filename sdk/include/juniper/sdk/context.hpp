@@ -4,6 +4,7 @@
 
 #include <juniper/sdk/c/juniper_host.h>
 #include <juniper/sdk/c/juniper_mail.h>
+#include <juniper/sdk/c/juniper_records.h>
 
 #include <nlohmann/json.hpp>
 
@@ -110,6 +111,15 @@ class Context {
   }
   void set_param(std::string_view key, std::string_view value) const {
     call([&](juniper_error* e) { return host().param_set(ctx_, detail::str(key), detail::str(value), e); });
+  }
+
+  // ABI 1.9: a MAC (hex) of `message` under this module's key for `purpose` (juniper_host.h).
+  std::string sign(std::string_view purpose, std::string_view message) const {
+    require(JUNIPER_HOST_HAS(&host(), sign), "sign");
+    std::string out;
+    auto sink = detail::string_sink(out);
+    call([&](juniper_error* e) { return host().sign(ctx_, detail::str(purpose), detail::str(message), &sink, e); });
+    return out;
   }
 
   nlohmann::json read(std::string_view model, std::int64_t id) const {

@@ -46,10 +46,18 @@ class Response {
     header("Content-Type", "text/plain; charset=utf-8");
     body(text);
   }
+  // A page in the host's look (juniper_host_api.response_page): {"title", "paragraphs",
+  // "tone", "links": [{"href", "label"}]}.
+  void page(int32_t code, const nlohmann::json& page) const {
+    if (!JUNIPER_HOST_HAS(&host(), response_page)) throw std::runtime_error("the host is too old for response_page");
+    const std::string text = page.dump();
+    host().response_page(r_, code, detail::str(text));
+  }
   void redirect(std::string_view location, int32_t code = 303) const {
     status(code);
     header("Location", location);
   }
+  juniper_http_response* handle() const noexcept { return r_; }
 
  private:
   juniper_http_response* r_;

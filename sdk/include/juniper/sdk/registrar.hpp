@@ -115,6 +115,11 @@ struct ActionOptions {
            (hidden ? JUNIPER_ACTION_HIDDEN : 0u);
   }
 };
+struct RouteOptions {
+  bool csrf = false;     // state-changing: the host checks the form's csrf_token
+  bool network = false;  // ABI 1.9: waits on the network, so the host runs it outside a transaction
+  std::uint32_t flags() const { return (csrf ? JUNIPER_ROUTE_CSRF : 0u) | (network ? JUNIPER_ROUTE_NETWORK : 0u); }
+};
 using RouteFn = std::function<void(Context&, const Request&, Response&)>;
 // Answer std::nullopt to let the next handler try.
 using HookFn = std::function<std::optional<nlohmann::json>(Context&, const nlohmann::json& payload)>;
@@ -264,13 +269,17 @@ class Registrar {
   }
 
   void route(const std::string& method, const std::string& path, juniper_route_auth auth, RouteFn fn, bool csrf = false) {
+    route(method, path, auth, std::move(fn), RouteOptions{.csrf = csrf});
+  }
+
+  void route(const std::string& method, const std::string& path, juniper_route_auth auth, RouteFn fn, RouteOptions options) {
     auto* f = detail::keep(std::move(fn));
     const juniper_route_desc d{
         sizeof d,
         method.c_str(),
         path.c_str(),
         auth,
-        csrf ? JUNIPER_ROUTE_CSRF : 0u,
+        options.flags(),
         [](void* user, juniper_ctx* ctx, const juniper_http_request* req, juniper_http_response* res, juniper_error* err) {
           return guard(err, [&] {
             Context c(ctx);

@@ -82,10 +82,7 @@ struct MailHost : TestHost {
 };
 
 // A fresh mailbox name per test, so tests never see each other's mail.
-inline std::string unique_mailbox(const std::string& who) {
-  static int n = 0;
-  return who + "-" + std::to_string(::getpid()) + "-" + std::to_string(++n) + "@example.com";
-}
+inline std::string unique_mailbox(const std::string& who) { return unique_address(who); }
 
 // `n` fresh mailboxes and the same as one comma-separated To list.
 inline std::pair<std::vector<std::string>, std::string> unique_mailboxes(const std::string& who, int n) {

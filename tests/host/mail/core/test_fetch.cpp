@@ -2,6 +2,7 @@
 #include "mail_fixture.hpp"
 
 #include "core/crypto.hpp"
+#include "mail/attachment_store.hpp"
 #include "mail/fetcher.hpp"
 #include "mail/mime/message.hpp"
 
@@ -20,6 +21,27 @@ namespace {
 std::string message(const std::string& id, const std::string& subject) {
   return "From: Partner <partner@other.org>\r\nTo: alice@example.com\r\nSubject: " + subject + "\r\nMessage-ID: <" + id +
          ">\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello " + subject + "\r\n";
+}
+// Delivers to `box` (a new mailbox, `box`-password) a mail from a partner with these attachments.
+void deliver_with(MailHost& t, const std::string& box, const std::string& subject, const std::string& text,
+                  std::vector<mail::mime::Attachment> attachments) {
+  t.stack.add_user(box, box + "-password");
+  mail::mime::OutgoingMessage m;
+  m.from = "partner@other.org";
+  m.to = {box};
+  m.subject = subject;
+  m.text_body = text;
+  m.attachments = std::move(attachments);
+  t.stack.deliver(box, mail::mime::build(m));
+}
+// A confirmed incoming server on the test Dovecot for `box`, with `extra` values.
+std::int64_t confirmed_server(MailHost& t, records::Env& e, const std::string& name, const std::string& box,
+                              nlohmann::json extra = nlohmann::json::object()) {
+  nlohmann::json v = {{"name", name},   {"server", "127.0.0.1"}, {"port", t.stack["IMAPS_PORT"]},
+                      {"is_ssl", true}, {"user", box},           {"password", box + "-password"},
+                      {"state", "done"}};
+  v.update(extra);
+  return records::create(e, mail::kIncomingServer, v);
 }
 std::int64_t stored(MailHost& t) {
   int n = 0;
@@ -85,10 +107,10 @@ TEST_CASE("Test & Confirm, then fetch: messages stored, then marked Seen; nothin
     t.stack.deliver(box, garbage);
     const auto r2 = mail::fetch_all(e, t.host->modules().hooks(), t.conf());
     CHECK(r2.stored == 1);
-    const auto msgs2 = records::list(e, mail::kMessage);
+    const auto msgs2 = records::list(e, mail::kMessage);  // newest first
     REQUIRE(msgs2.size() == 4);
-    CHECK(msgs2.back()["raw"] == garbage);
-    CHECK_FALSE(msgs2.back()["parse_error"].get<std::string>().empty());
+    CHECK(msgs2.front()["raw"] == garbage);
+    CHECK_FALSE(msgs2.front()["parse_error"].get<std::string>().empty());
     CHECK(mail::fetch_all(e, t.host->modules().hooks(), t.conf()).stored == 0);  // Seen once stored
   }
   SECTION("a wrong password is recorded on the server and nothing is stored") {
@@ -108,25 +130,11 @@ TEST_CASE("a message over 1 MB is received through a spool file and stored with 
   MailHost t;
   auto lock = t.host->db().lock();
   const std::string box = unique_mailbox("big");
-  t.stack.add_user(box, "big-password");
-  mail::mime::OutgoingMessage m;
-  m.from = "partner@other.org";
-  m.to = {box};
-  m.subject = "Scan";
-  m.text_body = "The scan is attached.";
   std::string scan(3u << 20, '\0');
   for (std::size_t i = 0; i < scan.size(); ++i) scan[i] = static_cast<char>((i * 2654435761u) >> 13);
-  m.attachments = {{"scan.pdf", "", scan}};
-  t.stack.deliver(box, mail::mime::build(m));
+  deliver_with(t, box, "Scan", "The scan is attached.", {{"scan.pdf", "", scan}});
   auto e = t.env();
-  const auto id = records::create(e, mail::kIncomingServer,
-                                  {{"name", "Big"},
-                                   {"server", "127.0.0.1"},
-                                   {"port", t.stack["IMAPS_PORT"]},
-                                   {"is_ssl", true},
-                                   {"user", box},
-                                   {"password", "big-password"},
-                                   {"state", "done"}});
+  const auto id = confirmed_server(t, e, "Big", box);
 
   auto listing = [&] {
     std::set<std::string> names;
@@ -153,7 +161,34 @@ TEST_CASE("a message over 1 MB is received through a spool file and stored with 
   REQUIRE(atts.size() == 1);
   CHECK(atts[0]["filename"] == "scan.pdf");
   CHECK(atts[0]["size"] == scan.size());  // decoded through GMime from the file, byte for byte counted
+  // Keep Attachments (on by default): the bytes are stored with the message, decoded into a spool
+  // file on the way (never whole in memory), read back byte for byte.
+  CHECK(atts[0]["stored"] == true);
+  const auto message_id = msgs[0]["id"].get<std::int64_t>();
+  CHECK(mail::read_attachment(e, message_id, 0, 0, scan.size() + 1, mail::Owner::message) == scan);
+  CHECK(mail::read_attachment(e, message_id, 0, 1000, 10, mail::Owner::message) == scan.substr(1000, 10));
   CHECK(mail::fetch_all(e, t.host->modules().hooks(), t.conf(), id).stored == 0);  // marked read after storing
-  // The spool file was unlinked from birth: nothing is left in the data folder.
+  // The spool files were unlinked from birth: nothing is left in the data folder.
   CHECK(listing() == before);
+  // Deleting the message deletes its attachments.
+  records::remove(e, mail::kMessage, message_id);
+  CHECK(mail::read_attachment(e, message_id, 0, 0, 10, mail::Owner::message).empty());
+}
+
+TEST_CASE("Keep Attachments off: a fetched message keeps its attachments' names and sizes only", "[mail][fetch]") {
+  MailHost t;
+  auto lock = t.host->db().lock();
+  const std::string box = unique_mailbox("noattach");
+  deliver_with(t, box, "Invoice", "Attached.",
+               {{"invoice.pdf", "application/pdf", std::string(5000, 'x')}, {"notes.txt", "", "a note"}});
+  auto e = t.env();
+  const auto id = confirmed_server(t, e, "No attachments", box, {{"attach", false}});
+  REQUIRE(mail::fetch_all(e, t.host->modules().hooks(), t.conf(), id).stored == 1);
+  const auto msg = records::list(e, mail::kMessage).at(0);
+  const auto atts = nlohmann::json::parse(msg["attachments"].get<std::string>());
+  REQUIRE(atts.size() == 2);
+  CHECK(atts[0]["size"] == 5000);
+  CHECK(atts[1]["filename"] == "notes.txt");
+  CHECK_FALSE(atts[0].contains("stored"));
+  CHECK(mail::read_attachment(e, msg["id"].get<std::int64_t>(), 0, 0, 10, mail::Owner::message).empty());
 }

@@ -2,6 +2,7 @@
 // Custom Email Servers setting), as `juniper mail route` shows it.
 #include "mail_fixture.hpp"
 
+#include "core/errors.hpp"
 #include "mail/config.hpp"
 
 #include <catch2/catch.hpp>
@@ -71,4 +72,57 @@ TEST_CASE("with Custom Email Servers off, server records are not used", "[mail][
   CHECK(r["server"].is_null());
   t.custom_servers(true);
   CHECK(route(t, "john@example.com")["server"] == "Ignored");
+}
+
+TEST_CASE("juniper.conf's SMTP settings are checked, a typo never means plaintext", "[mail][config]") {
+  MailHost t;
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  auto conf = t.conf();
+  conf["smtp_server"] = "smtp.example.com";
+  conf["smtp_encryption"] = "starttls";
+  conf["smtp_port"] = "587";
+  const auto ok = mail::load_mail_config(e, conf);
+  CHECK(ok.smtp.port == 587);
+  CHECK(ok.smtp.encryption == "starttls");
+  conf["smtp_encryption"] = "tls";
+  CHECK_THROWS_WITH(mail::load_mail_config(e, conf),
+                    "juniper.conf: smtp_encryption: unknown connection security \"tls\" (none, starttls or ssl)");
+  conf["smtp_encryption"] = "ssl";
+  for (const std::string bad : {"58x", "0", "70000", "port"}) {
+    conf["smtp_port"] = bad;
+    CHECK_THROWS_WITH(mail::load_mail_config(e, conf),
+                      "juniper.conf: smtp_port must be a port number (1 to 65535), not \"" + bad + "\"");
+  }
+}
+
+TEST_CASE("declared system parameters refuse, when set, a value their reader could not use", "[mail][config]") {
+  MailHost t;
+  auto lock = t.host->db().lock();
+  auto e = t.env();
+  const auto refused = [&](const std::string& key, const std::string& value) {
+    try {
+      records::param_set(e, key, value);
+    } catch (const juniper::UserError& x) {
+      return std::string(x.what());
+    }
+    return std::string();
+  };
+  CHECK(refused("mail.queue.lease", "abc") ==
+        "the system parameter mail.queue.lease must be a whole number from 1 to 3600 (seconds a claimed mail stays with "
+        "its sender), not \"abc\"");
+  CHECK(refused("mail.queue.interval", "0") != "");
+  CHECK(refused("mail.fetch.batch", "12x") != "");
+  CHECK(refused("mail.max_size", "-5") != "");
+  CHECK(refused("mail.queue.max_age", "soon") ==
+        "the system parameter mail.queue.max_age must be a duration such as 5d, 12h or 3600, not \"soon\"");
+  CHECK(refused("web.base.url", "erp.example.com") != "");
+  CHECK(refused("web.base.url", "https://") != "");
+  CHECK_FALSE(records::param_get(e, "mail.queue.lease"));  // nothing stored by a refusal
+  // Good values pass, and undeclared keys stay free-form.
+  CHECK(refused("mail.queue.lease", "30") == "");
+  CHECK(refused("mail.queue.max_age", "5d") == "");
+  CHECK(refused("web.base.url", "https://erp.example.com") == "");
+  CHECK(refused("my.own.setting", "anything at all") == "");
+  CHECK(records::param_get(e, "mail.queue.lease") == "30");
 }

@@ -106,8 +106,8 @@ TEST_CASE("a sender that died after claiming loses nothing: expired leases are t
     CHECK(claimed.size() == 3);
   }
   CHECK(t.process().sent == 0);  // another process's live lease is respected
-  t.host->db().session() << "UPDATE mail_mail SET lease_until = '2000-01-01T00:00:00Z'";  // the lease ran out
-  CHECK(t.process().sent == 3);
+  // A minute later the dead process's lease has run out (the queue's clock, moved).
+  CHECK(t.process_at(std::chrono::system_clock::now() + std::chrono::seconds(61)).sent == 3);
   CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 3; }));
 }
 
@@ -250,6 +250,21 @@ TEST_CASE("a module sends and checks mail with the host's SMTP and IMAP clients 
                                                    {"secret", "bad"}}
                                         .dump());
   CHECK_THROWS_WITH(check->invoke(e, partner), Catch::Contains("uthenticat"));
+
+  // A word the host does not know is refused, never taken for plaintext or no login.
+  smtp["secret"] = "alice-password";
+  smtp["security"] = "tls";
+  t.param("test_ext.mail_endpoint", smtp.dump());
+  const int connections = t.stack.smtp_connections();
+  CHECK_THROWS_WITH(send->invoke(e, partner), Catch::Contains("unknown connection security \"tls\""));
+  CHECK(t.stack.smtp_connections() == connections);
+  smtp["security"] = "starttls";
+  smtp["auth"] = "oauth";
+  t.param("test_ext.mail_endpoint", smtp.dump());
+  CHECK_THROWS_WITH(send->invoke(e, partner), Catch::Contains("unknown authentication \"oauth\""));
+  t.param("test_ext.imap_endpoint",
+          nlohmann::json{{"host", "127.0.0.1"}, {"port", std::stoi(t.stack["IMAPS_PORT"])}, {"security", "none"}}.dump());
+  CHECK_THROWS_WITH(check->invoke(e, partner), Catch::Contains("unknown IMAP connection security \"none\""));
 }
 
 TEST_CASE("max_connections: one run keeps that many SMTP sessions to a server and sends to several servers at once",

@@ -16,10 +16,11 @@
 #include <fstream>
 #include <optional>
 #include <random>
-#include <thread>
 
 using namespace juniper::mail::imap;
+using juniper::test::eventually;
 using juniper::test::MailStack;
+using juniper::test::unique_address;
 
 namespace {
 
@@ -28,7 +29,7 @@ Endpoint endpoint(MailStack& ms) {
   e.host = "127.0.0.1";
   e.port = ms.port("IMAPS_PORT");
   e.ssl = true;
-  e.ca_file = ms.ca_file();
+  e.ca_file = ms["CA_FILE"];
   e.timeout = std::chrono::seconds(30);
   return e;
 }
@@ -45,6 +46,20 @@ std::optional<Error> error_of(F&& f) {
     return e;
   }
   return std::nullopt;
+}
+
+// The imap process serving `user`'s login: "Login: user=<...>, ..., mpid=N, ..." in Dovecot's log
+// (0 while not logged yet).
+pid_t imap_process_of(const MailStack& ms, const std::string& user) {
+  std::ifstream log(ms["DOVECOT_LOG"]);
+  std::string line;
+  pid_t pid = 0;
+  while (std::getline(log, line)) {
+    auto p = line.find("Login: user=<" + user + ">");
+    auto m = line.find("mpid=");
+    if (p != std::string::npos && m != std::string::npos) pid = std::atoi(line.c_str() + m + 5);
+  }
+  return pid;
 }
 
 std::string at(const Endpoint& e) { return e.host + ":" + std::to_string(e.port); }
@@ -95,9 +110,9 @@ std::string exact_message(std::size_t size, unsigned seed) {
 
 TEST_CASE("password login selects INBOX and lists unseen UIDs in ascending order", "[imap][dovecot]") {
   auto& ms = MailStack::get();
-  const auto user = ms.fresh_address("pw");
-  ms.add_password_user(user, "s3cret-pw");
-  for (int i = 0; i < 5; ++i) ms.deliver_maildir(user, "Subject: m" + std::to_string(i) + "\r\n\r\nbody\r\n");
+  const auto user = unique_address("pw");
+  ms.add_user(user, "s3cret-pw");
+  for (int i = 0; i < 5; ++i) ms.deliver(user, "Subject: m" + std::to_string(i) + "\r\n\r\nbody\r\n");
 
   Session s(endpoint(ms), password(user, "s3cret-pw"));
   std::vector<std::string> sent;
@@ -117,12 +132,12 @@ TEST_CASE("password login selects INBOX and lists unseen UIDs in ascending order
 
 TEST_CASE("XOAUTH2 login with a token; mail submitted over SMTP arrives intact", "[imap][dovecot]") {
   auto& ms = MailStack::get();
-  const auto user = ms.fresh_address("carol");
+  const auto user = unique_address("carol");
   const std::string msg =
       "From: alice@example.com\r\nTo: " + user + "\r\nSubject: via smtp\r\n\r\nfirst\r\n.\r\n..\r\nlast \xe9t\xe9\r\n";
-  ms.deliver_smtp(user, msg);
+  ms.submit(user, msg);
 
-  Session s(endpoint(ms), token(user, ms.token_for(user)));
+  Session s(endpoint(ms), token(user, ms.imap_token(user)));
   s.open();
   auto uids = s.search_unseen();
   REQUIRE(uids.size() == 1);
@@ -139,14 +154,14 @@ TEST_CASE("XOAUTH2 login with a token; mail submitted over SMTP arrives intact",
 
 TEST_CASE("fetch_peek returns the exact bytes and leaves the messages unseen", "[imap][dovecot]") {
   auto& ms = MailStack::get();
-  const auto user = ms.fresh_address("exact");
-  const auto tok = ms.token_for(user);
+  const auto user = unique_address("exact");
+  const auto tok = ms.imap_token(user);
   const std::vector<std::size_t> sizes{1, 2, 100, 4096, 65543, 1 << 20, 2 << 20};
   std::vector<std::string> messages;
   for (std::size_t i = 0; i < sizes.size(); ++i) {
     messages.push_back(exact_message(sizes[i], static_cast<unsigned>(i + 1)));
     REQUIRE(messages.back().size() == sizes[i]);
-    ms.deliver_maildir(user, messages.back());
+    ms.deliver(user, messages.back());
   }
   auto expected_for = [&](const std::string& got) -> const std::string* {
     for (auto& m : messages)
@@ -191,10 +206,10 @@ TEST_CASE("fetch_peek returns the exact bytes and leaves the messages unseen", "
 
 TEST_CASE("fetch_peek_many leaves out UIDs that are not there; fetch_peek of one throws", "[imap][dovecot]") {
   auto& ms = MailStack::get();
-  const auto user = ms.fresh_address("missing");
-  ms.deliver_maildir(user, "Subject: one\r\n\r\n1\r\n");
-  ms.deliver_maildir(user, "Subject: two\r\n\r\n2\r\n");
-  Session s(endpoint(ms), token(user, ms.token_for(user)));
+  const auto user = unique_address("missing");
+  ms.deliver(user, "Subject: one\r\n\r\n1\r\n");
+  ms.deliver(user, "Subject: two\r\n\r\n2\r\n");
+  Session s(endpoint(ms), token(user, ms.imap_token(user)));
   s.open();
   auto got = s.fetch_peek_many({2, 40, 1, 2});
   REQUIRE(got.size() == 2);
@@ -212,9 +227,9 @@ TEST_CASE("fetch_peek_many leaves out UIDs that are not there; fetch_peek of one
 
 TEST_CASE("mark_seen sets \\Seen on a UID set with one command", "[imap][dovecot]") {
   auto& ms = MailStack::get();
-  const auto user = ms.fresh_address("seen");
-  const auto tok = ms.token_for(user);
-  for (int i = 1; i <= 10; ++i) ms.deliver_maildir(user, "Subject: n" + std::to_string(i) + "\r\n\r\nx\r\n");
+  const auto user = unique_address("seen");
+  const auto tok = ms.imap_token(user);
+  for (int i = 1; i <= 10; ++i) ms.deliver(user, "Subject: n" + std::to_string(i) + "\r\n\r\nx\r\n");
 
   Session s(endpoint(ms), token(user, tok));
   s.open();
@@ -238,10 +253,10 @@ TEST_CASE("mark_seen sets \\Seen on a UID set with one command", "[imap][dovecot
 TEST_CASE("fetch_peek_many marks the chunk before read in the same exchange, and leaves the fetched ones unseen",
           "[imap][dovecot]") {
   auto& ms = MailStack::get();
-  const auto user = ms.fresh_address("seenfirst");
-  for (int i = 1; i <= 4; ++i) ms.deliver_maildir(user, "Subject: n" + std::to_string(i) + "\r\n\r\nx\r\n");
+  const auto user = unique_address("seenfirst");
+  for (int i = 1; i <= 4; ++i) ms.deliver(user, "Subject: n" + std::to_string(i) + "\r\n\r\nx\r\n");
   std::vector<std::string> sent;  // outlives the session, whose logout it also records
-  Session s(endpoint(ms), token(user, ms.token_for(user)));
+  Session s(endpoint(ms), token(user, ms.imap_token(user)));
   s.open();
   s.set_command_observer([&](std::string_view c) { sent.emplace_back(c); });
   const auto got = s.fetch_peek_many({3, 4}, {1, 2});
@@ -274,8 +289,8 @@ TEST_CASE("a wrong password is ErrorKind::auth with Dovecot's reply", "[imap][do
 TEST_CASE("a bad token is ErrorKind::auth", "[imap][dovecot][errors]") {
   auto& ms = MailStack::get();
   const auto ep = endpoint(ms);
-  const auto user = ms.fresh_address("badtok");
-  const auto other = ms.fresh_address("other");
+  const auto user = unique_address("badtok");
+  const auto other = unique_address("other");
 
   SECTION("bogus token") {
     const std::string bogus = "EwA-bogus-token-" + std::string(200, 'Q');
@@ -289,7 +304,7 @@ TEST_CASE("a bad token is ErrorKind::auth", "[imap][dovecot][errors]") {
     CHECK_THAT(what, !Catch::Contains("bogus-token"));
   }
   SECTION("another user's token") {
-    const auto t = ms.token_for(other);
+    const auto t = ms.imap_token(other);
     Session s(ep, token(user, t));
     auto e = error_of([&] { s.open(); });
     REQUIRE(e);
@@ -297,15 +312,15 @@ TEST_CASE("a bad token is ErrorKind::auth", "[imap][dovecot][errors]") {
     CHECK_THAT(std::string(e->what()), !Catch::Contains(t.substr(0, 40)));
   }
   SECTION("revoked token") {
-    const auto t = ms.token_for(user);
-    ms.idp_control("revoke", R"({"access_token":")" + t + "\"}");
+    const auto t = ms.imap_token(user);
+    ms.idp("/_control/revoke", R"({"access_token":")" + t + "\"}");
     Session s(ep, token(user, t));
     auto e = error_of([&] { s.open(); });
     REQUIRE(e);
     CHECK(e->kind() == ErrorKind::auth);
   }
   SECTION("a token as password") {
-    Session s(ep, password(user, ms.token_for(user)));
+    Session s(ep, password(user, ms.imap_token(user)));
     auto e = error_of([&] { s.open(); });
     REQUIRE(e);
     CHECK(e->kind() == ErrorKind::auth);
@@ -315,9 +330,9 @@ TEST_CASE("a bad token is ErrorKind::auth", "[imap][dovecot][errors]") {
 TEST_CASE("identity provider answering 503 is ErrorKind::temporary_auth", "[imap][dovecot][errors]") {
   auto& ms = MailStack::get();
   const auto ep = endpoint(ms);
-  const auto user = ms.fresh_address("tmp");
-  const auto t = ms.token_for(user);
-  ms.idp_control("inject_error", R"({"endpoint":"tokeninfo","count":1,"status":503})");
+  const auto user = unique_address("tmp");
+  const auto t = ms.imap_token(user);
+  ms.idp("/_control/inject_error", R"({"endpoint":"tokeninfo","count":1,"status":503})");
   Session s(ep, token(user, t));
   auto e = error_of([&] { s.open(); });
   REQUIRE(e);
@@ -381,23 +396,13 @@ TEST_CASE("a server that never answers: ErrorKind::connection after the timeout"
 
 TEST_CASE("a server that stops answering mid-session: ErrorKind::connection after the timeout", "[imap][dovecot][errors]") {
   auto& ms = MailStack::get();
-  const auto user = ms.fresh_address("frozen");
+  const auto user = unique_address("frozen");
   auto ep = endpoint(ms);
   ep.timeout = std::chrono::seconds(2);
-  Session s(ep, token(user, ms.token_for(user)));
+  Session s(ep, token(user, ms.imap_token(user)));
   s.open();
-  // The imap process serving this login: "Login: user=<...>, ..., mpid=N, ..." in the log.
   pid_t pid = 0;
-  for (int i = 0; i < 100 && pid == 0; ++i) {
-    std::ifstream log(ms.env("DOVECOT_LOG"));
-    std::string line;
-    while (std::getline(log, line)) {
-      auto p = line.find("Login: user=<" + user + ">");
-      auto m = line.find("mpid=");
-      if (p != std::string::npos && m != std::string::npos) pid = std::atoi(line.c_str() + m + 5);
-    }
-    if (pid == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  eventually([&] { return (pid = imap_process_of(ms, user)) > 0; }, std::chrono::seconds(2));
   REQUIRE(pid > 0);
   REQUIRE(::kill(pid, SIGSTOP) == 0);
   auto e = error_of([&] { s.search_unseen(); });
@@ -482,13 +487,13 @@ TEST_CASE("Dovecot stopped: ErrorKind::connection; started again: a new session 
   Session s(ep, password("bob@example.com", "bob-password"));
   s.open();
 
-  ms.dovecot("stop");
+  ms.run("dovecot.sh stop");
   struct Restart {
     MailStack& ms;
     bool done = false;
     ~Restart() {
       if (!done) try {
-          ms.dovecot("start");
+          ms.run("dovecot.sh start");
         } catch (...) {
         }
     }
@@ -507,7 +512,7 @@ TEST_CASE("Dovecot stopped: ErrorKind::connection; started again: a new session 
   REQUIRE(e2);
   CHECK(e2->kind() == ErrorKind::connection);
 
-  ms.dovecot("start");
+  ms.run("dovecot.sh start");
   restart.done = true;
   Session after(ep, password("bob@example.com", "bob-password"));
   after.open();

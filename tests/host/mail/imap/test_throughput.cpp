@@ -15,6 +15,7 @@
 
 using namespace juniper::mail::imap;
 using juniper::test::MailStack;
+using juniper::test::unique_address;
 
 namespace {
 
@@ -39,8 +40,8 @@ double secs_since(std::chrono::steady_clock::time_point t0) {
 TEST_CASE("throughput: 2000 messages, batches of 50, one STORE per batch", "[.][bench][imap]") {
   auto& ms = MailStack::get();
   const std::size_t count = 2000, batch = 50;
-  const auto user = ms.fresh_address("bulk");
-  const auto tok = ms.token_for(user);
+  const auto user = unique_address("bulk");
+  const auto tok = ms.imap_token(user);
 
   std::mt19937 rng(42);
   std::uniform_real_distribution<double> logsize(std::log(2000.0), std::log(200000.0));
@@ -51,7 +52,7 @@ TEST_CASE("throughput: 2000 messages, batches of 50, one STORE per batch", "[.][
     auto msg = bulk_message(static_cast<std::size_t>(std::exp(logsize(rng))), i, rng);
     sizes.push_back(msg.size());
     total += msg.size();
-    ms.deliver_maildir(user, msg);
+    ms.deliver(user, msg);
   }
   std::cout << "bench: wrote " << count << " maildir files, " << total / 1000 << " kB (mean " << total / count / 1000.0
             << " kB) in " << secs_since(t0) << " s\n";
@@ -59,7 +60,7 @@ TEST_CASE("throughput: 2000 messages, batches of 50, one STORE per batch", "[.][
   Endpoint ep;
   ep.host = "127.0.0.1";
   ep.port = ms.port("IMAPS_PORT");
-  ep.ca_file = ms.ca_file();
+  ep.ca_file = ms["CA_FILE"];
   Session s(ep, Credentials{AuthKind::xoauth2, user, tok});
 
   t0 = std::chrono::steady_clock::now();
@@ -98,9 +99,9 @@ TEST_CASE("throughput: 2000 messages, batches of 50, one STORE per batch", "[.][
             << " MB/s (with open + search: " << count / t_all << " msgs/s); client CPU " << cpu_loop << " s\n";
 
   // For comparison: one message per round trip (fetch_peek) and one STORE per message.
-  const auto user2 = ms.fresh_address("bulk1");
-  for (std::size_t i = 0; i < 300; ++i) ms.deliver_maildir(user2, bulk_message(sizes[i], i, rng));
-  Session s2(ep, Credentials{AuthKind::xoauth2, user2, ms.token_for(user2)});
+  const auto user2 = unique_address("bulk1");
+  for (std::size_t i = 0; i < 300; ++i) ms.deliver(user2, bulk_message(sizes[i], i, rng));
+  Session s2(ep, Credentials{AuthKind::xoauth2, user2, ms.imap_token(user2)});
   s2.open();
   auto uids2 = s2.search_unseen();
   REQUIRE(uids2.size() == 300);

@@ -280,6 +280,47 @@ TEST_CASE("attachments survive byte for byte", "[mime][build][parse]") {
     }
     CHECK(q.attachments[1].size == 30'000);
   }
+  SECTION("to a file: every attachment's bytes one after the other, each at its offset") {
+    m.attachments.push_back({"forwarded.eml", "message/rfc822", "Subject: inner\r\n\r\nhi\r\n"});
+    wire = build(m);
+    const auto kept = parse(wire);
+    std::FILE* out = std::tmpfile();
+    REQUIRE(out != nullptr);
+    int opened = 0;
+    const auto q = parse(wire, AttachmentData::to_file, [&] {
+      ++opened;
+      return fileno(out);
+    });
+    CHECK(opened == 1);  // one file for all of them, opened once
+    std::string file;
+    std::fseek(out, 0, SEEK_END);
+    file.resize(static_cast<std::size_t>(std::ftell(out)));
+    std::rewind(out);
+    REQUIRE(std::fread(file.data(), 1, file.size(), out) == file.size());
+    std::fclose(out);
+    REQUIRE(q.attachments.size() == kept.attachments.size());
+    std::size_t expected_offset = 0;
+    for (std::size_t i = 0; i < q.attachments.size(); ++i) {
+      CAPTURE(i);
+      CHECK(q.attachments[i].offset == expected_offset);
+      CHECK(file.substr(q.attachments[i].offset, q.attachments[i].size) == kept.attachments[i].data);
+      CHECK(q.attachments[i].data.empty());
+      expected_offset += q.attachments[i].size;
+    }
+    CHECK(file.size() == expected_offset);
+    // A message without attachments never opens the file.
+    OutgoingMessage plain;
+    plain.from = "a@example.com";
+    plain.to = {"b@example.com"};
+    plain.text_body = "no attachment";
+    parse(build(plain), AttachmentData::to_file, [&] {
+      ++opened;
+      return -1;
+    });
+    CHECK(opened == 1);
+    // The file cannot be made: the parse says so (no exception crosses GMime's C code).
+    CHECK_THROWS_WITH(parse(wire, AttachmentData::to_file, []() -> int { throw std::runtime_error("disk full"); }), "disk full");
+  }
   SECTION("attachments without any body") {
     m.text_body.clear();
     m.html_body.clear();

@@ -88,7 +88,10 @@ void Server::serve(int fd) {
   }
   if (!send_line(fd, script_.greeting) || script_.greeting.rfind("220", 0) != 0) return;
   std::string line;
+  bool in_mail = false;  // a transaction: MAIL accepted
+  int accepted = 0;      // its recipients accepted
   while (read_line(line)) {
+    if (!buf.empty()) ++pipelined_;
     std::string verb = line.substr(0, line.find(' '));
     for (auto& c : verb) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     {
@@ -99,6 +102,7 @@ void Server::serve(int fd) {
       send_line(fd, "250-fake.test");
       if (script_.offer_starttls) send_line(fd, "250-STARTTLS");
       if (script_.offer_auth) send_line(fd, "250-AUTH " + script_.auth_mechanisms);
+      if (script_.offer_pipelining) send_line(fd, "250-PIPELINING");
       send_line(fd, "250 8BITMIME");
     } else if (verb == "AUTH") {
       // The exchange a client expects: prompts (334) for what the AUTH line did not carry.
@@ -118,12 +122,26 @@ void Server::serve(int fd) {
       send_line(fd, script_.auth_reply);
     } else if (verb == "MAIL") {
       send_line(fd, script_.mail_reply);
+      in_mail = script_.mail_reply.rfind("250", 0) == 0;
+      accepted = 0;
+    } else if (verb == "RCPT" && !in_mail) {
+      send_line(fd, "503 5.5.1 Error: need MAIL command");
+    } else if (verb == "DATA" && accepted == 0) {
+      send_line(fd, in_mail ? "554 5.5.1 Error: no valid recipients" : "503 5.5.1 Error: need RCPT command");
     } else if (verb == "RCPT") {
       const auto lt = line.find('<'), gt = line.find('>');
       const std::string addr = lt != std::string::npos && gt != std::string::npos ? line.substr(lt + 1, gt - lt - 1) : "";
+      if (!script_.close_at_rcpt.empty() && addr == script_.close_at_rcpt) {
+        const linger reset{1, 0};  // an abortive close: the client reads a reset, not an end of file
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        return;
+      }
       const auto it = script_.rcpt_replies.find(addr);
-      send_line(fd, it != script_.rcpt_replies.end() ? it->second : "250 2.1.5 Ok");
+      const std::string reply = it != script_.rcpt_replies.end() ? it->second : "250 2.1.5 Ok";
+      if (reply.rfind("25", 0) == 0) ++accepted;
+      send_line(fd, reply);
     } else if (verb == "DATA") {
+      in_mail = false;
       send_line(fd, script_.data_reply);
       if (script_.data_reply.rfind("354", 0) != 0) continue;
       const int nth = data_commands_++;
@@ -151,6 +169,7 @@ void Server::serve(int fd) {
         return;
       }
     } else if (verb == "RSET" || verb == "NOOP") {
+      if (verb == "RSET") in_mail = false;
       send_line(fd, "250 2.0.0 Ok");
     } else if (verb == "QUIT") {
       send_line(fd, "221 2.0.0 Bye");

@@ -19,6 +19,8 @@ struct Script {
   bool offer_starttls = false;     // (never actually starts TLS)
   bool close_at_starttls = false;  // "220 Ready to start TLS", then close (a server going down)
   bool offer_auth = true;          // "250-AUTH <auth_mechanisms>"
+  bool offer_pipelining = false;   // "250-PIPELINING" (RFC 2920)
+  std::string close_at_rcpt;       // reset the connection instead of answering RCPT TO this address
   std::string auth_mechanisms = "PLAIN LOGIN";
   std::string auth_reply = "235 2.7.0 Authentication successful";
   std::string mail_reply = "250 2.1.0 Ok";
@@ -42,7 +44,9 @@ class Server {
   int connections() const { return connections_.load(); }
   int messages() const { return messages_.load(); }  // completed (250 after the dot)
   std::vector<std::string> commands() const;         // every command line received, AUTH masked
-  int dropped() const { return dropped_.load(); }    // 421s sent by drop_after_each_message / lazy_drop
+  int dropped() const { return dropped_.load(); }
+  // Commands that arrived with the next one already behind them, before they were answered.
+  int pipelined() const { return pipelined_.load(); }  // 421s sent by drop_after_each_message / lazy_drop
   int closed() const {
     return closed_.load();
   }  // connections over: what a test waits on before
@@ -59,6 +63,7 @@ class Server {
   std::atomic<int> messages_{0};
   std::atomic<int> dropped_{0};
   std::atomic<int> closed_{0};
+  std::atomic<int> pipelined_{0};
   int data_commands_ = 0;
   mutable std::mutex mu_;
   std::vector<std::string> commands_;

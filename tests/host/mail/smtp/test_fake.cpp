@@ -307,3 +307,83 @@ TEST_CASE("fake: credentials set but no AUTH offered: nothing is sent unauthenti
     CHECK(server.messages() == 1);
   }
 }
+
+TEST_CASE("fake: PIPELINING offered: MAIL, RCPT and DATA go out in one write, each reply read against its command", "[fake]") {
+  fake_smtp::Script s;
+  s.offer_pipelining = true;
+  s.rcpt_replies["gone@fake.test"] = "550 5.1.1 No such user";
+  fake_smtp::Server server(s);
+  Session session(plain(server), creds());
+
+  const Result some = session.send(mail({"a@fake.test", "gone@fake.test", "b@fake.test"}));
+  INFO(describe(some));
+  CHECK(some.outcome == Outcome::sent);
+  CHECK(some.refused_recipients == std::vector<std::string>{"gone@fake.test"});
+  CHECK(server.pipelined() >= 4);  // MAIL and the three RCPTs had DATA behind them
+
+  // Every recipient refused: the reason is the RCPT answers, not DATA's "no valid recipients".
+  const Result none = session.send(mail({"gone@fake.test"}));
+  INFO(describe(none));
+  CHECK(none.outcome == Outcome::permanent);
+  CHECK(none.message.find("refused every recipient") != std::string::npos);
+  CHECK(none.message.find("550 5.1.1 No such user") != std::string::npos);
+  CHECK(none.message.find("no valid recipients") == std::string::npos);
+
+  // The refused transaction was reset; the next mail goes out on the same connection.
+  const Result next = session.send(mail());
+  INFO(describe(next));
+  CHECK(next.outcome == Outcome::sent);
+  CHECK(server.messages() == 2);
+  CHECK(server.connections() == 1);
+  const auto cmds = server.commands();
+  CHECK(std::count(cmds.begin(), cmds.end(), "RSET") == 1);
+}
+
+TEST_CASE("fake: PIPELINING offered, the sender refused: the owed replies are read, the connection stays usable", "[fake]") {
+  fake_smtp::Script s;
+  s.offer_pipelining = true;
+  s.mail_reply = "553 5.7.1 Sender address rejected: not owned by user";
+  fake_smtp::Server server(s);
+  Session session(plain(server), creds());
+  for (int i = 0; i < 2; ++i) {
+    const Result r = session.send(mail({"a@fake.test", "b@fake.test"}));
+    INFO(describe(r));
+    CHECK(r.outcome == Outcome::permanent);
+    CHECK(r.code == 553);  // not the 503 that answered the pipelined RCPT or DATA
+    CHECK(r.message.find("refused the sender") != std::string::npos);
+  }
+  CHECK(server.connections() == 1);
+  CHECK(server.messages() == 0);
+}
+
+TEST_CASE("fake: without PIPELINING the client waits for each reply", "[fake]") {
+  fake_smtp::Script s;  // offers no PIPELINING
+  fake_smtp::Server server(s);
+  Session session(plain(server), creds());
+  const Result r = session.send(mail({"a@fake.test", "b@fake.test", "c@fake.test"}));
+  INFO(describe(r));
+  CHECK(r.outcome == Outcome::sent);
+  CHECK(server.messages() == 1);
+  CHECK(server.pipelined() == 0);
+}
+
+TEST_CASE("fake: the connection dropped after a refused recipient is a connection failure, retried", "[fake]") {
+  fake_smtp::Script s;  // one command at a time: the drop comes before the second RCPT's reply
+  s.rcpt_replies["gone@fake.test"] = "550 5.1.1 No such user";
+  s.close_at_rcpt = "b@fake.test";
+  fake_smtp::Server server(s);
+  const Result r = Session(plain(server), creds()).send(mail({"gone@fake.test", "b@fake.test"}));
+  INFO(describe(r));
+  CHECK(r.outcome == Outcome::connection_failed);  // not "refused every recipient"
+  CHECK(r.transient());
+  CHECK(server.messages() == 0);
+}
+
+TEST_CASE("fake: only a 2xx after the message means sent (a blank line does not)", "[fake]") {
+  fake_smtp::Script s;
+  s.eom_reply = "";
+  fake_smtp::Server server(s);
+  const Result r = Session(plain(server), creds()).send(mail());
+  INFO(describe(r));
+  CHECK(r.outcome != Outcome::sent);
+}

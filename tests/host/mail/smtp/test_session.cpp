@@ -11,18 +11,20 @@
 #include "mailstack.hpp"
 
 using namespace juniper::mail::smtp;
-using mailstack::Stack;
+using juniper::test::MailStack;
+using juniper::test::test_message;
+using juniper::test::unique_address;
 using namespace std::chrono_literals;
 
 namespace {
 
 Endpoint starttls_endpoint(bool trust_ca = true) {
-  Stack& s = Stack::get();
+  MailStack& s = MailStack::get();
   Endpoint e;
   e.host = "127.0.0.1";
-  e.port = s.smtp_port;
+  e.port = s.port("SMTP_PORT");
   e.security = Security::starttls;
-  if (trust_ca) e.ca_file = s.ca_file;
+  if (trust_ca) e.ca_file = s["CA_FILE"];
   e.timeout = std::chrono::seconds(10);
   return e;
 }
@@ -31,7 +33,13 @@ Credentials alice() { return {AuthKind::password, "alice@example.com", "alice-pa
 
 Outgoing mail_to(const std::string& rcpt, const std::string& subject, std::size_t size = 600,
                  const std::string& from = "alice@example.com") {
-  return {from, {rcpt}, mailstack::message("alice@example.com", rcpt, subject, size)};
+  return {from, {rcpt}, test_message("alice@example.com", rcpt, subject, size)};
+}
+
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto p = text.find(needle); p != std::string::npos; p = text.find(needle, p + needle.size())) ++n;
+  return n;
 }
 
 std::string describe(const Result& r) {
@@ -44,9 +52,9 @@ std::string describe(const Result& r) {
 }  // namespace
 
 TEST_CASE("PLAIN login sends; the message arrives with the envelope sender", "[smtp]") {
-  Stack& stack = Stack::get();
-  const std::string rcpt = mailstack::unique("plain") + "@example.com";
-  const std::string bounce = mailstack::unique("bounces") + "@example.com";
+  MailStack& stack = MailStack::get();
+  const std::string rcpt = unique_address("plain");
+  const std::string bounce = unique_address("bounces");
   Session session(starttls_endpoint(), alice());
   Outgoing m = mail_to(rcpt, "PLAIN test", 3000, bounce);
   const Result r = session.send(m);
@@ -58,9 +66,9 @@ TEST_CASE("PLAIN login sends; the message arrives with the envelope sender", "[s
   CHECK_FALSE(r.transient());
   CHECK(session.connections_opened() == 1);
 
-  auto files = stack.wait_mail(rcpt, 1, 5s);
-  REQUIRE(files.size() == 1);
-  const std::string got = mailstack::read_file(files[0]);
+  const auto mails = stack.wait_for_mail(rcpt, 1, 5s);
+  REQUIRE(mails.size() == 1);
+  const std::string got = mails[0];
   CHECK(got.find("Return-Path: <" + bounce + ">") != std::string::npos);
   CHECK(got.find("Subject: PLAIN test") != std::string::npos);
   // Dot-stuffing done by libcurl and undone by the server: the line is intact.
@@ -69,24 +77,24 @@ TEST_CASE("PLAIN login sends; the message arrives with the envelope sender", "[s
 }
 
 TEST_CASE("XOAUTH2 with a real token from the identity platform", "[smtp]") {
-  Stack& stack = Stack::get();
-  const std::string user = mailstack::unique("carol") + "@example.com";
-  const std::string token = stack.token_for(user);
+  MailStack& stack = MailStack::get();
+  const std::string user = unique_address("carol");
+  const std::string token = stack.smtp_token(user);
   REQUIRE(token.size() > 100);
-  const std::string rcpt = mailstack::unique("xoauth") + "@example.com";
+  const std::string rcpt = unique_address("xoauth");
   Session session(starttls_endpoint(), {AuthKind::xoauth2, user, token});
-  const auto mark = stack.log_mark();
-  const Result r = session.send({user, {rcpt}, mailstack::message(user, rcpt, "XOAUTH2 test")});
+  const auto mark = stack.postfix_log_mark();
+  const Result r = session.send({user, {rcpt}, test_message(user, rcpt, "XOAUTH2 test")});
   INFO(describe(r));
   REQUIRE(r.outcome == Outcome::sent);
-  CHECK(stack.wait_mail(rcpt, 1, 5s).size() == 1);
-  CHECK(stack.wait_log(mark, "sasl_method=XOAUTH2, sasl_username=" + user, 5s));
+  CHECK(stack.wait_for_mail(rcpt, 1, 5s).size() == 1);
+  CHECK(stack.wait_for_postfix_log(mark, "sasl_method=XOAUTH2, sasl_username=" + user, 5s));
 }
 
 TEST_CASE("200 mails over one session use one connection", "[smtp]") {
-  Stack& stack = Stack::get();
-  const std::string rcpt = mailstack::unique("many") + "@example.com";
-  const auto mark = stack.log_mark();
+  MailStack& stack = MailStack::get();
+  const std::string rcpt = unique_address("many");
+  const auto mark = stack.postfix_log_mark();
   {
     Session session(starttls_endpoint(), alice());
     for (int i = 0; i < 200; ++i) {
@@ -96,11 +104,11 @@ TEST_CASE("200 mails over one session use one connection", "[smtp]") {
     }
     CHECK(session.connections_opened() == 1);
   }  // QUIT
-  REQUIRE(stack.wait_log(mark, "disconnect from", 5s));
-  const std::string log = stack.log_since(mark);
+  REQUIRE(stack.wait_for_postfix_log(mark, "disconnect from", 5s));
+  const std::string log = stack.postfix_log_since(mark);
   // Only connections count: a disconnect line of an earlier test may land after the mark.
-  CHECK(mailstack::count(log, ": connect from ") == 1);
-  CHECK(stack.wait_mail(rcpt, 200, 15s).size() == 200);
+  CHECK(occurrences(log, ": connect from ") == 1);
+  CHECK(stack.wait_for_mail(rcpt, 200, 15s).size() == 200);
 }
 
 TEST_CASE("bad password: auth_failed with the server's 535, no secret in the message", "[smtp]") {
@@ -114,18 +122,18 @@ TEST_CASE("bad password: auth_failed with the server's 535, no secret in the mes
   CHECK(r.reply.find("535 5.7.8") != std::string::npos);
   CHECK(r.message.find("535 5.7.8 Error: authentication failed") != std::string::npos);
   CHECK(r.message.find("alice@example.com") != std::string::npos);
-  CHECK(r.message.find("127.0.0.1:" + std::to_string(Stack::get().smtp_port)) != std::string::npos);
+  CHECK(r.message.find("127.0.0.1:" + std::to_string(MailStack::get().port("SMTP_PORT"))) != std::string::npos);
   CHECK(r.message.find(secret) == std::string::npos);
   CHECK(r.reply.find(secret) == std::string::npos);
 }
 
 TEST_CASE("bad or revoked token: auth_failed, token not in the message", "[smtp]") {
-  Stack& stack = Stack::get();
-  const std::string user = mailstack::unique("dave") + "@example.com";
+  MailStack& stack = MailStack::get();
+  const std::string user = unique_address("dave");
   SECTION("bogus token") {
     const std::string token = "EwA-not-a-real-token-0123456789abcdefghijklmnopqrstuvwxyz";
     Session session(starttls_endpoint(), {AuthKind::xoauth2, user, token});
-    const Result r = session.send({user, {"x@example.com"}, mailstack::message(user, "x@example.com", "never")});
+    const Result r = session.send({user, {"x@example.com"}, test_message(user, "x@example.com", "never")});
     INFO(describe(r));
     CHECK(r.outcome == Outcome::auth_failed);
     CHECK(r.message.find("OAuth") != std::string::npos);
@@ -134,9 +142,9 @@ TEST_CASE("bad or revoked token: auth_failed, token not in the message", "[smtp]
     CHECK(r.reply.find(token) == std::string::npos);
   }
   SECTION("another user's token") {
-    const std::string token = stack.token_for(mailstack::unique("eve") + "@example.com");
+    const std::string token = stack.smtp_token(unique_address("eve"));
     Session session(starttls_endpoint(), {AuthKind::xoauth2, user, token});
-    const Result r = session.send({user, {"x@example.com"}, mailstack::message(user, "x@example.com", "never")});
+    const Result r = session.send({user, {"x@example.com"}, test_message(user, "x@example.com", "never")});
     INFO(describe(r));
     CHECK(r.outcome == Outcome::auth_failed);
     CHECK(r.message.find(token.substr(0, 16)) == std::string::npos);
@@ -145,7 +153,7 @@ TEST_CASE("bad or revoked token: auth_failed, token not in the message", "[smtp]
 
 TEST_CASE("wrong port: connection_failed, transient", "[smtp]") {
   Endpoint e = starttls_endpoint();
-  e.port = Stack::get().port_base + 7;  // nothing listens there
+  e.port = MailStack::get().port("PORT_BASE") + 7;  // nothing listens there
   Session session(e, alice());
   const Result r = session.send(mail_to("x@example.com", "never"));
   INFO(describe(r));
@@ -221,9 +229,9 @@ TEST_CASE("security mismatch fails quickly and clearly", "[smtp]") {
 }
 
 TEST_CASE("test() authenticates and reaches DATA 354 without delivering anything", "[smtp]") {
-  Stack& stack = Stack::get();
-  const std::string rcpt = mailstack::unique("probe") + "@example.com";
-  const auto mark = stack.log_mark();
+  MailStack& stack = MailStack::get();
+  const std::string rcpt = unique_address("probe");
+  const auto mark = stack.postfix_log_mark();
   Session session(starttls_endpoint(), alice());
   const Result r = session.test("alice@example.com", rcpt);
   INFO(describe(r));
@@ -231,20 +239,22 @@ TEST_CASE("test() authenticates and reaches DATA 354 without delivering anything
   CHECK(r.code == 354);
   CHECK(r.message.find("successful") != std::string::npos);
   CHECK(session.connections_opened() == 1);
-  REQUIRE(stack.wait_log(mark, "disconnect from", 5s));
-  std::this_thread::sleep_for(1s);
-  const std::string log = stack.log_since(mark);
+  // smtpd logs a queued message before the session's disconnect: the log is complete here.
+  REQUIRE(stack.wait_for_postfix_log(mark, "disconnect from", 5s));
+  const std::string log = stack.postfix_log_since(mark);
   INFO(log);
   CHECK(log.find("queued as") == std::string::npos);
   CHECK(log.find("status=sent") == std::string::npos);
   CHECK(log.find("data=0/1") != std::string::npos);  // DATA answered, never completed
-  CHECK(stack.mail_files(rcpt).empty());
 
   // The session still sends normally afterwards (its own connection).
   const Result s = session.send(mail_to(rcpt, "after test"));
   INFO(describe(s));
   CHECK(s.outcome == Outcome::sent);
-  CHECK(stack.wait_mail(rcpt, 1, 5s).size() == 1);
+  // Delivered in order after the probe's session: the mailbox holds this mail and nothing else.
+  const auto box = stack.wait_for_mail(rcpt, 1, 5s);
+  REQUIRE(box.size() == 1);
+  CHECK(box[0].find("after test") != std::string::npos);
 }
 
 TEST_CASE("test() with a bad password: auth_failed", "[smtp]") {
@@ -257,9 +267,9 @@ TEST_CASE("test() with a bad password: auth_failed", "[smtp]") {
 }
 
 TEST_CASE("test() with XOAUTH2", "[smtp]") {
-  Stack& stack = Stack::get();
-  const std::string user = mailstack::unique("frank") + "@example.com";
-  Session good(starttls_endpoint(), {AuthKind::xoauth2, user, stack.token_for(user)});
+  MailStack& stack = MailStack::get();
+  const std::string user = unique_address("frank");
+  Session good(starttls_endpoint(), {AuthKind::xoauth2, user, stack.smtp_token(user)});
   const Result r = good.test(user, "noreply@example.com");
   INFO(describe(r));
   CHECK(r.outcome == Outcome::sent);
@@ -271,14 +281,14 @@ TEST_CASE("test() with XOAUTH2", "[smtp]") {
 
 TEST_CASE("test() against a closed port: connection_failed", "[smtp]") {
   Endpoint e = starttls_endpoint();
-  e.port = Stack::get().port_base + 7;
+  e.port = MailStack::get().port("PORT_BASE") + 7;
   Session session(e, alice());
   const Result r = session.test("alice@example.com", "x@example.com");
   CHECK(r.outcome == Outcome::connection_failed);
 }
 
 TEST_CASE("refused recipients", "[smtp]") {
-  Stack& stack = Stack::get();
+  MailStack& stack = MailStack::get();
   Session session(starttls_endpoint(), alice());
   SECTION("the only recipient is refused: permanent") {
     const Result r = session.send(mail_to("not an address", "never"));
@@ -290,7 +300,7 @@ TEST_CASE("refused recipients", "[smtp]") {
     CHECK(r.message.find("not an address") != std::string::npos);
   }
   SECTION("one of two refused: the other gets the mail") {
-    const std::string good = mailstack::unique("good") + "@example.com";
+    const std::string good = unique_address("good");
     Outgoing m = mail_to(good, "partial");
     m.recipients.push_back("bad address");
     const Result r = session.send(m);
@@ -298,7 +308,7 @@ TEST_CASE("refused recipients", "[smtp]") {
     CHECK(r.outcome == Outcome::sent);
     CHECK(r.refused_recipients == std::vector<std::string>{"bad address"});
     CHECK(r.message.find("bad address") != std::string::npos);
-    CHECK(stack.wait_mail(good, 1, 5s).size() == 1);
+    CHECK(stack.wait_for_mail(good, 1, 5s).size() == 1);
     // The connection is still good for the next mail.
     const Result again = session.send(mail_to(good, "next"));
     CHECK(again.outcome == Outcome::sent);
@@ -307,7 +317,7 @@ TEST_CASE("refused recipients", "[smtp]") {
 }
 
 TEST_CASE("a mail over the server's size limit: permanent 552", "[smtp]") {
-  Stack& stack = Stack::get();
+  MailStack& stack = MailStack::get();
   const long limit = stack.message_size_limit();
   Session session(starttls_endpoint(), alice());
   Outgoing m = mail_to("big@example.com", "too big");
@@ -333,33 +343,32 @@ TEST_CASE("invalid input is refused before connecting", "[smtp]") {
 }
 
 TEST_CASE("Postfix restarts: the session reconnects", "[smtp][fault]") {
-  Stack& stack = Stack::get();
-  const std::string rcpt = mailstack::unique("restart") + "@example.com";
+  MailStack& stack = MailStack::get();
+  const std::string rcpt = unique_address("restart");
   Session session(starttls_endpoint(), alice());
   REQUIRE(session.send(mail_to(rcpt, "before")).outcome == Outcome::sent);
   REQUIRE(session.connections_opened() == 1);
   // Delivered before Postfix stops (stopped mid-delivery, Postfix may deliver it twice).
-  REQUIRE(stack.wait_mail(rcpt, 1, 10s).size() >= 1);
+  REQUIRE(stack.wait_for_mail(rcpt, 1, 10s).size() >= 1);
   auto arrived_once = [&](const std::string& subject) {
-    const auto got = stack.wait_mail(rcpt, 2, 10s);
-    return std::count_if(got.begin(), got.end(), [&](const std::string& f) {
-             return mailstack::read_file(f).find("Subject: " + subject) != std::string::npos;
-           }) == 1;
+    const auto got = stack.wait_for_mail(rcpt, 2, 10s);
+    return std::count_if(got.begin(), got.end(),
+                         [&](const std::string& text) { return text.find("Subject: " + subject) != std::string::npos; }) == 1;
   };
 
   // Postfix must be running again for the following tests, whatever happens here.
   struct Restart {
     ~Restart() {
       try {
-        Stack::get().postfix("start");
+        MailStack::get().run("postfix.sh start");
       } catch (...) {
       }
     }
   } restart;
 
   SECTION("restarted while idle: the next send reconnects transparently") {
-    stack.postfix("stop");
-    stack.postfix("start");
+    stack.run("postfix.sh stop");
+    stack.run("postfix.sh start");
     const Result r = session.send(mail_to(rcpt, "after restart"));
     INFO(describe(r));
     CHECK(r.outcome == Outcome::sent);
@@ -367,13 +376,13 @@ TEST_CASE("Postfix restarts: the session reconnects", "[smtp][fault]") {
     CHECK(arrived_once("after restart"));
   }
   SECTION("down: connection_failed (transient); back up: the same session sends") {
-    stack.postfix("stop");
+    stack.run("postfix.sh stop");
     Result r = session.send(mail_to(rcpt, "while down"));
     INFO(describe(r));
     CHECK(r.outcome == Outcome::connection_failed);
     CHECK(r.transient());
     CHECK(r.message.find("connection refused") != std::string::npos);
-    stack.postfix("start");
+    stack.run("postfix.sh start");
     r = session.send(mail_to(rcpt, "after start"));
     INFO(describe(r));
     CHECK(r.outcome == Outcome::sent);
@@ -383,7 +392,7 @@ TEST_CASE("Postfix restarts: the session reconnects", "[smtp][fault]") {
 
 TEST_CASE("close() then send reconnects", "[smtp]") {
   Session session(starttls_endpoint(), alice());
-  const std::string rcpt = mailstack::unique("close") + "@example.com";
+  const std::string rcpt = unique_address("close");
   CHECK(session.send(mail_to(rcpt, "one")).outcome == Outcome::sent);
   session.close();
   CHECK(session.send(mail_to(rcpt, "two")).outcome == Outcome::sent);

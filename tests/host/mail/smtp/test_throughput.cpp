@@ -13,16 +13,18 @@
 #include "mailstack.hpp"
 
 using namespace juniper::mail::smtp;
-using mailstack::Stack;
+using juniper::test::MailStack;
+using juniper::test::test_message;
+using juniper::test::unique_address;
 
 TEST_CASE("throughput: ~43 kB messages over one XOAUTH2 session", "[.bench]") {
-  Stack& stack = Stack::get();
+  MailStack& stack = MailStack::get();
   int count = 2000;
   if (const char* c = std::getenv("JUNIPER_SMTP_BENCH_COUNT"); c && *c) count = std::atoi(c);
-  const std::string user = mailstack::unique("bench") + "@example.com";
-  const std::string rcpt = mailstack::unique("bench-rcpt") + "@example.com";
-  Endpoint e{"127.0.0.1", stack.smtp_port, Security::starttls, stack.ca_file, std::chrono::seconds(30)};
-  Session session(e, {AuthKind::xoauth2, user, stack.token_for(user)});
+  const std::string user = unique_address("bench");
+  const std::string rcpt = unique_address("bench-rcpt");
+  Endpoint e{"127.0.0.1", stack.port("SMTP_PORT"), Security::starttls, stack["CA_FILE"], std::chrono::seconds(30)};
+  Session session(e, {AuthKind::xoauth2, user, stack.smtp_token(user)});
 
   // Sizes 2-200 kB, log-uniform (mean ~43 kB), prebuilt so only the send is timed.
   std::mt19937 rng(42);
@@ -31,7 +33,7 @@ TEST_CASE("throughput: ~43 kB messages over one XOAUTH2 session", "[.bench]") {
   std::size_t bytes = 0;
   for (int i = 0; i < 200; ++i) {
     const auto size = static_cast<std::size_t>(std::exp(logsize(rng)));
-    mails.push_back({user, {rcpt}, mailstack::message(user, rcpt, "bench " + std::to_string(i), size)});
+    mails.push_back({user, {rcpt}, test_message(user, rcpt, "bench " + std::to_string(i), size)});
   }
   std::vector<double> ms;
   ms.reserve(static_cast<std::size_t>(count));

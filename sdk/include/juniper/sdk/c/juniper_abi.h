@@ -37,9 +37,15 @@
  * 1.6: mail.transport's "attachments_apart_above", mail.deliver's "attachments" and the host
  *      table's mail_attachment_read (messages larger than a mail API takes in one request).
  * 1.7: mail.transport's "message_max" (the host hands apart the largest attachments until the
- *      message fits); record.changed's "fields". */
+ *      message fits); record.changed's "fields".
+ * 1.8: host table response_page (a module route's page rendered by the host's templates).
+ * 1.9: route flag JUNIPER_ROUTE_NETWORK (a route waiting on the network runs outside any
+ *      transaction; a 1.8 host runs it in one, as before); host table sign (MACs under a key
+ *      of the module's own, so no module needs the host's secret); juniper_records.h (the
+ *      host's record types, fields, setting and parameter names modules may rely on, and which
+ *      threads call a module). */
 #define JUNIPER_ABI_MAJOR 1
-#define JUNIPER_ABI_MINOR 7
+#define JUNIPER_ABI_MINOR 9
 
 #define JUNIPER_MODULE_EXPORT JUNIPER_EXTERN_C __attribute__((visibility("default")))
 

@@ -83,6 +83,8 @@ typedef struct juniper_host_api {
    * module brings credentials and policy, never a second SMTP or IMAP implementation.
    * endpoint_json: {"host": "smtp.office365.com", "port": 587, "security": "none|starttls|ssl",
    *                 "auth": "none|password|xoauth2", "user": "...", "secret": "..."}
+   * ("security" and "auth" default to "none"; any other word is JUNIPER_ERR_INVALID, never read
+   * as plaintext or no login.)
    * (The usual way to send is still the mail.transport hook: answer credentials, the host sends
    * the queue. These calls are for a module's own mail work: probes, digests, relays.) */
   juniper_status (*smtp_open)(juniper_ctx* ctx, juniper_str endpoint_json, juniper_smtp** out, juniper_error* err);
@@ -94,8 +96,9 @@ typedef struct juniper_host_api {
   juniper_status (*smtp_send)(juniper_smtp* session, juniper_str envelope_json, juniper_str data, juniper_sink* out_json,
                               juniper_error* err);
   void (*smtp_close)(juniper_smtp* session); /* QUIT; NULL is a no-op */
-  /* Connects, authenticates and selects INBOX (endpoint_json as above, "security": "ssl" or
-   * "starttls"), then answers {"uidvalidity": n, "unseen": [uid, ...]}. A failure is
+  /* Connects, authenticates and selects INBOX (endpoint_json as above, "security": "ssl"
+   * (default) or "starttls", "auth": "password" (default) or "xoauth2"; other words are
+   * JUNIPER_ERR_INVALID), then answers {"uidvalidity": n, "unseen": [uid, ...]}. A failure is
    * JUNIPER_ERR_TEMPORARY (connection, identity provider down) or JUNIPER_ERR_INVALID (refused
    * login, TLS, protocol) with the reason. */
   juniper_status (*imap_check)(juniper_ctx* ctx, juniper_str endpoint_json, juniper_sink* out_json, juniper_error* err);
@@ -141,7 +144,23 @@ typedef struct juniper_host_api {
    * the payload does not list. The bytes stay the host's: read them in pieces as you upload. */
   juniper_status (*mail_attachment_read)(juniper_ctx* ctx, int64_t mail_id, int32_t index, int64_t offset, int32_t max_bytes,
                                          juniper_sink* out, juniper_error* err);
-  /* v1.6 ends here; append only. */
+  /* v1.6 ends here. */
+
+  /* v1.8: answers a module route with a page in the host's look, rendered by the host's
+   * templates (every value escaped), instead of HTML of the module's own. page_json:
+   * {"title": "Outlook connection failed", "paragraphs": ["What happened.", "What to do."],
+   *  "tone": "error" (the paragraphs in an alert box) | "", "links": [{"href": "/web/...",
+   *  "label": "Go back to your mail server"}]}. Links to other sites are dropped; an unreadable
+   * page_json answers a generic error page (and is logged). */
+  void (*response_page)(juniper_http_response* response, int32_t status, juniper_str page_json);
+  /* v1.8 ends here. */
+
+  /* v1.9: a MAC (HMAC-SHA256, 64 hex digits) of `message` under a key the host derives from its
+   * own secret, the calling module's name and `purpose`: for values a module hands out and must
+   * recognise later (an OAuth state, a browser binding) without ever holding the host's secret.
+   * Two modules, or two purposes, never share a key. Compare MACs in constant time. */
+  juniper_status (*sign)(juniper_ctx* ctx, juniper_str purpose, juniper_str message, juniper_sink* out_hex, juniper_error* err);
+  /* v1.9 ends here; append only. */
 } juniper_host_api;
 
 /* Whether `api` is new enough to have `member` (OBS's HAS_VAL). */

@@ -167,6 +167,10 @@ typedef int32_t juniper_route_auth;
 
 /* juniper_route_desc.flags */
 #define JUNIPER_ROUTE_CSRF 0x1u /* state-changing: the host checks the form's csrf_token */
+/* v1.9: the handler waits on the network (a token request): the host runs it outside any
+ * transaction, so each host call that writes commits at once and nobody waits on its peer.
+ * Without it a route runs in one transaction, committed when it answers without error. */
+#define JUNIPER_ROUTE_NETWORK 0x2u
 
 typedef juniper_status (*juniper_route_fn)(void* user, juniper_ctx* ctx, const juniper_http_request* request,
                                            juniper_http_response* response, juniper_error* err);
