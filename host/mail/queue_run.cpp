@@ -155,21 +155,22 @@ void QueueRun::run_lanes(std::vector<Lane>& lanes) {
 void QueueRun::send_lane(Lane& lane) {
   auto& mails = lane.mails;
   bool refreshed = false;
-  // The next message is built (GMime) on a second thread while this one is on the wire.
+  // The next message is read (its own database connection) and built (GMime) on a second
+  // thread while this one is on the wire. Bodies are read one mail ahead and freed once built:
+  // memory follows the lane, not the batch.
   const AttachmentPlan plan = lane.transport.module_delivery ? lane.transport.attachments : AttachmentPlan{};
-  auto prepare_at = [&mails](std::size_t i) {
-    return std::async(std::launch::async, [&mails, i] { return prepare(mails[i].mail, mails[i].from_header); });
+  auto prepare_at = [this, &mails, &plan](std::size_t i) {
+    return std::async(std::launch::async, [this, &mails, &plan, i] {
+      auto lease = env_.db.lock();
+      load_body(env_, mails[i].mail, plan);
+      return prepare(mails[i].mail, mails[i].from_header);
+    });
   };
-  // Bodies are read one mail ahead and freed once built: memory follows the lane, not the batch.
-  load_body(env_, mails[0].mail, plan);
   std::future<Prepared> next = prepare_at(0);
   for (std::size_t i = 0; i < mails.size(); ++i) {
     Prepared p = next.get();
     drop_body(mails[i].mail);
-    if (i + 1 < mails.size()) {
-      load_body(env_, mails[i + 1].mail, plan);
-      next = prepare_at(i + 1);
-    }
+    if (i + 1 < mails.size()) next = prepare_at(i + 1);
     if (!keep_lease(mails[i].mail.id)) {
       log::warning("mail", "mail " + std::to_string(mails[i].mail.id) +
                                ": its lease ran out while this run was busy and another sender took it; it is sent there");
