@@ -3,26 +3,28 @@
 #   1. `kill -9` of `juniper mail fetch` at random moments, KILLS times, over COUNT unseen messages
 #      (small batches, so kills land between store, commit and \Seen): no message is left Seen
 #      without being stored; then normal runs store every message exactly once.
-#   2. Dovecot stopped in the middle of a fetch: the error is recorded on the server, nothing Seen
-#      is unstored; Dovecot back: the next run stores the rest, each message once.
+#   2. Dovecot stopped in the middle of a fetch of SCOUNT messages (once the run has stored its
+#      first ones, and checked to have landed before the last): the error is recorded on the
+#      server, nothing Seen is unstored; Dovecot back: the next run stores the rest, each once.
 #   3. the same kills during fetches through (simulated) Microsoft Graph: the Outlook module lists,
 #      hands each message to the host to store, then marks it read: 0 lost, 0 twice, all read.
 #
 # Usage: tests/faults/fetch_faults.sh BUILD_DIR
-#   env: FAULT_KILLS (default 6), FAULT_COUNT (300), FAULT_PORT_BASE (auto)
+#   env: FAULT_KILLS (default 6), FAULT_COUNT (300), FAULT_STOP_COUNT (1500), FAULT_PORT_BASE (auto)
 set -uo pipefail
 build=$(cd "${1:?usage: fetch_faults.sh BUILD_DIR}" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 KILLS=${FAULT_KILLS:-6}
 COUNT=${FAULT_COUNT:-300}
+SCOUNT=${FAULT_STOP_COUNT:-1500}  # part 2: enough that a run lasts a second or more
 PORT_BASE=${FAULT_PORT_BASE:-auto}  # the mail stack picks a free base; its env sets PORT_BASE
 NAME=fetch-faults
 . "$root/tests/faults/lib.sh"
 
-# mailbox USER: COUNT unseen messages in a new Dovecot mailbox (password pw-USER).
+# mailbox USER [N]: N (default COUNT) unseen messages in a new Dovecot mailbox (password pw-USER).
 mailbox() {
   bash "$root/tests/mailstack/adduser.sh" "$MS" "$1" "pw-$1" >/dev/null
-  "$PY" "$root/bench/lib/mails.py" maildir "$MAILDIR_ROOT/$1/Maildir" "$1" "$COUNT" >/dev/null
+  "$PY" "$root/bench/lib/mails.py" maildir "$MAILDIR_ROOT/$1/Maildir" "$1" "${2:-$COUNT}" >/dev/null
   chown -R mail:mail "$MAILDIR_ROOT/$1"; chmod 700 "$MAILDIR_ROOT/$1"
 }
 # A data folder with one confirmed incoming server for USER, fetching BATCH messages per run.
@@ -63,7 +65,7 @@ fetch_until_done() {  # DATA: normal runs until a run stores nothing more
 }
 
 mailbox killed@example.com
-mailbox stopped@example.com
+mailbox stopped@example.com "$SCOUNT"
 sleep 1.2  # Dovecot re-reads its users file at most once a second
 
 # ---------------------------------------------------------------- 1. kill -9 mid-fetch
@@ -95,16 +97,19 @@ check "all marked Seen once stored" [ "$seen" = "$COUNT" ]
 # ---------------------------------------------------------------- 2. Dovecot stopped mid-fetch
 echo "=== Dovecot stopped in the middle of a fetch"
 D=$W/stopped
-SID=$(incoming "$D" stopped@example.com "$COUNT") || { echo "set-up failed"; exit 1; }
+SID=$(incoming "$D" stopped@example.com "$SCOUNT") || { echo "set-up failed"; exit 1; }
+stored_now() { "$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM mail_message").fetchone()[0])' "$1" 2>/dev/null || echo 0; }
 "${JX[@]}" --data "$D" mail fetch --json >"$W/stopped.json" 2>&1 &
 pid=$!
-sleep 0.4
+# Stopped once the run has stored its first messages: mid-fetch, whatever the machine's speed.
+for _ in $(seq 500); do [ "$(stored_now "$D/juniper.db")" -gt 0 ] && break; alive "$pid" || break; sleep 0.02; done
 bash "$root/tests/mailstack/dovecot.sh" "$MS" stop >/dev/null 2>&1
 wait "$pid"
 J "$D" mail fetch >/dev/null 2>&1  # and a run that starts while Dovecot is down
 err=$(J "$D" record read fetchmail.server "$SID" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin).get("error_message") or "")')
 read -r unstored rows distinct seen < <(audit "$D/juniper.db" stopped@example.com)
 echo "     while down: $distinct stored, $seen Seen; server error: ${err:0:100}"
+check "Dovecot stopped mid-fetch ($distinct of $SCOUNT stored)" [ "$distinct" -gt 0 -a "$distinct" -lt "$SCOUNT" ]
 check "the failure is recorded on the server" [ -n "$err" ]
 check "no message is Seen without being stored ($unstored)" [ "$unstored" = 0 ]
 # Dovecot's login processes can hold its port a moment after the master is gone: start again
@@ -119,7 +124,7 @@ fetch_until_done "$D"
 read -r unstored rows distinct seen < <(audit "$D/juniper.db" stopped@example.com)
 err=$(J "$D" record read fetchmail.server "$SID" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin).get("error_message") or "")')
 echo "     Dovecot back: $rows stored ($distinct distinct), $seen Seen"
-check "every message stored once Dovecot is back, none twice" [ "$distinct $rows" = "$COUNT $COUNT" ]
+check "every message stored once Dovecot is back, none twice" [ "$distinct $rows" = "$SCOUNT $SCOUNT" ]
 check "the server's error is cleared by the successful run" [ -z "$err" ]
 
 # ---------------------------------------------------------------- 3. kill -9 mid-fetch through Graph
@@ -136,7 +141,6 @@ J "$D" record action fetchmail.server "$GID" button_confirm_login >/dev/null || 
 # Each message's MIME ($value) answers 40 ms late, so a run lasts seconds on any machine; a kill
 # waits until the run has stored a message (it is mid-fetch), then lands a moment later.
 idp_control inject_error '{"endpoint":"graph","path":"$value","method":"GET","hang_seconds":0.04,"process_after_hang":true,"count":100000}' >/dev/null
-stored_now() { "$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM mail_message").fetchone()[0])' "$1" 2>/dev/null || echo 0; }
 kills=0
 for attempt in $(seq $((KILLS * 4))); do
   [ "$kills" -ge "$KILLS" ] && break
