@@ -6,6 +6,9 @@
 #include "mail/sender.hpp"
 #include "records/params.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 namespace juniper {
 
 MailScheduler::MailScheduler(Host& host) : host_(host), thread_([this] { run(); }) {}
@@ -48,6 +51,12 @@ std::chrono::seconds MailScheduler::interval(const char* param, std::chrono::sec
 }
 
 void MailScheduler::run() {
+  // Background work yields the processor to pages: this thread, and the send lanes, message
+  // builders and IMAP readers it starts (they inherit it), run at nice +10 (Linux sets a
+  // thread's own nice value), so a busy queue on a small machine slows sending, not the pages.
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) != 0) {
+    log::warning("scheduler", "could not lower the mail thread's priority; pages may slow down while mail is sent");
+  }
   auto next_fetch = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (true) {
     try {
