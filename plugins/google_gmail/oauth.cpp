@@ -1,8 +1,6 @@
 #include "oauth.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
+#include <juniper/sdk/oauth2.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -26,33 +24,6 @@ namespace {
 constexpr std::int64_t kFlowLifetime = 600;   // seconds from the click to Google's answer
 constexpr std::int64_t kRefreshMargin = 300;  // refresh 5 minutes ahead of expiry
 constexpr int kTokenTimeout = 10;             // seconds
-
-// base64url without padding (RFC 7636's encoding of the challenge).
-std::string base64url(const unsigned char* data, std::size_t n) {
-  std::string out(4 * ((n + 2) / 3) + 1, '\0');
-  out.resize(static_cast<std::size_t>(EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n))));
-  std::replace(out.begin(), out.end(), '+', '-');
-  std::replace(out.begin(), out.end(), '/', '_');
-  out.erase(std::find(out.begin(), out.end(), '='), out.end());
-  return out;
-}
-
-std::string random_text(std::size_t bytes) {
-  std::vector<unsigned char> b(bytes);
-  if (RAND_bytes(b.data(), static_cast<int>(bytes)) != 1) throw sdk::Error(JUNIPER_ERR_INTERNAL, "no randomness");
-  return base64url(b.data(), bytes);
-}
-
-std::string s256(const std::string& verifier) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(verifier.data(), verifier.size(), md, &len, EVP_sha256(), nullptr);
-  return base64url(md, len);
-}
-
-bool same(const std::string& a, const std::string& b) {
-  return !a.empty() && a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> parts;
@@ -101,7 +72,7 @@ std::string google_url(sdk::Context& ctx, const Kind& kind, std::int64_t id, con
                                                         {"access_type", "offline"},
                                                         {"prompt", "consent"},
                                                         {"state", state},
-                                                        {"code_challenge", s256(ctx.sign("pkce", state))},
+                                                        {"code_challenge", oauth2::pkce_s256(ctx.sign("pkce", state))},
                                                         {"code_challenge_method", "S256"}};
   if (!login.empty()) q.emplace_back("login_hint", login);
   return auth_endpoint(ctx) + "?" + query(q);
@@ -109,7 +80,7 @@ std::string google_url(sdk::Context& ctx, const Kind& kind, std::int64_t id, con
 
 // "claim|nonce|mac": the MAC binds it to the browser's cookie ("" on the command line).
 std::string new_state(sdk::Context& ctx, const Claim& c, const std::string& browser) {
-  const std::string payload = claim_text(*c.kind, c.id, c.user, c.expiry) + "|" + random_text(12);
+  const std::string payload = claim_text(*c.kind, c.id, c.user, c.expiry) + "|" + oauth2::random_token(12);
   return payload + "|" + ctx.sign("state", payload + "\x1f" + browser);
 }
 
@@ -117,10 +88,6 @@ std::string new_state(sdk::Context& ctx, const Claim& c, const std::string& brow
 
 std::string text(const json& rec, const char* field) {
   return rec.contains(field) && rec[field].is_string() ? rec[field].get<std::string>() : "";
-}
-
-std::int64_t now_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 bool credentials_configured(sdk::Context& ctx) {
@@ -170,7 +137,7 @@ std::optional<std::string> start_url(sdk::Context& ctx, const std::string& ticke
     why = "malformed ticket";
     return std::nullopt;
   }
-  if (!same(ctx.sign("ticket", claim_text(*c->kind, c->id, c->user, c->expiry)), parts[4])) {
+  if (!oauth2::same_secret(ctx.sign("ticket", claim_text(*c->kind, c->id, c->user, c->expiry)), parts[4])) {
     why = "ticket not signed by this host";
   } else if (c->expiry < now_unix()) {
     why = "ticket expired";
@@ -193,7 +160,7 @@ Flow check_state(sdk::Context& ctx, const std::string& state, const std::optiona
   const std::string payload = state.substr(0, state.rfind('|'));
   // A flow started in a browser is only finished by that browser; one from the command line has none.
   const std::string bound = c->user == 0 ? std::string() : browser.value_or("");
-  if (!same(ctx.sign("state", payload + "\x1f" + bound), parts[5])) {
+  if (!oauth2::same_secret(ctx.sign("state", payload + "\x1f" + bound), parts[5])) {
     f.why = c->user == 0 ? "state not signed by this host" : "state of another browser, or not signed by this host";
   } else if (c->expiry < now_unix()) {
     f.why = "state expired";
@@ -209,21 +176,10 @@ Flow check_state(sdk::Context& ctx, const std::string& state, const std::optiona
 }
 
 std::optional<std::string> browser_cookie(const std::optional<std::string>& header) {
-  if (!header) return std::nullopt;
-  const std::string name = std::string(kBrowserCookie) + "=";
-  for (std::string part : split(*header, ';')) {
-    part.erase(0, part.find_first_not_of(' '));
-    if (!part.starts_with(name)) continue;
-    std::string v = part.substr(name.size());
-    const bool token = v.size() >= 32 && v.size() <= 128 && std::all_of(v.begin(), v.end(), [](char ch) {
-                         return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_';
-                       });
-    if (token) return v;
-  }
-  return std::nullopt;
+  return oauth2::cookie(header, kBrowserCookie);
 }
 
-std::string new_browser_cookie() { return random_text(32); }
+std::string new_browser_cookie() { return oauth2::random_token(32); }
 
 namespace {
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <juniper/sdk/context.hpp>
+#include <juniper/sdk/oauth2.hpp>
 
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 namespace gmail {
 
 namespace sdk = juniper::sdk;
+namespace oauth2 = juniper::sdk::oauth2;
 using json = nlohmann::json;
 
 // What differs between outgoing (SMTP) and incoming (IMAP) servers.
@@ -31,7 +33,7 @@ inline constexpr const char* kConfirmPath = "/google_gmail/confirm";
 inline constexpr const char* kBrowserCookie = "google_gmail_browser";
 
 std::string text(const json& rec, const char* field);
-std::int64_t now_unix();
+using oauth2::now_unix;
 bool credentials_configured(sdk::Context& ctx);
 std::string redirect_uri(sdk::Context& ctx);
 std::string auth_endpoint(sdk::Context& ctx);

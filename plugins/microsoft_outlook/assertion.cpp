@@ -6,6 +6,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <juniper/sdk/oauth2.hpp>
 
 #include <cctype>
 #include <chrono>
@@ -53,19 +54,10 @@ Cert certificate_of(const std::string& pem) {
   return cert;
 }
 
-std::string b64url(const unsigned char* data, std::size_t n) {
-  std::string out(4 * ((n + 2) / 3), '\0');
-  const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
-  out.resize(static_cast<std::size_t>(len));
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (auto& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  return out;
-}
-
 std::string random_id() {
   unsigned char raw[16];
   if (RAND_bytes(raw, sizeof raw) != 1) throw sdk::Error(JUNIPER_ERR_INTERNAL, "no randomness for the client assertion");
-  return b64url(raw, sizeof raw);
+  return juniper::sdk::oauth2::base64url(raw, sizeof raw);
 }
 
 }  // namespace
@@ -76,7 +68,7 @@ std::string certificate_thumbprint(const std::string& text) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   if (X509_digest(cert.get(), EVP_sha256(), md, &n) != 1) refuse("holds a certificate that cannot be read");
-  return b64url(md, n);
+  return juniper::sdk::oauth2::base64url(md, n);
 }
 
 std::string client_assertion(const std::string& text, const std::string& client_id, const std::string& token_url) {

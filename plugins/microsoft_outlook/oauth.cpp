@@ -3,10 +3,6 @@
 #include "aadsts.hpp"
 #include "assertion.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -30,27 +26,7 @@ constexpr std::int64_t kStateLifetime = 600;  // seconds
 constexpr std::int64_t kRefreshMargin = 300;  // refresh 5 minutes ahead of expiry
 constexpr int kTokenTimeout = 10;             // seconds
 
-std::string b64url(const unsigned char* data, std::size_t n) {
-  std::string out(4 * ((n + 2) / 3) + 1, '\0');
-  const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
-  out.resize(static_cast<std::size_t>(len));
-  for (auto& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  return out;
-}
-
-std::string random_token(std::size_t n) {
-  std::vector<unsigned char> b(n);
-  if (RAND_bytes(b.data(), static_cast<int>(n)) != 1) throw sdk::Error(JUNIPER_ERR_INTERNAL, "no randomness");
-  return b64url(b.data(), n);
-}
-
-std::string pkce_challenge(const std::string& verifier) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(verifier.data(), verifier.size(), md, &len, EVP_sha256(), nullptr);
-  return b64url(md, len);
-}
+using oauth2::random_token;
 
 // The state's MAC under the module's own key (the host signs; its secret stays with it).
 std::string csrf_token(sdk::Context& ctx, const std::string& model, std::int64_t id, const std::string& nonce) {
@@ -141,10 +117,6 @@ TokenResult token_request(sdk::Context& ctx, const std::string& scope, json form
 
 std::string text(const json& rec, const char* field) {
   return rec.contains(field) && rec[field].is_string() ? rec[field].get<std::string>() : "";
-}
-
-std::int64_t now_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string now_iso() {
@@ -275,15 +247,9 @@ std::string authorize_url_for(sdk::Context& ctx, const Kind& kind, std::int64_t 
                                                         {"scope", "offline_access " + scope_for(kind, rec)}};
   if (!login.empty()) q.emplace_back("login_hint", login);
   q.emplace_back("state", state.dump());
-  q.emplace_back("code_challenge", pkce_challenge(verifier));
+  q.emplace_back("code_challenge", oauth2::pkce_s256(verifier));
   q.emplace_back("code_challenge_method", "S256");
   return authority(ctx) + "authorize?" + form_query(q);
-}
-
-bool is_cookie_token(const std::string& v) {
-  return v.size() >= 32 && v.size() <= 128 && std::all_of(v.begin(), v.end(), [](char c) {
-           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-         });
 }
 
 }  // namespace
@@ -299,20 +265,7 @@ std::string connect_url(sdk::Context& ctx, const Kind& kind, std::int64_t id) {
 }
 
 std::optional<std::string> browser_cookie(const std::optional<std::string>& header) {
-  if (!header) return std::nullopt;
-  const std::string name = std::string(kBrowserCookie) + "=";
-  std::string_view s = *header;
-  while (!s.empty()) {
-    const auto semi = s.find(';');
-    std::string_view part = s.substr(0, semi);
-    s = semi == std::string_view::npos ? std::string_view{} : s.substr(semi + 1);
-    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
-    if (!part.starts_with(name)) continue;
-    std::string v(part.substr(name.size()));
-    while (!v.empty() && v.back() == ' ') v.pop_back();
-    if (is_cookie_token(v)) return v;
-  }
-  return std::nullopt;
+  return oauth2::cookie(header, kBrowserCookie);
 }
 
 std::string new_browser_cookie() { return random_token(32); }
@@ -377,9 +330,7 @@ ParsedState parse_state(const std::string& state_text) {
   return p;
 }
 
-bool mac_matches(const std::string& expected, const std::string& given) {
-  return !given.empty() && given.size() == expected.size() && CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
-}
+bool mac_matches(const std::string& expected, const std::string& given) { return oauth2::same_secret(given, expected); }
 
 StateCheck check_state(sdk::Context& ctx, const std::string& state_text, const std::optional<std::string>& browser) {
   StateCheck c;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <juniper/sdk/context.hpp>
+#include <juniper/sdk/oauth2.hpp>
 
 #include <optional>
 #include <string>
@@ -10,6 +11,7 @@
 namespace outlook {
 
 namespace sdk = juniper::sdk;
+namespace oauth2 = juniper::sdk::oauth2;
 using json = nlohmann::json;
 
 // What differs between outgoing (SMTP) and incoming (IMAP) servers.
@@ -143,7 +145,7 @@ std::string access_token(sdk::Context& ctx, const Kind& kind, std::int64_t id, b
 // A text field of a record as the SDK reads it ("" when unset or not text).
 std::string text(const json& rec, const char* field);
 
-std::int64_t now_unix();
+using oauth2::now_unix;
 std::string now_iso();
 
 }  // namespace outlook
