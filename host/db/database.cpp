@@ -63,8 +63,9 @@ Binding* binding_of(const Database* db) {
 
 std::size_t pool_size() {
   // The web threads, the scheduler and its parallel send lanes at once; opened only when needed.
+  // At least 2: a send lane and the thread building its next message hold one each.
   if (const char* v = std::getenv("JUNIPER_DB_POOL"); v != nullptr && *v != '\0') {
-    return std::clamp<std::size_t>(std::strtoul(v, nullptr, 10), 1, 64);
+    return std::clamp<std::size_t>(std::strtoul(v, nullptr, 10), 2, 64);
   }
   return 16;
 }

@@ -8,6 +8,7 @@
 #include "mail/records.hpp"
 #include "modules/outbox.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <thread>
@@ -127,7 +128,10 @@ void QueueRun::add_lanes(const GroupKey& key, std::vector<Routed> mails, std::ve
 }
 
 void QueueRun::run_lanes(std::vector<Lane>& lanes) {
-  const std::size_t workers = std::min(lanes.size(), kMaxParallelLanes);
+  // Each worker holds a connection and so does the thread building its next message, beside
+  // the caller's: more workers than the pool holds pairs for would wait on each other for ever.
+  const std::size_t pairs = std::max<std::size_t>(1, (env_.db.max_connections() - 1) / 2);
+  const std::size_t workers = std::min({lanes.size(), kMaxParallelLanes, pairs});
   if (workers <= 1) {
     for (auto& lane : lanes) send_lane(lane);
     return;

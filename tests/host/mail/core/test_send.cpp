@@ -267,6 +267,26 @@ TEST_CASE("a module sends and checks mail with the host's SMTP and IMAP clients 
   CHECK_THROWS_WITH(check->invoke(e, partner), Catch::Contains("unknown IMAP connection security \"none\""));
 }
 
+TEST_CASE("A small connection pool (JUNIPER_DB_POOL=2) sends every lane, fewer at once, none waiting for ever",
+          "[mail][send][parallel]") {
+  // A lane and the thread building its next message hold a connection each: with more lanes
+  // at once than the pool has pairs for, they waited on each other for ever.
+  setenv("JUNIPER_DB_POOL", "2", 1);
+  MailHost t;  // the pool's size is read when the database opens
+  unsetenv("JUNIPER_DB_POOL");
+  REQUIRE(t.host->db().max_connections() == 2);
+  auto lock = t.host->db().lock();
+  t.custom_servers(true);
+  const auto alice = t.postfix_server("Alice", "alice@example.com");
+  t.postfix_server("Bob", "bob@example.com");
+  t.write_server(alice, {{"max_connections", 3}});
+  const std::string rcpt = unique_mailbox("small-pool");
+  for (int i = 0; i < 12; ++i) t.send(i % 4 == 0 ? "bob@example.com" : "alice@example.com", rcpt, "pool " + std::to_string(i));
+  const auto report = t.process();
+  CHECK(report.sent == 12);
+  CHECK(eventually([&] { return t.stack.mailbox(rcpt).size() == 12; }, 15000));
+}
+
 TEST_CASE("max_connections: one run keeps that many SMTP sessions to a server and sends to several servers at once",
           "[mail][send][parallel]") {
   MailHost t;
