@@ -48,10 +48,14 @@ expect "its action" "Bonjour, Ada!" -- jn record action hello.greeting "$id" gre
 expect "the installed host finds its own modules in <prefix>/lib/juniper/modules" "microsoft_outlook" -- \
   "$prefix/bin/juniper" --data "$work/data" module list
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-jn serve --listen "127.0.0.1:$port" >"$work/serve.out" 2>&1 &
+# The binary itself in the background, not the jn function: $! would be a subshell, and the
+# kill below would leave the server running after the test.
+"$prefix/bin/juniper" --data "$work/data" --modules-path "$work/hello/modules" serve --listen "127.0.0.1:$port" \
+  >"$work/serve.out" 2>&1 &
 serve_pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/web/health" >/dev/null && break; sleep 0.1; done
 expect "its route" "Bonjour, world!" -- curl -sf "http://127.0.0.1:$port/hello/greet"
 kill "$serve_pid"; wait "$serve_pid" 2>/dev/null; serve_pid=""
+pgrep -f -- "--data $work/data" >/dev/null && ko "the server is still running after the test" || ok "the server stopped"
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
