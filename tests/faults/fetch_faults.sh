@@ -73,13 +73,25 @@ echo "=== kill -9 of the fetcher, $KILLS times, over $COUNT unseen messages"
 D=$W/kill
 incoming "$D" killed@example.com 50 >/dev/null || { echo "set-up failed"; exit 1; }
 kills=0
-# A run fetches one batch of 50 in a fraction of a second: kill early, and try until KILLS
+# A run fetches one batch of 50 (chunks of 20: store, commit, mark Seen) in a fraction of a
+# second, so kills wait on conditions, not on time: every other attempt kills 0-20 ms after the
+# run opened its connection to Dovecot (a socket among its descriptors: it lands, early in the
+# run), the others 0-20 ms after the run's first commit (the database's WAL file written: it
+# lands between store, commit and Seen, unless that was the run's last chunk). Tried until KILLS
 # kills landed on a live process (or the mailbox is done).
+has_socket() { find "/proc/$1/fd" -lname 'socket:*' 2>/dev/null | grep -q .; }
+wal_time() { stat -c %.9Y "$D/juniper.db-wal" 2>/dev/null || echo 0; }
 for attempt in $(seq $((KILLS * 4))); do
   [ "$kills" -ge "$KILLS" ] && break
+  wal0=$(wal_time)
   "${JX[@]}" --data "$D" mail fetch >/dev/null 2>&1 &
   pid=$!
-  random_pause 0.03 0.25
+  for _ in $(seq 1000); do
+    alive "$pid" || break
+    if [ $((attempt % 2)) = 0 ]; then has_socket "$pid" && break; else [ "$(wal_time)" != "$wal0" ] && break; fi
+    sleep 0.005
+  done
+  sleep "0.0$((RANDOM % 3))"
   if alive "$pid" && kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "$pid" 2>/dev/null
 done
