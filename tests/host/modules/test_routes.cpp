@@ -116,6 +116,21 @@ class HeldPeer {
   std::thread thread_;
 };
 
+// The host's pages and module routes served on a port the kernel picks.
+struct Site {
+  static juniper::http::ServerOptions any_port() {
+    juniper::http::ServerOptions o;
+    o.port = 0;
+    return o;
+  }
+  explicit Site(TestHost& t) : app(*t.host), server(any_port()) {
+    server.set_router(app.build_router());
+    server.start();
+  }
+  juniper::web::WebApp app;
+  juniper::http::Server server;
+};
+
 }  // namespace
 
 TEST_CASE("a module route flagged network holds no transaction while it waits on its peer", "[http][modules]") {
@@ -124,12 +139,8 @@ TEST_CASE("a module route flagged network holds no transaction while it waits on
     auto lock = t.host->db().lock();
     t.host->modules().install({"test_base"});
   }
-  juniper::web::WebApp app(*t.host);
-  juniper::http::ServerOptions o;
-  o.port = 0;
-  juniper::http::Server server(o);
-  server.set_router(app.build_router());
-  server.start();
+  Site site(t);
+  auto& server = site.server;
   HeldPeer peer;
   auto connected = peer.connected();
   auto relay = std::async(std::launch::async, [&] {
@@ -166,12 +177,8 @@ TEST_CASE("module routes are served over HTTP with the host's login and access r
     t.host->modules().install({"test_base"});
     juniper::records::set_password(t.host->db(), "admin", "correct horse");
   }
-  juniper::web::WebApp app(*t.host);
-  juniper::http::ServerOptions o;
-  o.port = 0;
-  juniper::http::Server server(o);
-  server.set_router(app.build_router());
-  server.start();
+  Site site(t);
+  auto& server = site.server;
   Client c(server.port());
 
   const auto health = c.get("/web/health");
