@@ -189,8 +189,20 @@ std::unique_ptr<Database> Database::open(const std::string& url, const DataDir& 
   return db;
 }
 
+std::recursive_timed_mutex* Database::write_gate(soci::session& s) {
+  for (auto& b : t_bindings) {
+    if (b.session.get() == &s) return b.db->postgres_ ? nullptr : &b.db->write_gate_;
+  }
+  return nullptr;
+}
+
 Transaction::Transaction(soci::session& s) : s_(s), sqlite_(s.get_backend_name() == "sqlite3") {
   if (sqlite_) {
+    if (auto* gate = Database::write_gate(s)) {
+      // The same bound as SQLite's own busy timeout (timeout=30 in the connect string).
+      gate_ = std::unique_lock(*gate, std::chrono::seconds(30));
+      if (!gate_.owns_lock()) throw soci::soci_error("database is locked: another write of this process took over 30 s");
+    }
     s_ << "BEGIN IMMEDIATE";
   } else {
     s_.begin();
@@ -212,6 +224,7 @@ void Transaction::commit() {
   } else {
     s_.commit();
   }
+  end();
 }
 
 void Transaction::rollback() {
@@ -221,6 +234,11 @@ void Transaction::rollback() {
   } else {
     s_.rollback();
   }
+  end();
+}
+
+void Transaction::end() {
+  if (gate_.owns_lock()) gate_.unlock();
 }
 
 std::string Database::id_column() const {

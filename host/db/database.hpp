@@ -9,6 +9,7 @@
 
 #include <soci/soci.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -63,6 +64,12 @@ class Database {
   std::size_t open_connections();  // opened so far (idle or leased)
 
  private:
+  friend class Transaction;
+  // SQLite admits one writer at a time and makes the others sleep and poll (1, 2, 5, 10 ms...);
+  // this process's writers queue here instead and wake the moment the writer before them ends.
+  // Null for PostgreSQL and for a session not leased from a Database on this thread.
+  static std::recursive_timed_mutex* write_gate(soci::session& s);
+
   using Connect = std::function<std::unique_ptr<soci::session>()>;
   Database(Connect connect, bool postgres, std::string display, std::size_t max);
   std::unique_ptr<soci::session> acquire();
@@ -77,6 +84,7 @@ class Database {
   std::condition_variable freed_;
   std::vector<std::unique_ptr<soci::session>> idle_;
   std::size_t opened_ = 0;
+  std::recursive_timed_mutex write_gate_;
 };
 
 // A column name as SQL: quoted, so field names such as "user" or "date" (reserved in
@@ -86,6 +94,7 @@ inline std::string quote(const std::string& name) { return "\"" + name + "\""; }
 // A transaction that rolls back unless committed. On SQLite it begins IMMEDIATE: it takes the
 // write lock at once (waiting up to the busy timeout) instead of failing with "database is
 // locked" when a read inside it later turns into a write while another connection writes.
+// Its writers first pass this process's write gate (Database::write_gate), held until the end.
 class Transaction {
  public:
   explicit Transaction(soci::session& s);
@@ -96,9 +105,12 @@ class Transaction {
   void rollback();
 
  private:
+  void end();
+
   soci::session& s_;
   bool sqlite_;
   bool open_ = true;
+  std::unique_lock<std::recursive_timed_mutex> gate_;
 };
 
 }  // namespace juniper
