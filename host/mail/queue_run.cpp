@@ -5,12 +5,12 @@
 #include "core/log.hpp"
 #include "mail/address.hpp"
 #include "mail/attachment_store.hpp"
+#include "mail/prefetcher.hpp"
 #include "mail/records.hpp"
 #include "modules/outbox.hpp"
 
 #include <algorithm>
 #include <atomic>
-#include <future>
 #include <thread>
 
 namespace juniper::mail {
@@ -159,22 +159,21 @@ void QueueRun::run_lanes(std::vector<Lane>& lanes) {
 void QueueRun::send_lane(Lane& lane) {
   auto& mails = lane.mails;
   bool refreshed = false;
-  // The next message is read (its own database connection) and built (GMime) on a second
-  // thread while this one is on the wire. Bodies are read one mail ahead and freed once built:
+  // The next message is read (its own database connection) and built (GMime) on the lane's
+  // second thread while this one is on the wire. Bodies are read one mail ahead and freed once built:
   // memory follows the lane, not the batch.
   const AttachmentPlan plan = lane.transport.module_delivery ? lane.transport.attachments : AttachmentPlan{};
-  auto prepare_at = [this, &mails, &plan](std::size_t i) {
-    return std::async(std::launch::async, [this, &mails, &plan, i] {
-      auto lease = env_.db.lock();
-      load_body(env_, mails[i].mail, plan);
-      return prepare(mails[i].mail, mails[i].from_header);
-    });
-  };
-  std::future<Prepared> next = prepare_at(0);
+  if (mails.empty()) return;
+  Prefetcher ahead([this, &mails, &plan](std::size_t i) {
+    auto lease = env_.db.lock();
+    load_body(env_, mails[i].mail, plan);
+    return prepare(mails[i].mail, mails[i].from_header);
+  });
+  ahead.start(0);
   for (std::size_t i = 0; i < mails.size(); ++i) {
-    Prepared p = next.get();
+    Prepared p = ahead.take();
     drop_body(mails[i].mail);
-    if (i + 1 < mails.size()) next = prepare_at(i + 1);
+    if (i + 1 < mails.size()) ahead.start(i + 1);
     if (!keep_lease(mails[i].mail.id)) {
       log::warning("mail", "mail " + std::to_string(mails[i].mail.id) +
                                ": its lease ran out while this run was busy and another sender took it; it is sent there");
@@ -185,7 +184,7 @@ void QueueRun::send_lane(Lane& lane) {
       continue;
     }
     if (auto held = pace(lane, p.recipients.size())) {  // the server's budget is spent for now
-      if (i + 1 < mails.size()) (void)next.get();
+      if (i + 1 < mails.size()) (void)ahead.take();
       hold_rest(mails, i, *held);
       return;
     }
@@ -207,7 +206,7 @@ void QueueRun::send_lane(Lane& lane) {
       paced.record(mails[i].mail, out);
       if (out.kind == Outcome::throttled || out.kind == Outcome::wait) {
         // The service asked to slow down, or needs a fix: the rest of the lane waits as well.
-        if (i + 1 < mails.size()) (void)next.get();
+        if (i + 1 < mails.size()) (void)ahead.take();
         hold_rest(mails, i + 1, out);
         return;
       }
@@ -217,7 +216,7 @@ void QueueRun::send_lane(Lane& lane) {
     const Outcome out = send_one(lane, refreshed, mails[i], p, res);
     paced.record(mails[i].mail, out);
     if (out.kind == Outcome::throttled) {
-      if (i + 1 < mails.size()) (void)next.get();
+      if (i + 1 < mails.size()) (void)ahead.take();
       hold_rest(mails, i + 1, out);
       drop_session(lane.key);
       return;
@@ -225,7 +224,7 @@ void QueueRun::send_lane(Lane& lane) {
     if (res.outcome == smtp::Outcome::connection_failed || res.outcome == smtp::Outcome::auth_failed ||
         res.outcome == smtp::Outcome::tls_failed) {
       // The server is unusable right now: the rest of the lane waits with the same reason.
-      if (i + 1 < mails.size()) (void)next.get();
+      if (i + 1 < mails.size()) (void)ahead.take();
       for (std::size_t j = i + 1; j < mails.size(); ++j) record(mails[j].mail, {out.kind, out.reason, out.server_id});
       drop_session(lane.key);
       return;
