@@ -58,13 +58,12 @@ ClientResponse request(const ClientRequest& rq, const std::string& extra_ca_file
   ClientResponse r;
   Collector sink{&r, rq.max_response};
   char error[CURL_ERROR_SIZE] = {0};
-  if (!extra_ca_file.empty()) {
-    // The private CA in addition to (not instead of) the system's trust store.
+  {
+    // A private CA in addition to (not instead of) the system's trust store.
     std::string err;
-    const auto bundle = tls::ca_bundle_with(extra_ca_file, err);
-    if (!bundle) throw UserError("cannot read the CA file " + extra_ca_file + ": " + err);
-    curl_blob blob{const_cast<char*>(bundle->data()), bundle->size(), CURL_BLOB_COPY};
-    curl_easy_setopt(c.get(), CURLOPT_CAINFO_BLOB, &blob);
+    const auto trust = tls::Trust::with(extra_ca_file, err);
+    if (!trust) throw UserError("cannot read the CA file " + extra_ca_file + ": " + err);
+    trust->apply(c.get());
   }
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr, curl_slist_free_all);
   for (const auto& [name, value] : rq.headers) {

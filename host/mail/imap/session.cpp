@@ -186,21 +186,17 @@ struct Session::Impl {
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, this);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &discard_body);
 
-    // TLS: always verified.  A private CA is trusted in addition to the system
-    // bundle (CURLOPT_CAINFO_BLOB replaces CURLOPT_CAINFO, so the blob holds both).
+    // TLS: always verified. A private CA is trusted in addition to the system's (tls::Trust).
     if (!ep.ssl) curl_easy_setopt(curl, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL));
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(curl, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
-    if (!ep.ca_file.empty()) {
-      std::string err;
-      auto pem = tls::ca_bundle_with(ep.ca_file, err);
-      if (!pem)
-        fail(ErrorKind::tls, "Cannot read the CA file \"" + ep.ca_file + "\" configured for IMAP server " + where() + " (" + err +
-                                 "): check the path and its permissions.");
-      curl_blob blob{pem->data(), pem->size(), CURL_BLOB_COPY};
-      curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
-    }
+    std::string err;
+    const auto trust = tls::Trust::with(ep.ca_file, err);
+    if (!trust)
+      fail(ErrorKind::tls, "Cannot read the CA file \"" + ep.ca_file + "\" configured for IMAP server " + where() + " (" + err +
+                               "): check the path and its permissions.");
+    trust->apply(curl);
 
     curl_easy_setopt(curl, CURLOPT_USERNAME, cred.user.c_str());
     curl_easy_setopt(curl, CURLOPT_SASL_IR, 1L);

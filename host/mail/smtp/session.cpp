@@ -368,7 +368,7 @@ struct Session::Impl {
   bool prepared = false;
   std::optional<Result> setup_error;  // invalid host / unreadable CA file: every call fails
   std::string url;
-  std::string ca_blob;  // system bundle + ca_file, when ca_file is set
+  tls::Trust trust;  // the system's CAs + ca_file, when ca_file is set
 
   // QUIT (a short wait for its answer), then close.
   void close() {
@@ -417,17 +417,15 @@ struct Session::Impl {
                                                  "' is not a valid host name. Correct the server address.");
       return;
     }
-    if (!ep.ca_file.empty()) {
-      std::string err;
-      // The extra CA is trusted in addition to the system bundle, not instead of it.
-      auto bundle = tls::ca_bundle_with(ep.ca_file, err);
-      if (!bundle) {
-        setup_error = make(Outcome::tls_failed, "Cannot read the CA certificate file " + ep.ca_file + " for " + hp + ": " + err +
-                                                    ". Check the CA file setting of this server.");
-        return;
-      }
-      ca_blob = std::move(*bundle);
+    std::string err;
+    // The extra CA is trusted in addition to the system's, not instead of it.
+    auto t = tls::Trust::with(ep.ca_file, err);
+    if (!t) {
+      setup_error = make(Outcome::tls_failed, "Cannot read the CA certificate file " + ep.ca_file + " for " + hp + ": " + err +
+                                                  ". Check the CA file setting of this server.");
+      return;
     }
+    trust = std::move(*t);
   }
 
   // Options shared by the mail handle and the connection-test handle.
@@ -447,10 +445,7 @@ struct Session::Impl {
     // Certificates are always verified.
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (!ca_blob.empty()) {
-      curl_blob blob{const_cast<char*>(ca_blob.data()), ca_blob.size(), CURL_BLOB_COPY};
-      curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
-    }
+    trust.apply(h);
     curl_easy_setopt(h, CURLOPT_SASL_IR, 1L);
     switch (cred.kind) {
       case AuthKind::none:
