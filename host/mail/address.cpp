@@ -1,5 +1,7 @@
 #include "mail/address.hpp"
 
+#include "mail/mime/gmime_init.hpp"
+
 #include <gmime/gmime.h>
 #include <idn2.h>
 
@@ -10,11 +12,6 @@
 
 namespace juniper::mail {
 namespace {
-
-void ensure_gmime() {
-  static std::once_flag once;
-  std::call_once(once, [] { g_mime_init(); });
-}
 
 struct GFree {
   void operator()(void* p) const noexcept { g_free(p); }
@@ -130,7 +127,7 @@ std::string to_ascii_domain(std::string_view domain) {
 }
 
 std::string encode_phrase(std::string_view name) {
-  ensure_gmime();
+  mime::init_gmime();
   const std::string text(name);
   GText encoded(g_mime_utils_header_encode_phrase(nullptr, text.c_str(), "utf-8"));
   if (!encoded) throw AddressError("The display name \"" + text + "\" cannot be encoded");
@@ -179,7 +176,7 @@ std::optional<MailboxView> parse_simple_mailbox(std::string_view text) {
 std::vector<Mailbox> parse_with_gmime(std::string_view text) {
   std::vector<Mailbox> out;
   if (text.find('\0') != std::string_view::npos) return out;
-  ensure_gmime();
+  mime::init_gmime();
   const std::string z(text);
   std::unique_ptr<InternetAddressList, GUnref> list(internet_address_list_parse(nullptr, z.c_str()));
   if (list) collect_mailboxes(list.get(), out);

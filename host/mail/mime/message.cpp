@@ -1,5 +1,7 @@
 #include "mail/mime/message.hpp"
 
+#include "mail/mime/gmime_init.hpp"
+
 #include <gmime/gmime.h>
 #include <openssl/rand.h>
 #include <unistd.h>
@@ -42,13 +44,10 @@ struct Gmime {
 };
 
 const Gmime& gmime() {
-  // g_mime_init() counts its callers (a plain counter: the first call does
-  // the work, later ones return), so this and address.cpp's own call_once
-  // both calling it is fine as long as the two first calls do not race.
   static Gmime g;
   static std::once_flag once;
   std::call_once(once, [] {
-    g_mime_init();
+    init_gmime();
     g.format = g_mime_format_options_new();
     g_mime_format_options_set_newline_format(g.format, GMIME_NEWLINE_FORMAT_DOS);
     g_mime_format_options_set_param_encoding_method(g.format, GMIME_PARAM_ENCODING_METHOD_RFC2231);
@@ -302,17 +301,6 @@ InternetAddressList* address_list(std::string_view header, std::string_view text
   return list;
 }
 
-void add_addresses(InternetAddressList* target, std::string_view header, const std::vector<std::string>& entries,
-                   const Gmime& g) {
-  if (entries.empty()) return;
-  GRef<InternetAddressList> all(internet_address_list_new());
-  for (const auto& entry : entries) {
-    GRef<InternetAddressList> list(address_list(header, entry, g));
-    internet_address_list_append(all.get(), list.get());
-  }
-  internet_address_list_append(target, all.get());  // one header update
-}
-
 std::string from_domain(GMimeMessage* message) {
   auto* from = g_mime_message_get_from(message);
   if (internet_address_list_length(from) < 1) return {};
@@ -338,6 +326,27 @@ void set_raw_value(GMimeHeader* header, std::string_view value) {
 
 bool fits_one_line(std::string_view name, std::string_view value) {
   return name.size() + 2 + value.size() <= max_line && is_ascii(value);
+}
+
+void add_addresses(GMimeMessage* message, GMimeAddressType type, const char* header, const std::vector<std::string>& entries,
+                   const Gmime& g) {
+  if (entries.empty()) return;
+  GRef<InternetAddressList> all(internet_address_list_new());
+  std::string joined;
+  for (const auto& entry : entries) {
+    GRef<InternetAddressList> list(address_list(header, entry, g));
+    internet_address_list_append(all.get(), list.get());
+    joined += (joined.empty() ? "" : ", ") + entry;
+  }
+  // Valid (parsed above; CR/LF refused there) and plain ASCII on one line: written as given, like From. GMime's
+  // encoder would put every domain through IDNA (libidn2's TR46 tables: CPU, and half a
+  // megabyte of memory per process) to change nothing.
+  auto* placeholder = g_mime_header_list_get_header(g_mime_object_get_header_list(GMIME_OBJECT(message)), header);
+  if (placeholder != nullptr && fits_one_line(header, joined)) {
+    set_raw_value(placeholder, joined);
+    return;
+  }
+  internet_address_list_append(g_mime_message_get_addresses(message, type), all.get());  // one header update
 }
 
 // Names the header (or part header) that a too-long line belongs to.
@@ -415,8 +424,8 @@ std::string build(const OutgoingMessage& m) {
   check_value("Subject", m.subject);
   if (!m.subject.empty()) g_mime_message_set_subject(message.get(), m.subject.c_str(), "utf-8");
 
-  add_addresses(g_mime_message_get_addresses(message.get(), GMIME_ADDRESS_TYPE_TO), "To", m.to, g);
-  add_addresses(g_mime_message_get_addresses(message.get(), GMIME_ADDRESS_TYPE_CC), "Cc", m.cc, g);
+  add_addresses(message.get(), GMIME_ADDRESS_TYPE_TO, "To", m.to, g);
+  add_addresses(message.get(), GMIME_ADDRESS_TYPE_CC, "Cc", m.cc, g);
 
   std::string message_id = m.message_id;
   if (message_id.empty()) {

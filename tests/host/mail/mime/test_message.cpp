@@ -134,6 +134,31 @@ TEST_CASE("UTF-8 display names in To and Cc are encoded with GMime and decoded b
   CHECK(p.from == "John Doe <notifications@example.com>");
 }
 
+TEST_CASE("ASCII To and Cc are checked, then written as given on one line", "[mime][build][parse]") {
+  auto m = basic();
+  m.to = {"\"Doe, Jane\" <jane@example.net>", "<plain@example.org>"};  // GMime would drop the <>
+  m.cc = {"Bob <bob@example.com>, other@example.com"};
+  auto wire = build(m);
+  require_wire_format(wire);
+  CHECK(wire.find("\r\nTo: \"Doe, Jane\" <jane@example.net>, <plain@example.org>\r\n") != std::string::npos);
+  CHECK(wire.find("\r\nCc: Bob <bob@example.com>, other@example.com\r\n") != std::string::npos);
+  auto p = parse(wire);
+  CHECK(p.to == "\"Doe, Jane\" <jane@example.net>, plain@example.org");
+  CHECK(p.cc == "Bob <bob@example.com>, other@example.com");
+
+  SECTION("an invalid one is still refused") {
+    m.to = {"plain@example.org", "not an address at all <<<"};
+    CHECK_THROWS_AS(build(m), std::invalid_argument);
+  }
+  SECTION("a list too long for one line is folded by GMime") {
+    m.to.clear();
+    for (int i = 0; i < 40; ++i) m.to.push_back("recipient" + std::to_string(i) + "@example.com");
+    wire = build(m);
+    require_wire_format(wire);
+    CHECK(parse(wire).to.find("recipient39@example.com") != std::string::npos);
+  }
+}
+
 TEST_CASE("From is inserted exactly as the router formatted it", "[mime][build]") {
   auto m = basic();
   m.from = "=?utf-8?b?Wm/Dqw==?= <zoe@example.com>";
