@@ -3,10 +3,8 @@
 #include "app/base_declarations.hpp"
 #include "core/errors.hpp"
 #include "core/log.hpp"
-#include "mail/address.hpp"
 #include "mail/attachment_store.hpp"
 #include "mail/fetcher.hpp"
-#include "mail/mime/message.hpp"
 #include "mail/queue.hpp"
 #include "mail/records.hpp"
 #include "modules/inbox.hpp"
@@ -29,10 +27,6 @@ Host::Host(HostOptions options) : options_(std::move(options)), data_(options_.d
   if (const auto conf = data_.config(); conf.contains("ca_file") && std::getenv("JUNIPER_CA_FILE") == nullptr) {
     ::setenv("JUNIPER_CA_FILE", conf.at("ca_file").c_str(), 0);
   }
-  // GMime's init counter is not thread-safe: initialise it here, on one thread, before the
-  // HTTP workers and the scheduler exist.
-  (void)mail::detail::parse_with_gmime("init@localhost");
-  (void)mail::mime::make_message_id("localhost");
   {
     const PrivateUmask private_files;  // a new juniper.db (and its -wal, -shm) is born 0600
     db_ = Database::open(options_.db_url, data_);

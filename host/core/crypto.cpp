@@ -3,9 +3,11 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
+#include <sys/random.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 
@@ -25,9 +27,16 @@ std::string_view as_view(const Bytes& b) { return {reinterpret_cast<const char*>
 
 }  // namespace
 
+// The kernel's CSPRNG (what OpenSSL seeds from): a token, salt or nonce needs no OpenSSL
+// initialised, so a server that has only started has not loaded its algorithm tables (~2 MB).
 Bytes random_bytes(std::size_t n) {
   Bytes out(n);
-  if (n > 0 && RAND_bytes(out.data(), static_cast<int>(n)) != 1) throw std::runtime_error("RAND_bytes failed");
+  for (std::size_t got = 0; got < n;) {
+    const ssize_t r = ::getrandom(out.data() + got, n - got, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throw std::runtime_error(std::string("getrandom failed: ") + std::strerror(errno));
+    got += static_cast<std::size_t>(r);
+  }
   return out;
 }
 

@@ -4,7 +4,6 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <juniper/sdk/oauth2.hpp>
 
@@ -54,11 +53,7 @@ Cert certificate_of(const std::string& pem) {
   return cert;
 }
 
-std::string random_id() {
-  unsigned char raw[16];
-  if (RAND_bytes(raw, sizeof raw) != 1) throw sdk::Error(JUNIPER_ERR_INTERNAL, "no randomness for the client assertion");
-  return juniper::sdk::oauth2::base64url(raw, sizeof raw);
-}
+std::string random_id() { return juniper::sdk::oauth2::random_token(16); }
 
 }  // namespace
 
