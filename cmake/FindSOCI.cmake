@@ -1,4 +1,6 @@
-# Debian's libsoci-dev ships no CMake package: locate the core and the two backends we use.
+# Debian's libsoci-dev ships no CMake package: locate the core and the SQLite backend. The
+# PostgreSQL backend (and libpq) is loaded by SOCI when a postgresql:// URL is opened; the build
+# only checks it is there.
 find_path(SOCI_INCLUDE_DIR soci/soci.h)
 find_library(SOCI_CORE_LIBRARY soci_core)
 find_library(SOCI_SQLITE3_LIBRARY soci_sqlite3)
@@ -11,5 +13,5 @@ if(SOCI_FOUND AND NOT TARGET SOCI::soci)
   set_target_properties(SOCI::soci PROPERTIES
     INTERFACE_INCLUDE_DIRECTORIES "${SOCI_INCLUDE_DIR};/usr/include/postgresql"
     INTERFACE_LINK_LIBRARIES
-      "${SOCI_CORE_LIBRARY};${SOCI_SQLITE3_LIBRARY};${SOCI_POSTGRESQL_LIBRARY};${CMAKE_DL_LIBS}")
+      "${SOCI_CORE_LIBRARY};${SOCI_SQLITE3_LIBRARY};${CMAKE_DL_LIBS}")
 endif()

@@ -208,6 +208,11 @@ def main():
                                            num(g("serve_idle.file_kb")), num(g("serve_idle.pss_kb"))), None,
                 "/proc/PID/status 2 s after /web/health answers (fresh database)")
             target("juniper serve idle RSS <= 16 MB", "%s MB" % num(v / MB, 1), ok)
+        v = g("serve_login.rss_kb")
+        if v is not None:
+            row("RSS, juniper serve after one login and the settings page", v, "kB", None,
+                "no target (libcurl and its libraries are mapped by then); RssAnon %s kB" % num(g("serve_login.anon_kb")),
+                None, "/proc/PID/status 1 s after GET /web/settings")
 
     # 4c. web latency under mail load
     page_label = "/web/list/mail.mail"

@@ -4,10 +4,10 @@
 #include "core/errors.hpp"
 #include "core/log.hpp"
 
-#include <soci/postgresql/soci-postgresql.h>
 #include <soci/sqlite3/soci-sqlite3.h>
 
 #include <libpq-fe.h>
+#include <boost/dll/shared_library.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -18,14 +18,24 @@
 namespace juniper {
 namespace {
 
+// PostgreSQL's SOCI backend and libpq are loaded when a postgresql:// URL is opened, not linked: a
+// SQLite install never maps them, nor the Kerberos, LDAP and GnuTLS libraries libpq brings.
+const boost::dll::shared_library& libpq() {
+  static const boost::dll::shared_library lib("libpq.so.5", boost::dll::load_mode::search_system_folders);
+  return lib;
+}
+
 // SOCI's PostgreSQL backend rewrites its connect string as key=value pairs and mangles URIs;
 // libpq parses the URI for us into the keyword form SOCI passes through untouched.
 std::string libpq_keywords(const std::string& url) {
+  auto& parse = libpq().get<decltype(PQconninfoParse)>("PQconninfoParse");
+  auto& free_options = libpq().get<decltype(PQconninfoFree)>("PQconninfoFree");
+  auto& free_memory = libpq().get<decltype(PQfreemem)>("PQfreemem");
   char* err = nullptr;
-  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> opts(PQconninfoParse(url.c_str(), &err), PQconninfoFree);
+  std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> opts(parse(url.c_str(), &err), free_options);
   if (!opts) {
     const std::string why = err ? err : "unparsable";
-    PQfreemem(err);
+    free_memory(err);
     throw UsageError("invalid PostgreSQL URL: " + why);
   }
   std::string out;
@@ -166,7 +176,7 @@ std::unique_ptr<Database> Database::open(const std::string& url, const DataDir& 
   Connect connect;
   if (pg) {
     connect = [keywords = libpq_keywords(url)] {
-      auto s = std::make_unique<soci::session>(*soci::factory_postgresql(), keywords);
+      auto s = std::make_unique<soci::session>("postgresql", keywords);  // SOCI loads the backend
       *s << "SET client_min_messages TO WARNING";
       return s;
     };

@@ -71,6 +71,9 @@ std::string url_decode(std::string_view s, bool plus_as_space) {
   if (s.size() > static_cast<std::size_t>(INT_MAX)) throw std::length_error("url_decode: input too long");
   std::string in(s);
   if (plus_as_space) std::replace(in.begin(), in.end(), '+', ' ');
+  // Nothing escaped: most paths. Not calling libcurl for them keeps it unloaded in a serve that
+  // only answers health checks and plain pages (core/curl_loader.cpp).
+  if (in.find('%') == std::string::npos) return in;
   int outlen = 0;
   std::unique_ptr<char, decltype(&curl_free)> out(curl_easy_unescape(nullptr, in.data(), static_cast<int>(in.size()), &outlen),
                                                   &curl_free);

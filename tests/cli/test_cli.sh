@@ -110,6 +110,19 @@ if grep -q '"status":"ok"' "$data/health" 2>/dev/null && grep -q microsoft_outlo
 kill -TERM $serve_pid; wait $serve_pid; rc=$?
 [[ $rc -eq 0 ]] && ok "serve stops cleanly on SIGTERM" || ko "serve exit code $rc on SIGTERM"
 serve_pid=
+
+# libcurl (and the ~25 libraries it maps) is loaded on first use: not by a serve with nothing to
+# send, fetch or decode; then by the first page that decodes a query, which still answers.
+idle="$data/idle"
+"$J" --data "$idle" init >/dev/null
+"$J" --data "$idle" --modules-path "$build/modules" serve --listen "127.0.0.1:$port" >"$data/serve-idle.out" 2>&1 &
+serve_pid=$!
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/web/health" >/dev/null 2>&1 && break; sleep 0.1; done
+if ! grep -q -e libcurl -e libgnutls "/proc/$serve_pid/maps"; then ok "serve answering health checks maps neither libcurl nor GnuTLS"; else ko "serve mapped at start: $(grep -o -e 'libcurl[^ ]*' -e 'libgnutls[^ ]*' "/proc/$serve_pid/maps" | sort -u | tr '\n' ' ')"; fi
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/web/login?redirect=%2Fodoo%2Fsettings")
+if [[ $code == 200 ]] && grep -q libcurl "/proc/$serve_pid/maps"; then ok "the first page that decodes a query loads libcurl and answers"; else ko "GET /web/login?redirect=...: $code, libcurl mapped: $(grep -c libcurl "/proc/$serve_pid/maps")"; fi
+kill -TERM $serve_pid; wait $serve_pid
+serve_pid=
 expect "serve refuses a busy port" 1 "Address already in use" -- bash -c "/usr/bin/python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\",$port)); s.listen(); time.sleep(3)' & sleep 0.5; jn serve --listen 127.0.0.1:$port"
 
 echo "$((checks-fails)) passed, $fails failed"
