@@ -222,14 +222,15 @@ std::vector<QueuedMail> claim(records::Env& env, const std::string& owner, std::
 
 void load_body(records::Env& env, QueuedMail& m, const AttachmentPlan& plan) {
   std::string attachments;
-  soci::rowset<soci::row> rows = (env.sql().prepare << "SELECT b.body_text, b.body_html, m.attachments FROM mail_mail m "
-                                                       "LEFT JOIN mail_mail_apart b ON b.id = m.id WHERE m.id = :id",
-                                  soci::use(m.id));
-  for (const auto& r : rows) {
-    m.body_text = opt(r, 0).value_or("");
-    m.body_html = opt(r, 1).value_or("");
-    attachments = opt(r, 2).value_or("");
-  }
+  // Straight into the mail's strings: through a soci::row each body was copied twice more.
+  soci::indicator text_ind = soci::i_null, html_ind = soci::i_null, attachments_ind = soci::i_null;
+  env.sql() << "SELECT b.body_text, b.body_html, m.attachments FROM mail_mail m "
+               "LEFT JOIN mail_mail_apart b ON b.id = m.id WHERE m.id = :id",
+      soci::use(m.id), soci::into(m.body_text, text_ind), soci::into(m.body_html, html_ind),
+      soci::into(attachments, attachments_ind);
+  if (text_ind != soci::i_ok) m.body_text.clear();
+  if (html_ind != soci::i_ok) m.body_html.clear();
+  if (attachments_ind != soci::i_ok) attachments.clear();
   try {
     m.attachments = parse_attachments(attachments);
   } catch (const std::exception& e) {
