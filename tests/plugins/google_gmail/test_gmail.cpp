@@ -1,8 +1,7 @@
 // The Gmail module end to end against the stack's simulated Google endpoint and the real Postfix
 // and Dovecot: Connect -> Google's consent -> /google_gmail/confirm -> tokens (encrypted) ->
 // XOAUTH2 send and fetch; refresh with rotation; a revoked grant explained; refused callbacks.
-#include "mail_fixture.hpp"
-#include "test_site.hpp"
+#include "provider_fixture.hpp"
 
 #include "http/request.hpp"
 #include "records/users.hpp"
@@ -21,25 +20,17 @@ namespace records = juniper::records;
 namespace {
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-constexpr const char* kBase = "http://127.0.0.1:8069";
+constexpr const char* kBase = juniper::test::kProviderBaseUrl;
 
-struct GmailHost : MailHost {
-  bool configured = configure();  // the module is installed before the site builds its routes
-  juniper::test::TestSite site{*host};
-  WebClient* browser = site.browser.get();
-
-  bool configure() {
-    auto lock = host->db().lock();
-    host->modules().install({"google_gmail"});
-    custom_servers(true);
-    auto e = env();
-    records::setting_set(e, "google_gmail_client_identifier", stack["DEMO_GOOGLE_CLIENT_ID"]);
-    records::setting_set(e, "google_gmail_client_secret", stack["DEMO_GOOGLE_CLIENT_SECRET"]);
-    param("google_gmail.endpoint", stack["GOOGLE_URL"]);
-    param("web.base.url", kBase);
-    stack.idp("/_control/google", R"({"auto_consent": true})");  // Allow, as the login_hint account
-    return true;
-  }
+struct GmailHost : juniper::test::ProviderHost {
+  GmailHost()
+      : ProviderHost({"google_gmail", "gmail_connect", "", [](MailHost& h) {
+                        auto e = h.env();
+                        records::setting_set(e, "google_gmail_client_identifier", h.stack["DEMO_GOOGLE_CLIENT_ID"]);
+                        records::setting_set(e, "google_gmail_client_secret", h.stack["DEMO_GOOGLE_CLIENT_SECRET"]);
+                        h.param("google_gmail.endpoint", h.stack["GOOGLE_URL"]);
+                        h.stack.idp("/_control/google", R"({"auto_consent": true})");  // Allow, as the login_hint account
+                      }}) {}
 
   std::int64_t gmail_server(const std::string& name, const std::string& user) {
     auto lock = host->db().lock();
@@ -56,28 +47,6 @@ struct GmailHost : MailHost {
     return id;
   }
 
-  std::string connect_url(const char* model, std::int64_t id) {
-    auto lock = host->db().lock();
-    auto e = env();
-    const auto* action = e.registry.action(model, "gmail_connect");
-    REQUIRE(action != nullptr);
-    REQUIRE(action->visible(e, records::read(e, model, id)));
-    return action->invoke(e, id)["url"];
-  }
-
-  // The browser goes to Google (consent given) and comes back to the confirm route.
-  juniper::test::Reply consent_and_confirm(const std::string& google_url) {
-    const auto google = browser->get(google_url);
-    REQUIRE(google.status == 302);
-    REQUIRE(google.location.starts_with(std::string(kBase) + "/google_gmail/confirm?"));
-    return browser->get(google.location.substr(std::string(kBase).size()));
-  }
-
-  json server(std::int64_t id) {
-    auto lock = host->db().lock();
-    auto e = env();
-    return records::read(e, mail::kOutgoingServer, id);
-  }
   std::string raw_refresh_token(std::int64_t id) {
     auto lock = host->db().lock();
     std::string raw;

@@ -2,8 +2,7 @@
 // platform configured, and helpers to create, connect and use Outlook servers.
 #pragma once
 
-#include "mail_fixture.hpp"
-#include "test_site.hpp"
+#include "provider_fixture.hpp"
 
 #include "core/errors.hpp"
 #include "records/users.hpp"
@@ -19,23 +18,14 @@ using json = nlohmann::json;
 namespace mail = juniper::mail;
 namespace records = juniper::records;
 
-struct OutlookHost : MailHost {
-  // Members initialise in order: the module is installed before the site builds its routes.
-  bool configured = configure();
-  juniper::test::TestSite site{*host};
-  WebClient* browser = site.browser.get();
-
-  bool configure() {
-    auto lock = host->db().lock();
-    host->modules().install({"microsoft_outlook"});
-    custom_servers(true);
-    auto e = env();
-    records::setting_set(e, "microsoft_outlook_client_identifier", "juniper-test");
-    records::setting_set(e, "microsoft_outlook_client_secret", "test-secret");
-    param("microsoft_outlook.endpoint", stack["IDP_URL"] + "/{tenant}/oauth2/v2.0/");
-    param("web.base.url", "http://127.0.0.1:8069");
-    return true;
-  }
+struct OutlookHost : juniper::test::ProviderHost {
+  OutlookHost()
+      : ProviderHost({"microsoft_outlook", "outlook_connect", "&auto=1", [](MailHost& h) {
+                        auto e = h.env();
+                        records::setting_set(e, "microsoft_outlook_client_identifier", "juniper-test");
+                        records::setting_set(e, "microsoft_outlook_client_secret", "test-secret");
+                        h.param("microsoft_outlook.endpoint", h.stack["IDP_URL"] + "/{tenant}/oauth2/v2.0/");
+                      }}) {}
 
   // An Outlook outgoing server pointed at the test Postfix (the change-default filled in
   // smtp.office365.com:587, which we override like a tenant-specific endpoint would).
@@ -55,33 +45,6 @@ struct OutlookHost : MailHost {
     CHECK(rec["microsoft_outlook_token_status"] == "missing");
     records::write(e, mail::kOutgoingServer, id, {{"smtp_host", "127.0.0.1"}, {"smtp_port", stack["SMTP_PORT"]}});
     return id;
-  }
-
-  // Changes an outgoing server's fields, under its own database lease.
-  void write_server(std::int64_t id, const json& values) {
-    auto lock = host->db().lock();
-    MailHost::write_server(id, values);
-  }
-
-  std::string connect_url(const char* model, std::int64_t id) {
-    auto lock = host->db().lock();
-    auto e = env();
-    const auto* action = e.registry.action(model, "outlook_connect");
-    REQUIRE(action != nullptr);
-    REQUIRE(action->visible(e, records::read(e, model, id)));
-    juniper::Transaction tr(host->db().session());
-    const std::string url = action->invoke(e, id)["url"];
-    tr.commit();
-    return url;
-  }
-
-  // The browser goes to Microsoft (automatic consent) and comes back to the confirm route.
-  juniper::test::Reply consent_and_confirm(const std::string& authorize_url) {
-    const auto ms = browser->get(authorize_url + "&auto=1");
-    REQUIRE(ms.status == 302);
-    const std::string back = ms.location;
-    REQUIRE(back.starts_with("http://127.0.0.1:8069/microsoft_outlook/confirm?"));
-    return browser->get(back.substr(std::string("http://127.0.0.1:8069").size()));
   }
 
   // A connected Outlook server with one mail queued to a fresh mailbox, its access token expired.
