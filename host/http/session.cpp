@@ -1,9 +1,9 @@
 #include "http/session.hpp"
 
+#include "core/crypto.hpp"
 #include "http/request.hpp"
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <climits>
@@ -14,16 +14,9 @@ namespace juniper::http {
 
 std::string random_token(std::size_t bytes) {
   if (bytes == 0 || bytes > static_cast<std::size_t>(INT_MAX)) throw std::invalid_argument("random_token: bad length");
-  std::vector<unsigned char> buf(bytes);
-  if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) throw std::runtime_error("RAND_bytes failed");
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes * 2);
-  for (unsigned char b : buf) {
-    out += hex[b >> 4];
-    out += hex[b & 0x0F];
-  }
-  OPENSSL_cleanse(buf.data(), buf.size());
+  crypto::Bytes raw = crypto::random_bytes(bytes);  // the process's one random source
+  std::string out = crypto::to_hex(raw);
+  OPENSSL_cleanse(raw.data(), raw.size());
   return out;
 }
 

@@ -368,7 +368,7 @@ struct Session::Impl {
   bool prepared = false;
   std::optional<Result> setup_error;  // invalid host / unreadable CA file: every call fails
   std::string url;
-  tls::Trust trust;  // the system's CAs + ca_file, when ca_file is set
+  tls::Trust trust;  // the system's CAs, plus ca_file when set
 
   // QUIT (a short wait for its answer), then close.
   void close() {
