@@ -11,6 +11,7 @@
 #include "mail/sender.hpp"
 #include "mail/transport.hpp"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -60,6 +61,9 @@ class QueueRun {
     std::unique_ptr<smtp::Session> session;
   };
 
+  class LaneWork;  // a lane's helper thread and the messages and outcome it has in hand
+  struct Paced;
+
   std::chrono::system_clock::time_point now() const;
   std::vector<QueuedMail> claim_batch(std::size_t n);
   bool keep_lease(std::int64_t mail_id);
@@ -67,7 +71,8 @@ class QueueRun {
   void add_lanes(const GroupKey& key, std::vector<Routed> mails, std::vector<Lane>& lanes);
   void run_lanes(std::vector<Lane>& lanes);
   void send_lane(Lane& lane);
-  Outcome send_one(Lane& lane, bool& refreshed, const Routed& r, const Prepared& p, smtp::Result& res);
+  Outcome send_one(Lane& lane, bool& refreshed, const Routed& r, Prepared& p, smtp::Result& res,
+                   const std::function<bool()>& before_dot);
   Outcome deliver_by_module(const Lane& lane, const Routed& r, const Prepared& p);
   std::optional<Outcome> pace(const Lane& lane, std::size_t recipients);
   void done_pacing(const Lane& lane, std::size_t recipients);

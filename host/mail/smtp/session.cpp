@@ -829,7 +829,11 @@ Result Session::Impl::transaction(const Outgoing& mail, bool reused, bool& retry
     if (refused && (i == 0 || i == data_cmd || code == 421)) return failed(CURLE_OK, mail, reused, false, written - i - 1, retry);
     if (!refused && i > 0) ++accepted;
   }
-  CURLcode rc = w.write_message(mail.data);
+  CURLcode rc = w.write_message(mail.data, mail.before_dot);
+  if (rc == CURLE_ABORTED_BY_CALLBACK) {
+    drop();  // mid-DATA: only closing the connection makes the server discard the message
+    return make(Outcome::temporary, "The mail was held back before its end of data; nothing was handed to " + hp + ".");
+  }
   if (rc == CURLE_OK) rc = read_reply(w, transcript);
   if (rc != CURLE_OK) return failed(rc, mail, reused, true, 0, retry);
   if (transcript.last.code / 100 != 2) {  // only a 2xx takes the mail (a blank line does not)

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -43,6 +44,9 @@ struct Outgoing {
   std::string envelope_from;            // "" = null reverse-path <>
   std::vector<std::string> recipients;  // bare addresses (a@b), no display names
   std::string data;                     // full RFC 5322 message with CRLF line ends
+  // Called once the body is written, before the final dot that hands the mail over; false:
+  // the mail is not handed over (the connection is dropped, the result is `temporary`).
+  std::function<bool()> before_dot;
 };
 
 enum class Outcome { sent, temporary, permanent, auth_failed, connection_failed, tls_failed };

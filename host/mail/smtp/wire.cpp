@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <functional>
 
 namespace juniper::mail::smtp {
 
@@ -41,18 +42,18 @@ CURLcode Wire::write(std::string_view bytes) {
   return CURLE_OK;
 }
 
-CURLcode Wire::write_message(std::string_view data) {
+CURLcode Wire::write_message(std::string_view data, const std::function<bool()>& before_dot) {
   std::string out;
   out.reserve(std::min(data.size(), kChunk) + 64);
   if (data.starts_with('.')) out.push_back('.');
+  // Lines starting with '.' are rare: copy whole spans up to the next "\n." (or kChunk bytes;
+  // stuffing only looks at the first byte after a line end, so a span may end anywhere).
   std::size_t start = 0;
   while (start < data.size()) {
-    const std::size_t nl = data.find('\n', start);
-    // A piece ends at a line end or after kChunk bytes of a long line (stuffing only looks at
-    // the first byte after a line end, so a line may be cut anywhere).
-    const std::size_t end = std::min(nl == std::string_view::npos ? data.size() : nl + 1, start + kChunk);
+    const std::size_t dot = data.find("\n.", start);
+    const std::size_t end = std::min(dot == std::string_view::npos ? data.size() : dot + 1, start + kChunk - out.size());
     out.append(data.substr(start, end - start));
-    if (end < data.size() && data[end - 1] == '\n' && data[end] == '.') out.push_back('.');
+    if (end == dot + 1) out.push_back('.');
     start = end;
     if (out.size() >= kChunk) {
       if (const CURLcode rc = write(out); rc != CURLE_OK) return rc;
@@ -60,6 +61,12 @@ CURLcode Wire::write_message(std::string_view data) {
     }
   }
   if (!data.empty() && !data.ends_with("\r\n")) out += "\r\n";
+  if (before_dot) {
+    // The body is out; only the dot hands the mail over: the caller may still hold it back.
+    if (const CURLcode rc = write(out); rc != CURLE_OK) return rc;
+    if (!before_dot()) return CURLE_ABORTED_BY_CALLBACK;
+    out.clear();
+  }
   out += ".\r\n";
   return write(out);
 }

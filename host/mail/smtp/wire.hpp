@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -21,8 +22,10 @@ class Wire {
 
   CURLcode write(std::string_view bytes);
   // The message as DATA's content: lines starting with '.' doubled (RFC 5321 4.5.2), a CRLF
-  // added if the data does not end with one, then ".\r\n".
-  CURLcode write_message(std::string_view data);
+  // added if the data does not end with one, then ".\r\n".  `before_dot`, if set, is called
+  // once everything but the final dot is written; false: no dot (CURLE_ABORTED_BY_CALLBACK),
+  // and the connection must be dropped, which makes the server discard the message.
+  CURLcode write_message(std::string_view data, const std::function<bool()>& before_dot = {});
   // One line, "\n" included.  A line longer than kMaxLine is CURLE_WEIRD_SERVER_REPLY.
   CURLcode read_line(std::string& line);
   // While no command is outstanding: has the server closed the connection or said something

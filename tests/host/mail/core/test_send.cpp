@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 
 using juniper::test::eventually;
@@ -150,6 +151,46 @@ TEST_CASE("a mail whose lease passed to another sender while the server was slow
   CHECK(taken[1].id == second);
   CHECK(report.sent == 1);
   CHECK(server.messages() == 1);  // the second mail was left to the process that holds it
+  CHECK(t.mail(second)["state"] == "sending");
+}
+
+TEST_CASE("a mail's outcome is committed while the next one goes out, and the next is handed over only once it is",
+          "[mail][send][faults]") {
+  MailHost t;
+  fake_smtp::Script script;
+  script.offer_auth = false;
+  script.offer_pipelining = true;
+  // Before the server takes the first mail, the database starts refusing to record a mail as
+  // sent (as a full disk would). The second mail's body is already on the wire by the time the
+  // lane learns that the first one's commit failed: its final dot must not follow, or a
+  // restarted sender would send both again.
+  script.before_eom = [&](int nth) {
+    if (nth != 0) return;
+    auto l = t.host->db().lock();
+    t.host->db().session() << "CREATE TRIGGER refuse_sent BEFORE UPDATE OF state ON mail_mail WHEN NEW.state = 'sent' "
+                              "BEGIN SELECT RAISE(ABORT, 'disk I/O error (test)'); END";
+  };
+  fake_smtp::Server server(script);
+  auto lock = t.host->db().lock();
+  t.custom_servers(true);
+  {
+    auto e = t.env();
+    records::create(e, mail::kOutgoingServer,
+                    {{"name", "Fake"},
+                     {"smtp_host", "127.0.0.1"},
+                     {"smtp_port", server.port()},
+                     {"smtp_encryption", "none"},
+                     {"from_filter", "alice@example.com"}});
+  }
+  const auto first = t.send("alice@example.com", "bob@example.com", "first");
+  const auto second = t.send("alice@example.com", "bob@example.com", "second");
+  auto e = t.env();
+  mail::Sender sender(e, t.host->modules().hooks(), t.conf());
+  CHECK_THROWS_WITH(sender.process({}), Catch::Contains("disk I/O error (test)"));
+  CHECK(server.messages() == 1);  // only the first mail was handed over
+  const auto commands = server.commands();
+  CHECK(std::count(commands.begin(), commands.end(), "DATA") == 2);  // the second was on the wire, held at its dot
+  CHECK(t.mail(first)["state"] == "sending");                        // in flight: its lease sends it again
   CHECK(t.mail(second)["state"] == "sending");
 }
 

@@ -387,3 +387,30 @@ TEST_CASE("fake: only a 2xx after the message means sent (a blank line does not)
   INFO(describe(r));
   CHECK(r.outcome != Outcome::sent);
 }
+
+TEST_CASE("fake: a mail held back at its final dot is not delivered, and the next send reconnects", "[fake]") {
+  fake_smtp::Server server(fake_smtp::Script{});
+  Session session(plain(server), creds());
+  Outgoing held = mail();
+  int calls = 0;
+  held.before_dot = [&] {
+    ++calls;
+    const auto seen = server.commands();
+    CHECK(std::count(seen.begin(), seen.end(), "DATA") == 1);  // called inside the transaction, after DATA
+    return false;
+  };
+  const Result r = session.send(held);
+  INFO(describe(r));
+  CHECK(calls == 1);
+  CHECK(r.outcome == Outcome::temporary);
+  CHECK(finished(server));  // the connection was dropped mid-DATA: the server discards the message
+  CHECK(server.messages() == 0);
+
+  Outgoing next = mail();
+  next.before_dot = [&] { return true; };
+  const Result again = session.send(next);
+  INFO(describe(again));
+  CHECK(again.outcome == Outcome::sent);
+  CHECK(server.messages() == 1);
+  CHECK(server.connections() == 2);
+}

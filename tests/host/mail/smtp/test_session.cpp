@@ -76,6 +76,44 @@ TEST_CASE("PLAIN login sends; the message arrives with the envelope sender", "[s
   CHECK(got.find("\nend") != std::string::npos);
 }
 
+TEST_CASE("lines starting with a dot arrive intact wherever they fall, chunk edges included", "[smtp]") {
+  MailStack& stack = MailStack::get();
+  const std::string rcpt = unique_address("dots");
+  // The client writes the message in pieces of 64 KiB: only short dot lines ("." ".." ".x") near
+  // each edge, dot lines elsewhere, and a body that ends without a line end.
+  std::string body;
+  std::size_t line = 0;
+  while (body.size() < 200 * 1024) {
+    const std::size_t from_edge = std::min(body.size() % 65536, 65536 - body.size() % 65536);
+    if (from_edge < 400) {  // headers and stuffing shift the edges by less: one of these lines is on it
+      body += line % 3 == 0 ? "." : line % 3 == 1 ? ".." : ".x";
+    } else if (line % 97 == 0) {
+      body += ".dot line " + std::to_string(line);
+    } else if (line % 193 == 0) {
+      body += line % 2 ? "." : "..";
+    } else {
+      body += "plain line " + std::to_string(line) + " with some text to fill it up";
+    }
+    body += "\r\n";
+    ++line;
+  }
+  body += ".last line without a line end";
+  const std::string data = "From: alice@example.com\r\nTo: " + rcpt + "\r\nSubject: dots\r\n\r\n" + body;
+  Session session(starttls_endpoint(), alice());
+  const Result r = session.send({"alice@example.com", {rcpt}, data});
+  INFO(describe(r));
+  REQUIRE(r.outcome == Outcome::sent);
+  const auto mails = stack.wait_for_mail(rcpt, 1, 5s);
+  REQUIRE(mails.size() == 1);
+  std::string got = mails[0];
+  got.erase(std::remove(got.begin(), got.end(), '\r'), got.end());
+  std::string want = body + "\r\n";
+  want.erase(std::remove(want.begin(), want.end(), '\r'), want.end());
+  const auto at = got.find("\n\n");
+  REQUIRE(at != std::string::npos);
+  CHECK(got.substr(at + 2) == want);
+}
+
 TEST_CASE("XOAUTH2 with a real token from the identity platform", "[smtp]") {
   MailStack& stack = MailStack::get();
   const std::string user = unique_address("carol");
