@@ -91,6 +91,17 @@ async function signInElsewhere(account, answer, done) {
   await phone.getByText(done).waitFor();
   await phone.close();
 }
+// Compose from the page's link, Send, and wait for the message in the stack's inbox@ maildir.
+async function composeAndDeliver(from, subject, body) {
+  await page.getByRole('link', { name: 'Compose' }).first().click();
+  await page.getByLabel('From').fill(from);
+  await page.getByLabel('To').fill('inbox@example.com');
+  await page.getByLabel('Subject').fill(subject);
+  await page.getByLabel('Body').fill(body);
+  await page.getByRole('button', { name: 'Send' }).click();
+  await expectText('Queued');
+  await waitForFile(path.join(env.MAILDIR_ROOT, 'inbox@example.com', 'Maildir', 'new'), (m) => m.includes(subject), 30000);
+}
 async function waitForFile(dir, pred, ms) {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -168,15 +179,7 @@ try {
     await expectText('Connection Test Successful!');
   });
   await check('compose-and-deliver', async () => {
-    await page.getByRole('link', { name: 'Compose' }).first().click();
-    await page.getByLabel('From').fill('notifications@example.com');
-    await page.getByLabel('To').fill('inbox@example.com');
-    await page.getByLabel('Subject').fill('Hello from the browser test');
-    await page.getByLabel('Body').fill('Sent through Outlook OAuth (simulated).');
-    await page.getByRole('button', { name: 'Send' }).click();
-    await expectText('Queued');
-    await waitForFile(path.join(env.MAILDIR_ROOT, 'inbox@example.com', 'Maildir', 'new'),
-                      (m) => m.includes('Hello from the browser test'), 30000);
+    await composeAndDeliver('notifications@example.com', 'Hello from the browser test', 'Sent through Outlook OAuth (simulated).');
   });
   await check('incoming-server-new', async () => {
     await page.getByRole('link', { name: 'Incoming Mail Servers' }).first().click();
@@ -230,15 +233,7 @@ try {
     await expectText('Connection Test Successful!');
   });
   await check('compose-and-deliver-through-graph', async () => {
-    await page.getByRole('link', { name: 'Compose' }).first().click();
-    await page.getByLabel('From').fill('notifications@example.com');
-    await page.getByLabel('To').fill('inbox@example.com');
-    await page.getByLabel('Subject').fill('Through Microsoft Graph');
-    await page.getByLabel('Body').fill('Sent with POST /me/sendMail (simulated Graph).');
-    await page.getByRole('button', { name: 'Send' }).click();
-    await expectText('Queued');
-    await waitForFile(path.join(env.MAILDIR_ROOT, 'inbox@example.com', 'Maildir', 'new'),
-                      (m) => m.includes('Through Microsoft Graph'), 30000);
+    await composeAndDeliver('notifications@example.com', 'Through Microsoft Graph', 'Sent with POST /me/sendMail (simulated Graph).');
   });
   // IMAP switched off as well: the incoming server reads the Inbox through Graph.
   await check('incoming-switch-to-graph-reconnect', async () => {
@@ -399,15 +394,7 @@ try {
     await expectText('Connection Test Successful!');
   });
   await check('gmail-compose-and-deliver', async () => {
-    await page.getByRole('link', { name: 'Compose' }).first().click();
-    await page.getByLabel('From').fill('gmail-sender@example.com');
-    await page.getByLabel('To').fill('inbox@example.com');
-    await page.getByLabel('Subject').fill('Hello through Gmail');
-    await page.getByLabel('Body').fill('Sent with a Google token (simulated).');
-    await page.getByRole('button', { name: 'Send' }).click();
-    await expectText('Queued');
-    await waitForFile(path.join(env.MAILDIR_ROOT, 'inbox@example.com', 'Maildir', 'new'),
-                      (m) => m.includes('Hello through Gmail'), 30000);
+    await composeAndDeliver('gmail-sender@example.com', 'Hello through Gmail', 'Sent with a Google token (simulated).');
   });
   await check('demo-steps-name-what-the-pages-show', async () => {
     // scripts/run.sh prints scripts/demo-steps.txt: every label it quotes was on a page of the walk.

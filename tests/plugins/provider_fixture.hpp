@@ -14,6 +14,7 @@
 #include <functional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace juniper::test {
 
@@ -74,6 +75,41 @@ struct ProviderHost : MailHost {
   void write_server(std::int64_t id, const nlohmann::json& values) {
     auto lock = host->db().lock();
     MailHost::write_server(id, values);
+  }
+
+  // An incoming server of `server_type` reading `mailbox`: created with the provider's address
+  // (`default_host`:993, checked), pointed at the stack's IMAPS and connected through the consent
+  // round trip, whose URL asks for `scope`.
+  std::int64_t connected_incoming(const std::string& server_type, const std::string& mailbox, const std::string& default_host,
+                                  const std::string& scope) {
+    std::int64_t id = 0;
+    {
+      auto lock = host->db().lock();
+      auto e = env();
+      id = records::create(e, mail::kIncomingServer, {{"name", "Inbox"}, {"server_type", server_type}, {"user", mailbox}});
+      const auto rec = records::read(e, mail::kIncomingServer, id);
+      CHECK(rec["server"] == default_host);
+      CHECK(rec["port"] == 993);
+      records::write(e, mail::kIncomingServer, id, {{"server", "127.0.0.1"}, {"port", stack["IMAPS_PORT"]}});
+    }
+    const std::string url = connect_url(mail::kIncomingServer, id);
+    CHECK(url.find(scope) != std::string::npos);
+    REQUIRE(consent_and_confirm(url).status == 303);
+    return id;
+  }
+
+  // One message delivered to `mailbox`, then Test & Confirm and one fetch of server `id`: the
+  // subjects of the messages stored.
+  std::vector<std::string> confirm_and_fetch(std::int64_t id, const std::string& mailbox, const std::string& subject) {
+    stack.deliver(mailbox, "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: " + subject + "\r\nMessage-ID: <" +
+                               subject.substr(0, 1) + "1@x>\r\n\r\nBody\r\n");
+    auto lock = host->db().lock();
+    auto e = env();
+    e.registry.action(mail::kIncomingServer, "button_confirm_login")->invoke(e, id);
+    CHECK(e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, id)["stored"] == 1);
+    std::vector<std::string> subjects;
+    for (const auto& m : records::list(e, mail::kMessage)) subjects.push_back(m["subject"]);
+    return subjects;
   }
 };
 

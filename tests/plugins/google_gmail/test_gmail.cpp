@@ -139,26 +139,8 @@ TEST_CASE("Gmail tokens: refreshed on expiry with the rotated refresh token kept
 TEST_CASE("an incoming Gmail server: connect, Test & Confirm, fetch", "[gmail][e2e][fetch]") {
   GmailHost t;
   const std::string mailbox = unique_mailbox("gmail-inbox");
-  std::int64_t id = 0;
-  {
-    auto lock = t.host->db().lock();
-    auto e = t.env();
-    id = records::create(e, mail::kIncomingServer, {{"name", "Gmail Inbox"}, {"server_type", "gmail"}, {"user", mailbox}});
-    const auto rec = records::read(e, mail::kIncomingServer, id);
-    CHECK(rec["server"] == "imap.gmail.com");
-    CHECK(rec["port"] == 993);
-    records::write(e, mail::kIncomingServer, id, {{"server", "127.0.0.1"}, {"port", t.stack["IMAPS_PORT"]}});
-  }
-  REQUIRE(t.consent_and_confirm(t.connect_url(mail::kIncomingServer, id)).status == 303);
-  t.stack.deliver(mailbox,
-                  "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: Hello Gmail\r\nMessage-ID: <g1@x>\r\n\r\nBody\r\n");
-  auto lock = t.host->db().lock();
-  auto e = t.env();
-  e.registry.action(mail::kIncomingServer, "button_confirm_login")->invoke(e, id);
-  CHECK(e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, id)["stored"] == 1);
-  const auto msgs = records::list(e, mail::kMessage);
-  REQUIRE(msgs.size() == 1);
-  CHECK(msgs[0]["subject"] == "Hello Gmail");
+  const auto id = t.connected_incoming("gmail", mailbox, "imap.gmail.com", "mail.google.com");
+  CHECK(t.confirm_and_fetch(id, mailbox, "Hello Gmail") == std::vector<std::string>{"Hello Gmail"});
 }
 
 TEST_CASE("Gmail callbacks: a tampered state, another browser, a declined consent write nothing", "[gmail][callback]") {

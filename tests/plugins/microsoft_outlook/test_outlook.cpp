@@ -464,29 +464,8 @@ TEST_CASE("Outlook constraints refuse with the reference's messages", "[outlook]
 TEST_CASE("an incoming Outlook server: connect, Test & Confirm, fetch", "[outlook][e2e][fetch]") {
   OutlookHost t;
   const std::string mailbox = unique_mailbox("inbox");
-  std::int64_t id = 0;
-  {
-    auto lock = t.host->db().lock();
-    auto e = t.env();
-    id = records::create(e, mail::kIncomingServer, {{"name", "Inbox"}, {"server_type", "outlook"}, {"user", mailbox}});
-    const auto rec = records::read(e, mail::kIncomingServer, id);
-    CHECK(rec["server"] == "outlook.office365.com");
-    CHECK(rec["port"] == 993);
-    records::write(e, mail::kIncomingServer, id, {{"server", "127.0.0.1"}, {"port", t.stack["IMAPS_PORT"]}});
-  }
-  const std::string url = t.connect_url(mail::kIncomingServer, id);
-  CHECK(has(url, "IMAP.AccessAsUser.All"));
-  REQUIRE(t.consent_and_confirm(url).status == 303);
-  t.stack.deliver(mailbox,
-                  "From: a@other.org\r\nTo: " + mailbox + "\r\nSubject: Hello Outlook\r\nMessage-ID: <o1@x>\r\n\r\nBody\r\n");
-  auto lock = t.host->db().lock();
-  auto e = t.env();
-  e.registry.action(mail::kIncomingServer, "button_confirm_login")->invoke(e, id);
-  const auto fetched = e.registry.action(mail::kIncomingServer, "fetch_mail")->invoke(e, id);
-  CHECK(fetched["stored"] == 1);
-  const auto msgs = records::list(e, mail::kMessage);
-  REQUIRE(msgs.size() == 1);
-  CHECK(msgs[0]["subject"] == "Hello Outlook");
+  const auto id = t.connected_incoming("outlook", mailbox, "outlook.office365.com", "IMAP.AccessAsUser.All");
+  CHECK(t.confirm_and_fetch(id, mailbox, "Hello Outlook") == std::vector<std::string>{"Hello Outlook"});
 }
 
 TEST_CASE("uninstalling the module turns Outlook servers back and deactivates them", "[outlook]") {

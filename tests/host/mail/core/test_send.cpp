@@ -167,8 +167,16 @@ TEST_CASE("a mail's outcome is committed while the next one goes out, and the ne
   script.before_eom = [&](int nth) {
     if (nth != 0) return;
     auto l = t.host->db().lock();
-    t.host->db().session() << "CREATE TRIGGER refuse_sent BEFORE UPDATE OF state ON mail_mail WHEN NEW.state = 'sent' "
-                              "BEGIN SELECT RAISE(ABORT, 'disk I/O error (test)'); END";
+    auto& sql = t.host->db().session();
+    if (t.host->db().is_postgres()) {
+      sql << "CREATE FUNCTION refuse_sent() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk I/O error (test)'; END $$ "
+             "LANGUAGE plpgsql";
+      sql << "CREATE TRIGGER refuse_sent BEFORE UPDATE OF state ON mail_mail FOR EACH ROW WHEN (NEW.state = 'sent') "
+             "EXECUTE FUNCTION refuse_sent()";
+    } else {
+      sql << "CREATE TRIGGER refuse_sent BEFORE UPDATE OF state ON mail_mail WHEN NEW.state = 'sent' "
+             "BEGIN SELECT RAISE(ABORT, 'disk I/O error (test)'); END";
+    }
   };
   fake_smtp::Server server(script);
   auto lock = t.host->db().lock();
