@@ -187,11 +187,6 @@ std::unique_ptr<Database> Database::open(const std::string& url, const DataDir& 
       *s << "PRAGMA journal_mode=WAL";
       *s << "PRAGMA synchronous=NORMAL";
       *s << "PRAGMA foreign_keys=ON";
-      // 512 KiB of pages per connection (SQLite's default is 2 MB): mail bodies are read once,
-      // and another connection's commit empties this cache anyway. A send lane's helper, whose
-      // own commits do not, otherwise grew it to the full 2 MB of bodies (+0.9 MB peak RSS of
-      // `mail process`, the same 11.8 reads a mail).
-      *s << "PRAGMA cache_size=-512";
       return s;
     };
   }
