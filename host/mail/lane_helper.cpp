@@ -15,15 +15,10 @@ LaneHelper::~LaneHelper() {
   thread_.join();
 }
 
-void LaneHelper::enqueue(std::function<void()> errand, bool urgent) {
+void LaneHelper::enqueue(std::function<void()> errand) {
   {
     std::lock_guard g(mu_);
-    if (urgent) {
-      errands_.insert(errands_.begin() + static_cast<std::ptrdiff_t>(urgent_), std::move(errand));
-      ++urgent_;
-    } else {
-      errands_.push_back(std::move(errand));
-    }
+    errands_.push_back(std::move(errand));
   }
   cv_.notify_all();
 }
@@ -35,7 +30,6 @@ void LaneHelper::loop() {
     if (errands_.empty()) return;  // stopping, nothing left
     auto errand = std::move(errands_.front());
     errands_.pop_front();
-    if (urgent_ > 0) --urgent_;
     l.unlock();
     errand();  // a packaged_task: what it throws goes to its future
     l.lock();

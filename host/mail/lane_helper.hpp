@@ -21,24 +21,22 @@ class LaneHelper {
   LaneHelper(const LaneHelper&) = delete;
   LaneHelper& operator=(const LaneHelper&) = delete;
 
-  // Queues `errand` (`urgent`: before the errands not yet started, after other urgent ones);
-  // its future gives what it returned or rethrows what it threw.
+  // Queues `errand`; its future gives what it returned or rethrows what it threw.
   template <class F>
-  std::future<std::invoke_result_t<F>> post(F errand, bool urgent = false) {
+  std::future<std::invoke_result_t<F>> post(F errand) {
     auto task = std::make_shared<std::packaged_task<std::invoke_result_t<F>()>>(std::move(errand));
     auto done = task->get_future();
-    enqueue([task] { (*task)(); }, urgent);
+    enqueue([task] { (*task)(); });
     return done;
   }
 
  private:
-  void enqueue(std::function<void()> errand, bool urgent);
+  void enqueue(std::function<void()> errand);
   void loop();
 
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> errands_;
-  std::size_t urgent_ = 0;  // the first urgent_ errands were posted urgent
   bool stop_ = false;
   std::thread thread_;  // last: it starts once the members above exist
 };
