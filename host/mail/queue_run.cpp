@@ -5,6 +5,7 @@
 #include "core/log.hpp"
 #include "mail/address.hpp"
 #include "mail/attachment_store.hpp"
+#include "mail/group_commit.hpp"
 #include "mail/lane_helper.hpp"
 #include "mail/records.hpp"
 #include "modules/outbox.hpp"
@@ -27,6 +28,8 @@ constexpr std::size_t kMaxParallelLanes = 6;
 // by the time it is posted.
 constexpr std::size_t kBuiltAhead = 1;
 
+bool is_paced(const Transport& t) { return (t.max_per_minute > 0 || t.max_recipients_per_day > 0) && t.server_id; }
+
 }  // namespace
 
 QueueRun::QueueRun(records::Env& env, modules::HookBus& hooks, const std::map<std::string, std::string>& conf,
@@ -40,7 +43,10 @@ QueueRun::QueueRun(records::Env& env, modules::HookBus& hooks, const std::map<st
   lease_renewed_ = std::chrono::steady_clock::now();
 }
 
-QueueRun::~QueueRun() { close_all(); }
+QueueRun::~QueueRun() {
+  committer_.reset();  // what the lanes handed over is committed before the sessions close
+  close_all();
+}
 
 SendReport QueueRun::run() {
   std::size_t remaining = options_.limit == 0 ? SIZE_MAX : options_.limit;
@@ -82,6 +88,7 @@ std::vector<QueuedMail> QueueRun::claim_batch(std::size_t n) {
 bool QueueRun::keep_lease(std::int64_t mail_id) {
   std::lock_guard g(mu_);
   if (std::chrono::steady_clock::now() - lease_renewed_ >= lease_ / 3) {
+    std::lock_guard rows(rows_mu_);
     Transaction tr(env_.sql());
     auto held = renew_lease(env_, owner_, lease_, now());
     tr.commit();
@@ -135,6 +142,9 @@ void QueueRun::add_lanes(const GroupKey& key, std::vector<Routed> mails, std::ve
 }
 
 void QueueRun::run_lanes(std::vector<Lane>& lanes) {
+  if (!committer_ && !lanes.empty()) {
+    committer_ = std::make_unique<GroupCommit<Sent>>([this](std::vector<Sent>& sent) { record_sent(sent); });
+  }
   // Each worker holds a connection and so does the thread building its next message, beside
   // the caller's: more workers than the pool holds pairs for would wait on each other for ever.
   const std::size_t pairs = std::max<std::size_t>(1, (env_.db.max_connections() - 1) / 2);
@@ -164,8 +174,8 @@ void QueueRun::run_lanes(std::vector<Lane>& lanes) {
 }
 
 // A lane's second thread and what it has in hand: the lane's helper (its own database
-// connection) reads and builds the next message while the lane is on the wire, and commits each
-// sent mail's outcome while the next mail goes out. Bodies are read kBuiltAhead mails ahead and
+// connection) reads and builds the next message while the lane is on the wire, and the run's
+// committer commits each sent mail's outcome while the next mail goes out. Bodies are read kBuiltAhead mails ahead and
 // freed once built: memory follows the lane, not the batch.
 class QueueRun::LaneWork {
  public:
@@ -173,6 +183,13 @@ class QueueRun::LaneWork {
       : run_(run), mails_(lane.mails), plan_(lane.transport.module_delivery ? lane.transport.attachments : AttachmentPlan{}) {
     build_more();
   }
+  // Whichever way the lane ends, its handed-over outcome is committed (or has failed) before the
+  // lane and its mails, which the committer reads, go away.
+  ~LaneWork() {
+    if (recorded_.valid()) recorded_.wait();
+  }
+  LaneWork(const LaneWork&) = delete;
+  LaneWork& operator=(const LaneWork&) = delete;
 
   // Mail i's message (mails are taken in order), once built; rethrows what its build threw.
   Prepared take(std::size_t i) {
@@ -197,13 +214,8 @@ class QueueRun::LaneWork {
     }
   }
 
-  // Commits a sent mail's outcome on the helper.
-  void record_later(std::function<void()> commit) {
-    recorded_ = helper_.post([&run = run_, commit = std::move(commit)] {
-      auto lease = run.env_.db.lock();  // the helper's own connection
-      commit();
-    });
-  }
+  // Hands a sent mail's outcome to the run's committer, with those of the other lanes.
+  void record_later(Sent sent) { recorded_ = run_.committer_->post(std::move(sent)); }
 
   // Before any way out of the lane, and before the lane records the rest itself: the pending
   // builds done (they write into the mails), the last outcome committed, and a failed commit
@@ -254,9 +266,9 @@ struct QueueRun::Paced {
     recorded = true;
     run.record_paced(lane, m, out, recipients);
   }
-  std::function<void()> handed_over(const QueuedMail& m, const Outcome& out) {
+  Sent handed_over(const QueuedMail& m, const Outcome& out) {  // record_sent takes it out of flight
     recorded = true;
-    return [&run = run, &lane = lane, &m, out, n = recipients] { run.record_paced(lane, m, out, n); };
+    return {&lane, &m, out};
   }
   ~Paced() {
     if (!recorded) run.done_pacing(lane, recipients);
@@ -383,7 +395,7 @@ QueueRun::Outcome QueueRun::send_one(Lane& lane, bool& refreshed, const Routed& 
 // counted, and nothing sleeps holding a claim.
 std::optional<QueueRun::Outcome> QueueRun::pace(const Lane& lane, std::size_t recipients) {
   const Transport& tr = lane.transport;
-  if ((tr.max_per_minute == 0 && tr.max_recipients_per_day == 0) || !tr.server_id) return std::nullopt;
+  if (!is_paced(tr)) return std::nullopt;
   const std::int64_t id = *tr.server_id;
   const auto t = now();
   auto held = [&](std::chrono::system_clock::time_point free_at, const std::string& why) {
@@ -417,7 +429,7 @@ std::optional<QueueRun::Outcome> QueueRun::pace(const Lane& lane, std::size_t re
 
 void QueueRun::done_pacing(const Lane& lane, std::size_t recipients) {
   const Transport& tr = lane.transport;
-  if ((tr.max_per_minute == 0 && tr.max_recipients_per_day == 0) || !tr.server_id) return;
+  if (!is_paced(tr)) return;
   std::lock_guard g(pace_mu_);
   leave_flight(*tr.server_id, recipients);
 }
@@ -427,7 +439,7 @@ void QueueRun::done_pacing(const Lane& lane, std::size_t recipients) {
 // mail the budget had room for).
 void QueueRun::record_paced(const Lane& lane, const QueuedMail& m, const Outcome& out, std::size_t recipients) {
   const Transport& tr = lane.transport;
-  if ((tr.max_per_minute == 0 && tr.max_recipients_per_day == 0) || !tr.server_id) return record(m, out);
+  if (!is_paced(tr)) return record(m, out);
   std::lock_guard g(pace_mu_);
   try {
     record(m, out);
@@ -537,6 +549,31 @@ void QueueRun::record(const QueuedMail& m, const Outcome& out) {
   tr.commit();
   std::lock_guard g(mu_);
   ++*counter;
+}
+
+// The sent mails the lanes handed over since the last call, in one transaction: with several
+// lanes they queued for the write lock one by one at their next dot. A paced server's mails leave
+// flight in the same step as their commit (as in record_paced), whether or not it succeeded.
+void QueueRun::record_sent(std::vector<Sent>& sent) {
+  auto lease = env_.db.lock();  // the committer's own connection
+  std::lock_guard g(pace_mu_);
+  auto leave = [&] {
+    for (const auto& s : sent) {
+      if (is_paced(s.lane->transport)) leave_flight(*s.lane->transport.server_id, s.out.recipients);
+    }
+  };
+  try {
+    std::lock_guard rows(rows_mu_);
+    Transaction tr(env_.sql());
+    for (const auto& s : sent) mark_sent(env_, s.mail->id, s.out.server_id, s.out.reason, now(), s.out.recipients);
+    tr.commit();
+  } catch (...) {
+    leave();
+    throw;
+  }
+  leave();
+  std::lock_guard c(mu_);
+  report_.sent += sent.size();
 }
 
 smtp::Session& QueueRun::session_for(const LaneKey& key, const Transport& t) {

@@ -20,6 +20,9 @@
 
 namespace juniper::mail {
 
+template <class Item>
+class GroupCommit;
+
 class QueueRun {
  public:
   QueueRun(records::Env& env, modules::HookBus& hooks, const std::map<std::string, std::string>& conf,
@@ -61,6 +64,12 @@ class QueueRun {
     std::unique_ptr<smtp::Session> session;
   };
 
+  struct Sent {  // a sent mail's outcome, handed to the run's committer
+    const Lane* lane;
+    const QueuedMail* mail;
+    Outcome out;
+  };
+
   class LaneWork;  // a lane's helper thread and the messages and outcome it has in hand
   struct Paced;
 
@@ -80,6 +89,7 @@ class QueueRun {
   void leave_flight(std::int64_t server_id, std::size_t recipients);  // pace_mu_ held
   void hold_rest(std::vector<Routed>& mails, std::size_t from, const Outcome& why);
   void record(const QueuedMail& m, const Outcome& out);
+  void record_sent(std::vector<Sent>& sent);
   smtp::Session& session_for(const LaneKey& key, const Transport& t);
   void drop_session(const LaneKey& key);
   void close_all();
@@ -94,11 +104,16 @@ class QueueRun {
   std::chrono::seconds lease_{60};
   std::mutex mu_;       // guards the report, the lease clock and the map of open sessions
   std::mutex pace_mu_;  // guards in_flight_; taken before mu_, never after
+  // Held by each transaction that writes several of this run's claimed rows (a lease renewal, a
+  // group commit; taken after mu_ or pace_mu_, never before): on PostgreSQL two of them would
+  // lock the same rows in different orders and deadlock.
+  std::mutex rows_mu_;
   std::chrono::steady_clock::time_point lease_renewed_;
   std::unordered_set<std::int64_t> held_;  // mails whose lease is this run's (as of lease_renewed_)
   std::map<LaneKey, Open> open_;
   std::map<std::int64_t, InFlight> in_flight_;
   SendReport report_;
+  std::unique_ptr<GroupCommit<Sent>> committer_;  // last: its thread uses the members above
 };
 
 }  // namespace juniper::mail
