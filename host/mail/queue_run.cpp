@@ -175,8 +175,8 @@ void QueueRun::run_lanes(std::vector<Lane>& lanes) {
 
 // A lane's second thread and what it has in hand: the lane's helper (its own database
 // connection) reads and builds the next message while the lane is on the wire, and the run's
-// committer commits each sent mail's outcome while the next mail goes out. Bodies are read kBuiltAhead mails ahead and
-// freed once built: memory follows the lane, not the batch.
+// committer commits each sent mail's outcome while the next mail goes out. Bodies are read
+// kBuiltAhead mails ahead and freed once built: memory follows the lane, not the batch.
 class QueueRun::LaneWork {
  public:
   LaneWork(QueueRun& run, Lane& lane)
