@@ -1,11 +1,11 @@
 #pragma once
 
-#include <condition_variable>
+#include "mail/lane_helper.hpp"
+
 #include <exception>
 #include <functional>
 #include <future>
 #include <mutex>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -21,57 +21,49 @@ class GroupCommit {
  public:
   using Commit = std::function<void(std::vector<Item>&)>;
 
-  explicit GroupCommit(Commit commit) : commit_(std::move(commit)), thread_([this] { loop(); }) {}
-  ~GroupCommit() {  // commits everything already posted (an outcome must not be lost), then joins
-    {
-      std::lock_guard g(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  GroupCommit(const GroupCommit&) = delete;
-  GroupCommit& operator=(const GroupCommit&) = delete;
+  explicit GroupCommit(Commit commit) : commit_(std::move(commit)) {}
+  // The helper, destroyed first, commits everything already posted (an outcome must not be lost).
 
   std::future<void> post(Item item) {
     std::promise<void> done;
     auto f = done.get_future();
+    bool start = false;
     {
       std::lock_guard g(mu_);
       items_.push_back(std::move(item));
       done_.push_back(std::move(done));
+      start = !queued_;  // else the errand already queued takes this item with the others
+      queued_ = true;
     }
-    cv_.notify_all();
+    if (start) (void)helper_.post([this] { commit_posted(); });
     return f;
   }
 
  private:
-  void loop() {
-    std::unique_lock l(mu_);
-    for (;;) {
-      cv_.wait(l, [this] { return stop_ || !items_.empty(); });
-      if (items_.empty()) return;  // stopping, nothing left
-      std::vector<Item> items = std::exchange(items_, {});
-      std::vector<std::promise<void>> done = std::exchange(done_, {});
-      l.unlock();
-      std::exception_ptr failed;
-      try {
-        commit_(items);
-      } catch (...) {
-        failed = std::current_exception();
-      }
-      for (auto& d : done) failed ? d.set_exception(failed) : d.set_value();
-      l.lock();
+  void commit_posted() {
+    std::vector<Item> items;
+    std::vector<std::promise<void>> done;
+    {
+      std::lock_guard g(mu_);
+      items = std::exchange(items_, {});
+      done = std::exchange(done_, {});
+      queued_ = false;  // what is posted from now on goes into the next call
     }
+    std::exception_ptr failed;
+    try {
+      commit_(items);
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    for (auto& d : done) failed ? d.set_exception(failed) : d.set_value();
   }
 
   Commit commit_;
   std::mutex mu_;
-  std::condition_variable cv_;
   std::vector<Item> items_;
   std::vector<std::promise<void>> done_;
-  bool stop_ = false;
-  std::thread thread_;  // last: it starts once the members above exist
+  bool queued_ = false;  // a commit_posted errand is queued and has not taken the items yet
+  LaneHelper helper_;    // last: joined first, while what its errands use still exists
 };
 
 }  // namespace juniper::mail

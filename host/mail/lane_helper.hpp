@@ -12,8 +12,8 @@
 namespace juniper::mail {
 
 // A send lane's second thread: runs the lane's errands in the order they were posted (reading
-// and building its next messages, recording its outcomes) while the lane is on the wire. One
-// thread for the whole lane, not one per mail.
+// and building its next messages) while the lane is on the wire. One thread for the whole lane,
+// not one per mail. The run's committer (GroupCommit) runs its commits on one as well.
 class LaneHelper {
  public:
   LaneHelper();
