@@ -226,6 +226,7 @@ def main():
                     num(g("web.empty.%s.p99_ms" % key), 2)),
                 None, "bench/lib/web_latency.py (one client; %s; 10 ms apart)" % nreq)
         phases = (("send", "while serve sends %d" % count),
+                  ("send_apart", "while serve sends %d, mail server on other CPUs" % count),
                   ("fetch", "while serve fetches %d" % count),
                   ("silent", "SMTP server silent"))
         for phase, what in phases:
