@@ -90,7 +90,8 @@ std::map<std::string, Manifest> ModuleManager::scan() {
 
 std::vector<std::string> ModuleManager::installed_names() {
   std::vector<std::string> out;
-  soci::rowset<std::string> rs = (db_.session().prepare << "SELECT name FROM ir_module_module WHERE state = 'installed'");
+  soci::rowset<std::string> rs =
+      (db_.session().prepare << "SELECT name FROM ir_module_module WHERE state = 'installed' ORDER BY name");
   for (const auto& n : rs) out.push_back(n);
   return out;
 }

@@ -42,6 +42,8 @@ class ModuleManager {
   std::vector<ModuleStatus> list();
   // Display names of the loaded modules by name, from memory (no manifest read, no query).
   std::map<std::string, std::string> display_names() const;
+  // Installed modules by name, from the database (no manifest read); needs a lease (Database::lock).
+  std::vector<std::string> installed_names();
   void install(const std::vector<std::string>& names);
   void uninstall(const std::vector<std::string>& names);
 
@@ -56,7 +58,6 @@ class ModuleManager {
   struct Loaded;
 
   std::map<std::string, Manifest> scan();
-  std::vector<std::string> installed_names();
   // Dependency order of `names` and everything they need; throws on missing/cycle.
   std::vector<std::string> closure(const std::vector<std::string>& names, const std::map<std::string, Manifest>& all);
   Loaded& load(const Manifest& m);  // checks ABI and manifest agreement; throws UserError
