@@ -144,6 +144,26 @@ TEST_CASE("uninstalling removes what the module owns and leaves the rest", "[mod
   CHECK_THROWS_WITH(records::list(env, "test_base.partner"), Catch::Contains("unknown model 'test_base.partner'"));
 }
 
+TEST_CASE("an install or uninstall swaps in a new registry; one already in use never changes", "[modules]") {
+  TestHost t;
+  auto lock = t.host->db().lock();
+  const auto before = t.host->modules().registry();
+  auto env_before = t.host->env();  // a request that began before the install
+  t.host->modules().install({"test_base"});
+  const auto installed = t.host->modules().registry();
+  CHECK(installed != before);
+  CHECK(installed->find_type("test_base.partner") != nullptr);
+  CHECK(before->find_type("test_base.partner") == nullptr);  // the old snapshot is untouched
+  CHECK(env_before.registry.find_type("test_base.partner") == nullptr);
+  auto env_installed = t.host->env();
+  t.host->modules().uninstall({"test_base"});
+  // The uninstall swapped the registry under a live Env: what it points at is still whole.
+  const auto* partner = env_installed.registry.find_type("test_base.partner");
+  REQUIRE(partner != nullptr);
+  CHECK(partner->name == "test_base.partner");
+  CHECK(t.host->modules().registry()->find_type("test_base.partner") == nullptr);
+}
+
 TEST_CASE("installed modules come back after a restart", "[modules]") {
   TestHost t;
   {
