@@ -12,6 +12,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+
 #include <ctime>
 #include <thread>
 
@@ -303,9 +305,11 @@ TEST_CASE("a hanging identity platform holds no database lock: others write mean
               json{{"endpoint", "token"}, {"grant_type", "refresh_token"}, {"hang_seconds", 12}}.dump());
   const long before = t.refresh_requests();
   // The sender waits on the identity platform in its own thread, with its own connection.
+  std::atomic<bool> sent_back{false};
   std::thread sender([&] {
     auto lease = t.host->db().lock();
     (void)t.process();
+    sent_back = true;
   });
   REQUIRE(eventually([&] { return t.refresh_requests() > before; }, 10000));  // the refresh is on the wire
   // Meanwhile a page (another connection) writes and commits at once: no write lock is held
@@ -319,8 +323,17 @@ TEST_CASE("a hanging identity platform holds no database lock: others write mean
     tr.commit();
   }
   const auto waited = std::chrono::steady_clock::now() - t0;
+  // ...and the pages answer, the refresh still hanging: health and an admin page.
+  const auto p0 = std::chrono::steady_clock::now();
+  CHECK(t.browser->get("/web/health").status == 200);
+  const auto emails = t.browser->get("/web/list/mail.mail");
+  CHECK(emails.status == 200);
+  CHECK(has(emails.body, "Emails"));
+  const auto paged = std::chrono::steady_clock::now() - p0;
+  CHECK_FALSE(sent_back);  // the pages came while the refresh hung
   sender.join();
-  CHECK(waited < std::chrono::seconds(2));  // a liveness bound far above a normal write (ms)
+  CHECK(waited < std::chrono::seconds(2));  // liveness bounds far above a normal write or page (ms)
+  CHECK(paged < std::chrono::seconds(2));
   auto lease = t.host->db().lock();
   CHECK(t.mail(mail_id)["state"] == "outgoing");  // the mail waits for a retry
 }
