@@ -91,6 +91,7 @@ jn record create ir.mail_server name=Notifications smtp_host=127.0.0.1 from_filt
 expect "mail route: a user's mail goes through the notifications server with the name kept" 0 '"from": "\"John Doe\" <notifications@example.com>"' -- jn mail route --from '"John Doe" <john@example.com>' --json
 expect "mail send refuses a malformed address" 1 "invalid To address" -- jn mail send --from john@example.com --to 'not an address' --subject x --body y
 expect "mail send refuses CR/LF in a header" 1 "line break" -- jn mail send --from john@example.com --to a@example.com --subject $'x\r\nBcc: victim@example.com' --body y
+expect "mail send refuses a recipient SMTP cannot carry, saying why" 1 "its part before the @ is not plain ASCII" -- jn mail send --from john@example.com --to 'bøb@example.com' --subject x --body y
 expect "mail send refuses a mail without recipient" 1 "at least one recipient" -- jn mail send --from john@example.com --subject x --body y
 expect "mail send queues and prints the id" 0 '"id": 1' -- jn mail send --from john@example.com --to a@example.com --subject x --body y --json
 expect "mail queue lists it" 0 '"state": "outgoing"' -- jn mail queue --json

@@ -11,30 +11,15 @@
 #      again once space is freed (skipped, with a message, where tmpfs cannot be mounted).
 #
 # Usage: tests/faults/http_faults.sh BUILD_DIR
-#   env: FAULT_PORT_BASE (mail stack ports, default: probed free), RSS_LIMIT_MB (default 150)
+#   env: FAULT_PORT_BASE (mail stack ports, default: auto, a free block claimed), RSS_LIMIT_MB (default 150)
 # Exit 0 when every check passed. Needs root (the mail stack of lib.sh, tmpfs).
 set -uo pipefail
 build=$(cd "${1:?usage: http_faults.sh BUILD_DIR}" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 RSS_LIMIT_MB=${RSS_LIMIT_MB:-150}
-# lib.sh starts the mail stack on PORT_BASE (unused here, but its helpers come with it).
-PORT_BASE=${FAULT_PORT_BASE:-$(/usr/bin/python3 - <<'EOF'
-import socket
-for base in range(43000, 64000, 500):
-    ok = True
-    for off in (24, 25, 80, 110, 143, 443, 465, 587, 993, 2525, 10025):
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", base + off))
-        except OSError:
-            ok = False
-        finally:
-            s.close()
-    if ok:
-        print(base)
-        break
-EOF
-)}
+# lib.sh starts the mail stack (unused here, but its helpers come with it); "auto": the stack
+# picks and claims a free port base.
+PORT_BASE=${FAULT_PORT_BASE:-auto}
 NAME=http-faults
 . "$root/tests/faults/lib.sh"
 # Unmount the tmpfs of part 4 before lib.sh removes the work folder.

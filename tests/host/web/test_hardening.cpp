@@ -464,6 +464,25 @@ TEST_CASE("Compose takes a long text (up to its 4 MB limit) from a logged-in adm
   CHECK(b.post("/web/compose", "body=" + std::string(web::kComposeBodyLimit, 'x')).status == 413);
 }
 
+TEST_CASE("Compose refuses a recipient SMTP cannot carry, says why next to the form and keeps the input", "[web]") {
+  Site t;
+  Browser b(t.base);
+  REQUIRE(b.login("admin", "admin-password").status == 303);
+  const std::string csrf = Browser::value_of(b.get("/web/compose").body, "name=\"csrf_token\" value=\"");
+  const auto refused = b.post("/web/compose",
+                              "from=a%40example.com&to=b%C3%B8b%40example.com&subject=Hello+there&body=Kept+text"
+                              "&csrf_token=" +
+                                  csrf);
+  CHECK(refused.status == 400);
+  CHECK(has(refused.body, "not plain ASCII"));
+  CHECK(has(refused.body, "Kept text"));  // what was typed is still in the form
+  CHECK(has(refused.body, "Hello there"));
+  auto lock = t.host->db().lock();
+  int queued = -1;
+  t.host->db().session() << "SELECT COUNT(*) FROM mail_mail", soci::into(queued);
+  CHECK(queued == 0);
+}
+
 TEST_CASE("a throttled address is logged once when it is locked, not at every refused attempt", "[web][abuse]") {
   web::WebOptions o;
   o.address_throttle.free_failures = 2;
