@@ -22,7 +22,6 @@ cleanup() {
 }
 trap cleanup EXIT
 check() { local name=$1; shift; if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi; }
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 J() { "$build/juniper" --data "$W/data" --modules-path "$build/modules" "$@"; }
 
 # Servers that accept every connection and never say a word (SMTP and IMAP alike): one for the
@@ -56,12 +55,18 @@ IN=$(J record create fetchmail.server name=Silent server=127.0.0.1 port="$IMAP_H
   "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
 SERVE_PID=""
+# Port 0: the kernel picks it when serve binds (no window for another program to take it);
+# serve prints the one it got.
 start_serve() {
-  PORT=$(free_port)
-  "$build/juniper" --data "$W/data" --modules-path "$build/modules" serve --listen "127.0.0.1:$PORT" >>"$W/serve.log" 2>&1 &
+  "$build/juniper" --data "$W/data" --modules-path "$build/modules" serve --listen 127.0.0.1:0 >"$W/serve.out" 2>>"$W/serve.log" &
   SERVE_PID=$!
   pids+=("$SERVE_PID")
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/web/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  PORT=
+  for _ in $(seq 100); do
+    PORT=$(sed -n 's|^juniper serving on http://127.0.0.1:\([0-9]*\)$|\1|p' "$W/serve.out")
+    [ -n "$PORT" ] && curl -fs "http://127.0.0.1:$PORT/web/health" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
 }
 stop_serve() {
   kill -TERM "$SERVE_PID" 2>/dev/null
