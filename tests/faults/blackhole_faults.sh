@@ -11,6 +11,7 @@
 set -uo pipefail
 build=$(cd "${1:?usage: blackhole_faults.sh BUILD_DIR}" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
+. "$root/tests/faults/serve_port.sh"
 PY=/usr/bin/python3
 W=$(mktemp -d /tmp/juniper-blackhole.XXXXXX)
 fails=0
@@ -55,18 +56,11 @@ IN=$(J record create fetchmail.server name=Silent server=127.0.0.1 port="$IMAP_H
   "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
 SERVE_PID=""
-# Port 0: the kernel picks it when serve binds (no window for another program to take it);
-# serve prints the one it got.
 start_serve() {
   "$build/juniper" --data "$W/data" --modules-path "$build/modules" serve --listen 127.0.0.1:0 >"$W/serve.out" 2>>"$W/serve.log" &
   SERVE_PID=$!
   pids+=("$SERVE_PID")
-  PORT=
-  for _ in $(seq 100); do
-    PORT=$(sed -n 's|^juniper serving on http://127.0.0.1:\([0-9]*\)$|\1|p' "$W/serve.out")
-    [ -n "$PORT" ] && curl -fs "http://127.0.0.1:$PORT/web/health" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  PORT=$(serve_port "$W/serve.out")
 }
 stop_serve() {
   kill -TERM "$SERVE_PID" 2>/dev/null

@@ -8,6 +8,7 @@
 set -uo pipefail
 build=$(cd "${1:?usage: disk_faults.sh BUILD_DIR}" && pwd)
 PY=/usr/bin/python3
+. "$(dirname "$0")/serve_port.sh"
 W=$(mktemp -d /tmp/juniper-disk.XXXXXX)
 fails=0
 pid=""
@@ -24,16 +25,9 @@ D=$W/disk/data
 J() { "$build/juniper" --data "$D" --modules-path "$build/modules" "$@"; }
 J init >/dev/null
 echo "disk-admin" | J user passwd admin >/dev/null
-# Port 0: the kernel picks it when serve binds (no window for another program to take it);
-# serve prints the one it got.
 "$build/juniper" --data "$D" --modules-path "$build/modules" serve --listen 127.0.0.1:0 >"$W/serve.out" 2>"$W/serve.err" &
 pid=$!
-PORT=
-for _ in $(seq 100); do
-  PORT=$(sed -n 's|^juniper serving on http://127.0.0.1:\([0-9]*\)$|\1|p' "$W/serve.out")
-  [ -n "$PORT" ] && curl -fs "http://127.0.0.1:$PORT/web/health" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+PORT=$(serve_port "$W/serve.out")
 
 # client.py PHASE: logs in, then prints "health_status compose_status kept logged_ref"
 cat >"$W/client.py" <<'PYEOF'
