@@ -22,6 +22,7 @@ RSS_LIMIT_MB=${RSS_LIMIT_MB:-150}
 PORT_BASE=${FAULT_PORT_BASE:-auto}
 NAME=http-faults
 . "$root/tests/faults/lib.sh"
+. "$root/tests/faults/serve_port.sh"
 # Unmount the tmpfs of part 4 before lib.sh removes the work folder.
 cleanup_http() { umount "$W/tmpfs" 2>/dev/null; cleanup; }
 trap cleanup_http EXIT
@@ -135,13 +136,8 @@ serve() {
   ) >"$data.serve.out" 2>&1 &
   SERVE_PID=$!
   serve_pids+=("$SERVE_PID")
-  PORT=
-  for _ in $(seq 200); do
-    PORT=$(sed -n 's/^juniper serving on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$data.serve.out")
-    [ -n "$PORT" ] && return 0
-    alive "$SERVE_PID" || break
-    sleep 0.05
-  done
+  PORT=$(serve_port "$data.serve.out" "$SERVE_PID")
+  [ -n "$PORT" ] && return 0
   cat "$data.serve.out"
   return 1
 }
