@@ -4,7 +4,10 @@
 #pragma once
 
 #include <chrono>
+#include "core/spooled.hpp"
+
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +42,8 @@ struct Request {
   std::string query;   // raw query string (without '?')
   HeaderMap headers;   // repeated headers joined with ", " (Cookie with "; ")
   std::string body;
+  // An upload (Router::set_upload): the body is in this unlinked file and `body` is empty.
+  std::shared_ptr<const Spooled> body_file;
   std::string remote;  // peer IP address
 
   // First value wins for repeated keys. The query and the form are parsed once, on first

@@ -64,13 +64,29 @@ const std::string* Router::match_key(const std::string& path) const {
   return nullptr;
 }
 
-void Router::set_body_limit(const std::string& method, const std::string& path, std::size_t bytes) {
+bool Router::has_route(const std::string& method, const std::string& path) const {
   const auto it = exact_.find(path);
-  const bool exact = it != exact_.end() && it->second.contains(method);
-  const bool prefix = std::any_of(prefixes_.begin(), prefixes_.end(),
-                                  [&](const Prefix& p) { return p.prefix == path && p.methods.contains(method); });
-  if (!exact && !prefix) throw std::invalid_argument("body limit for unknown route " + method + " " + path);
+  if (it != exact_.end() && it->second.contains(method)) return true;
+  return std::any_of(prefixes_.begin(), prefixes_.end(),
+                     [&](const Prefix& p) { return p.prefix == path && p.methods.contains(method); });
+}
+
+void Router::set_body_limit(const std::string& method, const std::string& path, std::size_t bytes) {
+  if (!has_route(method, path)) throw std::invalid_argument("body limit for unknown route " + method + " " + path);
   body_limits_[{method, path}] = bytes;
+}
+
+void Router::set_upload(const std::string& method, const std::string& path, Upload upload) {
+  if (!has_route(method, path)) throw std::invalid_argument("upload rule for unknown route " + method + " " + path);
+  if (!upload.admit) throw std::invalid_argument("upload rule without an admit function for " + method + " " + path);
+  uploads_[{method, path}] = std::move(upload);
+}
+
+const Router::Upload* Router::upload(std::string_view method, const std::string& path) const {
+  const std::string* key = match_key(path);
+  if (!key) return nullptr;
+  const auto it = uploads_.find({std::string(method), *key});
+  return it == uploads_.end() ? nullptr : &it->second;
 }
 
 std::optional<std::size_t> Router::body_limit(std::string_view method, const std::string& path) const {
@@ -111,6 +127,7 @@ void Router::swap(Router& other) noexcept {
   prefixes_.swap(other.prefixes_);
   default_body_limit_.swap(other.default_body_limit_);
   body_limits_.swap(other.body_limits_);
+  uploads_.swap(other.uploads_);
 }
 
 }  // namespace juniper::http

@@ -35,6 +35,21 @@ class Router {
   // The limit for a request (HEAD as GET; unknown paths get the default).
   std::optional<std::size_t> body_limit(std::string_view method, const std::string& path) const;
 
+  // Uploads: a request to this route that `admit` accepts may send up to `limit` bytes, and its
+  // body is written to an unlinked file (ServerOptions::spool_dir, Request::body_file) instead
+  // of memory. `admit` sees the request's head only (no body yet), on an I/O thread, before a
+  // byte of the body is read: it must be quick and must not throw (a throw counts as "no"). A
+  // request it refuses gets the route's ordinary body limit, in memory.
+  struct Upload {
+    std::size_t limit = 0;
+    std::function<bool(const Request& head)> admit;
+  };
+  // For a route added before (exact path or prefix). Throws std::invalid_argument when that
+  // route does not exist or `admit` is empty.
+  void set_upload(const std::string& method, const std::string& path, Upload upload);
+  // The upload rule for a request, or nullptr.
+  const Upload* upload(std::string_view method, const std::string& path) const;
+
   // nullopt when no route knows the path; 405 (with Allow) when the path is known
   // but not for this method. HEAD falls back to GET. Handler exceptions propagate.
   std::optional<Response> dispatch(const Request& req) const;
@@ -50,6 +65,7 @@ class Router {
     std::string prefix;
     Methods methods;
   };
+  bool has_route(const std::string& method, const std::string& path) const;
   const Methods* match(const std::string& path) const;
   // The key the matching route was registered under ("" if none).
   const std::string* match_key(const std::string& path) const;
@@ -58,6 +74,7 @@ class Router {
   std::vector<Prefix> prefixes_;  // longest first
   std::optional<std::size_t> default_body_limit_;
   std::map<std::pair<std::string, std::string>, std::size_t> body_limits_;  // (method, route key)
+  std::map<std::pair<std::string, std::string>, Upload> uploads_;           // (method, route key)
 };
 
 }  // namespace juniper::http

@@ -27,6 +27,9 @@ namespace detail {
 ServerImpl::ServerImpl(ServerOptions o) : opts(std::move(o)) {
   if (!opts.log) opts.log = [](std::string_view msg) { std::cerr << "juniper http: " << msg << '\n'; };
   if (opts.threads == 0) opts.threads = 1;
+  std::error_code ec;
+  spool_dir = opts.spool_dir.empty() ? std::filesystem::temp_directory_path(ec) : opts.spool_dir;
+  if (spool_dir.empty()) spool_dir = "/tmp";  // TMPDIR names no folder
   router = std::make_shared<const Router>();
 }
 
@@ -110,15 +113,21 @@ void ServerImpl::on_accept_ok() {
   accept_failures = 0;
 }
 
-bool ServerImpl::reserve_body(std::size_t bytes) noexcept {
-  std::size_t cur = inflight_body.load();
+namespace {
+// Adds `bytes` to `used` unless that would pass `max`.
+bool reserve(std::atomic<std::size_t>& used, std::size_t max, std::size_t bytes) noexcept {
+  std::size_t cur = used.load();
   do {
-    if (bytes > opts.max_inflight_body || cur > opts.max_inflight_body - bytes) return false;
-  } while (!inflight_body.compare_exchange_weak(cur, cur + bytes));
+    if (bytes > max || cur > max - bytes) return false;
+  } while (!used.compare_exchange_weak(cur, cur + bytes));
   return true;
 }
+}  // namespace
 
+bool ServerImpl::reserve_body(std::size_t bytes) noexcept { return reserve(inflight_body, opts.max_inflight_body, bytes); }
 void ServerImpl::release_body(std::size_t bytes) noexcept { inflight_body.fetch_sub(bytes); }
+bool ServerImpl::reserve_upload(std::size_t bytes) noexcept { return reserve(inflight_upload, opts.max_inflight_upload, bytes); }
+void ServerImpl::release_upload(std::size_t bytes) noexcept { inflight_upload.fetch_sub(bytes); }
 
 std::vector<std::shared_ptr<Connection>> ServerImpl::live_connections() {
   std::vector<std::shared_ptr<Connection>> out;
@@ -154,6 +163,7 @@ unsigned short Server::port() const noexcept { return impl_->port.load(); }
 bool Server::running() const noexcept { return impl_->running.load(); }
 
 std::size_t Server::inflight_body_bytes() const noexcept { return impl_->inflight_body.load(); }
+std::size_t Server::inflight_upload_bytes() const noexcept { return impl_->inflight_upload.load(); }
 
 void Server::start() {
   detail::ServerImpl& d = *impl_;

@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -31,6 +33,17 @@ struct ServerOptions {
   // whatever the number of parallel uploads. A body's share is its Content-Length, or its
   // route's limit when chunked.
   std::size_t max_inflight_body = 64 * 1024 * 1024;
+  // Uploads (Router::set_upload) go to unlinked files in spool_dir (empty: the system's
+  // temporary folder), never to memory. All uploads being received or handled at once share
+  // max_inflight_upload bytes of disk (503, Retry-After: 1, beyond; an upload's share is its
+  // Content-Length, or its route's limit when chunked); an upload that would leave the
+  // folder's file system with less than min_free_spool is refused with 507, and so is one the
+  // disk fills up under. read_timeout is then the longest wait between two reads of the body,
+  // and upload_timeout bounds the whole upload.
+  std::filesystem::path spool_dir;
+  std::size_t max_inflight_upload = std::size_t{1} << 30;
+  std::uint64_t min_free_spool = 16 * 1024 * 1024;
+  std::chrono::seconds upload_timeout{600};
   std::size_t max_header = 64 * 1024;     // larger request heads get 431
   std::chrono::seconds read_timeout{30};  // per request, also the keep-alive idle time
   std::chrono::seconds stop_grace{10};    // how long stop() waits for requests in flight
@@ -65,6 +78,8 @@ class Server {
   bool running() const noexcept;
   // Bytes reserved by request bodies being received or handled now (see max_inflight_body).
   std::size_t inflight_body_bytes() const noexcept;
+  // Disk bytes reserved by uploads being received or handled now (see max_inflight_upload).
+  std::size_t inflight_upload_bytes() const noexcept;
 
   // Graceful: stops accepting, closes idle keep-alive connections, lets requests
   // in flight finish (up to stop_grace), then joins the threads. Idempotent.

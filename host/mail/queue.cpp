@@ -94,7 +94,7 @@ std::int64_t enqueue(records::Env& env, const Draft& d) {
   nlohmann::json attachments = nlohmann::json::array();
   for (const auto& a : d.attachments) {
     check_header("attachment name", a.filename);
-    const std::size_t bytes = a.path.empty() ? a.data.size() : file_size(a.path);
+    const std::size_t bytes = a.spooled ? a.size : a.path.empty() ? a.data.size() : file_size(a.path);
     size += bytes;
     attachments.push_back({{"filename", a.filename}, {"content_type", a.content_type}, {"size", bytes}});
   }
@@ -117,6 +117,10 @@ std::int64_t enqueue(records::Env& env, const Draft& d) {
   const std::int64_t id = records::create(env, kMail, v);
   for (std::size_t i = 0; i < d.attachments.size(); ++i) {
     const AttachmentFile& a = d.attachments[i];
+    if (a.spooled) {
+      store_attachment(env, id, static_cast<int>(i), *a.spooled, a.offset, a.size, Owner::mail);
+      continue;
+    }
     if (a.path.empty()) {
       store_attachment(env, id, static_cast<int>(i), a.data);
       continue;

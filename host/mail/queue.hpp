@@ -4,6 +4,7 @@
 // mid-batch loses nothing.
 #pragma once
 
+#include "core/spooled.hpp"
 #include "records/env.hpp"
 
 #include <chrono>
@@ -16,6 +17,11 @@ struct AttachmentFile {
   std::string content_type;
   std::string data;
   std::string path;  // when set: the bytes are this file's, read in pieces as the mail is queued
+  // When set: the bytes are `size` bytes of this spool file from `offset` (a file uploaded with
+  // Compose), read in pieces as the mail is queued. The caller keeps the file open until then.
+  const Spooled* spooled = nullptr;
+  std::size_t offset = 0;
+  std::size_t size = 0;
 };
 
 struct Draft {

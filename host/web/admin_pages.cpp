@@ -10,6 +10,7 @@
 #include "records/params.hpp"
 #include "records/record_service.hpp"
 #include "records/settings.hpp"
+#include "web/form.hpp"
 #include "web/origin.hpp"
 #include "web/pages.hpp"
 #include "web/record_views.hpp"
@@ -495,11 +496,15 @@ class Pages {
     return params(req, remove ? "Deleted " + key + "." : "Saved " + key + ".", false);
   }
 
-  Response compose(const Request& req, const std::string& message = "", bool error = false, int status = 200) {
+  // `form`: what was sent, shown again after a refusal (a browser cannot refill a file field).
+  Response compose(const Request& req, const SubmittedForm* form = nullptr, const std::string& message = "", bool error = false,
+                   int status = 200) {
     return admin(req, [&](const http::Session& s) {
-      auto v = [&](const char* k) { return req.form_param(k).value_or(""); };
+      auto v = [&](const char* k) { return form ? form->value(k) : std::string(); };
+      std::string shown = message;
+      if (form && !form->data.files.empty()) shown += " Choose the attachments again: a browser does not keep them.";
       return page(s, "Compose", "compose",
-                  {{"banner", banner(message, error)},
+                  {{"banner", banner(shown, error)},
                    {"from", v("from")},
                    {"to", v("to")},
                    {"subject", v("subject")},
@@ -512,21 +517,38 @@ class Pages {
     auto who = app_.require_admin(req);
     if (auto* r = std::get_if<Response>(&who)) return *r;
     const auto& s = std::get<http::Session>(who);
-    if (!csrf_ok(req, s)) return csrf_refused();
+    SubmittedForm form;
+    try {
+      form = read_form(req, app_.spool_dir());  // before any database work: this is disk I/O
+    } catch (const mail::mime::FormError& e) {
+      return compose(req, nullptr, std::string("The form could not be read: ") + e.what() + ". Nothing was queued.", true, 400);
+    } catch (const std::exception& e) {
+      const std::string ref = crypto::random_token(4);
+      log::error("web", "Compose: the attachments could not be received (reference " + ref + "): " + e.what());
+      return compose(req, nullptr,
+                     "The attachments could not be received: " + std::string(e.what()) +
+                         ". Nothing was queued. Check the free disk space of the spool folder (spool_dir) and send again "
+                         "(reference " +
+                         ref + " in juniper.log).",
+                     true, 500);
+    }
+    if (!http::SessionStore::check_csrf(s, form.value("csrf_token"))) return csrf_refused();
     std::int64_t id = 0;
     try {
+      mail::Draft d;
+      d.email_from = form.value("from");
+      d.email_to = form.value("to");
+      d.subject = form.value("subject");
+      d.body_text = form.value("body");
+      for (const auto& f : form.data.files)
+        d.attachments.push_back({f.filename, f.content_type, "", "", &*form.file_bytes, f.offset, f.size});
       auto lock = host_.db().lock();
       auto env = host_.env();
-      mail::Draft d;
-      d.email_from = req.form_param("from").value_or("");
-      d.email_to = req.form_param("to").value_or("");
-      d.subject = req.form_param("subject").value_or("");
-      d.body_text = req.form_param("body").value_or("");
       Transaction tr(host_.db().session());
       id = mail::enqueue(env, d);
       tr.commit();
     } catch (const std::exception& e) {
-      return compose(req, failure_text(e, "the mail"), true, dynamic_cast<const UserError*>(&e) != nullptr ? 400 : 500);
+      return compose(req, &form, failure_text(e, "the mail"), true, dynamic_cast<const UserError*>(&e) != nullptr ? 400 : 500);
     }
     app_.mail_queued();
     return Response::redirect("/web/record/mail.mail/" + std::to_string(id) +

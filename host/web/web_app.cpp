@@ -9,6 +9,7 @@
 #include "records/params.hpp"
 #include "records/users.hpp"
 #include "web/admin_pages.hpp"
+#include "web/form.hpp"
 #include "web/origin.hpp"
 #include "web/pages.hpp"
 
@@ -48,8 +49,15 @@ WebApp::WebApp(Host& host, WebOptions opts)
       sessions_(std::move(opts.sessions)),
       by_address_(std::move(opts.address_throttle)),
       by_login_(std::move(opts.login_throttle)),
-      disk_check_(std::move(opts.disk_check)) {
+      disk_check_(std::move(opts.disk_check)),
+      spool_dir_(host_.data().config().at("spool_dir")) {
   if (!disk_check_) disk_check_ = [dir = host_.data().root()] { return statvfs_check(dir); };
+}
+
+bool WebApp::admits_upload(const http::Request& head) {
+  if (!is_multipart_form(head)) return false;
+  const auto s = current_session(head);
+  return s && s->user_id != 0 && s->is_admin;
 }
 
 void WebApp::refresh_secure_cookie() {
@@ -294,6 +302,7 @@ std::shared_ptr<const http::Router> WebApp::build_router() {
   r->set_default_body_limit(kFormBodyLimit);
   r->set_body_limit("POST", "/web/login", kLoginBodyLimit);
   r->set_body_limit("POST", "/web/compose", kComposeBodyLimit);
+  r->set_upload("POST", "/web/compose", {kComposeUploadLimit, [this](const http::Request& head) { return admits_upload(head); }});
   return r;
 }
 
@@ -310,6 +319,7 @@ void serve(Host& host, const std::string& listen) {
   o.log = [](std::string_view m) { log::error("http", m); };
   o.max_body = kComposeBodyLimit;  // the largest route limit
   o.max_inflight_body = kInflightBodyLimit;
+  o.max_inflight_upload = kInflightUploadLimit;
   // Block the signals before any thread starts so only sigwait below sees them.
   sigset_t set;
   sigemptyset(&set);
@@ -319,6 +329,7 @@ void serve(Host& host, const std::string& listen) {
 
   WebApp app(host);
   app.refresh_secure_cookie();
+  o.spool_dir = app.spool_dir();
   http::Server server(o);
   server.set_router(app.build_router());
   app.on_routes_changed([&] { server.set_router(app.build_router()); });

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -21,13 +22,19 @@ namespace juniper::web {
 // Request body limits (413 above them, refused before the body is read). The login form
 // carries a login, a password, a token and a redirect path: 16 kB is plenty. Every other host
 // form (settings, records, parameters) gets 256 kB, module routes 1 MB, and Compose 4 MB for
-// a long mail text (it has no file upload).
+// a long mail text; all of these are received in memory.
 inline constexpr std::size_t kLoginBodyLimit = 16 * 1024;
 inline constexpr std::size_t kFormBodyLimit = 256 * 1024;
 inline constexpr std::size_t kModuleBodyLimit = 1024 * 1024;
 inline constexpr std::size_t kComposeBodyLimit = 4 * 1024 * 1024;
-// Every body being received at once, all routes together (503 beyond).
+// Every body being received in memory at once, all routes together (503 beyond).
 inline constexpr std::size_t kInflightBodyLimit = 32 * 1024 * 1024;
+// Compose with attachments, from a logged-in administrator: received into an unlinked file in
+// spool_dir, never memory. Up to a little over Exchange Online's largest message (150 MB);
+// mail.max_size (25 MB by default) then decides what is queued. All uploads at once: 1 GiB of
+// disk (503 beyond).
+inline constexpr std::size_t kComposeUploadLimit = 160 * 1024 * 1024;
+inline constexpr std::size_t kInflightUploadLimit = std::size_t{1} << 30;
 // /web/health reports the disk as full below this much free space in the data folder.
 inline constexpr std::uint64_t kMinFreeDisk = 16 * 1024 * 1024;
 
@@ -54,6 +61,9 @@ class WebApp {
   std::shared_ptr<const http::Router> build_router();
   http::SessionStore& sessions() noexcept { return sessions_; }
   Host& host() noexcept { return host_; }
+  // Where uploads are received and their files kept while a form is handled (juniper.conf's
+  // spool_dir, the data folder by default).
+  const std::filesystem::path& spool_dir() const noexcept { return spool_dir_; }
 
   // The logged-in administrator's session, or the response to send instead (login page or 403).
   std::variant<http::Session, http::Response> require_admin(const http::Request& req);
@@ -79,6 +89,9 @@ class WebApp {
   std::string client_address(const http::Request& req);  // the browser's, through trusted proxies
   http::Response logout(const http::Request& req);
   http::Response module_route(const modules::RouteDef& route, const http::Request& req);
+  // Whether a request's body may be an upload (see kComposeUploadLimit): an administrator's
+  // multipart form; seen with the head only.
+  bool admits_upload(const http::Request& head);
 
   // The request's stored session, if any: nothing is stored for anonymous visitors.
   std::optional<http::Session> current_session(const http::Request& req);
@@ -92,6 +105,7 @@ class WebApp {
   http::Throttle by_address_;
   http::Throttle by_login_;
   std::function<std::optional<std::string>()> disk_check_;
+  std::filesystem::path spool_dir_;
   std::atomic<bool> base_url_unreadable_{false};
   std::function<void()> routes_changed_;
   std::function<void()> mail_queued_;

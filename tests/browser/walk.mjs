@@ -91,16 +91,21 @@ async function signInElsewhere(account, answer, done) {
   await phone.getByText(done).waitFor();
   await phone.close();
 }
-// Compose from the page's link, Send, and wait for the message in the stack's inbox@ maildir.
-async function composeAndDeliver(from, subject, body) {
+// Compose from the page's link, Send, and wait for the message in the stack's inbox@ maildir;
+// with `file` ({name, mimeType, buffer}), chosen in the form's file field and checked in the
+// delivered message (its name and its bytes, base64).
+async function composeAndDeliver(from, subject, body, file) {
   await page.getByRole('link', { name: 'Compose' }).first().click();
   await page.getByLabel('From').fill(from);
   await page.getByLabel('To').fill('inbox@example.com');
   await page.getByLabel('Subject').fill(subject);
   await page.getByLabel('Body').fill(body);
+  if (file) await page.getByLabel('Attachments').setInputFiles(file);
   await page.getByRole('button', { name: 'Send' }).click();
   await expectText('Queued');
-  await waitForFile(path.join(env.MAILDIR_ROOT, 'inbox@example.com', 'Maildir', 'new'), (m) => m.includes(subject), 30000);
+  const delivered = (m) =>
+    m.includes(subject) && (!file || (m.includes(file.name) && m.includes(file.buffer.toString('base64'))));
+  await waitForFile(path.join(env.MAILDIR_ROOT, 'inbox@example.com', 'Maildir', 'new'), delivered, 30000);
 }
 async function waitForFile(dir, pred, ms) {
   const end = Date.now() + ms;
@@ -179,7 +184,8 @@ try {
     await expectText('Connection Test Successful!');
   });
   await check('compose-and-deliver', async () => {
-    await composeAndDeliver('notifications@example.com', 'Hello from the browser test', 'Sent through Outlook OAuth (simulated).');
+    await composeAndDeliver('notifications@example.com', 'Hello from the browser test', 'Sent through Outlook OAuth (simulated).',
+                            { name: 'figures.csv', mimeType: 'text/csv', buffer: Buffer.from('quarter,total\nQ3,1200\n') });
   });
   await check('incoming-server-new', async () => {
     await page.getByRole('link', { name: 'Incoming Mail Servers' }).first().click();

@@ -16,7 +16,7 @@ struct TestSite {
   http::Server server;
   std::unique_ptr<WebClient> browser;  // logged in as admin
 
-  explicit TestSite(Host& host) : app(host), server(options()) {
+  explicit TestSite(Host& host) : app(host), server(options(app)) {
     {
       auto lock = host.db().lock();
       records::set_password(host.db(), "admin", "admin-password");
@@ -32,9 +32,14 @@ struct TestSite {
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(server.port()); }
 
  private:
-  static http::ServerOptions options() {
+  // As `juniper serve` sets them (web::serve).
+  static http::ServerOptions options(const web::WebApp& app) {
     http::ServerOptions o;
     o.port = 0;
+    o.max_body = web::kComposeBodyLimit;
+    o.max_inflight_body = web::kInflightBodyLimit;
+    o.max_inflight_upload = web::kInflightUploadLimit;
+    o.spool_dir = app.spool_dir();
     return o;
   }
 };

@@ -22,12 +22,41 @@ WebClient::~WebClient() { curl_easy_cleanup(curl_); }
 Reply WebClient::get(const std::string& path_or_url) { return run(path_or_url, nullptr); }
 Reply WebClient::post(const std::string& path, const std::string& form) { return run(path, &form); }
 
-Reply WebClient::run(const std::string& path, const std::string* form) {
+Reply WebClient::post_multipart(const std::string& path, const std::vector<std::pair<std::string, std::string>>& fields,
+                                const std::vector<UploadFile>& files) {
+  curl_mime* mime = curl_mime_init(curl_);
+  for (const auto& [name, value] : fields) {
+    curl_mimepart* part = curl_mime_addpart(mime);
+    curl_mime_name(part, name.c_str());
+    curl_mime_data(part, value.data(), value.size());
+  }
+  for (const auto& f : files) {
+    curl_mimepart* part = curl_mime_addpart(mime);
+    curl_mime_name(part, f.field.c_str());
+    curl_mime_filename(part, f.filename.c_str());
+    curl_mime_type(part, f.content_type.c_str());
+    curl_mime_data(part, f.bytes.data(), f.bytes.size());
+  }
+  try {
+    Reply r = run(path, nullptr, mime);
+    curl_easy_setopt(curl_, CURLOPT_MIMEPOST, nullptr);
+    curl_mime_free(mime);
+    return r;
+  } catch (...) {
+    curl_easy_setopt(curl_, CURLOPT_MIMEPOST, nullptr);
+    curl_mime_free(mime);
+    throw;
+  }
+}
+
+Reply WebClient::run(const std::string& path, const std::string* form, curl_mime* mime) {
   Reply r;
   const std::string url = path.starts_with("http") ? path : base_ + path;
   curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &r.body);
-  if (form != nullptr) {
+  if (mime != nullptr) {
+    curl_easy_setopt(curl_, CURLOPT_MIMEPOST, mime);
+  } else if (form != nullptr) {
     curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, form->c_str());
   } else {
     curl_easy_setopt(curl_, CURLOPT_HTTPGET, 1L);

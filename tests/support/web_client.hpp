@@ -5,8 +5,15 @@
 
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace juniper::test {
+
+// A file for post_multipart, as a browser's file field sends it.
+struct UploadFile {
+  std::string field, filename, content_type, bytes;
+};
 
 struct Reply {
   long status = 0;
@@ -24,11 +31,15 @@ class WebClient {
 
   Reply get(const std::string& path_or_url);
   Reply post(const std::string& path, const std::string& form);
+  // A multipart/form-data POST (curl's MIME API), as a form with a file field is sent; curl adds
+  // "Expect: 100-continue" to bodies over 1 MB, as browsers' proxies may.
+  Reply post_multipart(const std::string& path, const std::vector<std::pair<std::string, std::string>>& fields,
+                       const std::vector<UploadFile>& files);
   // Logs in through /web/login (fetching the form's CSRF token first); true on success.
   bool login(const std::string& login, const std::string& password);
 
  private:
-  Reply run(const std::string& path, const std::string* form);
+  Reply run(const std::string& path, const std::string* form, curl_mime* mime = nullptr);
   std::string base_;
   CURL* curl_;
 };

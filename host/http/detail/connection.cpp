@@ -1,9 +1,15 @@
 #include "http/detail/connection.hpp"
 #include "http/detail/request_from.hpp"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <ctime>
+#include <limits>
+#include <utility>
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -69,6 +75,23 @@ bool is_managed(std::string_view name) {
 
 Response internal_error() { return Response::text(500, "Internal Server Error\n"); }
 
+Response insufficient_storage() {
+  return Response::text(507, "Insufficient Storage: the server's disk has no room for this upload\n");
+}
+
+// A write into a spool file that failed for lack of room.
+bool is_disk_full(const beast::error_code& ec) {
+  if (ec.category() != beast::generic_category()) return false;
+  return ec.value() == ENOSPC || ec.value() == EDQUOT || ec.value() == EFBIG;
+}
+
+// Free bytes for an unprivileged writer on the file system holding `dir` (0 when unknown).
+std::uint64_t free_bytes(const std::filesystem::path& dir) {
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) != 0) return 0;
+  return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
 }  // namespace
 
 Connection::Connection(tcp::socket&& socket, ServerImpl& server) : server_(server), stream_(std::move(socket)) {
@@ -104,6 +127,7 @@ void Connection::force_close() {
 }
 
 void Connection::close() {
+  upload_.reset();
   release_body();
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -113,7 +137,10 @@ void Connection::close() {
 void Connection::read_header() {
   if (stop_requested_) return close();
   parser_.emplace();
-  parser_->body_limit(server_.opts.max_body);
+  // No limit while the head is read (Beast would refuse an upload's Content-Length there):
+  // admit_body and take_upload set the route's limit once the head has named the route. Not
+  // boost::none: Boost 1.74 compares lengths with the optional, and every length is above none.
+  parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(server_.opts.max_header, UINT32_MAX)));
   stream_.expires_after(server_.opts.read_timeout);
   bhttp::async_read_header(stream_, buffer_, *parser_,
@@ -151,6 +178,7 @@ bool Connection::admit_body() {
 }
 
 void Connection::release_body() noexcept {
+  if (upload_reserved_ != 0) server_.release_upload(std::exchange(upload_reserved_, 0));
   if (reserved_ == 0) return;
   server_.release_body(reserved_);
 #ifdef __GLIBC__
@@ -161,11 +189,73 @@ void Connection::release_body() noexcept {
   reserved_ = 0;
 }
 
+Connection::Intake Connection::take_upload() {
+  if (parser_->is_done()) return Intake::memory;  // no body
+  const auto& msg = parser_->get();
+  const std::string_view target = sv(msg.target());
+  if (target.empty() || target.front() != '/') return Intake::memory;  // answered 400 later
+  const std::shared_ptr<const Router> router = server_.load_router();
+  const Router::Upload* rule = router->upload(sv(msg.method_string()), url_decode(target.substr(0, target.find('?'))));
+  if (!rule || !admitted(*rule)) return Intake::memory;
+  const auto length = parser_->content_length();
+  if (length && *length > rule->limit) {
+    send_error_and_close(413, "Payload Too Large\n");
+    return Intake::answered;
+  }
+  const std::size_t limit = rule->limit;
+  if (auto refusal = reserve_upload(length ? static_cast<std::size_t>(*length) : limit)) {
+    send_error_and_close(std::move(*refusal));
+    return Intake::answered;
+  }
+  upload_target_ = std::string(target.substr(0, kLoggedTarget));
+  try {
+    upload_.emplace(std::move(*parser_), Spooled::file_in(server_.spool_dir));
+  } catch (const std::exception& e) {
+    server_.log("an upload to " + upload_target_ + " was refused: " + e.what());
+    send_error_and_close(insufficient_storage());
+    return Intake::answered;
+  }
+  parser_.reset();
+  upload_->body_limit(limit);
+  upload_deadline_ = std::chrono::steady_clock::now() + server_.opts.upload_timeout;
+  return Intake::upload;
+}
+
+bool Connection::admitted(const Router::Upload& rule) const {
+  try {
+    const auto head = request_head(parser_->get().base(), remote_);
+    return head && rule.admit(*head);
+  } catch (const std::exception& e) {
+    server_.log(std::string("an upload's admit function threw: ") + e.what());
+  } catch (...) {
+    server_.log("an upload's admit function threw a non-standard exception");
+  }
+  return false;
+}
+
+std::optional<Response> Connection::reserve_upload(std::size_t share) {
+  if (!server_.reserve_upload(share)) {
+    Response r = Response::text(503, "Service Unavailable: too many uploads at once, try again\n");
+    r.add_header("Retry-After", "1");
+    return r;
+  }
+  upload_reserved_ = share;
+  const std::uint64_t room = free_bytes(server_.spool_dir);
+  if (room < server_.opts.min_free_spool || room - server_.opts.min_free_spool < share) return insufficient_storage();
+  return std::nullopt;
+}
+
+const bhttp::request_header<>& Connection::head() const { return upload_ ? upload_->get().base() : parser_->get().base(); }
+
+bool Connection::body_done() const { return upload_ ? upload_->is_done() : parser_->is_done(); }
+
 void Connection::on_header(beast::error_code ec) {
   if (ec) return on_read_error(ec);
-  if (!admit_body()) return;
-  const auto& msg = parser_->get();
-  if (!parser_->is_done() && msg.version() >= 11 && iequals(sv(msg[bhttp::field::expect]), "100-continue")) {
+  const Intake intake = take_upload();
+  if (intake == Intake::answered) return;
+  if (intake == Intake::memory && !admit_body()) return;
+  const auto& msg = head();
+  if (!body_done() && msg.version() >= 11 && iequals(sv(msg[bhttp::field::expect]), "100-continue")) {
     // The body fits the limit (checked with the head), so invite the client to send it.
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     stream_.expires_after(server_.opts.read_timeout);
@@ -180,10 +270,23 @@ void Connection::on_header(beast::error_code ec) {
 }
 
 void Connection::read_body() {
+  if (upload_) return read_upload();
   if (parser_->is_done()) return handle();
   stream_.expires_after(server_.opts.read_timeout);
   bhttp::async_read(stream_, buffer_, *parser_,
                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
+}
+
+// An upload is read a piece at a time: read_timeout bounds each wait, not the whole body.
+void Connection::read_upload() {
+  if (upload_->is_done()) return handle();
+  const auto left = upload_deadline_ - std::chrono::steady_clock::now();
+  if (left <= std::chrono::steady_clock::duration::zero()) return close();  // too slow: as a read timeout
+  stream_.expires_after(std::min<std::chrono::steady_clock::duration>(server_.opts.read_timeout, left));
+  bhttp::async_read_some(stream_, buffer_, *upload_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    if (ec) return self->on_read_error(ec);
+    self->read_upload();
+  });
 }
 
 void Connection::on_body(beast::error_code ec) {
@@ -195,6 +298,10 @@ void Connection::on_read_error(beast::error_code ec) {
   if (stop_requested_) return close();
   if (ec == bhttp::error::body_limit) return send_error_and_close(413, "Payload Too Large\n");
   if (ec == bhttp::error::header_limit) return send_error_and_close(431, "Request Header Fields Too Large\n");
+  if (upload_ && is_disk_full(ec)) {
+    server_.log("an upload to " + upload_target_ + " was dropped: " + ec.message() + " in " + server_.spool_dir.string());
+    return send_error_and_close(insufficient_storage());
+  }
   // end_of_stream (client closed an idle connection), partial_message, timeout,
   // reset, cancellation: nobody is left to answer.
   if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message || !is_http_parse_error(ec)) return close();
@@ -203,17 +310,24 @@ void Connection::on_read_error(beast::error_code ec) {
 
 void Connection::handle() {
   busy_ = true;
-  auto& msg = parser_->get();
-  const bool keep_alive = msg.keep_alive();
-  const bool head = msg.method() == bhttp::verb::head;
+  const auto& msg = head();
+  const bool keep_alive = upload_ ? upload_->keep_alive() : parser_->keep_alive();
+  const bool is_head = msg.method() == bhttp::verb::head;
   const unsigned version = msg.version();
   Response res;
   try {
-    auto req = request_from(msg, remote_);
-    parser_.reset();  // don't hold the body twice while the handler runs
+    std::optional<Request> req;
+    if (upload_) {
+      req = request_head(upload_->get().base(), remote_);
+      if (req) req->body_file = std::make_shared<const Spooled>(std::move(upload_->get().body()));
+      upload_.reset();
+    } else {
+      req = request_from(parser_->get(), remote_);
+      parser_.reset();  // don't hold the body twice while the handler runs
+    }
     if (!req) {
       release_body();
-      return send(Response::text(400, "Bad Request\n"), false, head, version);
+      return send(Response::text(400, "Bad Request\n"), false, is_head, version);
     }
     res = run_handler(*req);
   } catch (const std::exception& e) {
@@ -221,7 +335,7 @@ void Connection::handle() {
     res = internal_error();
   }
   release_body();  // the body went with the Request
-  send(std::move(res), keep_alive, head, version);
+  send(std::move(res), keep_alive, is_head, version);
 }
 
 Response Connection::run_handler(const Request& req) {
@@ -291,10 +405,11 @@ void Connection::send_error_and_close(int status, const char* text) { send_error
 
 void Connection::send_error_and_close(Response r) {
   parser_.reset();
+  upload_.reset();
   release_body();
   // The client may still be sending a body we refused: read and drop it for a moment so
   // it sees the answer rather than a reset.
-  lingering_ = r.status == 413 || r.status == 503;
+  lingering_ = r.status == 413 || r.status == 503 || r.status == 507;
   send(std::move(r), false, false, 11);
 }
 

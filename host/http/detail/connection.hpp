@@ -3,6 +3,7 @@
 
 #include "http/detail/asio.hpp"
 #include "http/detail/server_impl.hpp"
+#include "http/detail/spool_body.hpp"
 #include "http/request.hpp"
 
 #include <array>
@@ -30,8 +31,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Checks the announced body against the route limit and reserves its share of
   // max_inflight_body; false when an error response was sent instead.
   bool admit_body();
+  // Releases this request's shares of max_inflight_body and max_inflight_upload.
   void release_body() noexcept;
+  // Uploads (Router::set_upload): `upload` when this request's body goes to a spool file,
+  // `answered` when it was refused (413, 503 or 507 sent), `memory` for an ordinary body.
+  enum class Intake { memory, upload, answered };
+  Intake take_upload();
+  bool admitted(const Router::Upload& rule) const;
+  // nullopt when an upload of `share` bytes may start (and its share is then reserved).
+  std::optional<Response> reserve_upload(std::size_t share);
+  const bhttp::request_header<>& head() const;  // of whichever parser holds the request
+  bool body_done() const;
   void read_body();
+  void read_upload();
   void on_body(beast::error_code ec);
   void on_read_error(beast::error_code ec);
   void handle();
@@ -54,6 +66,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool stop_requested_ = false;
   bool lingering_ = false;    // drain unread request data before closing (after 413/503)
   std::size_t reserved_ = 0;  // this request's share of ServerImpl::inflight_body
+  // An upload: the parser that took over from parser_ once the head was read, its share of
+  // ServerImpl::inflight_upload, its deadline and its target (for the log).
+  std::optional<bhttp::request_parser<SpoolBody>> upload_;
+  std::size_t upload_reserved_ = 0;
+  std::chrono::steady_clock::time_point upload_deadline_{};
+  std::string upload_target_;
   std::array<char, 4096> drain_{};
 };
 

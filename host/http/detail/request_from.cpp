@@ -6,6 +6,12 @@ std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 }  // namespace
 
 std::optional<Request> request_from(bhttp::request<bhttp::string_body>& msg, std::string remote) {
+  auto req = request_head(msg.base(), std::move(remote));
+  if (req) req->body = std::move(msg.body());
+  return req;
+}
+
+std::optional<Request> request_head(const bhttp::request_header<>& msg, std::string remote) {
   Request req;
   req.method = sv(msg.method_string());
   req.target = sv(msg.target());
@@ -22,7 +28,6 @@ std::optional<Request> request_from(bhttp::request<bhttp::string_body>& msg, std
       it->second += sv(f.value());
     }
   }
-  req.body = std::move(msg.body());
   req.remote = std::move(remote);
   return req;
 }

@@ -33,9 +33,13 @@ struct ServerImpl {
   // false (nothing reserved) when `bytes` more would exceed opts.max_inflight_body.
   bool reserve_body(std::size_t bytes) noexcept;
   void release_body(std::size_t bytes) noexcept;
+  // The same for uploads' disk bytes (opts.max_inflight_upload).
+  bool reserve_upload(std::size_t bytes) noexcept;
+  void release_upload(std::size_t bytes) noexcept;
   std::vector<std::shared_ptr<Connection>> live_connections();
 
   ServerOptions opts;
+  std::filesystem::path spool_dir;  // opts.spool_dir, or the system's temporary folder
   std::shared_ptr<const Router> load_router() const;
   void store_router(std::shared_ptr<const Router> r);
   std::atomic<unsigned short> port{0};
@@ -60,6 +64,7 @@ struct ServerImpl {
   std::vector<std::thread> threads;
 
   std::atomic<std::size_t> inflight_body{0};
+  std::atomic<std::size_t> inflight_upload{0};
   // Accept back-off state, touched only on the acceptor's strand.
   std::optional<asio::steady_timer> accept_timer;
   std::chrono::milliseconds accept_backoff{0};  // 0 = accepting normally

@@ -1,6 +1,7 @@
 #include "mail/mime/message.hpp"
 
 #include "mail/mime/gmime_init.hpp"
+#include "mail/mime/gobject.hpp"
 
 #include <gmime/gmime.h>
 #include <openssl/rand.h>
@@ -20,15 +21,6 @@
 namespace juniper::mail::mime {
 namespace {
 
-struct GUnref {
-  void operator()(gpointer p) const noexcept { g_object_unref(p); }
-};
-template <class T>
-using GRef = std::unique_ptr<T, GUnref>;
-struct GFree {
-  void operator()(void* p) const noexcept { g_free(p); }
-};
-using GText = std::unique_ptr<char, GFree>;
 struct DateUnref {
   void operator()(GDateTime* p) const noexcept { g_date_time_unref(p); }
 };
