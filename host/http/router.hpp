@@ -43,6 +43,11 @@ class Router {
   struct Upload {
     std::size_t limit = 0;
     std::function<bool(const Request& head)> admit;
+    // Optional: the answer to an admitted upload the server refuses (413 over `limit`, 503 when
+    // too many uploads are under way, 507 when the disk has no room), e.g. the form's page with
+    // `why` next to it. Without it, or when it throws, a plain-text answer. The status and a
+    // Retry-After for 503 are the server's.
+    std::function<Response(int status, const std::string& why, const Request& head)> refuse;
   };
   // For a route added before (exact path or prefix). Throws std::invalid_argument when that
   // route does not exist or `admit` is empty.

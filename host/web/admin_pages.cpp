@@ -513,6 +513,17 @@ class Pages {
     });
   }
 
+  // An upload the server refused before reading it (too large, too many at once, no room on
+  // disk): the form again, saying why; the browser's Back button still holds what was typed.
+  Response upload_refused(int status, const std::string& why, const Request& head) {
+    log::warning("web", "Compose: an upload was refused (" + std::to_string(status) + "): " + why);
+    return compose(head, nullptr,
+                   "The mail was not sent: " + why +
+                       ". Nothing was queued; go Back to get your text, remove or shrink "
+                       "attachments if they are large, and send again.",
+                   true, status);
+  }
+
   Response compose_send(const Request& req) {
     auto who = app_.require_admin(req);
     if (auto* r = std::get_if<Response>(&who)) return *r;
@@ -579,6 +590,10 @@ void add_admin_pages(http::Router& router, WebApp& app) {
   router.add("POST", "/web/params/delete", [p](const Request& q) { return p->params_change(q, true); });
   router.add("GET", "/web/compose", [p](const Request& q) { return p->compose(q); });
   router.add("POST", "/web/compose", [p](const Request& q) { return p->compose_send(q); });
+  router.set_upload(
+      "POST", "/web/compose",
+      {kComposeUploadLimit, [&app](const Request& head) { return app.admits_upload(head); },
+       [p](int status, const std::string& why, const Request& head) { return p->upload_refused(status, why, head); }});
 }
 
 }  // namespace juniper::web

@@ -302,7 +302,6 @@ std::shared_ptr<const http::Router> WebApp::build_router() {
   r->set_default_body_limit(kFormBodyLimit);
   r->set_body_limit("POST", "/web/login", kLoginBodyLimit);
   r->set_body_limit("POST", "/web/compose", kComposeBodyLimit);
-  r->set_upload("POST", "/web/compose", {kComposeUploadLimit, [this](const http::Request& head) { return admits_upload(head); }});
   return r;
 }
 

@@ -77,6 +77,9 @@ class WebApp {
   void mail_queued() {
     if (mail_queued_) mail_queued_();
   }
+  // Whether a request's body may be an upload (see kComposeUploadLimit): an administrator's
+  // multipart form; seen with the head only.
+  bool admits_upload(const http::Request& head);
   // Cookies get Secure when web.base.url is https; read again by every response that sets one.
   void refresh_secure_cookie();
   // Actions whose outcome comes later (sign-in with a code), followed up in the background.
@@ -89,9 +92,6 @@ class WebApp {
   std::string client_address(const http::Request& req);  // the browser's, through trusted proxies
   http::Response logout(const http::Request& req);
   http::Response module_route(const modules::RouteDef& route, const http::Request& req);
-  // Whether a request's body may be an upload (see kComposeUploadLimit): an administrator's
-  // multipart form; seen with the head only.
-  bool admits_upload(const http::Request& head);
 
   // The request's stored session, if any: nothing is stored for anonymous visitors.
   std::optional<http::Session> current_session(const http::Request& req);

@@ -2,7 +2,8 @@
 # A full disk under `juniper serve` (its data folder on a small tmpfs, filled up): /web/health
 # answers 503 with the reason, a form that cannot be saved shows the error next to it with what
 # was typed kept (not a bare 500), the failure is logged (to stderr when the log file cannot be
-# written), and once space is freed the same form saves and health is 200 again.
+# written), a Compose form with a file is refused before it is read (507, the page saying why),
+# and once space is freed the same forms save and health is 200 again.
 #
 # Usage: tests/faults/disk_faults.sh BUILD_DIR        (root: mounts a tmpfs)
 set -uo pipefail
@@ -37,7 +38,7 @@ jar = http.cookiejar.CookieJar()
 op = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
 def req(path, data=None):
     try:
-        with op.open(base + path, data=data, timeout=30) as r:
+        with op.open(path if isinstance(path, urllib.request.Request) else base + path, data=data, timeout=30) as r:
             return r.status, r.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode("utf-8", "replace")
@@ -52,7 +53,18 @@ form = {"from": "alice@example.com", "to": "bob@example.com", "subject": subject
 status, body = req("/web/compose", urllib.parse.urlencode(form).encode())
 kept = subject in body or status in (200, 303)
 ref = re.search(r"reference ([A-Za-z0-9_-]+) in juniper.log", body)
-print(health, status, int(kept), ref.group(1) if ref else "-")
+# The same form with a 1 MB file, as a browser sends it (multipart: received into a spool file).
+_, page = req("/web/compose")
+b = "----diskfaults"
+parts = [(k, v) for k, v in form.items() if k != "csrf_token"] + [("csrf_token", re.search(r'name="csrf_token" value="([^"]+)"', page).group(1))]
+data = b"".join(('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (b, k, v)).encode() for k, v in parts)
+data += ('--%s\r\nContent-Disposition: form-data; name="attachments"; filename="figures.bin"\r\n\r\n' % b).encode()
+data += bytes(range(256)) * 4096 + ("\r\n--%s--\r\n" % b).encode()
+upload = urllib.request.Request(base + "/web/compose", data=data, headers={"Content-Type": "multipart/form-data; boundary=" + b})
+upload_status, upload_body = req(upload)
+said = "no room" in upload_body and 'action="/web/compose"' in upload_body
+queued = "Queued; it is sent" in upload_body and "figures.bin" in upload_body  # the mail's page
+print(health, status, int(kept), ref.group(1) if ref else "-", upload_status, int(said), int(queued))
 print(hbody.replace("\n", " ")[:200])
 banner = re.search(r'class="error"[^>]*>(.*?)</', body, re.S)
 print(re.sub(r"\s+", " ", banner.group(1) if banner else body)[:300])
@@ -61,17 +73,21 @@ PYEOF
 # Fill the disk.
 dd if=/dev/zero of="$W/disk/filler" bs=64k >/dev/null 2>&1
 "$PY" "$W/client.py" "http://127.0.0.1:$PORT" full >"$W/full.txt" 2>"$W/full.err" || cat "$W/full.err"
-read -r health status kept ref <"$W/full.txt"
-echo "     disk full: health $health ($(sed -n 2p "$W/full.txt" | cut -c1-120)); compose $status: $(sed -n 3p "$W/full.txt" | cut -c1-160)"
+read -r health status kept ref upload said queued <"$W/full.txt"
+echo "     disk full: health $health ($(sed -n 2p "$W/full.txt" | cut -c1-120)); compose $status: $(sed -n 3p "$W/full.txt" | cut -c1-160); with a file: $upload"
 check "health answers 503 on a full disk" [ "$health" = 503 ]
 check "the compose form shows the error (5xx, not a bare page) with the input kept" [ "${status:0:1} $kept" = "5 1" ]
 check "the failure is logged with its reference (stderr: the log file is on the full disk)" \
   grep -q "reference $ref" "$W/serve.err" "$D/juniper.log"
+check "the form with a file is refused before it is read: 507, the Compose page saying there is no room" \
+  [ "$upload $said" = "507 1" ]
+check "that refusal is logged" grep -q "Compose: an upload was refused (507)" "$W/serve.err" "$D/juniper.log"
 rm -f "$W/disk/filler"
 "$PY" "$W/client.py" "http://127.0.0.1:$PORT" freed >"$W/freed.txt" 2>"$W/freed.err" || cat "$W/freed.err"
-read -r health status kept ref <"$W/freed.txt"
-echo "     space freed: health $health, compose $status"
+read -r health status kept ref upload said queued <"$W/freed.txt"
+echo "     space freed: health $health, compose $status, with a file $upload"
 check "health is 200 again once space is freed" [ "$health" = 200 ]
 check "the same form saves once space is freed" [ "$status" = 200 ] || [ "$status" = 303 ]
+check "and the form with a file queues its mail (its page lists the file)" [ "$upload $queued" = "200 1" ]
 echo "disk faults: $fails failed"
 [ "$fails" = 0 ]

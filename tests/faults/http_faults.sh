@@ -6,7 +6,9 @@
 #      "sessions" stays 0) and RSS stays under RSS_LIMIT_MB.
 #   3. 60 parallel 29 MB POSTs to /web/login (413 before buffering) and 60 parallel 3.9 MB POSTs
 #      to /web/compose (admitted up to the in-flight cap, 503 beyond): peak RSS (VmHWM) of the
-#      whole run stays under RSS_LIMIT_MB.
+#      whole run stays under RSS_LIMIT_MB. Then 6 parallel Compose forms of a logged-in
+#      administrator with a 40 MB file each (multipart, received into spool files): every mail
+#      queued, and serve's peak RSS during them (VmHWM reset first) under 48 MB.
 #   4. the data folder on a small tmpfs, filled up: /web/health answers 503 "disk full", and 200
 #      again once space is freed (skipped, with a message, where tmpfs cannot be mounted).
 #
@@ -17,6 +19,11 @@ set -uo pipefail
 build=$(cd "${1:?usage: http_faults.sh BUILD_DIR}" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 RSS_LIMIT_MB=${RSS_LIMIT_MB:-150}
+# Part 3's uploads: 6 x 40 MB at once (240 MB); serve's peak must stay under 48 MB (it idles
+# near 18 MB: one 40 MB body held in memory would go over).
+UPLOADS=${UPLOADS:-6}
+UPLOAD_MB=${UPLOAD_MB:-40}
+UPLOAD_RSS_LIMIT_MB=${UPLOAD_RSS_LIMIT_MB:-48}
 # lib.sh starts the mail stack (unused here, but its helpers come with it); "auto": the stack
 # picks and claims a free port base.
 PORT_BASE=${FAULT_PORT_BASE:-auto}
@@ -110,6 +117,65 @@ def bigpost(port, path, n, length):
         counts[s] = counts.get(s, 0) + 1
     print(json.dumps(counts, sort_keys=True))
 
+# Logs in as admin; prints Compose's CSRF token and the session's Cookie header.
+def admin_session(port):
+    import re, urllib.parse
+    jar = {}
+    def req(method, path, body=None, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        h = dict(headers or {})
+        if jar:
+            h["Cookie"] = "; ".join(k + "=" + v for k, v in jar.items())
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        for v in r.msg.get_all("Set-Cookie") or []:
+            k, _, rest = v.partition("=")
+            jar[k] = rest.split(";")[0]
+        return r.read().decode("utf-8", "replace")
+    token = lambda page: re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    form = {"login": "admin", "password": "admin-password", "csrf_token": token(req("GET", "/web/login")), "redirect": "/web"}
+    req("POST", "/web/login", urllib.parse.urlencode(form), {"Content-Type": "application/x-www-form-urlencoded"})
+    print(token(req("GET", "/web/compose")), "; ".join(k + "=" + v for k, v in jar.items()))
+
+# n parallel Compose forms of the session admin_session printed, each with a file of `size`
+# bytes, streamed (the client never holds it). Prints the status counts.
+def upload(port, n, size, cookie, token):
+    statuses = []
+    lock = threading.Lock()
+    def one(k):
+        b = "----juniperfaults%d" % k
+        def field(name, value):
+            return ('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (b, name, value)).encode()
+        head = (field("csrf_token", token) + field("from", "alice@example.com") + field("to", "bob@example.com") +
+                field("subject", "Upload %d" % k) + field("body", "see the file") +
+                ('--%s\r\nContent-Disposition: form-data; name="attachments"; filename="file%d.bin"\r\n'
+                 'Content-Type: application/octet-stream\r\n\r\n' % (b, k)).encode())
+        tail = ("\r\n--%s--\r\n" % b).encode()
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        c.putrequest("POST", "/web/compose")
+        c.putheader("Cookie", cookie)
+        c.putheader("Content-Type", "multipart/form-data; boundary=" + b)
+        c.putheader("Content-Length", str(len(head) + size + len(tail)))
+        c.endheaders()
+        try:
+            c.send(head)
+            piece = bytes(range(256)) * 256
+            for sent in range(0, size, len(piece)):
+                c.send(piece[: min(len(piece), size - sent)])
+            c.send(tail)
+            status = str(c.getresponse().status)
+        except OSError as e:
+            status = repr(e)
+        with lock:
+            statuses.append(status)
+    ts = [threading.Thread(target=one, args=(k,)) for k in range(n)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    counts = {}
+    for s in statuses:
+        counts[s] = counts.get(s, 0) + 1
+    print(json.dumps(counts, sort_keys=True))
+
 def health(port, timeout):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     c.request("GET", "/web/health")
@@ -117,7 +183,7 @@ def health(port, timeout):
     print(r.status, r.read().decode())
 
 cmd, args = sys.argv[1], [int(a) if a.isdigit() else a for a in sys.argv[2:]]
-{"idle": idle, "flood": flood, "bigpost": bigpost, "health": health}[cmd](*args)
+{"idle": idle, "flood": flood, "bigpost": bigpost, "upload": upload, "admin_session": admin_session, "health": health}[cmd](*args)
 EOF
 client() { "$PY" "$CLIENT" "$@"; }
 # Resident and peak resident memory of a process, in MB; its CPU time in ticks.
@@ -197,6 +263,19 @@ check "compose POSTs admitted (303 to log in) or refused with 503, none lost" \
 check "peak RSS under $RSS_LIMIT_MB MB" [ "$peak" -lt "$RSS_LIMIT_MB" ]
 reply=$(client health "$PORT" 5)
 check "serve still healthy" [ "${reply%% *}" = 200 ]
+
+echo "=== $UPLOADS parallel Compose forms of an administrator, each with a $UPLOAD_MB MB file (received on disk)"
+J "$D" param set mail.max_size $(((UPLOAD_MB + 1) * 1024 * 1024)) >/dev/null
+read -r token cookie < <(client admin_session "$PORT")  # the login's password hashing peaks on its own: before the reset
+echo 5 >"/proc/$SERVE_PID/clear_refs"                    # VmHWM starts again from the current RSS
+mails() { "$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM mail_mail").fetchone()[0])' "$D/juniper.db"; }
+queued0=$(mails)
+uploads=$(client upload "$PORT" "$UPLOADS" $((UPLOAD_MB * 1024 * 1024)) "$cookie" "$token")
+peak=$(hwm_mb "$SERVE_PID")
+queued=$(($(mails) - queued0))
+echo "   $uploads; $queued mails queued; peak RSS during the uploads $peak MB ($((UPLOADS * UPLOAD_MB)) MB sent)"
+check "every upload queued its mail (303)" [ "$uploads" = "{\"303\": $UPLOADS}" ] && [ "$queued" = "$UPLOADS" ]
+check "peak RSS during the uploads under $UPLOAD_RSS_LIMIT_MB MB" [ "$peak" -lt "$UPLOAD_RSS_LIMIT_MB" ]
 stop_serve
 check "log under 1 MB after everything" [ "$(log_bytes "$D")" -lt 1048576 ]
 

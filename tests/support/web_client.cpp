@@ -49,12 +49,40 @@ Reply WebClient::post_multipart(const std::string& path, const std::vector<std::
   }
 }
 
-Reply WebClient::run(const std::string& path, const std::string* form, curl_mime* mime) {
+Reply WebClient::post_announced(const std::string& path, const std::string& content_type, curl_off_t length) {
+  curl_easy_setopt(curl_, CURLOPT_POST, 1L);
+  curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, nullptr);
+  curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE_LARGE, length);
+  curl_easy_setopt(
+      curl_, CURLOPT_READFUNCTION, +[](char* buf, size_t size, size_t n, void*) {
+        std::fill(buf, buf + size * n, 'x');
+        return size * n;
+      });
+  curl_slist* headers = curl_slist_append(nullptr, ("Content-Type: " + content_type).c_str());
+  headers = curl_slist_append(headers, "Expect: 100-continue");
+  curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
+  Reply r;
+  try {
+    r = run(path, nullptr, nullptr, true);
+  } catch (...) {
+    curl_slist_free_all(headers);
+    throw;
+  }
+  curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, nullptr);
+  curl_easy_setopt(curl_, CURLOPT_READFUNCTION, nullptr);
+  curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t{-1});
+  curl_slist_free_all(headers);
+  return r;
+}
+
+Reply WebClient::run(const std::string& path, const std::string* form, curl_mime* mime, bool prepared) {
   Reply r;
   const std::string url = path.starts_with("http") ? path : base_ + path;
   curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &r.body);
-  if (mime != nullptr) {
+  if (prepared) {
+    // the caller set the request up
+  } else if (mime != nullptr) {
     curl_easy_setopt(curl_, CURLOPT_MIMEPOST, mime);
   } else if (form != nullptr) {
     curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, form->c_str());

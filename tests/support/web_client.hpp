@@ -35,11 +35,14 @@ class WebClient {
   // "Expect: 100-continue" to bodies over 1 MB, as browsers' proxies may.
   Reply post_multipart(const std::string& path, const std::vector<std::pair<std::string, std::string>>& fields,
                        const std::vector<UploadFile>& files);
+  // A POST announcing `length` bytes of `content_type` ('x's, sent only if the server asks for
+  // them after the head: "Expect: 100-continue").
+  Reply post_announced(const std::string& path, const std::string& content_type, curl_off_t length);
   // Logs in through /web/login (fetching the form's CSRF token first); true on success.
   bool login(const std::string& login, const std::string& password);
 
  private:
-  Reply run(const std::string& path, const std::string* form, curl_mime* mime = nullptr);
+  Reply run(const std::string& path, const std::string* form, curl_mime* mime = nullptr, bool prepared = false);
   std::string base_;
   CURL* curl_;
 };

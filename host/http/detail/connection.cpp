@@ -75,9 +75,9 @@ bool is_managed(std::string_view name) {
 
 Response internal_error() { return Response::text(500, "Internal Server Error\n"); }
 
-Response insufficient_storage() {
-  return Response::text(507, "Insufficient Storage: the server's disk has no room for this upload\n");
-}
+constexpr const char* kNoRoom = "the server's disk has no room for this upload";
+constexpr const char* kTooLarge = "the upload is larger than this form takes";
+constexpr const char* kBusy = "too many uploads are under way; send it again in a moment";
 
 // A write into a spool file that failed for lack of room.
 bool is_disk_full(const beast::error_code& ec) {
@@ -136,6 +136,8 @@ void Connection::close() {
 
 void Connection::read_header() {
   if (stop_requested_) return close();
+  upload_head_.reset();
+  upload_refuse_ = nullptr;
   parser_.emplace();
   // No limit while the head is read (Beast would refuse an upload's Content-Length there):
   // admit_body and take_upload set the route's limit once the head has named the route. Not
@@ -197,9 +199,11 @@ Connection::Intake Connection::take_upload() {
   const std::shared_ptr<const Router> router = server_.load_router();
   const Router::Upload* rule = router->upload(sv(msg.method_string()), url_decode(target.substr(0, target.find('?'))));
   if (!rule || !admitted(*rule)) return Intake::memory;
+  upload_refuse_ = rule->refuse;
+  upload_target_ = std::string(target.substr(0, kLoggedTarget));
   const auto length = parser_->content_length();
   if (length && *length > rule->limit) {
-    send_error_and_close(413, "Payload Too Large\n");
+    send_error_and_close(upload_refusal(413, kTooLarge, "Payload Too Large\n"));
     return Intake::answered;
   }
   const std::size_t limit = rule->limit;
@@ -207,12 +211,11 @@ Connection::Intake Connection::take_upload() {
     send_error_and_close(std::move(*refusal));
     return Intake::answered;
   }
-  upload_target_ = std::string(target.substr(0, kLoggedTarget));
   try {
     upload_.emplace(std::move(*parser_), Spooled::file_in(server_.spool_dir));
   } catch (const std::exception& e) {
     server_.log("an upload to " + upload_target_ + " was refused: " + e.what());
-    send_error_and_close(insufficient_storage());
+    send_error_and_close(upload_refusal(507, kNoRoom, "Insufficient Storage\n"));
     return Intake::answered;
   }
   parser_.reset();
@@ -221,10 +224,10 @@ Connection::Intake Connection::take_upload() {
   return Intake::upload;
 }
 
-bool Connection::admitted(const Router::Upload& rule) const {
+bool Connection::admitted(const Router::Upload& rule) {
   try {
-    const auto head = request_head(parser_->get().base(), remote_);
-    return head && rule.admit(*head);
+    upload_head_ = request_head(parser_->get().base(), remote_);
+    return upload_head_ && rule.admit(*upload_head_);
   } catch (const std::exception& e) {
     server_.log(std::string("an upload's admit function threw: ") + e.what());
   } catch (...) {
@@ -235,14 +238,30 @@ bool Connection::admitted(const Router::Upload& rule) const {
 
 std::optional<Response> Connection::reserve_upload(std::size_t share) {
   if (!server_.reserve_upload(share)) {
-    Response r = Response::text(503, "Service Unavailable: too many uploads at once, try again\n");
-    r.add_header("Retry-After", "1");
+    Response r = upload_refusal(503, kBusy, "Service Unavailable: too many uploads at once, try again\n");
+    r.set_header("Retry-After", "1");
     return r;
   }
   upload_reserved_ = share;
   const std::uint64_t room = free_bytes(server_.spool_dir);
-  if (room < server_.opts.min_free_spool || room - server_.opts.min_free_spool < share) return insufficient_storage();
+  if (room < server_.opts.min_free_spool || room - server_.opts.min_free_spool < share)
+    return upload_refusal(507, kNoRoom, "Insufficient Storage: the server's disk has no room for this upload\n");
   return std::nullopt;
+}
+
+Response Connection::upload_refusal(int status, const std::string& why, const char* text) {
+  if (upload_refuse_ && upload_head_) {
+    try {
+      Response r = upload_refuse_(status, why, *upload_head_);
+      r.status = status;
+      return r;
+    } catch (const std::exception& e) {
+      server_.log("the refusal page of " + upload_target_ + " failed: " + e.what());
+    } catch (...) {
+      server_.log("the refusal page of " + upload_target_ + " failed");
+    }
+  }
+  return Response::text(status, text);
 }
 
 const bhttp::request_header<>& Connection::head() const { return upload_ ? upload_->get().base() : parser_->get().base(); }
@@ -296,11 +315,14 @@ void Connection::on_body(beast::error_code ec) {
 
 void Connection::on_read_error(beast::error_code ec) {
   if (stop_requested_) return close();
+  if (upload_ && ec == bhttp::error::body_limit)
+    return send_error_and_close(upload_refusal(413, kTooLarge, "Payload Too Large\n"));
   if (ec == bhttp::error::body_limit) return send_error_and_close(413, "Payload Too Large\n");
   if (ec == bhttp::error::header_limit) return send_error_and_close(431, "Request Header Fields Too Large\n");
   if (upload_ && is_disk_full(ec)) {
     server_.log("an upload to " + upload_target_ + " was dropped: " + ec.message() + " in " + server_.spool_dir.string());
-    return send_error_and_close(insufficient_storage());
+    return send_error_and_close(
+        upload_refusal(507, kNoRoom, "Insufficient Storage: the server's disk has no room for this upload\n"));
   }
   // end_of_stream (client closed an idle connection), partial_message, timeout,
   // reset, cancellation: nobody is left to answer.

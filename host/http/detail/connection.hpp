@@ -37,9 +37,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // `answered` when it was refused (413, 503 or 507 sent), `memory` for an ordinary body.
   enum class Intake { memory, upload, answered };
   Intake take_upload();
-  bool admitted(const Router::Upload& rule) const;
+  bool admitted(const Router::Upload& rule);  // keeps the head for the refuse function
   // nullopt when an upload of `share` bytes may start (and its share is then reserved).
   std::optional<Response> reserve_upload(std::size_t share);
+  // The answer to an admitted upload refused with `status` (the route's refuse, else `text`).
+  Response upload_refusal(int status, const std::string& why, const char* text);
   const bhttp::request_header<>& head() const;  // of whichever parser holds the request
   bool body_done() const;
   void read_body();
@@ -72,6 +74,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::size_t upload_reserved_ = 0;
   std::chrono::steady_clock::time_point upload_deadline_{};
   std::string upload_target_;
+  std::optional<Request> upload_head_;  // what the route's refuse function is shown
+  std::function<Response(int, const std::string&, const Request&)> upload_refuse_;
   std::array<char, 4096> drain_{};
 };
 

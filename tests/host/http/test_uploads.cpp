@@ -252,3 +252,37 @@ TEST_CASE("a disk that fills up under an upload: 507, one log line naming the ro
   // The server goes on: the next upload that fits is received.
   CHECK(c.post(base_url(server.port()) + "/up", std::string(1024 * 1024, 'e'), {"X-Admit: yes", "Expect:"}).status == 200);
 }
+
+TEST_CASE("a refused upload is answered by the route's refuse function, with the server's status", "[uploads]") {
+  SpoolDir spool;
+  Log log;
+  auto o = upload_options(spool, log);
+  o.max_inflight_upload = 1024;
+  Server server(o);
+  auto r = std::make_shared<Router>();
+  r->add("POST", "/up", described);
+  r->add("POST", "/broken", described);
+  auto admit = [](const Request&) { return true; };
+  r->set_upload("POST", "/up", {4096, admit, [](int status, const std::string& why, const Request& head) {
+                                  return Response::html(200,
+                                                        "<p>" + std::to_string(status) + " " + why + " " + head.path + "</p>");
+                                }});
+  r->set_upload("POST", "/broken", {4096, admit, [](int, const std::string&, const Request&) -> Response {
+                                      throw std::runtime_error("no page today");
+                                    }});
+  server.set_router(r);
+  server.start();
+  Client c;
+  const std::string base = base_url(server.port());
+  const auto too_large = c.post(base + "/up", std::string(5000, 'x'), {"Expect:"});
+  CHECK(too_large.status == 413);
+  CHECK(too_large.body == "<p>413 the upload is larger than this form takes /up</p>");
+  const auto busy = c.post(base + "/up", std::string(2000, 'x'), {"Expect:"});  // over the 1 kB budget
+  CHECK(busy.status == 503);
+  CHECK(busy.header("Retry-After") == "1");
+  CHECK(busy.body == "<p>503 too many uploads are under way; send it again in a moment /up</p>");
+  const auto plain = c.post(base + "/broken", std::string(5000, 'x'), {"Expect:"});
+  CHECK(plain.status == 413);
+  CHECK(plain.body == "Payload Too Large\n");
+  CHECK(log.count("the refusal page of /broken failed: no page today") == 1);
+}

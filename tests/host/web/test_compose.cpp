@@ -129,3 +129,18 @@ TEST_CASE("Compose refuses a multipart form without its CSRF token, or one it ca
   CHECK(has(unreadable.body, "The form could not be read: the form has more than 100 fields and files"));
   CHECK(t.mails() == 0);
 }
+
+TEST_CASE("an upload refused before it is read gets the Compose page saying why, not a bare error", "[web][upload]") {
+  Site t;
+  const std::string type = "multipart/form-data; boundary=----x";
+  const auto too_big = t.browser->post_announced("/web/compose", type, web::kComposeUploadLimit + 1);
+  CHECK(too_big.status == 413);
+  CHECK(has(too_big.body, "The mail was not sent: the upload is larger than this form takes. Nothing was queued"));
+  CHECK(has(too_big.body, "<form method=\"post\" action=\"/web/compose\""));
+  // Anonymous: no page of ours (that would show the Compose page to anyone), the plain refusal.
+  WebClient anonymous(t.site.base_url());
+  const auto refused = anonymous.post_announced("/web/compose", type, web::kComposeUploadLimit + 1);
+  CHECK(refused.status == 413);
+  CHECK_FALSE(has(refused.body, "Compose"));
+  CHECK(t.mails() == 0);
+}
