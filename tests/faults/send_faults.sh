@@ -2,8 +2,10 @@
 # Crash and concurrency tests of the outgoing queue, with real processes against the real Postfix
 # and Dovecot (counted at Dovecot, by Message-ID):
 #   1. `kill -9` of `juniper mail process` at random moments, KILLS times, during a COUNT-mail
-#      batch (SQLite), then normal runs: every mail is in the mailbox, duplicates <= kills (only a
-#      mail whose DATA was accepted before its state was written can go twice).
+#      batch (SQLite), then normal runs: every mail is in the mailbox, duplicates <= kills x the
+#      mails a run has in flight (only a mail whose DATA was accepted before its state was written
+#      can go twice). Twice: 20 envelope senders (parallel lanes from the envelopes), then one
+#      envelope and a server with max_connections 4 (parallel sessions from the setting).
 #   1d. the same kills while an Outlook server sends through (simulated) Microsoft Graph.
 #   2. with PG_URL: PROCS `juniper mail process` on one PostgreSQL database, small batches: each
 #      mail delivered exactly once (FOR UPDATE SKIP LOCKED).
@@ -79,39 +81,73 @@ plain_setup() {  # DATA [--db URL]
 }
 
 # ---------------------------------------------------------------- 1. kill -9 mid-batch (SQLite)
-echo "=== kill -9 of the sender, $KILLS times, during a $COUNT-mail batch"
-D=$W/kill
-plain_setup "$D" || { echo "set-up failed"; exit 1; }
-MAILS_RECIPIENT=crash@example.com "$PY" "$root/bench/lib/mails.py" fill-queue "$D/juniper.db" "$COUNT" >/dev/null
-"$PY" -c 'import sqlite3,sys; [print(r[0]) for r in sqlite3.connect(sys.argv[1]).execute("SELECT message_id FROM mail_mail")]' \
-  "$D/juniper.db" >"$W/kill-ids.txt"
-kills=0
-for k in $(seq "$KILLS"); do
-  "${JX[@]}" --data "$D" mail process --batch 20 >/dev/null 2>&1 &
-  pid=$!
-  random_pause 0.3 1.2
-  if alive "$pid" && kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
-  wait "$pid" 2>/dev/null
-done
-left=$("$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM mail_mail WHERE state <> '"'sent'"'").fetchone()[0])' "$D/juniper.db")
-echo "     $kills kills; $left of $COUNT mails not yet sent"
-# The killed runs' claims expire after mail.queue.lease (2 s here, 60 s by default).
-for _ in 1 2 3 4 5; do
-  sleep 2.2
-  J "$D" mail process >/dev/null 2>&1
+# kill_after_progress DATA STEP CMD...: runs CMD and kills it (-9) once STEP more mails are sent,
+# plus a random 0-50 ms, so the kill lands mid-batch however fast the box; prints 1 if it was
+# killed, 0 if it ended first. Polls the database every 5 ms (a condition, not a pause).
+kill_after_progress() {
+  "$PY" - "$@" <<'EOF'
+import os, random, signal, sqlite3, subprocess, sys, time
+db, step, cmd = sys.argv[1] + "/juniper.db", int(sys.argv[2]), sys.argv[3:]
+sent = lambda: sqlite3.connect(db, timeout=10).execute("SELECT COUNT(*) FROM mail_mail WHERE state = 'sent'").fetchone()[0]
+start = sent()
+p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+while p.poll() is None and sent() < start + step:
+    time.sleep(0.005)
+time.sleep(random.uniform(0, 0.05))
+killed = p.poll() is None
+if killed:
+    os.kill(p.pid, signal.SIGKILL)
+p.wait()
+print(1 if killed else 0)
+EOF
+}
+# kill_run TAG RECIPIENT LANES_PER_RUN [SETUP...]: the kills on a fresh queue; SETUP (a command)
+# configures the data folder first. LANES_PER_RUN: mails one run can have in flight.
+kill_run() {
+  local tag=$1 rcpt=$2 lanes=$3 k pid left missing dups extra
+  shift 3
+  D=$W/kill-$tag
+  plain_setup "$D" || { echo "set-up failed"; exit 1; }
+  [ $# -gt 0 ] && { "$@" || { echo "set-up failed"; exit 1; }; }
+  MAILS_RECIPIENT=$rcpt "$PY" "$root/bench/lib/mails.py" fill-queue "$D/juniper.db" "$COUNT" >/dev/null
+  "$PY" -c 'import sqlite3,sys; [print(r[0]) for r in sqlite3.connect(sys.argv[1]).execute("SELECT message_id FROM mail_mail")]' \
+    "$D/juniper.db" >"$W/kill-$tag-ids.txt"
+  kills=0
+  for k in $(seq "$KILLS"); do
+    kills=$((kills + $(kill_after_progress "$D" $((COUNT / (4 * KILLS))) "${JX[@]}" --data "$D" mail process --batch 20)))
+  done
   left=$("$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM mail_mail WHERE state <> '"'sent'"'").fetchone()[0])' "$D/juniper.db")
-  [ "$left" = 0 ] && break
-done
-drain
-read -r missing dups extra _ < <(delivered crash@example.com "$W/kill-ids.txt")
-echo "     at Dovecot: $missing missing, $dups duplicates, $extra unexpected"
-check "every mail was sent once the leases expired" [ "$left" = 0 ]
-check "no mail lost after $kills kills" [ "$missing" = 0 ]
-# A run sends up to LANES mails at once (one per SMTP session), so a kill can leave that many
-# accepted by Postfix but not yet recorded as sent: those, and only those, go again.
-check "duplicates ($dups) <= kills ($kills) x mails in flight per run ($LANES)" [ "$dups" -le $((kills * LANES)) ]
-check "the database is consistent (PRAGMA integrity_check)" \
-  [ "$("$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA integrity_check").fetchone()[0])' "$D/juniper.db")" = ok ]
+  echo "     $kills kills; $left of $COUNT mails not yet sent"
+  # The killed runs' claims expire after mail.queue.lease (2 s here, 60 s by default).
+  for _ in 1 2 3 4 5; do
+    sleep 2.2
+    J "$D" mail process >>"$W/kill-$tag-after.txt" 2>&1
+    left=$("$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM mail_mail WHERE state <> '"'sent'"'").fetchone()[0])' "$D/juniper.db")
+    [ "$left" = 0 ] && break
+  done
+  drain
+  read -r missing dups extra _ < <(delivered "$rcpt" "$W/kill-$tag-ids.txt")
+  echo "     at Dovecot: $missing missing, $dups duplicates, $extra unexpected"
+  check "[$tag] all $KILLS kills landed mid-batch" [ "$kills" = "$KILLS" ]
+  check "[$tag] every mail was sent once the leases expired" [ "$left" = 0 ]
+  check "[$tag] no mail lost after $kills kills" [ "$missing" = 0 ]
+  # A run sends up to `lanes` mails at once (one per SMTP session), so a kill can leave that many
+  # accepted by Postfix but not yet recorded as sent: those, and only those, go again.
+  check "[$tag] duplicates ($dups) <= kills ($kills) x mails in flight per run ($lanes)" [ "$dups" -le $((kills * lanes)) ]
+  check "[$tag] the database is consistent (PRAGMA integrity_check)" \
+    [ "$("$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA integrity_check").fetchone()[0])' "$D/juniper.db")" = ok ]
+}
+# Every mail with one envelope (Odoo's bounce address) and a server with max_connections 4: the
+# parallel sessions come from the server's setting alone.
+one_envelope_four_sessions() {
+  J "$D" param set mail.bounce.alias bounce >/dev/null && J "$D" param set mail.catchall.domain example.com >/dev/null &&
+    J "$D" record write ir.mail_server 1 max_connections=4 >/dev/null
+}
+echo "=== kill -9 of the sender, $KILLS times, during a $COUNT-mail batch from 20 envelope senders"
+kill_run senders crash@example.com "$LANES"
+echo "=== the same, one envelope sender and max_connections 4"
+kill_run sessions crash4@example.com 4 one_envelope_four_sessions
+check "[sessions] the run after the kills sent on 4 sessions at once" grep -q "over 4 connection(s)" "$D/juniper.log"
 
 # ---------------------------------------------------------------- 1b. Postfix stopped mid-batch
 echo "=== Postfix stopped in the middle of a $COUNT-mail batch"
