@@ -3,8 +3,8 @@
 // The input's first line is the Content-Type (with its boundary), the rest the body.
 #include "mail/mime/form_data.hpp"
 
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string_view>
 
@@ -18,8 +18,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static FILE* out = std::tmpfile();
   if (out == nullptr || ::ftruncate(fileno(out), 0) != 0) std::abort();
   try {
-    const FormData form = parse_form_data(input.substr(0, eol), input.substr(eol + 1), [] { return fileno(out); },
-                                          FormLimits{.max_parts = 20, .max_text = 64 * 1024});
+    const FormData form = parse_form_data(
+        input.substr(0, eol), input.substr(eol + 1), [] { return fileno(out); },
+        FormLimits{.max_parts = 20, .max_text = 64 * 1024});
     const auto written = static_cast<std::size_t>(::lseek(fileno(out), 0, SEEK_END));
     for (const auto& f : form.files)
       if (f.offset + f.size > written) std::abort();

@@ -83,6 +83,7 @@ Reply WebClient::run(const std::string& path, const std::string* form, curl_mime
   if (prepared) {
     // the caller set the request up
   } else if (mime != nullptr) {
+    curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, nullptr);  // an earlier form's text, freed by now
     curl_easy_setopt(curl_, CURLOPT_MIMEPOST, mime);
   } else if (form != nullptr) {
     curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, form->c_str());
