@@ -70,11 +70,25 @@ def flood(port, total, threads):
     [t.join() for t in ts]
     print(len(errors))
 
+# Runs one(k) for k < n on n threads at once; prints how many returned each status.
+def print_counts(n, one):
+    statuses = []
+    lock = threading.Lock()
+    def run(k):
+        status = one(k)
+        with lock:
+            statuses.append(status)
+    ts = [threading.Thread(target=run, args=(k,)) for k in range(n)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    counts = {}
+    for s in statuses:
+        counts[s] = counts.get(s, 0) + 1
+    print(json.dumps(counts, sort_keys=True))
+
 # n parallel POSTs announcing `length` bytes; each sends up to `length` in 64 kB pieces and
 # stops as soon as the server answers. Prints the status counts.
 def bigpost(port, path, n, length):
-    statuses = []
-    lock = threading.Lock()
     piece = b"a" * 65536
     def one():
         s = socket.create_connection(("127.0.0.1", port))
@@ -107,15 +121,8 @@ def bigpost(port, path, n, length):
                 time.sleep(0.005)
         s.close()
         status = reply.split(b" ", 2)[1].decode() if reply.startswith(b"HTTP/") else "none"
-        with lock:
-            statuses.append(status)
-    ts = [threading.Thread(target=one) for _ in range(n)]
-    [t.start() for t in ts]
-    [t.join() for t in ts]
-    counts = {}
-    for s in statuses:
-        counts[s] = counts.get(s, 0) + 1
-    print(json.dumps(counts, sort_keys=True))
+        return status
+    print_counts(n, lambda k: one())
 
 # Logs in as admin; prints Compose's CSRF token and the session's Cookie header.
 def admin_session(port):
@@ -140,8 +147,6 @@ def admin_session(port):
 # n parallel Compose forms of the session admin_session printed, each with a file of `size`
 # bytes, streamed (the client never holds it). Prints the status counts.
 def upload(port, n, size, cookie, token):
-    statuses = []
-    lock = threading.Lock()
     def one(k):
         b = "----juniperfaults%d" % k
         def field(name, value):
@@ -166,15 +171,8 @@ def upload(port, n, size, cookie, token):
             status = str(c.getresponse().status)
         except OSError as e:
             status = repr(e)
-        with lock:
-            statuses.append(status)
-    ts = [threading.Thread(target=one, args=(k,)) for k in range(n)]
-    [t.start() for t in ts]
-    [t.join() for t in ts]
-    counts = {}
-    for s in statuses:
-        counts[s] = counts.get(s, 0) + 1
-    print(json.dumps(counts, sort_keys=True))
+        return status
+    print_counts(n, one)
 
 def health(port, timeout):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)

@@ -44,13 +44,6 @@ std::size_t encoded_length(GMimeDataWrapper* content) {
   return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
-std::size_t decoded_size(GMimeDataWrapper* content) {
-  if (!content) return 0;
-  GRef<GMimeStream> counter(g_mime_stream_null_new());
-  g_mime_data_wrapper_write_to_stream(content, counter.get());
-  return static_cast<std::size_t>(GMIME_STREAM_NULL(counter.get())->written);
-}
-
 std::string decoded_text(GMimeDataWrapper* content) {
   if (!content) return {};
   GRef<GMimeStream> out(g_mime_stream_mem_new());

@@ -588,14 +588,6 @@ std::string part_text(GMimePart* part, const Gmime& g) {
   return text;
 }
 
-// How many bytes the decoded content has, found without holding it (a null stream counts).
-std::size_t decoded_size(GMimeDataWrapper* content) {
-  if (!content) return 0;
-  GRef<GMimeStream> counter(g_mime_stream_null_new());
-  g_mime_data_wrapper_write_to_stream(content, counter.get());
-  return static_cast<std::size_t>(GMIME_STREAM_NULL(counter.get())->written);
-}
-
 std::string decoded_bytes(GMimePart* part) {
   auto* content = g_mime_part_get_content(part);
   if (!content) return {};

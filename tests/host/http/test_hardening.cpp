@@ -51,17 +51,6 @@ struct Logs {
   }
 };
 
-// Polls `cond` until it holds or `limit` passes (a condition wait, not a fixed sleep).
-template <class F>
-bool eventually(F&& cond, std::chrono::milliseconds limit = 10s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return cond();
-}
-
 ServerOptions options(Logs& logs) {
   ServerOptions o;
   o.port = 0;

@@ -94,16 +94,6 @@ std::shared_ptr<Router> upload_router(std::size_t limit, std::function<Response(
   return r;
 }
 
-template <class F>
-bool eventually(F&& cond, std::chrono::milliseconds limit = 10s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return cond();
-}
-
 }  // namespace
 
 TEST_CASE("Router upload rules: on exact and prefix routes only, with an admit function", "[uploads]") {

@@ -5,9 +5,11 @@
 
 #include <curl/curl.h>
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace juniper::http::test {
@@ -48,6 +50,17 @@ class Client {
 };
 
 std::string base_url(unsigned short port);
+
+// Polls `cond` until it holds or `limit` passes (a condition wait, not a fixed sleep).
+template <class F>
+bool eventually(F&& cond, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return cond();
+}
 
 // Sends raw bytes to 127.0.0.1:port and returns everything received until the
 // server closes the connection or `timeout_s` passes.
