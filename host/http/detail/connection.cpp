@@ -126,8 +126,9 @@ void Connection::force_close() {
   asio::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
 }
 
+// Leaves the parsers alone: a read may still be pending on one of them (a stop request arrives
+// between reads); it completes with an error, and the connection goes with its last reference.
 void Connection::close() {
-  upload_.reset();
   release_body();
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);

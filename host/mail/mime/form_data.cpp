@@ -95,7 +95,6 @@ struct Reader {
 };
 
 FormData parse_stream(std::string_view content_type, GMimeStream* body, const AttachmentFile& file, const FormLimits& limits) {
-  init_gmime();
   const std::string type_text(content_type);
   if (type_text.find_first_of("\r\n") != std::string::npos) throw FormError("the form's Content-Type is malformed");
   GRef<GMimeContentType> type(g_mime_content_type_parse(nullptr, type_text.c_str()));
@@ -133,6 +132,7 @@ std::optional<std::string> FormData::field(std::string_view name) const {
 
 FormData parse_form_data(std::string_view content_type, int fd, std::size_t size, const AttachmentFile& file,
                          const FormLimits& limits) {
+  init_gmime();               // before the first GMime object (its types are registered there)
   const int own = ::dup(fd);  // the stream closes its descriptor
   if (own < 0) throw std::runtime_error("cannot read the uploaded form: " + std::string(std::strerror(errno)));
   GRef<GMimeStream> body(g_mime_stream_fs_new_with_bounds(own, 0, static_cast<gint64>(size)));
@@ -141,6 +141,7 @@ FormData parse_form_data(std::string_view content_type, int fd, std::size_t size
 
 FormData parse_form_data(std::string_view content_type, std::string_view body, const AttachmentFile& file,
                          const FormLimits& limits) {
+  init_gmime();
   GRef<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(body.data(), body.size()));
   return parse_stream(content_type, stream.get(), file, limits);
 }

@@ -786,11 +786,13 @@ ParsedMessage parse_stream(GMimeStream* stream, std::size_t raw_size, Attachment
 }  // namespace
 
 ParsedMessage parse(std::string_view raw, AttachmentData data, const AttachmentFile& file) {
+  gmime();  // before the first GMime object (its types are registered there)
   GRef<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
   return parse_stream(stream.get(), raw.size(), data, file);
 }
 
 ParsedMessage parse_file(int fd, std::size_t size, AttachmentData data, const AttachmentFile& file) {
+  gmime();
   const int own = ::dup(fd);  // the stream closes its descriptor
   if (own < 0) throw ParseError("cannot read the spooled message: " + std::string(std::strerror(errno)));
   GRef<GMimeStream> stream(g_mime_stream_fs_new_with_bounds(own, 0, static_cast<gint64>(size)));
