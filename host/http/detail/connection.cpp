@@ -150,19 +150,23 @@ void Connection::read_header() {
                            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
 }
 
-std::size_t Connection::route_body_limit() const {
-  const auto& msg = parser_->get();
-  const std::string_view target = sv(msg.target());
+Connection::HeadRoute Connection::head_route() const {
+  const std::string_view target = sv(parser_->get().target());
+  if (target.empty() || target.front() != '/') return {server_.load_router(), {}};
+  return {server_.load_router(), url_decode(target.substr(0, target.find('?')))};
+}
+
+std::size_t Connection::route_body_limit(const HeadRoute& route) const {
   std::size_t limit = server_.opts.max_body;
-  if (target.empty() || target.front() != '/') return limit;  // answered 400 later
-  const std::string path = url_decode(target.substr(0, target.find('?')));
-  if (const auto route = server_.load_router()->body_limit(sv(msg.method_string()), path)) limit = std::min(limit, *route);
+  if (route.path.empty()) return limit;
+  if (const auto found = route.router->body_limit(sv(parser_->get().method_string()), route.path))
+    limit = std::min(limit, *found);
   return limit;
 }
 
-bool Connection::admit_body() {
+bool Connection::admit_body(const HeadRoute& route) {
   if (parser_->is_done()) return true;  // no body
-  const std::size_t limit = route_body_limit();
+  const std::size_t limit = route_body_limit(route);
   const auto length = parser_->content_length();
   if (length && *length > limit) {
     send_error_and_close(413, "Payload Too Large\n");
@@ -192,16 +196,13 @@ void Connection::release_body() noexcept {
   reserved_ = 0;
 }
 
-Connection::Intake Connection::take_upload() {
-  if (parser_->is_done()) return Intake::memory;  // no body
+Connection::Intake Connection::take_upload(const HeadRoute& route) {
+  if (parser_->is_done() || route.path.empty()) return Intake::memory;  // no body, or answered 400 later
   const auto& msg = parser_->get();
-  const std::string_view target = sv(msg.target());
-  if (target.empty() || target.front() != '/') return Intake::memory;  // answered 400 later
-  const std::shared_ptr<const Router> router = server_.load_router();
-  const Router::Upload* rule = router->upload(sv(msg.method_string()), url_decode(target.substr(0, target.find('?'))));
+  const Router::Upload* rule = route.router->upload(sv(msg.method_string()), route.path);
   if (!rule || !admitted(*rule)) return Intake::memory;
   upload_refuse_ = rule->refuse;
-  upload_target_ = std::string(target.substr(0, kLoggedTarget));
+  upload_target_ = std::string(sv(msg.target()).substr(0, kLoggedTarget));
   const auto length = parser_->content_length();
   if (length && *length > rule->limit) {
     send_error_and_close(upload_refusal(413, kTooLarge, "Payload Too Large\n"));
@@ -271,9 +272,10 @@ bool Connection::body_done() const { return upload_ ? upload_->is_done() : parse
 
 void Connection::on_header(beast::error_code ec) {
   if (ec) return on_read_error(ec);
-  const Intake intake = take_upload();
+  const HeadRoute route = head_route();
+  const Intake intake = take_upload(route);
   if (intake == Intake::answered) return;
-  if (intake == Intake::memory && !admit_body()) return;
+  if (intake == Intake::memory && !admit_body(route)) return;
   const auto& msg = head();
   if (!body_done() && msg.version() >= 11 && iequals(sv(msg[bhttp::field::expect]), "100-continue")) {
     // The body fits the limit (checked with the head), so invite the client to send it.
@@ -341,8 +343,8 @@ void Connection::handle() {
   try {
     std::optional<Request> req;
     if (upload_) {
-      req = request_head(upload_->get().base(), remote_);
-      if (req) req->body_file = std::make_shared<const Spooled>(std::move(upload_->get().body()));
+      req = std::move(upload_head_);  // built from this head when the upload was admitted
+      req->body_file = std::make_shared<const Spooled>(std::move(upload_->get().body()));
       upload_.reset();
     } else {
       req = request_from(parser_->get(), remote_);

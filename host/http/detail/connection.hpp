@@ -26,17 +26,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   void read_header();
   void on_header(beast::error_code ec);
+  // The route table and the decoded path of the request whose head was just read (path empty
+  // when the target is not origin-form: answered 400 later), found once for the checks below.
+  struct HeadRoute {
+    std::shared_ptr<const Router> router;
+    std::string path;
+  };
+  HeadRoute head_route() const;
   // The body limit of the route the head names (never above opts.max_body).
-  std::size_t route_body_limit() const;
+  std::size_t route_body_limit(const HeadRoute& route) const;
   // Checks the announced body against the route limit and reserves its share of
   // max_inflight_body; false when an error response was sent instead.
-  bool admit_body();
+  bool admit_body(const HeadRoute& route);
   // Releases this request's shares of max_inflight_body and max_inflight_upload.
   void release_body() noexcept;
   // Uploads (Router::set_upload): `upload` when this request's body goes to a spool file,
   // `answered` when it was refused (413, 503 or 507 sent), `memory` for an ordinary body.
   enum class Intake { memory, upload, answered };
-  Intake take_upload();
+  Intake take_upload(const HeadRoute& route);
   bool admitted(const Router::Upload& rule);  // keeps the head for the refuse function
   // nullopt when an upload of `share` bytes may start (and its share is then reserved).
   std::optional<Response> reserve_upload(std::size_t share);
